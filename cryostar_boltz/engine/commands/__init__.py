@@ -1,0 +1,1 @@
+"""One module per command: docstring, add_args(parser), main(args)."""

@@ -1,0 +1,1 @@
+"""Scipion protocols of cryostar-boltz."""

@@ -1,0 +1,1 @@
+"""Scipion viewers of cryostar-boltz."""

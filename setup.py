@@ -1,0 +1,50 @@
+"""Packaging for cryostar-boltz, a Scipion 3 plugin and a stand-alone engine."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'^__version__ = "([^"]+)"',
+                    (HERE / "cryostar_boltz" / "__init__.py").read_text(),
+                    re.M).group(1)
+
+setup(
+    name="scipion-em-cryostar-boltz",
+    version=VERSION,
+    description=("Conformational landscapes from cryo-EM particles guided by an "
+                 "atomic model (CryoSTAR method) with Boltzmann-machine latent "
+                 "priors sampled through D-Wave Ocean dimod samplers."),
+    long_description=(HERE / "README.rst").read_text(),
+    long_description_content_type="text/x-rst",
+    license="GPLv3",
+    python_requires=">=3.9",
+    packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]),
+    include_package_data=True,
+    package_data={"cryostar_boltz": ["protocols.conf", "*.png",
+                                     "data/*", "data/**/*"]},
+    # torch is bounded to a release range that has CPU wheels: pip takes the
+    # CPU build already installed (see README.rst) instead of pulling CUDA.
+    install_requires=[
+        "scipion-pyworkflow>=3.5",
+        "scipion-em>=3.5",
+        "torch>=2.1",
+        "mrcfile",
+        "biopython",
+        "numpy",
+        "scipy",
+        "scikit-learn",
+        "dimod>=0.12",
+        "dwave-neal",
+    ],
+    extras_require={
+        "dwave": ["dwave-system"],
+        "test": ["pytest", "pytest-xdist"],
+    },
+    entry_points={
+        "pyworkflow.plugin": ["cryostar_boltz = cryostar_boltz"],
+        "console_scripts": ["cryostar-boltz = cryostar_boltz.engine.cli:main"],
+    },
+    classifiers=["Programming Language :: Python :: 3",
+                 "Topic :: Scientific/Engineering :: Bio-Informatics"],
+)
