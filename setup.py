@@ -35,15 +35,23 @@ setup(
         "scipy",
         "scikit-learn",
         "dimod>=0.12",
+        "dwave-samplers>=1.0",
         "dwave-neal",
+        "networkx",
     ],
     extras_require={
-        "dwave": ["dwave-system"],
+        # dwave-system 1.35+ needs numpy 2 and scipy 1.13, which Scipion pins lower
+        "dwave": ["dwave-system>=1.26,<1.35"],
         "test": ["pytest", "pytest-xdist"],
     },
     entry_points={
         "pyworkflow.plugin": ["cryostar_boltz = cryostar_boltz"],
         "console_scripts": ["cryostar-boltz = cryostar_boltz.engine.cli:main"],
+        # third-party dimod samplers register here; ours are built in
+        "cryostar_boltz.samplers": [
+            "gibbs = cryostar_boltz.engine.samplers:GibbsSampler",
+            "exact = cryostar_boltz.engine.samplers:ExactSampler",
+        ],
     },
     classifiers=["Programming Language :: Python :: 3",
                  "Topic :: Scientific/Engineering :: Bio-Informatics"],

@@ -1,0 +1,399 @@
+"""Scipion sets <-> engine files (RELION 3.1 star files and MRC stacks).
+
+Poses follow the scipion-em-relion plugin, so a set converted here and one
+converted by RELION's protocols give the same star file. Scipion stores one
+4x4 ``Transform`` ``M`` per particle, shifts in pixels; for projection
+alignment (``ALIGN_PROJ``)::
+
+    M[:3, :3] = Rz(rot) Ry(tilt) Rz(psi)      (= RELION's A transposed)
+    M[:3, 3]  = M[:3, :3] @ (ox, oy, 0)        (ox, oy: rlnOrigin in pixels)
+
+that is ``M[:3, :3] = euler_matrix(psi, tilt, rot, 'szyz')`` in
+``pwem.convert.transformations`` and ``origin = M[:3, :3].T @ M[:3, 3]``.
+"""
+import os
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+import pwem.constants as emcts
+import pwem.objects as emobj
+
+from .engine.starfile import read_star, write_star
+
+#: Optics group name for particles whose acquisition does not name one.
+DEFAULT_OPTICS_GROUP = "opticsGroup1"
+#: Stack file extensions the engine reads directly (MRC format).
+MRC_EXTENSIONS = (".mrcs", ".mrc", ".st")
+#: Magnification recorded with imported acquisitions: Scipion treats an
+#: acquisition without one as missing; RELION 3.1 files do not carry it.
+DEFAULT_MAGNIFICATION = 50000.0
+
+
+class ConversionError(ValueError):
+    """A Scipion set or a star file cannot be converted."""
+
+
+# ------------------------------------------------------------ set helpers
+
+def get_sampling_rate(particles):
+    """Pixel size (Angstrom) of a set of particles; an error if it is unset."""
+    apix = particles.getSamplingRate()
+    if not apix or apix <= 0:
+        raise ConversionError("the set of particles %s has no sampling rate"
+                              % _set_name(particles))
+    return float(apix)
+
+
+def get_box_size(particles):
+    """Box size (pixels) of a set of square particle images."""
+    dim = particles.getDim()
+    if not dim or not dim[0]:
+        raise ConversionError("the set of particles %s has no image size"
+                              % _set_name(particles))
+    x, y = int(dim[0]), int(dim[1])
+    if x != y:
+        raise ConversionError("particles of %s are %d x %d pixels: square "
+                              "images are needed" % (_set_name(particles), x, y))
+    return x
+
+
+def _set_name(particles):
+    return particles.getFileName() or particles.getObjName() or "(unsaved)"
+
+
+# -------------------------------------------------------------- poses
+
+def transforms_to_relion(matrices, apix):
+    """RELION poses of Scipion projection transforms.
+
+    ``matrices`` (N, 4, 4) Scipion ``Transform`` matrices (shifts in pixels);
+    returns Euler angles ``rot, tilt, psi`` (N, 3, degrees) and origins
+    ``rlnOriginX/YAngst`` (N, 2, Angstrom).
+    """
+    matrices = np.asarray(matrices, dtype=np.float64).reshape(-1, 4, 4)
+    rotations = matrices[:, :3, :3]
+    det = np.linalg.det(rotations)
+    bad = np.flatnonzero(np.abs(det - 1.0) > 1e-3)
+    if len(bad):
+        raise ConversionError(
+            "transform %d is not a proper rotation (determinant %.4f): "
+            "mirrored or scaled poses cannot be converted" % (bad[0], det[bad[0]]))
+    euler = Rotation.from_matrix(rotations).as_euler("ZYZ", degrees=True)
+    origins = np.einsum("nji,nj->ni", rotations, matrices[:, :3, 3])
+    return euler, origins[:, :2] * apix
+
+
+def relion_to_transforms(euler, origins, apix):
+    """Scipion projection transforms (N, 4, 4) of RELION poses.
+
+    ``euler`` (N, 3) ``rot, tilt, psi`` in degrees; ``origins`` (N, 2)
+    ``rlnOriginX/YAngst`` in Angstrom. The inverse of ``transforms_to_relion``
+    and the matrix scipion-em-relion builds when it reads a star file.
+    """
+    euler = np.asarray(euler, dtype=np.float64).reshape(-1, 3)
+    origins = np.asarray(origins, dtype=np.float64).reshape(-1, 2)
+    rotations = Rotation.from_euler("ZYZ", euler, degrees=True).as_matrix()
+    shifts = np.zeros((len(euler), 3))
+    shifts[:, :2] = origins / apix
+    matrices = np.zeros((len(euler), 4, 4))
+    matrices[:, :3, :3] = rotations
+    matrices[:, :3, 3] = np.einsum("nij,nj->ni", rotations, shifts)
+    matrices[:, 3, 3] = 1.0
+    return matrices
+
+
+# ---------------------------------------------------- Scipion -> star
+
+def _optics_key(acquisition, fallback):
+    """Optics group identity of a particle's acquisition; values it lacks
+    come from ``fallback`` (the set's acquisition)."""
+    name = getattr(acquisition, "opticsGroupName", None)
+    name = name.get() if hasattr(name, "get") else name
+    if acquisition.getVoltage() is None:
+        acquisition = fallback
+    return (name or DEFAULT_OPTICS_GROUP, acquisition.getVoltage(),
+            acquisition.getSphericalAberration(),
+            acquisition.getAmplitudeContrast())
+
+
+class _ParticleColumns:
+    """Per-particle values gathered in one pass over a set."""
+
+    def __init__(self, n, has_ctf, has_poses, acquisition):
+        self.acquisition = acquisition
+        self.ids = np.zeros(n, dtype=np.int64)
+        self.index = np.zeros(n, dtype=np.int64)
+        self.files = []
+        self.optics = np.zeros(n, dtype=np.int64)
+        self.ctf = np.zeros((n, 4)) if has_ctf else None
+        self.matrices = np.zeros((n, 4, 4)) if has_poses else None
+        self.groups = {}  # optics key -> 1-based group number
+        self.count = 0
+
+    def add(self, particle):
+        i = self.count
+        self.ids[i] = particle.getObjId()
+        index, filename = particle.getLocation()
+        self.index[i] = index if index else 1
+        self.files.append(filename)
+        key = _optics_key(particle.getAcquisition(), self.acquisition)
+        self.optics[i] = self.groups.setdefault(key, len(self.groups) + 1)
+        if self.ctf is not None:
+            ctf = particle.getCTF()
+            if ctf is None:
+                raise ConversionError("particle %d has no CTF" % self.ids[i])
+            phase = ctf.getPhaseShift() if ctf.hasPhaseShift() else 0.0
+            self.ctf[i] = (ctf.getDefocusU(), ctf.getDefocusV(),
+                           ctf.getDefocusAngle(), phase or 0.0)
+        if self.matrices is not None:
+            transform = particle.getTransform()
+            if transform is None:
+                raise ConversionError("particle %d has no transform" % self.ids[i])
+            self.matrices[i] = transform.getMatrix()
+        self.count += 1
+
+    def trimmed(self):
+        """Drop the rows of disabled particles never added."""
+        n = self.count
+        self.ids, self.index, self.optics = (self.ids[:n], self.index[:n],
+                                             self.optics[:n])
+        if self.ctf is not None:
+            self.ctf = self.ctf[:n]
+        if self.matrices is not None:
+            self.matrices = self.matrices[:n]
+        return self
+
+
+def _gather(particles):
+    has_ctf = bool(particles.hasCTF())
+    alignment = particles.getAlignment()
+    if alignment not in (emcts.ALIGN_PROJ, emcts.ALIGN_NONE):
+        raise ConversionError(
+            "the set of particles %s has %s alignment: 3D projection "
+            "alignment (poses from a 3D refinement) is needed"
+            % (_set_name(particles), alignment))
+    columns = _ParticleColumns(particles.getSize(), has_ctf,
+                               alignment == emcts.ALIGN_PROJ,
+                               particles.getAcquisition())
+    for particle in particles.iterItems(orderBy="id", direction="ASC"):
+        if particle.isEnabled():
+            columns.add(particle)
+    if not columns.count:
+        raise ConversionError("the set of particles %s is empty"
+                              % _set_name(particles))
+    return columns.trimmed()
+
+
+def _stack_paths(files, star_dir, stack_dir):
+    """Star-file paths of the stacks: relative to the star file's folder;
+    with ``stack_dir``, links (or MRC copies) there named ``*.mrcs``."""
+    unique = list(dict.fromkeys(files))
+    mapped = {}
+    for k, filename in enumerate(unique):
+        source = Path(os.path.abspath(filename))
+        if not source.exists():
+            raise ConversionError("particle stack %s does not exist" % source)
+        is_mrc = source.suffix.lower() in MRC_EXTENSIONS
+        if stack_dir is None:
+            if not is_mrc:
+                raise ConversionError(
+                    "particle stack %s is not in MRC format: give a stack "
+                    "folder to convert it" % source)
+            target = source
+        else:
+            target = Path(stack_dir).absolute() / ("%03d_%s.mrcs" % (k + 1, source.stem))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_symlink() or target.exists():
+                target.unlink()
+            if is_mrc:
+                os.symlink(source, target)
+            else:
+                _convert_to_mrc(source, target)
+        mapped[filename] = os.path.relpath(target, star_dir)
+    return [mapped[f] for f in files]
+
+
+def _convert_to_mrc(source, target):
+    from pwem.emlib.image import ImageHandler
+    try:
+        ImageHandler().convertStack(str(source), str(target))
+    except Exception as err:  # the image library's errors are not typed
+        raise ConversionError("cannot convert %s to MRC: %s" % (source, err)) from err
+
+
+def _optics_block(groups, apix, box):
+    keys = sorted(groups, key=groups.get)
+    return {
+        "rlnOpticsGroup": np.array([groups[k] for k in keys], dtype=np.int64),
+        "rlnOpticsGroupName": np.array([k[0] for k in keys]),
+        "rlnVoltage": np.array([_required(k[1], "voltage", k[0]) for k in keys]),
+        "rlnSphericalAberration": np.array(
+            [_required(k[2], "spherical aberration", k[0]) for k in keys]),
+        "rlnAmplitudeContrast": np.array(
+            [_required(k[3], "amplitude contrast", k[0]) for k in keys]),
+        "rlnImagePixelSize": np.full(len(keys), apix),
+        "rlnImageSize": np.full(len(keys), box, dtype=np.int64),
+        "rlnImageDimensionality": np.full(len(keys), 2, dtype=np.int64),
+    }
+
+
+def _required(value, what, group):
+    if value is None:
+        raise ConversionError("optics group %s has no %s" % (group, what))
+    return float(value)
+
+
+def write_particles_star(particles, star_path, stack_dir=None):
+    """Write a set of particles as a RELION 3.1 star file for the engine.
+
+    Rows follow the set's ids (ascending; disabled particles left out) and
+    carry the Scipion id in ``rlnImageId``, so engine outputs (one row per
+    particle, in star order) map back to the set. Stacks are referenced
+    where they are, relative to the star file; with ``stack_dir``, through
+    ``.mrcs`` links (or converted copies, for non-MRC stacks) in that
+    folder. Returns the Scipion ids in star order.
+    """
+    star_path = Path(star_path)
+    star_path.parent.mkdir(parents=True, exist_ok=True)
+    apix = get_sampling_rate(particles)
+    box = get_box_size(particles)
+    columns = _gather(particles)
+    paths = _stack_paths(columns.files, star_path.parent.absolute(), stack_dir)
+    block = {
+        "rlnImageName": np.array(["%06d@%s" % (i, p)
+                                  for i, p in zip(columns.index, paths)]),
+        "rlnImageId": columns.ids,
+    }
+    if columns.matrices is not None:
+        euler, origins = transforms_to_relion(columns.matrices, apix)
+        block.update(rlnAngleRot=euler[:, 0], rlnAngleTilt=euler[:, 1],
+                     rlnAnglePsi=euler[:, 2], rlnOriginXAngst=origins[:, 0],
+                     rlnOriginYAngst=origins[:, 1])
+    if columns.ctf is not None:
+        block.update(rlnDefocusU=columns.ctf[:, 0], rlnDefocusV=columns.ctf[:, 1],
+                     rlnDefocusAngle=columns.ctf[:, 2],
+                     rlnPhaseShift=columns.ctf[:, 3])
+    block["rlnOpticsGroup"] = columns.optics
+    write_star(star_path, {"optics": _optics_block(columns.groups, apix, box),
+                           "particles": block})
+    return columns.ids
+
+
+# ---------------------------------------------------- star -> Scipion
+
+def _column(block, name, star_path, default=None):
+    if name in block:
+        return np.asarray(block[name])
+    if default is not None:
+        return default
+    raise ConversionError("%s has no column _%s" % (star_path, name))
+
+
+def _split_image_names(names, star_path):
+    index = np.empty(len(names), dtype=np.int64)
+    files = []
+    for i, name in enumerate(names):
+        number, sep, filename = str(name).partition("@")
+        if not sep or not number.isdigit():
+            raise ConversionError("%s: image name %r is not 'index@stack'"
+                                  % (star_path, name))
+        index[i] = int(number)
+        files.append(filename)
+    return index, files
+
+
+def _sqlite_relative(stack, star_dir, sqlite_dir):
+    """Stack path as the Scipion import finds it: relative to the sqlite
+    file's folder when the stack lies under it, absolute otherwise."""
+    path = Path(stack)
+    if not path.is_absolute():
+        path = star_dir / path
+    path = Path(os.path.abspath(path))
+    try:
+        return str(path.relative_to(sqlite_dir))
+    except ValueError:
+        return str(path)
+
+
+def _acquisitions(optics, star_path):
+    groups = _column(optics, "rlnOpticsGroup", star_path).astype(np.int64)
+    result = {}
+    for row, group in enumerate(groups):
+        acquisition = emobj.Acquisition(
+            voltage=float(_column(optics, "rlnVoltage", star_path)[row]),
+            sphericalAberration=float(
+                _column(optics, "rlnSphericalAberration", star_path)[row]),
+            amplitudeContrast=float(
+                _column(optics, "rlnAmplitudeContrast", star_path)[row]),
+            magnification=DEFAULT_MAGNIFICATION)
+        names = optics.get("rlnOpticsGroupName")
+        acquisition.opticsGroupName = emobj.String(
+            str(names[row]) if names is not None else "opticsGroup%d" % group)
+        result[int(group)] = acquisition
+    return result
+
+
+def particles_star_to_sqlite(star_path, sqlite_path):
+    """Build a Scipion ``SetOfParticles`` sqlite from an engine star file.
+
+    The set has the CTF, the acquisition of the first optics group,
+    ``ALIGN_PROJ`` poses (Scipion transforms, shifts in pixels) and the
+    stacks' locations, so ``ProtImportParticles`` (import from Scipion)
+    brings simulated or converted particles into a project. Particle ids
+    are ``rlnImageId`` when the star has it, else row numbers from 1.
+    Returns the number of particles written.
+    """
+    star_path = Path(star_path)
+    sqlite_path = Path(sqlite_path).absolute()
+    blocks = read_star(star_path)
+    if "particles" not in blocks or "optics" not in blocks:
+        raise ConversionError("%s is not a RELION 3.1 particle star file (it "
+                              "needs data_optics and data_particles)" % star_path)
+    optics, block = blocks["optics"], blocks["particles"]
+    apix = float(_column(optics, "rlnImagePixelSize", star_path)[0])
+    box = int(_column(optics, "rlnImageSize", star_path)[0])
+    names = _column(block, "rlnImageName", star_path)
+    n = len(names)
+    index, files = _split_image_names(names, star_path)
+    star_dir = star_path.parent.absolute()
+    stacks = {f: _sqlite_relative(f, star_dir, sqlite_path.parent)
+              for f in dict.fromkeys(files)}
+    ids = _column(block, "rlnImageId", star_path, np.arange(1, n + 1))
+    groups = _column(block, "rlnOpticsGroup", star_path, np.ones(n)).astype(np.int64)
+    acquisitions = _acquisitions(optics, star_path)
+    euler = np.stack([_column(block, "rlnAngle" + a, star_path)
+                      for a in ("Rot", "Tilt", "Psi")], axis=1)
+    origins = np.stack([_column(block, "rlnOrigin%sAngst" % a, star_path,
+                                np.zeros(n)) for a in "XY"], axis=1)
+    matrices = relion_to_transforms(euler, origins, apix)
+    defocus = np.stack([_column(block, c, star_path) for c in
+                        ("rlnDefocusU", "rlnDefocusV", "rlnDefocusAngle")], axis=1)
+    phase = _column(block, "rlnPhaseShift", star_path, np.zeros(n))
+
+    if sqlite_path.exists():
+        sqlite_path.unlink()
+    sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    particles = emobj.SetOfParticles(filename=str(sqlite_path))
+    particles.setSamplingRate(apix)
+    particles.setAcquisition(acquisitions[int(groups[0])].clone())
+    particles.setHasCTF(True)
+    particles.setAlignmentProj()
+    for i in range(n):
+        particle = emobj.Particle()
+        particle.setObjId(int(ids[i]))
+        particle.setLocation(int(index[i]), stacks[files[i]])
+        particle.setAcquisition(acquisitions[int(groups[i])].clone())
+        ctf = emobj.CTFModel()
+        ctf.setDefocusU(float(defocus[i, 0]))
+        ctf.setDefocusV(float(defocus[i, 1]))
+        ctf.setDefocusAngle(float(defocus[i, 2]))
+        ctf.setPhaseShift(float(phase[i]))
+        particle.setCTF(ctf)
+        particle.setTransform(emobj.Transform(matrices[i].copy()))
+        particles.append(particle)
+    particles.setDim((box, box, 1))
+    particles.write()
+    particles.close()
+    return n

@@ -1,0 +1,146 @@
+"""Train the structure-guided VAE (stage 1) on particles with poses and CTF.
+
+Every option lands in RUN/config.json; the defaults follow the published
+CryoSTAR method. The reference model must sit in the particle box: either
+centred on the box, or docked into the consensus map given with --map.
+Checkpoints are written each epoch (and every --checkpoint-every steps);
+--resume continues a killed or finished run from its last checkpoint (give
+a larger --epochs to train a finished run further).
+
+Examples:
+
+    cryostar-boltz train --particles particles.star --reference ref.pdb \\
+        --out run1 --epochs 20 --box 64 --low-pass 10
+
+    # reference docked in the consensus map, cryoSPARC particles
+    cryostar-boltz train --particles J42_particles.cs --datadir J42 \\
+        --reference model.cif --map J42_map.mrc --out run2
+
+    # continue a killed run, or train a finished one 10 more epochs
+    cryostar-boltz train --resume --out run1 --epochs 30
+
+    # 2 GPUs (or CPU processes) with torchrun
+    torchrun --nproc_per_node 2 -m cryostar_boltz.engine.cli train ...
+"""
+from ..config import TrainConfig
+
+_DEFAULTS = TrainConfig()
+
+
+def add_args(parser):
+    d = _DEFAULTS
+    io = parser.add_argument_group("inputs and outputs")
+    io.add_argument("--particles", help="RELION star or cryoSPARC .cs with "
+                    "poses and CTF")
+    io.add_argument("--datadir", help="folder of the particle stacks when "
+                    "their paths are not found from the star/.cs folder")
+    io.add_argument("--reference", help="reference atomic model (PDB/mmCIF)")
+    io.add_argument("--map", help="consensus map the reference is docked "
+                    "into (its origin, voxel size and box place the model)")
+    io.add_argument("-o", "--out", required=True, help="run folder")
+    io.add_argument("--resume", action="store_true",
+                    help="continue the run in --out from its last checkpoint")
+    data = parser.add_argument_group("data")
+    data.add_argument("--box", type=int, help="downsample the particles to "
+                      "this box (Fourier cropping; default: no downsampling)")
+    data.add_argument("--low-pass", type=float, default=d.low_pass,
+                      help="low-pass bandwidth of the image loss (Angstrom; "
+                      "default %(default)s)")
+    data.add_argument("--mask-radius", type=float, default=d.mask_radius,
+                      help="loss mask radius, fraction of the half box")
+    model = parser.add_argument_group("model and prior")
+    model.add_argument("--latent-dim", type=int, default=d.latent_dim)
+    model.add_argument("--sigma", type=float, default=d.sigma,
+                       help="Gaussian width of a residue (Angstrom)")
+    model.add_argument("--prior", default=d.prior,
+                       help="latent prior: gaussian, gmm, grbm or rbm")
+    model.add_argument("--prior-option", action="append", default=[],
+                       metavar="KEY=VALUE",
+                       help="prior option, e.g. components=3 or hidden=8 "
+                       "(repeatable)")
+    loss = parser.add_argument_group("losses")
+    loss.add_argument("--continuity-weight", type=float, default=d.continuity_weight)
+    loss.add_argument("--elastic-weight", type=float, default=d.elastic_weight)
+    loss.add_argument("--clash-weight", type=float, default=d.clash_weight)
+    loss.add_argument("--elastic-cutoff", type=float, default=d.elastic_cutoff,
+                      help="elastic network edges: same-chain pairs closer "
+                      "than this (Angstrom)")
+    loss.add_argument("--elastic-keep", type=float, default=d.elastic_keep,
+                      help="per chain, keep the edges below this quantile of "
+                      "error variance (0.99; 0.8 for large domain motions)")
+    loss.add_argument("--free-bits", type=float, default=d.free_bits)
+    loss.add_argument("--kl-beta", type=float, default=d.kl_beta)
+    loss.add_argument("--kl-warmup", type=int, default=d.kl_warmup,
+                      help="steps over which the KL weight rises to --kl-beta")
+    opt = parser.add_argument_group("optimisation")
+    opt.add_argument("--epochs", type=int, default=None,
+                     help="default %d" % d.epochs)
+    opt.add_argument("-b", "--batch-size", type=int, default=d.batch_size,
+                     help="global batch size (split over processes)")
+    opt.add_argument("--lr", type=float, default=d.lr)
+    opt.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    opt.add_argument("--seed", type=int, default=d.seed)
+    opt.add_argument("--device", default=None,
+                     help="auto (default), cpu, cuda or cuda:N")
+    opt.add_argument("--threads", type=int, default=None,
+                     help="CPU threads per process (0: torch's default)")
+    opt.add_argument("--amp", action="store_true",
+                     help="mixed precision on GPUs")
+    opt.add_argument("--checkpoint-every", type=int, default=None,
+                     help="also checkpoint every N steps (default: per epoch)")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks")
+
+
+def _prior_options(pairs):
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError("--prior-option %r: expected KEY=VALUE" % pair)
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                pass
+        options[key.strip().replace("-", "_")] = value
+    return options
+
+
+def config_from_args(args):
+    d = _DEFAULTS
+    if not args.particles or not args.reference:
+        raise ValueError("--particles and --reference are required "
+                         "(or --resume to continue a run)")
+    return TrainConfig(
+        particles=args.particles, reference=args.reference, map=args.map,
+        datadir=args.datadir, box=args.box, low_pass=args.low_pass,
+        mask_radius=args.mask_radius, latent_dim=args.latent_dim,
+        sigma=args.sigma, prior=args.prior,
+        prior_options=_prior_options(args.prior_option),
+        continuity_weight=args.continuity_weight,
+        elastic_weight=args.elastic_weight, clash_weight=args.clash_weight,
+        elastic_cutoff=args.elastic_cutoff, elastic_keep=args.elastic_keep,
+        free_bits=args.free_bits, kl_beta=args.kl_beta,
+        kl_warmup=args.kl_warmup,
+        epochs=args.epochs if args.epochs is not None else d.epochs,
+        batch_size=args.batch_size, lr=args.lr,
+        weight_decay=args.weight_decay, seed=args.seed,
+        device=args.device or d.device,
+        threads=args.threads if args.threads is not None else d.threads,
+        amp=args.amp,
+        checkpoint_every=args.checkpoint_every or d.checkpoint_every)
+
+
+def main(args):
+    from ..train import resume_config, run_training
+    if args.resume:
+        overrides = {k: getattr(args, k) for k in
+                     ("epochs", "device", "threads", "checkpoint_every")
+                     if getattr(args, k) is not None}
+        cfg = resume_config(args.out, overrides)
+    else:
+        cfg = config_from_args(args)
+    run = run_training(cfg, args.out, resume=args.resume)
+    print("run folder: %s (z.npy, model.pt, analysis/)" % run)

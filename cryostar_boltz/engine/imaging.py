@@ -1,0 +1,382 @@
+"""Image formation: projection of pseudo-atoms and maps, CTF, shifts, masks.
+
+Conventions (see ``cryostar_boltz.engine`` and ``docs/conventions.rst``):
+lengths in Angstrom, images ``[..., y, x]``, volumes ``[z, y, x]``, pixel
+``i`` at ``(i - D//2) * apix``, RELION poses (``x_image = A @ x_model``; the
+particle centre sits at the box centre minus the origin ``(ox, oy)``) and
+RELION's CTF sign (positive density appears white).
+
+Everything works on batched torch tensors, float32 or float64, on any device;
+the Gaussian projection is differentiable in the coordinates and the widths.
+"""
+import math
+
+import numpy as np
+import scipy.constants
+import torch
+import torch.nn.functional as F
+from scipy.spatial.transform import Rotation
+
+from . import CTF_COLUMNS
+
+#: Exponents below this are clamped: exp(-80) is 1.8e-35, still a normal
+#: float32, and clamping avoids the slow paths of exp for huge arguments
+#: and denormal results (5-10x slower on CPU).
+_MIN_EXPONENT = -80.0
+#: Elements of a batch-by-depth sampling grid ``project_volume`` builds at once.
+_VOLUME_SAMPLES_PER_CHUNK = 1 << 22
+#: Elements of the (atoms, D*D) slab ``render_volume`` builds at once.
+_RENDER_ELEMENTS_PER_CHUNK = 1 << 23
+
+
+# --------------------------------------------------------------------- poses
+
+def euler_to_rotation(euler_deg):
+    """RELION projection matrices ``A`` (N, 3, 3) from Euler angles (N, 3).
+
+    ``euler_deg`` holds ``rot, tilt, psi`` in degrees (ZYZ); ``A`` maps the
+    model frame onto the image frame: ``x_image = A @ x_model``.
+    """
+    euler = np.asarray(euler_deg, dtype=np.float64)
+    if euler.shape[-1:] != (3,):
+        raise ValueError(f"Euler angles must have shape (..., 3), got {euler.shape}")
+    flat = euler.reshape(-1, 3)
+    mats = Rotation.from_euler("ZYZ", flat, degrees=True).as_matrix()
+    return np.swapaxes(mats, -1, -2).reshape(euler.shape[:-1] + (3, 3))
+
+
+def rotation_to_euler(rotations):
+    """Euler angles ``rot, tilt, psi`` (N, 3), degrees, of RELION matrices ``A``."""
+    mats = np.asarray(rotations, dtype=np.float64)
+    if mats.shape[-2:] != (3, 3):
+        raise ValueError(f"rotations must have shape (..., 3, 3), got {mats.shape}")
+    flat = np.swapaxes(mats.reshape(-1, 3, 3), -1, -2)
+    euler = Rotation.from_matrix(flat).as_euler("ZYZ", degrees=True)
+    return euler.reshape(mats.shape[:-2] + (3,))
+
+
+def pixel_coordinates(D, apix, device=None, dtype=torch.float32):
+    """Positions (D,) in Angstrom of the pixel centres: ``(i - D//2) * apix``."""
+    return (torch.arange(D, device=device, dtype=dtype) - D // 2) * apix
+
+
+# ------------------------------------------------------- pseudo-atom images
+
+def _as_like(value, like):
+    """``value`` as a tensor with the dtype and device of ``like``."""
+    return torch.as_tensor(value, dtype=like.dtype, device=like.device)
+
+
+def _gaussian_factors(sigma, like):
+    """``(1 / (2 sigma^2), 1 / (2 pi sigma^2))`` as scalars or per-atom tensors."""
+    if isinstance(sigma, torch.Tensor):
+        sigma = sigma.to(dtype=like.dtype, device=like.device)
+        var = sigma * sigma
+        return 0.5 / var, 1.0 / (2.0 * math.pi * var)
+    sigma = float(sigma)
+    if sigma <= 0:
+        raise ValueError(f"Gaussian sigma must be positive, got {sigma}")
+    return 0.5 / sigma ** 2, 1.0 / (2.0 * math.pi * sigma ** 2)
+
+
+def project_gaussians(coords, amplitudes, rotations, D, apix, sigma=2.0,
+                      shifts=None):
+    """Projection images (B, D, D) of isotropic Gaussian pseudo-atoms.
+
+    ``coords`` (N, 3) or (B, N, 3) in the model frame, ``amplitudes`` (N,) or
+    (B, N), ``rotations`` (B, 3, 3) RELION ``A``, ``sigma`` a float or (N,)
+    widths, ``shifts`` (B, 2) RELION origins ``(ox, oy)`` or None. Each
+    Gaussian integrates to its amplitude over the plane (the image is in
+    amplitude per square Angstrom, sampled at pixel centres). Half-precision
+    coordinates (mixed-precision decoders) are projected in float32.
+
+    A 3D Gaussian projects to a 2D Gaussian, which is a product of an x and
+    a y factor: the image is one batched matrix product of (B, N, D) factors,
+    exact and without any voxel grid.
+    """
+    if coords.shape[-1] != 3 or coords.dim() not in (2, 3):
+        raise ValueError(f"coords must be (N, 3) or (B, N, 3), got {tuple(coords.shape)}")
+    if coords.dtype in (torch.float16, torch.bfloat16):
+        coords = coords.float()
+    rotations = _as_like(rotations, coords)
+    if rotations.dim() != 3 or rotations.shape[1:] != (3, 3):
+        raise ValueError(f"rotations must be (B, 3, 3), got {tuple(rotations.shape)}")
+    # Half precision would round exponents up to ~80 and sum N atoms with a
+    # 8-11 bit mantissa: the projection runs in float32 or float64.
+    with torch.autocast(device_type=coords.device.type, enabled=False):
+        # In-plane rows of A only; centres (B, 2, N) keep N contiguous.
+        centres = torch.matmul(rotations[:, :2, :], coords.transpose(-1, -2))
+        if shifts is not None:
+            centres = centres - _as_like(shifts, coords).unsqueeze(-1)
+        inv_two_var, norm = _gaussian_factors(sigma, coords)
+        inv_two_var = _as_like(inv_two_var, coords)
+        if inv_two_var.dim():
+            inv_two_var = inv_two_var.unsqueeze(-1)   # (N, 1)
+        weight = _as_like(amplitudes, coords) * norm  # (N,) or (B, N)
+        pixels = pixel_coordinates(D, apix, coords.device, coords.dtype)
+        return _SeparableGaussianImage.apply(centres, weight, inv_two_var, pixels)
+
+
+def _exponent_offsets(centres, pixels):
+    """``p - c`` laid out (2, B, N, D): axis-major keeps each factor contiguous."""
+    # A contiguous (2, B, N) operand makes the result contiguous too (the
+    # factors are then plain row-major matrices for bmm, with no copies).
+    return pixels - centres.transpose(0, 1).contiguous().unsqueeze(-1)
+
+
+class _SeparableGaussianImage(torch.autograd.Function):
+    """``image[b, y, x] = sum_n w[b, n] gy[b, n, y] gx[b, n, x]``.
+
+    ``g = exp(-k (p - c)^2)`` for pixel positions ``p``, centres ``c``
+    (B, 2, N) and ``k = 1 / (2 sigma^2)``. Hand-written backward pass: the
+    forward builds the factors in place (no autograd intermediates), which
+    makes the forward about 4x and forward plus backward about 3x faster
+    than plain autograd (B 256, N 214, D 64, one CPU thread).
+    """
+
+    @staticmethod
+    def forward(ctx, centres, weight, inv_two_var, pixels):
+        factors = _exponent_offsets(centres, pixels)  # (2, B, N, D)
+        factors.square_().mul_(-inv_two_var).clamp_(min=_MIN_EXPONENT).exp_()
+        gx, gy = factors
+        unweighted_gy = gy.clone() if ctx.needs_input_grad[1] else None
+        gy.mul_(weight.unsqueeze(-1))
+        ctx.save_for_backward(centres, weight, inv_two_var, pixels,
+                              factors, unweighted_gy)
+        return torch.bmm(gy.transpose(1, 2), gx)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_image):
+        centres, weight, inv_two_var, pixels, factors, unweighted_gy = ctx.saved_tensors
+        gx, gy = factors
+        grad_image = grad_image.to(factors.dtype).contiguous()
+        grad_factors = torch.empty_like(factors, memory_format=torch.contiguous_format)
+        torch.bmm(gy, grad_image, out=grad_factors[0])                  # x
+        torch.bmm(gx, grad_image.transpose(1, 2), out=grad_factors[1])  # y
+        grad_centres = grad_weight = grad_inv = None
+        if ctx.needs_input_grad[1]:
+            grad_weight = (grad_factors[1] * unweighted_gy).sum(-1).sum_to_size(weight.shape)
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[2]:
+            # d loss / d exponent = grad_g * g, then d exponent / d c = 2 k (p - c).
+            grad_exponent = grad_factors.mul_(factors)                  # (2, B, N, D)
+            if ctx.needs_input_grad[0]:
+                # sum_p t (p - c) as moments: no (2, B, N, D) offsets tensor.
+                first_moment = (grad_exponent.view(-1, pixels.shape[0]) @ pixels
+                                ).view(grad_exponent.shape[:-1])         # (2, B, N)
+                mass = grad_exponent.sum(-1)
+                grad_centres = (2.0 * inv_two_var.squeeze(-1)
+                                * (first_moment - centres.transpose(0, 1) * mass)
+                                ).transpose(0, 1)
+            if ctx.needs_input_grad[2]:
+                offsets = _exponent_offsets(centres, pixels)
+                grad_inv = -grad_exponent.mul_(offsets.square_()).sum(-1)  # (2, B, N)
+                grad_inv = (grad_inv.sum((0, 1)).unsqueeze(-1) if inv_two_var.dim()
+                            else grad_inv.sum())
+        return grad_centres, grad_weight, grad_inv, None
+
+
+def render_volume(coords, amplitudes, D, apix, sigma=2.0):
+    """Density map (D, D, D) ``[z, y, x]`` of Gaussian pseudo-atoms.
+
+    Amplitude per cubic Angstrom at voxel centres, built separably (a z-y
+    slab per atom times the x factor) in chunks of atoms to bound memory.
+    """
+    if coords.dim() != 2 or coords.shape[-1] != 3:
+        raise ValueError(f"coords must be (N, 3), got {tuple(coords.shape)}")
+    inv_two_var, norm = _gaussian_factors(sigma, coords)
+    if isinstance(inv_two_var, torch.Tensor):
+        inv_two_var = inv_two_var[:, None, None]      # (N, 1, 1)
+    pixels = pixel_coordinates(D, apix, coords.device, coords.dtype)
+    exponent = (pixels - coords.unsqueeze(-1)).square() * -inv_two_var
+    factors = exponent.clamp(min=_MIN_EXPONENT).exp()  # (N, 3, D)
+    gx, gy, gz = factors.unbind(1)                    # (N, D) each
+    gz = gz * (_as_like(amplitudes, coords) * norm ** 1.5).unsqueeze(-1)
+    volume = torch.zeros(D * D, D, dtype=coords.dtype, device=coords.device)
+    chunk = max(1, _RENDER_ELEMENTS_PER_CHUNK // (D * D))
+    for start in range(0, coords.shape[0], chunk):
+        stop = start + chunk
+        slab = (gz[start:stop, :, None] * gy[start:stop, None, :]).reshape(-1, D * D)
+        volume = volume + slab.T @ gx[start:stop]
+    return volume.reshape(D, D, D)
+
+
+# ---------------------------------------------------------------- real maps
+
+def project_volume(volume, rotations, apix, shifts=None):
+    """Line-integral projections (B, D, D) of a map (D, D, D) ``[z, y, x]``.
+
+    Same pose convention as ``project_gaussians``: the rotated map is sampled
+    trilinearly at the image-frame voxel centres and summed along z (times
+    ``apix``); origins shift the result by ``-origin`` in Fourier space.
+    """
+    if volume.dim() != 3 or len(set(volume.shape)) != 1:
+        raise ValueError(f"volume must be a cube (D, D, D), got {tuple(volume.shape)}")
+    D = volume.shape[0]
+    rotations = _as_like(rotations, volume)
+    if rotations.dim() != 3 or rotations.shape[1:] != (3, 3):
+        raise ValueError(f"rotations must be (B, 3, 3), got {tuple(rotations.shape)}")
+    axis = pixel_coordinates(D, 1.0, volume.device, volume.dtype)
+    z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
+    image_points = torch.stack([x, y, z], dim=-1).reshape(-1, 3)   # in pixels
+    scale = 2.0 / (D - 1)   # align_corners=True: index 0 -> -1, D-1 -> +1
+    offset = D // 2 * scale - 1.0
+    source = volume[None, None]
+    chunk = max(1, _VOLUME_SAMPLES_PER_CHUNK // D ** 3)
+    images = []
+    for start in range(0, rotations.shape[0], chunk):
+        rot = rotations[start:start + chunk]
+        # x_model = A^T x_image; row vectors: x_image @ A.
+        model_points = torch.matmul(image_points, rot)             # (b, D^3, 3)
+        grid = (model_points * scale + offset).reshape(-1, D, D, D, 3)
+        sampled = F.grid_sample(source.expand(rot.shape[0], -1, -1, -1, -1), grid,
+                                mode="bilinear", padding_mode="zeros",
+                                align_corners=True)
+        images.append(sampled[:, 0].sum(dim=1) * apix)
+    images = torch.cat(images)
+    if shifts is not None:
+        images = fourier_shift(images, -_as_like(shifts, images), apix)
+    return images
+
+
+# ---------------------------------------------------------------------- CTF
+
+def fourier_frequencies(D, apix, rfft=True, device=None, dtype=torch.float32):
+    """Spatial frequencies ``(fy, fx)`` in 1/Angstrom, FFT layout (no shift).
+
+    Shapes (D, 1) and (1, D//2 + 1) for ``rfft2`` output, (1, D) with
+    ``rfft=False``; they broadcast to the transform's shape.
+    """
+    fy = torch.fft.fftfreq(D, d=apix, device=device, dtype=dtype)
+    if rfft:
+        fx = torch.fft.rfftfreq(D, d=apix, device=device, dtype=dtype)
+    else:
+        fx = fy.clone()
+    return fy[:, None], fx[None, :]
+
+
+def electron_wavelength(voltage_kv):
+    """Relativistic electron wavelength in Angstrom at ``voltage_kv`` kilovolts.
+
+    ``h / sqrt(2 m e V (1 + e V / (2 m c^2)))`` with the constants folded in
+    double precision first, so float32 tensors do not underflow.
+    """
+    c = scipy.constants
+    scale = c.h / math.sqrt(2.0 * c.m_e * c.e) * 1e10       # Angstrom sqrt(V)
+    correction = c.e / (2.0 * c.m_e * c.c ** 2)             # 1 / V
+    volts = voltage_kv * 1e3
+    sqrt = torch.sqrt if isinstance(volts, torch.Tensor) else np.sqrt
+    return scale / sqrt(volts * (1.0 + correction * volts))
+
+
+def ctf_value(fy, fx, ctf_params):
+    """CTF at frequencies ``(fy, fx)`` (1/Angstrom) for parameters (..., 8).
+
+    RELION's form: ``sqrt(1 - w^2) sin(gamma) + w cos(gamma)`` times
+    ``exp(-B s^2 / 4)``, with ``gamma = pi lambda df s^2 - pi/2 Cs lambda^3 s^4
+    + phase_shift`` and ``df = (dfu + dfv)/2 + (dfu - dfv)/2 cos(2 (alpha -
+    defocus_angle))`` the defocus along the frequency direction ``alpha``.
+    Output shape: the parameters' batch shape followed by the broadcast
+    shape of ``fy`` and ``fx``.
+    """
+    ctf_params = _check_ctf_params(ctf_params)
+    fy = _as_like(fy, ctf_params)
+    fx = _as_like(fx, ctf_params)
+    n_freq_dims = max(fy.dim(), fx.dim())
+    columns = ctf_params.reshape(ctf_params.shape[:-1] + (1,) * n_freq_dims
+                                 + ctf_params.shape[-1:])
+    return _ctf(fy, fx, columns)
+
+
+def _check_ctf_params(ctf_params):
+    ctf_params = torch.as_tensor(ctf_params)
+    if ctf_params.shape[-1:] != (len(CTF_COLUMNS),):
+        raise ValueError(f"CTF parameters must have {len(CTF_COLUMNS)} columns "
+                         f"{CTF_COLUMNS}, got shape {tuple(ctf_params.shape)}")
+    if not ctf_params.is_floating_point():
+        ctf_params = ctf_params.to(torch.get_default_dtype())
+    return ctf_params
+
+
+def _ctf(fy, fx, columns):
+    """The CTF formula; ``columns`` (..., 8) broadcasts against ``fy``, ``fx``."""
+    dfu, dfv, angle, voltage, cs, w, phase_shift, bfactor = columns.unbind(-1)
+    s2 = fy * fy + fx * fx
+    direction = torch.atan2(fy, fx)
+    defocus = 0.5 * (dfu + dfv) + 0.5 * (dfu - dfv) * torch.cos(
+        2.0 * (direction - torch.deg2rad(angle)))
+    wavelength = electron_wavelength(voltage)
+    gamma = (math.pi * wavelength * defocus * s2
+             - 0.5 * math.pi * (cs * 1e7) * wavelength ** 3 * s2 * s2
+             + torch.deg2rad(phase_shift))
+    ctf = torch.sqrt(1.0 - w * w) * torch.sin(gamma) + w * torch.cos(gamma)
+    return ctf * torch.exp(-0.25 * bfactor * s2)
+
+
+def compute_ctf(ctf_params, D, apix, rfft=True):
+    """CTF images (B, D, D//2 + 1) (or (B, D, D)) in FFT layout.
+
+    ``apix`` is a float or a (B,) array of per-particle pixel sizes.
+    """
+    ctf_params = _check_ctf_params(ctf_params)
+    if ctf_params.dim() != 2:
+        raise ValueError(f"CTF parameters must be (B, 8), got {tuple(ctf_params.shape)}")
+    fy, fx = fourier_frequencies(D, 1.0, rfft, ctf_params.device, ctf_params.dtype)
+    if np.ndim(apix) == 0:
+        return ctf_value(fy / float(apix), fx / float(apix), ctf_params)
+    inv_apix = 1.0 / _as_like(apix, ctf_params).reshape(-1, 1, 1)
+    return _ctf(fy * inv_apix, fx * inv_apix, ctf_params[:, None, None, :])
+
+
+def apply_ctf(images, ctf):
+    """Images (B, D, D) filtered by a CTF in ``rfft2`` layout (B, D, D//2 + 1)."""
+    spectrum = torch.fft.rfft2(images) * ctf
+    return torch.fft.irfft2(spectrum, s=images.shape[-2:])
+
+
+# ------------------------------------------------------- shifts and masks
+
+def fourier_shift(images, shifts, apix):
+    """Images (B, D, D) translated by ``+shifts`` (B, 2) ``(x, y)`` Angstrom.
+
+    A phase ramp in Fourier space: exact and periodic (content leaving one
+    edge re-enters at the other).
+    """
+    height, width = images.shape[-2:]
+    if height != width:
+        raise ValueError(f"images must be square, got {tuple(images.shape[-2:])}")
+    shifts = _as_like(shifts, images)
+    fy, fx = fourier_frequencies(width, apix, True, images.device, images.dtype)
+    phase = -2.0 * math.pi * (fx * shifts[:, 0, None, None] + fy * shifts[:, 1, None, None])
+    ramp = torch.polar(torch.ones_like(phase), phase)
+    return torch.fft.irfft2(torch.fft.rfft2(images) * ramp, s=(height, width))
+
+
+def lowpass_mask(D, apix, bandwidth_A, rfft=True, device=None):
+    """Boolean Fourier mask keeping ``|s| <= 1 / bandwidth_A``, FFT layout."""
+    fy, fx = fourier_frequencies(D, apix, rfft, device, torch.float64)
+    return fy * fy + fx * fx <= 1.0 / float(bandwidth_A) ** 2
+
+
+def apply_fourier_mask(images, mask):
+    """Images (..., D, D) with their Fourier transform multiplied by ``mask``.
+
+    The mask is in ``rfft2`` layout (D, D//2 + 1) or full ``fft2`` layout
+    (D, D); a Hermitian-symmetric mask gives a real result either way.
+    """
+    height, width = images.shape[-2:]
+    mask = mask.to(device=images.device)
+    if mask.shape[-1] == width // 2 + 1:
+        return torch.fft.irfft2(torch.fft.rfft2(images) * mask, s=(height, width))
+    if mask.shape[-2:] == (height, width):
+        return torch.fft.ifft2(torch.fft.fft2(images) * mask).real
+    raise ValueError(f"Fourier mask of shape {tuple(mask.shape)} does not fit "
+                     f"images of shape {(height, width)}")
+
+
+def circular_mask(D, radius_fraction=0.9375, device=None):
+    """Boolean disk (D, D) of radius ``radius_fraction * D/2`` around pixel
+    ``(D//2, D//2)``."""
+    axis = torch.arange(D, device=device, dtype=torch.float64) - D // 2
+    radius = radius_fraction * D / 2.0
+    return axis[:, None] ** 2 + axis[None, :] ** 2 <= radius ** 2

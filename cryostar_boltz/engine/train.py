@@ -1,0 +1,457 @@
+"""Stage 1: train the structure-guided VAE on particles with known poses.
+
+A run is a folder (``RUN``): ``config.json`` (every option), ``metrics.csv``
+(one row per step), ``checkpoints/last.pt`` (everything needed to resume:
+weights, optimiser, prior, step), ``checkpoints/epoch_NNNN.pt`` (weights),
+and at the end ``z.npy`` / ``z_logvar.npy`` (posterior means and log
+variances, dataset order), ``model.pt`` (what ``generate`` needs) and
+``analysis/`` (PCA paths and k-means centres decoded to PDB).
+
+Determinism: the particle order of epoch ``e`` and the reparameterisation
+noise of step ``s`` are drawn from generators seeded by ``(seed, e)`` and
+``(seed, s)``, so nothing random lives outside the checkpoint and a run
+killed and resumed ends exactly where an uninterrupted run does. The batch
+size is global: with ``torchrun`` each process takes an equal slice of every
+batch and gradients are summed, so results do not depend on the number of
+processes.
+"""
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import imaging
+from .config import TrainConfig
+from .data import cache_downsampled, load_particles
+from .distributed import init_distributed
+from .losses import (StructuralRestraints, beta_schedule, correlation_loss,
+                     gaussian_kl)
+from .models import StructureVAE
+from .placement import place_reference
+from .priors import build_prior
+from .progress import MetricsTable, Progress
+from .structure import load_structure
+
+CHECKPOINTS = "checkpoints"
+LAST = "last.pt"
+MODEL = "model.pt"
+METRICS = "metrics.csv"
+METRIC_COLUMNS = ("step", "epoch", "loss", "image", "continuity", "elastic",
+                  "elastic_kept", "clash", "kl", "beta", "lr",
+                  "particles_per_s", "skipped")
+#: Stacks smaller than this are read into memory once; larger ones stay mapped.
+IN_MEMORY_BYTES = 4 * 1024 ** 3
+
+
+class NonFiniteLoss(RuntimeError):
+    """Raised after too many consecutive batches with a non-finite loss."""
+
+
+def save_atomic(obj, path):
+    """torch.save to a temporary file then rename: a kill never leaves a
+    truncated checkpoint under the final name."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def save_array(path, array):
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+class Stage1Trainer:
+    """Everything a stage-1 run holds; ``fit()`` trains, ``finish()`` writes
+    the latents, the model and the analysis."""
+
+    def __init__(self, cfg, run_dir, resume=False, log=print):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.ctx = init_distributed(cfg.device)
+        self.log = log if self.ctx.is_main else (lambda *a, **k: None)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.device = self.ctx.device
+        self._prepare_run_dir(resume)
+        self._load_data()
+        self._build_model()
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.bad_steps = 0
+        if resume:
+            self._load_checkpoint()
+
+    # ------------------------------------------------------------ setup
+    def _prepare_run_dir(self, resume):
+        (self.run_dir / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+        if self.ctx.is_main:
+            if not resume and (self.run_dir / CHECKPOINTS / LAST).exists():
+                raise ValueError(
+                    "%s already holds a training run: pass --resume to "
+                    "continue it, or choose another output folder"
+                    % self.run_dir)
+            self.cfg.save(self.run_dir)
+        self.ctx.barrier()
+
+    def _load_data(self):
+        cfg = self.cfg
+        particles = load_particles(cfg.particles, datadir=cfg.datadir)
+        apix0 = np.unique(np.round(particles.apix, 5))
+        if len(apix0) != 1:
+            raise ValueError("%s: particles have several pixel sizes %s; "
+                             "train on one optics setting at a time"
+                             % (cfg.particles, apix0.tolist()))
+        self.particles = particles
+        self.box0, self.apix0 = int(particles.box), float(apix0[0])
+        self.D = int(cfg.box or self.box0)
+        if self.D > self.box0 or self.D % 2:
+            raise ValueError("--box %d: must be even and at most the "
+                             "particles' box (%d)" % (self.D, self.box0))
+        self.apix = self.apix0 * self.box0 / self.D
+        if self.D != self.box0:
+            cache = self.run_dir / "cache" / ("particles_%d.mrcs" % self.D)
+            cache.parent.mkdir(exist_ok=True)
+            if self.ctx.is_main and not cache.exists():
+                self.log("downsampling %d particles %d -> %d px (%s)"
+                         % (particles.n, self.box0, self.D, cache))
+            if self.ctx.is_main:
+                cache_downsampled(particles, self.D, cache)
+            self.ctx.barrier()
+            stack = cache_downsampled(particles, self.D, cache)
+        else:
+            stack = particles.images
+        nbytes = particles.n * self.D * self.D * 4
+        self.images = stack[np.arange(particles.n)] if nbytes <= IN_MEMORY_BYTES else stack
+        dev = self.device
+        self.rotations = torch.as_tensor(particles.rotations, dtype=torch.float32, device=dev)
+        self.shifts = torch.as_tensor(particles.shifts, dtype=torch.float32, device=dev)
+        self.ctf = torch.as_tensor(particles.ctf, dtype=torch.float32, device=dev)
+        self.mask = imaging.circular_mask(self.D, cfg.mask_radius, device=dev)
+        self.lowpass = imaging.lowpass_mask(self.D, self.apix, cfg.low_pass, device=dev)
+        self.n_masked = float(self.mask.sum())
+
+    def _build_model(self):
+        cfg = self.cfg
+        reference = load_structure(cfg.reference)
+        self.reference_centre = np.zeros(3)
+        placed = place_reference(reference, self.box0, self.apix0, cfg.map,
+                                 source=cfg.reference)
+        self.reference_centre = reference.coords.mean(0) - placed.coords.mean(0)
+        self.reference = placed
+        self.prior = build_prior(cfg.prior, cfg.latent_dim,
+                                 **cfg.prior_options).to(self.device)
+        extra = getattr(self.prior, "extra_encoder_dim", 0)
+        self.vae = StructureVAE(self.D, placed.coords, placed.amplitudes,
+                                latent_dim=cfg.latent_dim,
+                                encoder_hidden=cfg.encoder_hidden,
+                                decoder_hidden=cfg.decoder_hidden,
+                                extra_dim=extra, sigma=cfg.sigma,
+                                decoder_input_dim=getattr(
+                                    self.prior, "decoder_input_dim",
+                                    cfg.latent_dim)).to(self.device)
+        sample = self.images[np.linspace(0, self.particles.n - 1,
+                                         min(self.particles.n, 2000)).astype(int)]
+        self.vae.encoder.fit_input_scale(sample)
+        self.restraints = StructuralRestraints(
+            placed.coords, placed.chain_index, placed.bonds,
+            elastic_cutoff=cfg.elastic_cutoff,
+            clash_range=(cfg.clash_distance, cfg.clash_max_distance),
+            quantile=cfg.elastic_keep).to(self.device)
+        self.parameters = [p for p in list(self.vae.parameters())
+                           + list(self.prior.parameters()) if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.lr,
+                                           weight_decay=cfg.weight_decay)
+        counts = self.restraints.counts()
+        self.log("reference %s: %d residues, %d chains; restraints %s"
+                 % (cfg.reference, placed.n, len(np.unique(placed.chain_index)),
+                    counts))
+
+    # ------------------------------------------------------------ batches
+    @property
+    def global_batch(self):
+        return min(self.cfg.batch_size, self.particles.n)
+
+    @property
+    def steps_per_epoch(self):
+        return max(1, self.particles.n // self.global_batch)
+
+    def epoch_order(self, epoch):
+        rng = np.random.default_rng([self.cfg.seed, epoch])
+        return rng.permutation(self.particles.n)
+
+    def step_noise(self, step, shape):
+        gen = torch.Generator().manual_seed(
+            int(self.cfg.seed) * 1_000_003 + int(step))
+        return torch.randn(shape, generator=gen).to(self.device)
+
+    def _local_slice(self):
+        G = self.global_batch
+        if G % self.ctx.world:
+            raise ValueError("batch size %d is not divisible by the %d "
+                             "processes" % (G, self.ctx.world))
+        b = G // self.ctx.world
+        return slice(self.ctx.rank * b, (self.ctx.rank + 1) * b)
+
+    def load_images(self, idx):
+        order = np.argsort(idx)
+        images = np.empty((len(idx), self.D, self.D), dtype=np.float32)
+        images[order] = self.images[idx[order]]
+        return torch.from_numpy(images).to(self.device, non_blocking=True)
+
+    # ------------------------------------------------------------ one step
+    def forward_losses(self, idx, step, noise):
+        """Loss terms of the particles ``idx`` (this rank's share)."""
+        cfg, ctx = self.cfg, self.ctx
+        images = self.load_images(idx)
+        t = torch.as_tensor(idx, device=self.device)
+        mu, logvar, extra = self.vae.encode(images)
+        z = mu + torch.exp(0.5 * logvar) * noise
+        decoder_input = (self.prior.decoder_input(z, extra, training=True)
+                         if hasattr(self.prior, "decoder_input") else z)
+        coords = self.vae.ref_coords + self.vae.decoder(decoder_input)
+        proj = imaging.project_gaussians(coords, self.vae.amplitudes,
+                                         self.rotations[t], self.D, self.apix,
+                                         sigma=self.vae.sigma,
+                                         shifts=self.shifts[t])
+        ctf = imaging.compute_ctf(self.ctf[t], self.D, self.apix)
+        pred = imaging.apply_ctf(proj, ctf * self.lowpass)
+        observed = imaging.apply_fourier_mask(images, self.lowpass)
+        image = correlation_loss(pred, observed, self.mask)
+        reduce_fn = (lambda s: ctx.all_reduce_(s)) if ctx.active else None
+        restraints = self.restraints(coords, reduce_fn=reduce_fn)
+        kl, kl_logs = self.kl_terms(mu, logvar, extra)
+        return image, restraints, kl, kl_logs
+
+    def kl_terms(self, mu, logvar, extra):
+        """Per-particle KL (B,): free bits over the global batch for the
+        Gaussian prior, the prior's own estimate otherwise."""
+        if self.cfg.prior == "gaussian":
+            reduce_fn = self.ctx.all_reduce_ if self.ctx.active else None
+            return gaussian_kl(mu, logvar, self.cfg.free_bits,
+                               reduce_fn=reduce_fn), {}
+        kl, logs = self.prior.kl(mu, logvar, extra)
+        return kl, logs
+
+    def train_step(self, batch_idx_global, step):
+        cfg, ctx = self.cfg, self.ctx
+        G = self.global_batch
+        local = self._local_slice()
+        noise = self.step_noise(step, (G, cfg.latent_dim))[local]
+        idx = batch_idx_global[local]
+        b = len(idx)
+        beta = beta_schedule(step, cfg.kl_warmup, cfg.kl_beta)
+        self.optimizer.zero_grad(set_to_none=True)
+        image, r, kl, kl_logs = self.forward_losses(idx, step, noise)
+        share = b / G
+        loss = (image.sum() / G
+                + beta * kl.sum() / (G * self.n_masked)
+                + share * (cfg.continuity_weight * r["continuity"]
+                           + cfg.elastic_weight * r["elastic"]
+                           + cfg.clash_weight * r["clash"]))
+        terms = torch.stack([loss.detach(), image.detach().sum() / G,
+                             share * r["continuity"].detach(),
+                             share * r["elastic"].detach(),
+                             share * r["elastic_kept"].detach(),
+                             share * r["clash"].detach(),
+                             kl.detach().sum() / G]).double()
+        bad = not bool(torch.isfinite(loss))
+        if not ctx.broadcast_flag(bad):
+            loss.backward()
+            ctx.all_reduce_gradients(self.parameters)
+            bad = ctx.broadcast_flag(not all(
+                bool(torch.isfinite(p.grad).all()) for p in self.parameters
+                if p.grad is not None))
+            if not bad:
+                self.optimizer.step()
+        else:
+            bad = True
+        ctx.all_reduce_(terms)
+        values = dict(zip(("loss", "image", "continuity", "elastic",
+                           "elastic_kept", "clash", "kl"), terms.tolist()))
+        values.update(beta=beta, lr=self.optimizer.param_groups[0]["lr"],
+                      skipped=int(bad))
+        values.update(kl_logs)
+        return values, bad
+
+    # ------------------------------------------------------------ loop
+    def fit(self):
+        cfg = self.cfg
+        metrics = None
+        if self.ctx.is_main:
+            metrics = MetricsTable(self.run_dir / METRICS, METRIC_COLUMNS)
+            metrics.open(keep_until_step=self.step)
+        total = cfg.epochs * self.steps_per_epoch
+        progress = Progress(total, "train", enabled=self.ctx.is_main)
+        G = self.global_batch
+        self.log("training: %d particles, %d px at %.3f A/px, %d epochs of %d "
+                 "steps, batch %d, %d process(es) on %s"
+                 % (self.particles.n, self.D, self.apix, cfg.epochs,
+                    self.steps_per_epoch, G, self.ctx.world, self.device))
+        tick, rate = time.perf_counter(), 0.0
+        try:
+            while self.epoch < cfg.epochs:
+                order = self.epoch_order(self.epoch)
+                while self.batch_in_epoch < self.steps_per_epoch:
+                    k = self.batch_in_epoch
+                    batch = order[k * G:(k + 1) * G]
+                    values, bad = self.train_step(batch, self.step)
+                    now = time.perf_counter()
+                    rate = G / max(now - tick, 1e-9)
+                    tick = now
+                    values.update(step=self.step + 1, epoch=self.epoch + 1,
+                                  particles_per_s=rate)
+                    if metrics:
+                        metrics.write(values)
+                    self._guard(bad, values)
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    progress.update(self.step, _short(values), (rate, "particles"))
+                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                        self.save_checkpoint()
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                self.save_checkpoint(epoch_copy=True)
+                progress.update(self.step, _short(values), (rate, "particles"), force=True)
+        finally:
+            progress.close()
+            if metrics:
+                metrics.close()
+
+    def _guard(self, bad, values):
+        if not bad:
+            self.bad_steps = 0
+            return
+        self.bad_steps += 1
+        self.log("step %d: non-finite loss or gradient (%s): batch skipped"
+                 % (self.step + 1, _short(values)))
+        if self.bad_steps > self.cfg.max_bad_steps:
+            raise NonFiniteLoss(
+                "%d consecutive batches gave non-finite losses: lower the "
+                "learning rate (--lr), check the particles for NaN pixels, "
+                "or resume from the last checkpoint" % self.bad_steps)
+
+    # ------------------------------------------------------------ checkpoints
+    def state(self):
+        return {"config": asdict(self.cfg), "model_config": self.vae.config,
+                "model": self.vae.state_dict(), "prior": self.prior.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "step": self.step,
+                "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                "bad_steps": self.bad_steps}
+
+    def save_checkpoint(self, epoch_copy=False):
+        if not self.ctx.is_main:
+            return
+        folder = self.run_dir / CHECKPOINTS
+        save_atomic(self.state(), folder / LAST)
+        if epoch_copy:
+            save_atomic({"model_config": self.vae.config,
+                         "model": self.vae.state_dict(),
+                         "prior": self.prior.state_dict(), "step": self.step,
+                         "epoch": self.epoch},
+                        folder / ("epoch_%04d.pt" % self.epoch))
+
+    def _load_checkpoint(self):
+        path = self.run_dir / CHECKPOINTS / LAST
+        if not path.exists():
+            self.log("no checkpoint in %s: starting from the beginning"
+                     % self.run_dir)
+            return
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.vae.load_state_dict(state["model"])
+        self.prior.load_state_dict(state["prior"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.batch_in_epoch = state["batch_in_epoch"]
+        self.bad_steps = state.get("bad_steps", 0)
+        self.log("resumed from %s at epoch %d, step %d"
+                 % (path, self.epoch + (self.batch_in_epoch > 0), self.step))
+
+    # ------------------------------------------------------------ outputs
+    @torch.no_grad()
+    def infer_latents(self, batch=1024):
+        """Posterior means and log variances of every particle, in order."""
+        self.vae.eval()
+        n = self.particles.n
+        mus, logvars = [], []
+        for start in range(0, n, batch):
+            idx = np.arange(start, min(n, start + batch))
+            mu, logvar, _ = self.vae.encode(self.load_images(idx))
+            mus.append(mu.cpu())
+            logvars.append(logvar.cpu())
+        self.vae.train()
+        return torch.cat(mus).numpy(), torch.cat(logvars).numpy()
+
+    def finish(self):
+        """Latents, the model file and the analysis (main process only)."""
+        if self.ctx.is_main:
+            z, logvar = self.infer_latents()
+            save_array(self.run_dir / "z.npy", z)
+            save_array(self.run_dir / "z_logvar.npy", logvar)
+            reference_copy = self.run_dir / ("reference" + _suffix(self.cfg.reference))
+            if not reference_copy.exists():
+                shutil.copyfile(self.cfg.reference, reference_copy)
+            save_atomic({"model_config": self.vae.config,
+                         "model": self.vae.state_dict(),
+                         "prior_name": self.cfg.prior,
+                         "prior_options": dict(self.cfg.prior_options),
+                         "latent_dim": self.cfg.latent_dim,
+                         "prior": self.prior.state_dict(),
+                         "reference": reference_copy.name,
+                         "reference_centre": self.reference_centre,
+                         "box": self.D, "apix": self.apix,
+                         "box0": self.box0, "apix0": self.apix0,
+                         "step": self.step},
+                        self.run_dir / MODEL)
+            from .runs import write_analysis
+            write_analysis(self.run_dir, z, log=self.log)
+        self.ctx.barrier()
+
+    def close(self):
+        self.ctx.close()
+
+
+def _suffix(path):
+    name = str(path).lower()
+    for ext in (".pdb.gz", ".cif.gz", ".ent.gz"):
+        if name.endswith(ext):
+            return ext
+    return Path(path).suffix or ".pdb"
+
+
+def _short(values):
+    keys = ("loss", "image", "continuity", "elastic", "clash", "kl")
+    return {k: values[k] for k in keys if k in values and
+            isinstance(values[k], float) and math.isfinite(values[k])}
+
+
+def run_training(cfg, run_dir, resume=False, log=print):
+    """Train (or resume) a stage-1 run and write its outputs; returns RUN."""
+    trainer = Stage1Trainer(cfg, run_dir, resume=resume, log=log)
+    try:
+        trainer.fit()
+        trainer.finish()
+    finally:
+        trainer.close()
+    return Path(run_dir)
+
+
+def resume_config(run_dir, overrides):
+    """The saved config of a run, with the options a resume may change."""
+    cfg = TrainConfig.load(run_dir)
+    allowed = {"epochs", "device", "threads", "checkpoint_every"}
+    for key, value in overrides.items():
+        if key not in allowed:
+            raise ValueError("--resume continues %s with its saved options; "
+                             "%s cannot change (allowed: %s)"
+                             % (run_dir, key, ", ".join(sorted(allowed))))
+        setattr(cfg, key, value)
+    return cfg

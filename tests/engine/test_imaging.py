@@ -1,0 +1,376 @@
+"""Image formation: projections, poses, CTF, shifts and masks."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from cryostar_boltz.engine import imaging
+
+
+def random_rotations(n, seed):
+    return imaging.euler_to_rotation(
+        np.random.default_rng(seed).uniform([-180, 0, -180], [180, 180, 180], (n, 3)))
+
+
+def random_atoms(n, spread, seed, dtype=torch.float64):
+    gen = torch.Generator().manual_seed(seed)
+    coords = (torch.rand(n, 3, generator=gen, dtype=dtype) - 0.5) * 2 * spread
+    amplitudes = torch.rand(n, generator=gen, dtype=dtype) + 0.5
+    return coords, amplitudes
+
+
+def correlation(a, b):
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    return np.corrcoef(a, b)[0, 1]
+
+
+# ------------------------------------------------------------------ poses
+
+def test_euler_to_rotation_is_relion_projection_matrix():
+    euler = np.array([[30.0, 60.0, -45.0], [-120.0, 10.0, 170.0]])
+    expected = Rotation.from_euler("ZYZ", euler, degrees=True).as_matrix().transpose(0, 2, 1)
+    np.testing.assert_allclose(imaging.euler_to_rotation(euler), expected, atol=1e-12)
+    # rot = 90 alone turns the model x axis onto the image -y axis.
+    A = imaging.euler_to_rotation([[90.0, 0.0, 0.0]])[0]
+    np.testing.assert_allclose(A @ [1.0, 0.0, 0.0], [0.0, -1.0, 0.0], atol=1e-12)
+
+
+def test_euler_round_trip():
+    euler = np.random.default_rng(0).uniform([-180, 1, -180], [180, 179, 180], (50, 3))
+    rotations = imaging.euler_to_rotation(euler)
+    back = imaging.rotation_to_euler(rotations)
+    np.testing.assert_allclose(back, euler, atol=1e-8)
+    np.testing.assert_allclose(imaging.euler_to_rotation(back), rotations, atol=1e-12)
+
+
+def test_bad_euler_shape_raises():
+    with pytest.raises(ValueError, match="Euler"):
+        imaging.euler_to_rotation(np.zeros((4, 2)))
+
+
+def test_pixel_coordinates_put_box_centre_at_zero():
+    assert imaging.pixel_coordinates(6, 2.0).tolist() == [-6, -4, -2, 0, 2, 4]
+    assert imaging.pixel_coordinates(5, 1.0).tolist() == [-2, -1, 0, 1, 2]
+
+
+# ---------------------------------------------------- Gaussian projection
+
+def test_projection_is_line_integral_of_rendered_volume():
+    D, apix = 40, 1.3
+    coords, amplitudes = random_atoms(25, 12.0, seed=1)
+    rotations = torch.from_numpy(random_rotations(3, seed=2))
+    images = imaging.project_gaussians(coords, amplitudes, rotations, D, apix, sigma=2.0)
+    for image, A in zip(images, rotations):
+        volume = imaging.render_volume(coords @ A.T, amplitudes, D, apix, sigma=2.0)
+        line_integral = volume.sum(0) * apix
+        rel = (image - line_integral).norm() / line_integral.norm()
+        assert rel < 1e-3
+    # Each Gaussian carries its amplitude: the image integrates to the total.
+    np.testing.assert_allclose(images.sum((1, 2)) * apix ** 2, amplitudes.sum(), rtol=1e-6)
+
+
+def test_rendered_volume_integrates_to_amplitudes_and_chunks_agree(monkeypatch):
+    coords, amplitudes = random_atoms(30, 4.0, seed=3)
+    sigma = torch.linspace(1.5, 3.0, 30, dtype=torch.float64)
+    volume = imaging.render_volume(coords, amplitudes, 32, 1.0, sigma=sigma)
+    np.testing.assert_allclose(volume.sum(), amplitudes.sum(), rtol=1e-4)
+    monkeypatch.setattr(imaging, "_RENDER_ELEMENTS_PER_CHUNK", 7 * 32 * 32)
+    chunked = imaging.render_volume(coords, amplitudes, 32, 1.0, sigma=sigma)
+    torch.testing.assert_close(chunked, volume)
+
+
+def direct_projection(coords, amplitudes, A, origin, D, apix, sigma):
+    """Pixel-by-pixel sum over atoms, written independently of the module."""
+    grid = (np.arange(D) - D // 2) * apix
+    image = np.zeros((D, D))
+    for xyz, amp, sig in zip(coords, amplitudes, sigma):
+        cx, cy, _ = A @ xyz
+        cx, cy = cx - origin[0], cy - origin[1]
+        for row, y in enumerate(grid):
+            for col, x in enumerate(grid):
+                r2 = (x - cx) ** 2 + (y - cy) ** 2
+                image[row, col] += amp / (2 * math.pi * sig ** 2) * math.exp(-r2 / (2 * sig ** 2))
+    return image
+
+
+def test_projection_matches_direct_evaluation_with_pose_and_shift():
+    D, apix = 20, 1.5
+    coords, amplitudes = random_atoms(6, 6.0, seed=4)
+    sigma = torch.tensor([1.5, 2.0, 2.5, 1.8, 2.2, 3.0], dtype=torch.float64)
+    rotations = torch.from_numpy(random_rotations(2, seed=5))
+    shifts = torch.tensor([[2.3, -1.1], [-3.0, 4.2]], dtype=torch.float64)
+    images = imaging.project_gaussians(coords, amplitudes, rotations, D, apix,
+                                       sigma=sigma, shifts=shifts)
+    for b in range(2):
+        expected = direct_projection(coords.numpy(), amplitudes.numpy(), rotations[b].numpy(),
+                                     shifts[b].numpy(), D, apix, sigma.numpy())
+        np.testing.assert_allclose(images[b].numpy(), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_batched_coordinates_match_shared_coordinates():
+    coords, amplitudes = random_atoms(10, 6.0, seed=6, dtype=torch.float32)
+    rotations = torch.from_numpy(random_rotations(3, seed=7))
+    shared = imaging.project_gaussians(coords, amplitudes, rotations, 24, 1.0)
+    batched = imaging.project_gaussians(coords.expand(3, -1, -1), amplitudes.expand(3, -1),
+                                        rotations, 24, 1.0)
+    assert shared.dtype == torch.float32
+    torch.testing.assert_close(batched, shared)
+
+
+def peak_pixel(image):
+    return np.unravel_index(int(torch.argmax(image)), image.shape)
+
+
+def test_shift_puts_particle_at_box_centre_minus_origin():
+    D, apix = 32, 2.0
+    atom = torch.zeros(1, 3)
+    identity = torch.eye(3)[None]
+    origin = torch.tensor([[3 * apix, -5 * apix]])            # (ox, oy)
+    image = imaging.project_gaussians(atom, torch.ones(1), identity, D, apix, shifts=origin)[0]
+    assert peak_pixel(image) == (D // 2 + 5, D // 2 - 3)      # (row y, column x)
+
+
+def test_rotation_moves_atom_as_relion_projection():
+    D, apix = 32, 1.0
+    atom = torch.tensor([[10.0, 0.0, 0.0]])
+    A = torch.from_numpy(imaging.euler_to_rotation([[90.0, 0.0, 0.0]])).float()
+    image = imaging.project_gaussians(atom, torch.ones(1), A, D, apix)[0]
+    assert peak_pixel(image) == (D // 2 - 10, D // 2)
+
+
+def test_projection_gradients():
+    gen = torch.Generator().manual_seed(8)
+    coords = (torch.randn(4, 3, generator=gen, dtype=torch.float64) * 3).requires_grad_()
+    amplitudes = (torch.rand(4, generator=gen, dtype=torch.float64) + 1).requires_grad_()
+    sigma = torch.tensor([1.6, 2.0, 2.4, 1.8], dtype=torch.float64, requires_grad=True)
+    shifts = torch.randn(3, 2, generator=gen, dtype=torch.float64).requires_grad_()
+    rotations = torch.from_numpy(random_rotations(3, seed=9))
+
+    def project(c, a, s, t):
+        return imaging.project_gaussians(c, a, rotations, 8, 1.4, sigma=s, shifts=t)
+
+    assert torch.autograd.gradcheck(project, (coords, amplitudes, sigma, shifts))
+    assert torch.autograd.gradcheck(
+        lambda c: imaging.project_gaussians(c, amplitudes.detach(), rotations, 8, 1.4), (coords,))
+
+
+def test_projection_gradient_matches_autograd_reference_in_float32():
+    coords, amplitudes = random_atoms(40, 30.0, seed=10, dtype=torch.float32)
+    rotations = torch.from_numpy(random_rotations(5, seed=11))
+    weights = torch.randn(5, 32, 32, generator=torch.Generator().manual_seed(12))
+    leaf = coords.clone().requires_grad_()
+    (imaging.project_gaussians(leaf, amplitudes, rotations, 32, 1.5) * weights).sum().backward()
+    reference = coords.clone().requires_grad_()
+    centres = torch.einsum("bij,nj->bni", rotations[:, :2].float(), reference)
+    grid = imaging.pixel_coordinates(32, 1.5)
+    g = torch.exp(-(grid - centres[..., None]) ** 2 / 8.0)          # (B, N, 2, D)
+    image = torch.einsum("bny,bnx->byx", g[:, :, 1] * amplitudes[:, None] / (8 * math.pi),
+                         g[:, :, 0])
+    (image * weights).sum().backward()
+    torch.testing.assert_close(leaf.grad, reference.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_projection_keeps_full_precision_under_autocast():
+    coords, amplitudes = random_atoms(50, 10.0, seed=18, dtype=torch.float32)
+    rotations = torch.from_numpy(random_rotations(4, seed=19))
+    expected = imaging.project_gaussians(coords, amplitudes, rotations, 32, 1.0)
+    leaf = coords.clone().requires_grad_()
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        images = imaging.project_gaussians(leaf, amplitudes, rotations, 32, 1.0)
+        loss = (images * torch.linspace(-1, 1, 32)).sum()
+    assert images.dtype == torch.float32
+    torch.testing.assert_close(images, expected)
+    loss.backward()
+    assert leaf.grad.dtype == torch.float32 and torch.isfinite(leaf.grad).all()
+    half = coords.to(torch.bfloat16)
+    assert imaging.project_gaussians(half, amplitudes, rotations, 32, 1.0).dtype == torch.float32
+
+
+def test_bad_projection_input_raises():
+    with pytest.raises(ValueError, match="coords"):
+        imaging.project_gaussians(torch.zeros(5, 2), torch.ones(5), torch.eye(3)[None], 8, 1.0)
+    with pytest.raises(ValueError, match="rotations"):
+        imaging.project_gaussians(torch.zeros(5, 3), torch.ones(5), torch.eye(3), 8, 1.0)
+    with pytest.raises(ValueError, match="sigma"):
+        imaging.project_gaussians(torch.zeros(5, 3), torch.ones(5), torch.eye(3)[None], 8, 1.0,
+                                  sigma=0.0)
+
+
+# --------------------------------------------------------- map projection
+
+def test_volume_projection_matches_gaussian_projection():
+    D, apix = 40, 1.5
+    coords, amplitudes = random_atoms(30, 14.0, seed=13)
+    rotations = torch.from_numpy(random_rotations(4, seed=14))
+    shifts = torch.tensor([[0.0, 0.0], [3.0, -4.5], [-6.0, 1.5], [2.0, 2.0]], dtype=torch.float64)
+    volume = imaging.render_volume(coords, amplitudes, D, apix)
+    from_map = imaging.project_volume(volume, rotations, apix, shifts=shifts)
+    from_atoms = imaging.project_gaussians(coords, amplitudes, rotations, D, apix, shifts=shifts)
+    for a, b in zip(from_map, from_atoms):
+        assert correlation(a, b) > 0.99
+        np.testing.assert_allclose(a.sum(), b.sum(), rtol=1e-2)
+
+
+def test_volume_projection_chunks_agree(monkeypatch):
+    coords, amplitudes = random_atoms(10, 6.0, seed=15, dtype=torch.float32)
+    volume = imaging.render_volume(coords, amplitudes, 16, 1.5)
+    rotations = torch.from_numpy(random_rotations(5, seed=16))
+    whole = imaging.project_volume(volume, rotations, 1.5)
+    monkeypatch.setattr(imaging, "_VOLUME_SAMPLES_PER_CHUNK", 2 * 16 ** 3)
+    torch.testing.assert_close(imaging.project_volume(volume, rotations, 1.5), whole)
+
+
+# ---------------------------------------------------------------------- CTF
+
+def relion_ctf(sx, sy, dfu, dfv, angle_deg, kv, cs_mm, w, phase_deg, bfactor):
+    """RELION's CTF::getCTF written out in its own constants (K1..K5)."""
+    volts = kv * 1e3
+    lam = 12.2643247 / math.sqrt(volts * (1.0 + volts * 0.978466e-6))
+    k1 = math.pi / 2 * 2 * lam
+    k2 = math.pi / 2 * cs_mm * 1e7 * lam ** 3
+    k3 = math.atan(w / math.sqrt(1 - w * w))
+    k4 = -bfactor / 4.0
+    k5 = math.radians(phase_deg)
+    u2 = sx * sx + sy * sy
+    average, deviation = -(dfu + dfv) / 2, -(dfu - dfv) / 2
+    deltaf = average + deviation * math.cos(2 * (math.atan2(sy, sx) - math.radians(angle_deg)))
+    argument = k1 * deltaf * u2 + k2 * u2 * u2 - k5 - k3
+    return -math.sin(argument) * math.exp(k4 * u2)
+
+
+def test_electron_wavelength():
+    assert imaging.electron_wavelength(300.0) == pytest.approx(0.019687, abs=1e-6)
+    assert imaging.electron_wavelength(200.0) == pytest.approx(0.025079, abs=1e-6)
+
+
+@pytest.mark.parametrize("params", [
+    (15000.0, 15000.0, 0.0, 300.0, 2.7, 0.07, 0.0, 0.0),
+    (14000.0, 18000.0, 30.0, 300.0, 2.7, 0.1, 0.0, 0.0),
+    (20000.0, 17500.0, -65.0, 200.0, 1.4, 0.07, 40.0, 80.0),
+])
+def test_ctf_matches_relion_formula(params):
+    frequencies = [(0.01, 0.0), (0.0, 0.02), (0.015, -0.025), (-0.04, 0.03), (0.06, 0.05)]
+    fx = torch.tensor([f[0] for f in frequencies], dtype=torch.float64)
+    fy = torch.tensor([f[1] for f in frequencies], dtype=torch.float64)
+    values = imaging.ctf_value(fy, fx, torch.tensor(params, dtype=torch.float64))
+    expected = [relion_ctf(sx, sy, *params) for sx, sy in frequencies]
+    np.testing.assert_allclose(values.numpy(), expected, atol=2e-4)
+
+
+def test_compute_ctf_layout_and_per_particle_pixel_size():
+    params = torch.tensor([[15000.0, 16000.0, 20.0, 300.0, 2.7, 0.1, 0.0, 10.0],
+                           [22000.0, 21000.0, -40.0, 300.0, 2.7, 0.1, 0.0, 0.0]],
+                          dtype=torch.float64)
+    ctf = imaging.compute_ctf(params, 16, 2.0)
+    assert ctf.shape == (2, 16, 9)
+    # Row 3, column 5 of the rfft2 layout is (fy, fx) = (3, 5) / (D apix).
+    expected = relion_ctf(5 / 32, 3 / 32, *params[1].tolist())
+    assert float(ctf[1, 3, 5]) == pytest.approx(expected, abs=2e-4)
+    # Row D - 3 holds the negative frequency -3 / (D apix).
+    expected = relion_ctf(5 / 32, -3 / 32, *params[1].tolist())
+    assert float(ctf[1, 13, 5]) == pytest.approx(expected, abs=2e-4)
+    full = imaging.compute_ctf(params, 16, 2.0, rfft=False)
+    assert full.shape == (2, 16, 16)
+    # Same values up to the Nyquist column, which rfft2 holds at +1/(2 apix).
+    torch.testing.assert_close(full[..., :8], ctf[..., :8])
+    per_particle = imaging.compute_ctf(params, 16, np.array([2.0, 3.0]))
+    torch.testing.assert_close(per_particle[0], ctf[0])
+    torch.testing.assert_close(per_particle[1], imaging.compute_ctf(params[1:], 16, 3.0)[0])
+
+
+def test_ctf_in_float32_matches_float64():
+    params = torch.tensor([[15000.0, 16000.0, 20.0, 300.0, 2.7, 0.1, 30.0, 10.0]],
+                          dtype=torch.float64)
+    single = imaging.compute_ctf(params.float(), 64, 1.5)
+    assert single.dtype == torch.float32
+    torch.testing.assert_close(single.double(), imaging.compute_ctf(params, 64, 1.5),
+                               atol=2e-4, rtol=0)
+    assert imaging.electron_wavelength(torch.tensor(300.0)) == pytest.approx(0.019687, abs=1e-6)
+
+
+def test_bad_ctf_columns_raise():
+    with pytest.raises(ValueError, match="columns"):
+        imaging.compute_ctf(torch.zeros(3, 7), 16, 1.0)
+
+
+def test_first_ctf_lobe_is_positive_and_particles_appear_white():
+    params = torch.tensor([[15000.0, 15000.0, 0.0, 300.0, 2.7, 0.1, 0.0, 0.0]],
+                          dtype=torch.float64)
+    s = torch.tensor([0.0, 0.01, 0.03])
+    values = imaging.ctf_value(torch.zeros(3), s, params[0])
+    assert values[0] == pytest.approx(0.1)                      # w cos(0)
+    assert (values > 0).all()
+    D, apix = 64, 2.0
+    blob = imaging.project_gaussians(torch.zeros(1, 3, dtype=torch.float64),
+                                     torch.ones(1, dtype=torch.float64),
+                                     torch.eye(3, dtype=torch.float64)[None], D, apix, sigma=8.0)
+    image = imaging.apply_ctf(blob, imaging.compute_ctf(params, D, apix))
+    image = imaging.apply_fourier_mask(image, imaging.lowpass_mask(D, apix, 20.0))
+    centre = image[0, D // 2, D // 2]
+    assert centre > 0 and centre > image[0].mean()
+    flipped = imaging.apply_ctf(blob, -imaging.compute_ctf(params, D, apix))
+    assert flipped[0, D // 2, D // 2] < 0
+
+
+# -------------------------------------------------------- shifts and masks
+
+def test_fourier_shift_matches_roll_for_whole_pixels():
+    gen = torch.Generator().manual_seed(17)
+    images = torch.randn(2, 12, 12, generator=gen, dtype=torch.float64)
+    apix = 1.5
+    shifts = torch.tensor([[3 * apix, -2 * apix], [-5 * apix, 4 * apix]], dtype=torch.float64)
+    moved = imaging.fourier_shift(images, shifts, apix)
+    np.testing.assert_allclose(moved[0].numpy(), np.roll(images[0].numpy(), (-2, 3), axis=(0, 1)),
+                               atol=1e-10)
+    np.testing.assert_allclose(moved[1].numpy(), np.roll(images[1].numpy(), (4, -5), axis=(0, 1)),
+                               atol=1e-10)
+
+
+def test_fourier_shift_sub_pixel_matches_shifted_projection():
+    D, apix = 32, 1.0
+    atom, amp, identity = torch.zeros(1, 3), torch.ones(1), torch.eye(3)[None]
+    shift = torch.tensor([[1.3, -2.6]])
+    centred = imaging.project_gaussians(atom, amp, identity, D, apix)
+    moved = imaging.fourier_shift(centred, shift, apix)
+    expected = imaging.project_gaussians(atom, amp, identity, D, apix, shifts=-shift)
+    torch.testing.assert_close(moved, expected, atol=1e-5, rtol=0)
+
+
+def test_fourier_frequencies_layout():
+    fy, fx = imaging.fourier_frequencies(8, 2.0)
+    assert fy.shape == (8, 1) and fx.shape == (1, 5)
+    np.testing.assert_allclose(fy[:, 0].numpy(), np.fft.fftfreq(8, 2.0))
+    np.testing.assert_allclose(fx[0].numpy(), np.fft.rfftfreq(8, 2.0))
+    fy, fx = imaging.fourier_frequencies(8, 2.0, rfft=False)
+    assert (fy + fx).shape == (8, 8)
+
+
+def test_lowpass_mask():
+    D, apix, bandwidth = 64, 2.0, 10.0
+    mask = imaging.lowpass_mask(D, apix, bandwidth)
+    assert mask.shape == (D, D // 2 + 1) and mask.dtype == torch.bool
+    full = imaging.lowpass_mask(D, apix, bandwidth, rfft=False)
+    assert full.shape == (D, D)
+    # Radius D apix / bandwidth = 12.8 frequency steps: about pi 12.8^2 samples.
+    assert abs(int(full.sum()) - math.pi * 12.8 ** 2) < 0.03 * math.pi * 12.8 ** 2
+    assert mask[0, 0] and mask[12, 0] and not mask[13, 0] and not mask[0, 13]
+    images = torch.randn(3, D, D, dtype=torch.float64)
+    torch.testing.assert_close(imaging.apply_fourier_mask(images, mask),
+                               imaging.apply_fourier_mask(images, full))
+    filtered = torch.fft.rfft2(imaging.apply_fourier_mask(images, mask))
+    assert filtered[:, ~mask].abs().max() < 1e-9
+    with pytest.raises(ValueError, match="mask"):
+        imaging.apply_fourier_mask(images, torch.ones(5, 5, dtype=torch.bool))
+
+
+def test_circular_mask():
+    mask = imaging.circular_mask(64)
+    assert mask.shape == (64, 64) and mask.dtype == torch.bool
+    radius = 0.9375 * 32
+    assert mask[32, 32] and mask[32, 32 + 30] and not mask[32, 32 + 31] and not mask[0, 0]
+    assert abs(int(mask.sum()) - math.pi * radius ** 2) < 0.02 * math.pi * radius ** 2
+    assert int(imaging.circular_mask(16, 0.5).sum()) == int(
+        sum((y - 8) ** 2 + (x - 8) ** 2 <= 16 for y in range(16) for x in range(16)))
