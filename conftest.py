@@ -23,35 +23,38 @@ MANDATORY = False
 QUEUE_SYSTEM = None
 """
 
+#: Variables set for the session (when unset), as functions of its folder.
+_SCIPION_ENVIRONMENT = {
+    "SCIPION_HOME": lambda root: str(root),
+    "SCIPION_USER_DATA": lambda root: str(root / "ScipionUserData"),
+    "SCIPION_DOMAIN": lambda root: "pwem",
+    "SCIPION_PYTHON": lambda root: sys.executable,
+    "SCIPION_HOSTS": lambda root: str(root / "config" / "hosts.conf"),
+    "SCIPION_TEST_NOSYNC": lambda root: "1",
+    # Step processes and viewers must never try to open a display.
+    "MPLBACKEND": lambda root: "Agg",
+}
+
 _session_dir = None
-
-
-def _scipion_environment(root):
-    """Variables pyworkflow needs to create and run projects under ``root``."""
-    hosts = root / "config" / "hosts.conf"
-    hosts.parent.mkdir(parents=True, exist_ok=True)
-    hosts.write_text(_HOSTS_CONF)
-    return {
-        "SCIPION_HOME": str(root),
-        "SCIPION_USER_DATA": str(root / "ScipionUserData"),
-        "SCIPION_DOMAIN": "pwem",
-        "SCIPION_PYTHON": sys.executable,
-        "SCIPION_HOSTS": str(hosts),
-        "SCIPION_TEST_NOSYNC": "1",
-        # Step processes and viewers must never try to open a display.
-        "MPLBACKEND": "Agg",
-    }
+_session_variables = []
 
 
 def pytest_configure(config):
     global _session_dir
-    if "pyworkflow" in sys.modules:
-        return  # too late to configure, and already configured by the caller
+    missing = [name for name in _SCIPION_ENVIRONMENT if name not in os.environ]
+    if not missing or "pyworkflow" in sys.modules:
+        return  # configured by the user (or a parent process), or too late
     _session_dir = Path(tempfile.mkdtemp(prefix="cryostar-boltz-scipion-"))
-    for name, value in _scipion_environment(_session_dir).items():
-        os.environ.setdefault(name, value)
+    hosts = _session_dir / "config" / "hosts.conf"
+    hosts.parent.mkdir(parents=True)
+    hosts.write_text(_HOSTS_CONF)
+    for name in missing:
+        os.environ[name] = _SCIPION_ENVIRONMENT[name](_session_dir)
+    _session_variables[:] = missing
 
 
 def pytest_unconfigure(config):
+    for name in _session_variables:
+        os.environ.pop(name, None)
     if _session_dir is not None:
         shutil.rmtree(_session_dir, ignore_errors=True)

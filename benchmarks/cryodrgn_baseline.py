@@ -34,6 +34,7 @@ Examples::
         --out drgn_full --evaluate-only
 """
 import argparse
+import io
 import json
 import os
 import pickle
@@ -109,9 +110,10 @@ def prepare_inputs(drgn, star, out, box, apix, n_subset, env):
     return pose, ctf, ind
 
 
-def train(drgn, stack, pose, ctf, ind, out, args, env):
+def train(drgn, star, pose, ctf, ind, out, args, env):
     """Run ``train_vae``; record its start time for wall-clock figures."""
-    cmd = drgn + ["train_vae", str(stack), "--poses", str(pose), "--ctf",
+    cmd = drgn + ["train_vae", str(star), "--datadir", str(star.parent),
+                  "--poses", str(pose), "--ctf",
                   str(ctf), "--zdim", str(args.zdim), "-n", str(args.epochs),
                   "--enc-layers", str(args.layers), "--enc-dim",
                   str(args.dim), "--dec-layers", str(args.layers),
@@ -145,7 +147,6 @@ def load_z(path, python=None):
             "numpy.asarray(pickle.load(open(sys.argv[1], 'rb'))))")
     raw = subprocess.run([str(python), "-c", code, str(path)],
                          capture_output=True, check=True).stdout
-    import io
     return np.load(io.BytesIO(raw))
 
 
@@ -259,8 +260,7 @@ def main(argv=None):
         pose, ctf, ind = prepare_inputs(drgn, star, out, box, apix, args.n,
                                         env)
         print("parsed poses and CTF in %.1f s" % (time.perf_counter() - t0))
-        stack = star.with_suffix(".mrcs")
-        train(drgn, stack, pose, ctf, ind, out, args, env)
+        train(drgn, star, pose, ctf, ind, out, args, env)
         print("load average after training: %.2f %.2f %.2f"
               % os.getloadavg())
     rows = evaluate(out, frame, args.cryodrgn_python)

@@ -192,7 +192,7 @@ def _stack_paths(files, star_dir, stack_dir):
     unique = list(dict.fromkeys(files))
     mapped = {}
     for k, filename in enumerate(unique):
-        source = Path(os.path.abspath(filename))
+        source = Path(os.path.abspath(_strip_format_hint(filename)))
         if not source.exists():
             raise ConversionError("particle stack %s does not exist" % source)
         is_mrc = source.suffix.lower() in MRC_EXTENSIONS
@@ -213,6 +213,12 @@ def _stack_paths(files, star_dir, stack_dir):
                 _convert_to_mrc(source, target)
         mapped[filename] = os.path.relpath(target, star_dir)
     return [mapped[f] for f in files]
+
+
+def _strip_format_hint(filename):
+    """Scipion may append a format to a file name (``stack.mrc:mrcs``)."""
+    base, sep, hint = filename.rpartition(":")
+    return base if sep and hint.isalpha() and "/" not in hint else filename
 
 
 def _convert_to_mrc(source, target):

@@ -1,11 +1,34 @@
-"""Latent-space analysis: principal paths, clusters, snapping to particles.
+"""Latent-space analysis: principal paths, clusters, prior basins, snapping
+to particles, embeddings.
 
-scikit-learn does the PCA and k-means: well tested, deterministic with a
-seed, fast at millions of points.
+scikit-learn does the PCA, k-means and Gaussian mixtures: well tested,
+deterministic with a seed, fast at millions of points. Cluster centres are
+snapped to real particles (the nearest member of the cluster), so the state
+decoded for a cluster is one the data populate.
+
+Clusters from the prior's basins: each basin is a distinct low-energy
+state of the prior (``prior.basins()``). A particle joins the basin whose
+state is most probable given its latent z:
+
+* ``grbm``: the hidden state h maximising p(h | z), proportional to
+  exp((c + W^T z / sigma^2) . h), among the basins found (the Bayes
+  assignment to the mixture components b + W h that the basins are);
+* ``gmm``: the component of highest responsibility;
+* ``rbm``: the basin code nearest (Hamming distance) to the particle's
+  binary code (``z_code.npy``), the lowest-energy basin on ties.
+
+The ``gaussian`` prior has a single basin and gives no clustering.
 """
+from dataclasses import dataclass, field
+
 import numpy as np
+import torch
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
+
+#: Clustering methods of :func:`cluster_latents`.
+METHODS = ("kmeans", "gmm", "basins")
+_CHUNK = 8192
 
 
 def fit_pca(z, n_components=3):
@@ -24,12 +47,49 @@ def pc_path(pca, z, component, n_points=10, low=5.0, high=95.0):
     return pca.mean_ + values[:, None] * pca.components_[component][None, :]
 
 
+def _nearest(z, points):
+    """(index of the nearest point to each row of z, squared distance)."""
+    z = np.asarray(z, dtype=np.float64)
+    points = np.asarray(points, dtype=np.float64)
+    p2 = (points ** 2).sum(1)
+    best = np.empty(len(z), dtype=np.int64)
+    dist = np.empty(len(z))
+    for start in range(0, len(z), _CHUNK):
+        block = z[start:start + _CHUNK]
+        d2 = (block ** 2).sum(1)[:, None] - 2.0 * block @ points.T + p2[None]
+        best[start:start + _CHUNK] = d2.argmin(1)
+        dist[start:start + _CHUNK] = d2.min(1)
+    return best, dist
+
+
 def nearest_particles(z, points):
     """Index of the particle whose latent is closest to each point."""
+    z = np.asarray(z, dtype=np.float64)
+    points = np.atleast_2d(np.asarray(points, dtype=np.float64))
     idx = np.empty(len(points), dtype=np.int64)
-    for i, p in enumerate(points):
-        idx[i] = int(np.argmin(((z - p) ** 2).sum(axis=1)))
+    best = np.full(len(points), np.inf)
+    for start in range(0, len(z), _CHUNK):
+        block = z[start:start + _CHUNK]
+        d2 = ((points ** 2).sum(1)[:, None] - 2.0 * points @ block.T
+              + (block ** 2).sum(1)[None])
+        j = d2.argmin(1)
+        value = d2[np.arange(len(points)), j]
+        better = value < best
+        idx[better], best[better] = start + j[better], value[better]
     return idx
+
+
+def snap_to_members(z, labels, centres):
+    """For each cluster, the member particle closest to its centre (the
+    nearest particle overall for an empty cluster)."""
+    z = np.asarray(z, dtype=np.float64)
+    snapped = nearest_particles(z, centres)
+    for k, centre in enumerate(np.asarray(centres, dtype=np.float64)):
+        members = np.flatnonzero(labels == k)
+        if len(members):
+            d2 = ((z[members] - centre) ** 2).sum(1)
+            snapped[k] = members[int(d2.argmin())]
+    return snapped
 
 
 def kmeans(z, k=10, seed=0):
@@ -39,6 +99,167 @@ def kmeans(z, k=10, seed=0):
     km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(z)
     snapped = nearest_particles(z, km.cluster_centers_)
     return km.labels_.astype(np.int64), km.cluster_centers_, snapped
+
+
+def gaussian_mixture(z, k=10, seed=0):
+    """Labels, means and snapped centres of a full-covariance Gaussian
+    mixture of ``k`` components fitted to the latents."""
+    from sklearn.mixture import GaussianMixture
+    gm = GaussianMixture(n_components=k, covariance_type="full", n_init=2,
+                         reg_covar=1e-5, random_state=seed).fit(z)
+    labels = gm.predict(z).astype(np.int64)
+    return labels, gm.means_, snap_to_members(z, labels, gm.means_)
+
+
+def basin_labels(prior, z, basins, codes=None):
+    """The basin (index into ``basins``) of each particle's latent z; see
+    the module docstring for the rule of each prior."""
+    if not basins:
+        raise ValueError("the prior has no basins to assign particles to")
+    name = prior.name
+    if name == "grbm":
+        with torch.no_grad():
+            inv_var = float(torch.exp(-2.0 * prior.log_sigma))
+            weight = prior.weight.detach().cpu().double().numpy()
+            bias = prior.hidden_bias.detach().cpu().double().numpy()
+        states = np.stack([b["h"] for b in basins]).astype(np.float64)
+        labels = np.empty(len(z), dtype=np.int64)
+        for start in range(0, len(z), _CHUNK):
+            field_ = bias + inv_var * np.asarray(z[start:start + _CHUNK], np.float64) @ weight
+            labels[start:start + _CHUNK] = (field_ @ states.T).argmax(1)
+        return labels
+    if name == "gmm":
+        components = [b["component"] for b in basins]
+        labels = np.empty(len(z), dtype=np.int64)
+        with torch.no_grad():
+            for start in range(0, len(z), _CHUNK):
+                block = torch.as_tensor(np.asarray(z[start:start + _CHUNK]),
+                                        dtype=prior.means.dtype,
+                                        device=prior.means.device)
+                log_density = prior._component_log_density(block)[:, components]
+                labels[start:start + _CHUNK] = log_density.argmax(1).cpu().numpy()
+        return labels
+    if name == "rbm":
+        if codes is None:
+            raise ValueError("rbm basins are binary codes: the particles' codes "
+                             "(z_code.npy in the run folder) are needed to "
+                             "assign them")
+        states = np.stack([b["h"] for b in basins]).astype(np.int64)
+        codes = np.asarray(codes, dtype=np.int64)
+        hamming = (codes[:, None, :] != states[None]).sum(-1)
+        return hamming.argmin(1).astype(np.int64)  # basins are lowest first
+    raise ValueError("the %s prior has a single basin: cluster with "
+                     "--method kmeans or gmm" % name)
+
+
+def drop_empty(labels, k):
+    """(labels renumbered 0..m-1 over the m non-empty clusters, the old
+    numbers of those clusters)."""
+    populated = np.flatnonzero(np.bincount(labels, minlength=k))
+    renumber = np.full(k, -1, dtype=np.int64)
+    renumber[populated] = np.arange(len(populated))
+    return renumber[labels], populated
+
+
+@dataclass
+class Clustering:
+    """Result of :func:`cluster_latents`: ``labels`` (n,) in 0..k-1,
+    ``centres`` (k, d) in latent space, ``snapped`` (k,) particle indices,
+    and method-specific ``details`` (basins: their bits, energies...)."""
+    method: str
+    labels: np.ndarray
+    centres: np.ndarray
+    snapped: np.ndarray
+    details: dict = field(default_factory=dict)
+
+    @property
+    def k(self):
+        return len(self.centres)
+
+    @property
+    def sizes(self):
+        return np.bincount(self.labels, minlength=self.k)
+
+
+def cluster_latents(z, method="kmeans", k=10, seed=0, prior=None, codes=None,
+                    basin_options=None):
+    """Cluster the latents by ``method`` (:data:`METHODS`).
+
+    ``kmeans``/``gmm``: ``k`` clusters. ``basins``: the prior's basins
+    (``prior.basins(max_basins=k, **basin_options)``). Clusters that hold
+    no particle (a basin no particle falls in, a Gaussian component that
+    wins none) are dropped; the rest keep their order (basins: lowest
+    energy first).
+    """
+    z = np.asarray(z)
+    if method not in METHODS:
+        raise ValueError("unknown clustering method %r; choose one of %s"
+                         % (method, ", ".join(METHODS)))
+    if int(k) < 1 or int(k) > len(z):
+        raise ValueError("--k %s: need 1 <= k <= %d (the number of particles)"
+                         % (k, len(z)))
+    k = int(k)
+    if method == "kmeans":
+        labels, centres, _ = kmeans(z, k, seed)
+        return Clustering(method, labels, centres, snap_to_members(z, labels, centres))
+    if method == "gmm":
+        labels, means, _ = gaussian_mixture(z, k, seed)
+        labels, kept = drop_empty(labels, len(means))
+        means = means[kept]
+        return Clustering(method, labels, means, snap_to_members(z, labels, means),
+                          {"empty_components_dropped": int(k - len(kept))})
+    if prior is None:
+        raise ValueError("basin clustering needs the run's prior")
+    if prior.name == "gaussian":
+        raise ValueError("the gaussian prior has a single basin: cluster with "
+                         "--method kmeans or gmm, or train with a multi-basin "
+                         "prior (gmm, grbm)")
+    if prior.name == "rbm" and codes is None:
+        raise ValueError("rbm basins are binary codes: the particles' codes "
+                         "(z_code.npy in the run folder) are needed to assign "
+                         "them; cluster with --method kmeans or gmm instead")
+    basins = prior.basins(max_basins=k, **(basin_options or {}))
+    labels, populated = drop_empty(basin_labels(prior, z, basins, codes), len(basins))
+    kept = [basins[i] for i in populated]
+    continuous = prior.latent_dim
+    centres = np.stack([np.asarray(b["z"], dtype=np.float64)[:continuous] for b in kept])
+    if prior.name == "rbm":
+        # the continuous part of an rbm basin is the prior's mean 0: use the
+        # members' mean latent as the cluster's centre
+        centres = np.stack([z[labels == i].mean(0) for i in range(len(kept))])
+    details = {"basins": [_basin_record(b, i) for i, b in zip(populated, kept)],
+               "basins_found": len(basins)}
+    return Clustering(method, labels, centres, snap_to_members(z, labels, centres),
+                      details)
+
+
+def _basin_record(basin, index):
+    record = {"basin": int(index), "energy": float(basin["energy"]),
+              "free_energy": float(basin["free_energy"]),
+              "count": basin["count"]}
+    if basin.get("h") is not None:
+        record["h"] = np.asarray(basin["h"]).astype(int).tolist()
+    if "component" in basin:
+        record["component"] = int(basin["component"])
+    return record
+
+
+def umap_embedding(z, n_neighbors=15, min_dist=0.1, seed=0):
+    """2-D UMAP embedding of the latents (needs the umap-learn package)."""
+    umap = require_umap()
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(z) - 1),
+                        min_dist=min_dist, random_state=seed)
+    return reducer.fit_transform(np.asarray(z, dtype=np.float32)).astype(np.float32)
+
+
+def require_umap():
+    """The umap module, or a clear error saying how to install it."""
+    try:
+        import umap
+    except ImportError:
+        raise ValueError("UMAP needs the umap-learn package: pip install "
+                         "umap-learn (or leave out --umap)") from None
+    return umap
 
 
 def spearman_abs(a, b):

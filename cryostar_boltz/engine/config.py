@@ -14,8 +14,46 @@ from typing import Optional
 CONFIG_NAME = "config.json"
 
 
+class SavedConfig:
+    """JSON round trip of a dataclass of options, saved as ``RUN/config.json``
+    (tuples come back as tuples)."""
+    #: What the folder is, for the error on a folder without a config.
+    run_kind = "training run"
+
+    def to_json(self):
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    def save(self, run_dir):
+        path = Path(run_dir) / CONFIG_NAME
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.to_json() + "\n")
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, run_dir):
+        path = Path(run_dir) / CONFIG_NAME
+        if not path.exists():
+            raise FileNotFoundError("%s: no %s: not a %s folder"
+                                    % (run_dir, CONFIG_NAME, cls.run_kind))
+        values = json.loads(path.read_text())
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError("%s: unknown options %s" % (path, unknown))
+        for key, value in values.items():
+            if isinstance(known[key].default, tuple) and isinstance(value, list):
+                values[key] = tuple(value)
+        return cls(**values)
+
+    def differences(self, other):
+        """Options whose values differ (for refusing an inconsistent resume)."""
+        a, b = asdict(self), asdict(other)
+        return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(SavedConfig):
     # inputs
     particles: str = ""
     reference: str = ""
@@ -55,34 +93,3 @@ class TrainConfig:
     amp: bool = False
     checkpoint_every: int = 0          # steps; 0: at the end of each epoch only
     max_bad_steps: int = 20            # consecutive non-finite losses tolerated
-
-    def to_json(self):
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
-
-    def save(self, run_dir):
-        path = Path(run_dir) / CONFIG_NAME
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json() + "\n")
-        tmp.replace(path)
-        return path
-
-    @classmethod
-    def load(cls, run_dir):
-        path = Path(run_dir) / CONFIG_NAME
-        if not path.exists():
-            raise FileNotFoundError("%s: no %s: not a training run folder"
-                                    % (run_dir, CONFIG_NAME))
-        values = json.loads(path.read_text())
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError("%s: unknown options %s" % (path, unknown))
-        for key in ("encoder_hidden", "decoder_hidden"):
-            if key in values:
-                values[key] = tuple(values[key])
-        return cls(**values)
-
-    def differences(self, other):
-        """Options whose values differ (for refusing an inconsistent resume)."""
-        a, b = asdict(self), asdict(other)
-        return {k: (a[k], b[k]) for k in a if a[k] != b[k]}

@@ -1,8 +1,13 @@
 """A finished training run, read back from its folder: decode latents to
-structures in the reference's own frame, and the standard analysis.
+structures in the reference's own frame, sample its prior, and the standard
+analysis written at the end of training.
 
-Everything here reads only the run folder (``model.pt``, the copy of the
-reference, ``z.npy``), so Scipion protocols and other tools can rely on it.
+Everything here reads only the run folder (``config.json``, ``model.pt``,
+the copy of the reference, ``z.npy``), so Scipion protocols and other tools
+can rely on it. A run whose decoder consumes more than the continuous latent
+(the ``rbm`` prior: z followed by a binary code) may hold ``z_code.npy``,
+each particle's code; latent points then borrow the code of their nearest
+particle.
 """
 import json
 from pathlib import Path
@@ -10,25 +15,63 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .analysis import fit_pca, kmeans, pc_path
+from .analysis import fit_pca, kmeans, nearest_particles, pc_path
 from .models import StructureVAE
+from .starfile import atomic_write
 from .structure import load_structure, write_models
 
 MODEL = "model.pt"
+CONFIG = "config.json"
+LATENTS = "z.npy"
+CODES = "z_code.npy"
+
+
+def save_array(path, array):
+    """np.save through a temporary file: never a truncated .npy."""
+    atomic_write(path, lambda fh: np.save(fh, np.asarray(array)), binary=True)
+    return Path(path)
+
+
+def save_json(path, obj):
+    """JSON (numpy scalars and arrays converted) written atomically."""
+    text = json.dumps(obj, indent=2, default=_json_default) + "\n"
+    atomic_write(path, lambda fh: fh.write(text))
+    return Path(path)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return np.asarray(value.tolist() if torch.is_tensor(value) else value).tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)
+
+
+def check_run_folder(run_dir):
+    """Raise a clear FileNotFoundError unless ``run_dir`` holds a finished run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError("run folder %s not found" % run_dir)
+    if not (run_dir / MODEL).exists():
+        if (run_dir / CONFIG).exists():
+            raise FileNotFoundError(
+                "%s: no %s: the run has not finished training (resume it "
+                "with 'cryostar-boltz train --resume --out %s')"
+                % (run_dir, MODEL, run_dir))
+        raise FileNotFoundError("%s is not a training run folder (no %s)"
+                                % (run_dir, CONFIG))
+    return run_dir
 
 
 class TrainedRun:
     """The trained decoder, prior and reference of ``run_dir``."""
 
     def __init__(self, run_dir, device="cpu"):
-        self.run_dir = Path(run_dir)
-        path = self.run_dir / MODEL
-        if not path.exists():
-            raise FileNotFoundError(
-                "%s: no %s: the run has not finished training (resume it "
-                "with 'cryostar-boltz train --resume --out %s')"
-                % (self.run_dir, MODEL, self.run_dir))
-        state = torch.load(path, map_location=device, weights_only=False)
+        self.run_dir = check_run_folder(run_dir)
+        state = torch.load(self.run_dir / MODEL, map_location=device,
+                           weights_only=False)
         self.state = state
         self.device = torch.device(device)
         self.vae = StructureVAE.from_config(state["model_config"])
@@ -37,26 +80,82 @@ class TrainedRun:
         self.reference = load_structure(self.run_dir / state["reference"])
         self.centre = np.asarray(state["reference_centre"], dtype=np.float64)
         self.latent_dim = int(state["latent_dim"])
-        self._prior = None
+        self.prior_name = state["prior_name"]
+        self._prior = self._z = self._config = None
+
+    @property
+    def decoder_input_dim(self):
+        return int(self.vae.decoder.input_dim)
+
+    @property
+    def config(self):
+        """The run's :class:`TrainConfig` (``config.json``)."""
+        if self._config is None:
+            from .config import TrainConfig
+            self._config = TrainConfig.load(self.run_dir)
+        return self._config
 
     @property
     def prior(self):
         if self._prior is None:
             from .priors import build_prior
-            prior = build_prior(self.state["prior_name"], self.latent_dim,
+            prior = build_prior(self.prior_name, self.latent_dim,
                                 **self.state["prior_options"])
             prior.load_state_dict(self.state["prior"])
             self._prior = prior.to(self.device).eval()
         return self._prior
 
+    def latents(self):
+        """Posterior means of the particles (``z.npy``, dataset order)."""
+        if self._z is None:
+            path = self.run_dir / LATENTS
+            if not path.exists():
+                raise FileNotFoundError("%s: no %s (the run did not finish)"
+                                        % (self.run_dir, LATENTS))
+            self._z = np.load(path)
+        return self._z
+
+    def decoder_inputs(self, points):
+        """What the decoder consumes at latent ``points`` (M, latent_dim):
+        the points themselves, or, when the decoder also takes a binary
+        code, the points followed by the code of their nearest particle."""
+        points = np.atleast_2d(np.asarray(points, dtype=np.float32))
+        extra = self.decoder_input_dim - points.shape[1]
+        if extra <= 0:
+            return points
+        codes_path = self.run_dir / CODES
+        if points.shape[1] != self.latent_dim or not codes_path.exists():
+            raise ValueError(
+                "%s: the %s decoder takes %d inputs (the %d-D latent and a "
+                "binary code); these latents have %d and the run has no %s "
+                "to complete them: give full decoder inputs (e.g. prior "
+                "samples or basins)" % (self.run_dir, self.prior_name,
+                                        self.decoder_input_dim, self.latent_dim,
+                                        points.shape[1], CODES))
+        codes = np.load(codes_path)
+        nearest = nearest_particles(self.latents(), points)
+        return np.concatenate([points, codes[nearest].astype(np.float32)], 1)
+
+    def particle_decoder_inputs(self, indices):
+        """Decoder inputs of the particles ``indices`` (their z, and their
+        binary code when the decoder takes one)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        z = self.latents()[indices].astype(np.float32)
+        if self.decoder_input_dim == z.shape[1]:
+            return z
+        codes_path = self.run_dir / CODES
+        if not codes_path.exists():
+            return self.decoder_inputs(z)  # raises the explanation
+        return np.concatenate([z, np.load(codes_path)[indices].astype(np.float32)], 1)
+
     @torch.no_grad()
     def decode(self, z, batch=512):
-        """(M, latent) latents -> (M, N, 3) pseudo-atom coordinates in the
+        """(M, decoder inputs) -> (M, N, 3) pseudo-atom coordinates in the
         reference's frame."""
         z = np.atleast_2d(np.asarray(z, dtype=np.float32))
-        if z.shape[1] != self.vae.decoder.input_dim:
+        if z.shape[1] != self.decoder_input_dim:
             raise ValueError("latents have %d dimensions but the run's decoder "
-                             "takes %d" % (z.shape[1], self.vae.decoder.input_dim))
+                             "takes %d" % (z.shape[1], self.decoder_input_dim))
         out = []
         for start in range(0, len(z), batch):
             t = torch.from_numpy(z[start:start + batch]).to(self.device)
@@ -65,7 +164,8 @@ class TrainedRun:
 
     def write_structures(self, stem, z):
         """Decode ``z`` and write ``stem.pdb`` (full atom) and
-        ``stem_coarse.pdb`` (one pseudo-atom per residue), multi-model."""
+        ``stem_coarse.pdb`` (one pseudo-atom per residue), multi-model;
+        each file appears complete or not at all."""
         coords = self.decode(z)
         stem = Path(stem)
         full, coarse = stem.with_suffix(".pdb"), stem.parent / (stem.name + "_coarse.pdb")
@@ -73,11 +173,78 @@ class TrainedRun:
         write_models(coarse, self.reference, coords, full_atom=False)
         return full, coarse
 
+    def load_particles(self, particles=None, datadir=None):
+        """The run's particles (metadata only: no stacks are opened), from
+        ``config.json`` unless ``particles`` names the file; checked to be
+        the particles of ``z.npy``."""
+        from .data import load_particles
+        path = Path(particles or self.config.particles)
+        datadir = datadir if particles else (datadir or self.config.datadir)
+        if not path.is_file():
+            raise FileNotFoundError(
+                "particle file %s (from %s) not found: pass --particles"
+                % (path, "the command line" if particles
+                   else self.run_dir / CONFIG))
+        loaded = load_particles(path, datadir=datadir if datadir and Path(datadir).is_dir()
+                                else None, require_pose=False, require_ctf=False,
+                                require_images=False)
+        n = len(self.latents())
+        if loaded.n != n:
+            raise ValueError("%s holds %d particles but %s has %d latents: not "
+                             "the particles this run was trained on"
+                             % (path, loaded.n, self.run_dir / LATENTS, n))
+        return loaded
+
+    def has_density(self):
+        """Whether the run holds a trained density decoder (stage 2)."""
+        try:
+            from .density import has_density
+        except ImportError:
+            return False
+        return bool(has_density(self.run_dir))
+
+    def density(self):
+        """The stage-2 density decoder, or a clear error without one."""
+        if not self.has_density():
+            raise ValueError(
+                "%s has no trained density decoder: run 'cryostar-boltz "
+                "train-density --run %s' first to generate maps"
+                % (self.run_dir, self.run_dir))
+        from .density import TrainedDensity
+        return TrainedDensity(self.run_dir, self.device)
+
+    def write_maps(self, inputs, out_dir, stem, density=None):
+        """One map per row of decoder ``inputs`` (``stem_000.mrc``...), each
+        written atomically. Maps already in ``out_dir`` are kept only when
+        ``out_dir/stem_z.npy`` shows they were made from the same inputs,
+        so an interrupted generation resumes and a new one never mixes
+        in stale maps; ``stem_z.npy`` is then (re)written."""
+        density = density or self.density()
+        inputs = np.atleast_2d(np.asarray(inputs, dtype=np.float32))
+        record = Path(out_dir) / (stem + "_z.npy")
+        same = record.is_file() and _same_array(record, inputs)
+        save_array(record, inputs)
+        # the density decoder takes the continuous latent only
+        return density.write_maps(inputs[:, :density.latent_dim], out_dir, stem,
+                                  skip_existing=same)
+
+
+def _same_array(path, array):
+    try:
+        old = np.load(path)
+    except (OSError, ValueError):
+        return False
+    return old.shape == array.shape and np.array_equal(old, array)
+
 
 def write_analysis(run_dir, z, k=10, n_points=10, log=print, device="cpu"):
     """PCA paths (10 points from the 5th to the 95th percentile of PC1..3)
     and k-means centres snapped to particles, decoded to PDB files in
-    ``RUN/analysis``; returns a summary dict (also ``summary.json``)."""
+    ``RUN/analysis``; returns a summary dict (also ``summary.json``).
+
+    Structures that cannot be decoded (an ``rbm`` run without the
+    particles' binary codes) are left out with a note; the latents,
+    scores and labels are written regardless."""
     run = TrainedRun(run_dir, device)
     out = Path(run_dir) / "analysis"
     out.mkdir(exist_ok=True)
@@ -87,24 +254,38 @@ def write_analysis(run_dir, z, k=10, n_points=10, log=print, device="cpu"):
     np.savez(out / "pca.npz", components=pca.components_, mean=pca.mean_,
              explained_variance=pca.explained_variance_,
              scores=pca.transform(z))
+    notes = []
+
+    def structures(stem, inputs):
+        try:
+            full, coarse = run.write_structures(stem, inputs())
+        except ValueError as err:
+            notes.append(str(err))
+            return {}
+        return {"pdb": full.name, "coarse_pdb": coarse.name}
+
     for c in range(pca.n_components_):
         points = pc_path(pca, z, c, n_points)
         stem = out / ("pc%d" % (c + 1))
-        np.save(stem.with_suffix(".npy"), points.astype(np.float32))
-        full, coarse = run.write_structures(stem, points)
-        summary["pc_paths"].append({"component": c + 1, "z": str(stem.with_suffix(".npy").name),
-                                    "pdb": full.name, "coarse_pdb": coarse.name})
+        save_array(stem.with_suffix(".npy"), points.astype(np.float32))
+        entry = {"component": c + 1, "z": stem.with_suffix(".npy").name}
+        entry.update(structures(stem, lambda: run.decoder_inputs(points)))
+        summary["pc_paths"].append(entry)
     labels, centres, snapped = kmeans(z, k)
     kdir = out / ("kmeans%d" % len(centres))
     kdir.mkdir(exist_ok=True)
-    np.save(kdir / "labels.npy", labels)
-    np.save(kdir / "centers.npy", centres.astype(np.float32))
-    np.save(kdir / "centers_particles.npy", snapped)
-    full, coarse = run.write_structures(kdir / "centers", z[snapped])
+    save_array(kdir / "labels.npy", labels)
+    save_array(kdir / "centers.npy", centres.astype(np.float32))
+    save_array(kdir / "centers_particles.npy", snapped)
     summary["kmeans"] = {"k": len(centres), "folder": kdir.name,
-                         "sizes": np.bincount(labels, minlength=len(centres)).tolist(),
-                         "pdb": full.name, "coarse_pdb": coarse.name}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+                         "sizes": np.bincount(labels, minlength=len(centres)).tolist()}
+    summary["kmeans"].update(structures(
+        kdir / "centers", lambda: run.particle_decoder_inputs(snapped)))
+    if notes:
+        summary["notes"] = sorted(set(notes))
+        for note in summary["notes"]:
+            log("analysis: structures left out: %s" % note)
+    save_json(out / "summary.json", summary)
     log("analysis written to %s (PC1-3 explain %s of the variance)"
         % (out, ", ".join("%.0f%%" % (100 * v) for v in pca.explained_variance_ratio_)))
     return summary

@@ -68,11 +68,80 @@ def save_array(path, array):
     os.replace(tmp, path)
 
 
-class Stage1Trainer:
-    """Everything a stage-1 run holds; ``fit()`` trains, ``finish()`` writes
-    the latents, the model and the analysis."""
+class TrainingData:
+    """Particles ready for training: images (downsampled once into a cached
+    stack, in memory when they fit), poses and CTF as tensors on the device.
+    Shared by both training stages."""
 
-    def __init__(self, cfg, run_dir, resume=False, log=print):
+    def __init__(self, particles_path, datadir, box, cache_dir, ctx, log=print):
+        particles = load_particles(particles_path, datadir=datadir)
+        apix0 = np.unique(np.round(particles.apix, 5))
+        if len(apix0) != 1:
+            raise ValueError("%s: particles have several pixel sizes %s; "
+                             "train on one optics setting at a time"
+                             % (particles_path, apix0.tolist()))
+        self.particles, self.device = particles, ctx.device
+        self.box0, self.apix0 = int(particles.box), float(apix0[0])
+        self.D = int(box or self.box0)
+        if self.D > self.box0 or self.D % 2:
+            raise ValueError("--box %d: must be even and at most the "
+                             "particles' box (%d)" % (self.D, self.box0))
+        self.apix = self.apix0 * self.box0 / self.D
+        if self.D != self.box0:
+            cache = Path(cache_dir) / ("particles_%d.mrcs" % self.D)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            if ctx.is_main:
+                log("downsampling %d particles %d -> %d px (%s)"
+                    % (particles.n, self.box0, self.D, cache))
+                cache_downsampled(particles, self.D, cache)
+            ctx.barrier()
+            stack = cache_downsampled(particles, self.D, cache)
+        else:
+            stack = particles.images
+        nbytes = particles.n * self.D * self.D * 4
+        self.images = (stack[np.arange(particles.n)] if nbytes <= IN_MEMORY_BYTES
+                       else stack)
+        dev = self.device
+        self.rotations = torch.as_tensor(particles.rotations, dtype=torch.float32, device=dev)
+        self.shifts = torch.as_tensor(particles.shifts, dtype=torch.float32, device=dev)
+        self.ctf = torch.as_tensor(particles.ctf, dtype=torch.float32, device=dev)
+
+    @property
+    def n(self):
+        return self.particles.n
+
+    def load_images(self, idx):
+        """Images of particles ``idx`` as a (B, D, D) tensor on the device
+        (read in file order, returned in the order asked)."""
+        idx = np.asarray(idx)
+        order = np.argsort(idx)
+        images = np.empty((len(idx), self.D, self.D), dtype=np.float32)
+        images[order] = self.images[idx[order]]
+        return torch.from_numpy(images).to(self.device, non_blocking=True)
+
+
+class EpochTrainer:
+    """The loop both training stages share: epochs of global batches in a
+    seeded order, the per-step metrics table, progress, the non-finite
+    guard, and checkpoints that resume bit-for-bit.
+
+    A stage calls ``_start`` and ``_prepare_run_dir``, sets ``data`` (a
+    ``TrainingData``), ``D`` and ``apix``, and implements
+    ``train_step(batch, step) -> (values, bad)``, ``model_state()`` (what a
+    resume needs besides the loop position), ``load_model_state(state)``
+    and ``epoch_state()`` (the weights kept at the end of each epoch).
+    ``cfg`` needs ``epochs``, ``batch_size``, ``seed``, ``checkpoint_every``
+    and ``max_bad_steps``.
+    """
+    metric_columns = METRIC_COLUMNS
+    #: Metrics shown on the progress line.
+    progress_terms = ("loss", "image", "continuity", "elastic", "clash", "kl")
+    #: What the run folder holds, for messages.
+    run_kind = "training run"
+    resume_hint = "pass --resume to continue it, or choose another output folder"
+
+    def _start(self, cfg, run_dir, log):
+        """Process context, logging, threads and the initial seed."""
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.ctx = init_distributed(cfg.device)
         self.log = log if self.ctx.is_main else (lambda *a, **k: None)
@@ -80,64 +149,167 @@ class Stage1Trainer:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.device = self.ctx.device
-        self._prepare_run_dir(resume)
-        self._load_data()
-        self._build_model()
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
         self.bad_steps = 0
-        if resume:
-            self._load_checkpoint()
 
-    # ------------------------------------------------------------ setup
     def _prepare_run_dir(self, resume):
         (self.run_dir / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         if self.ctx.is_main:
             if not resume and (self.run_dir / CHECKPOINTS / LAST).exists():
-                raise ValueError(
-                    "%s already holds a training run: pass --resume to "
-                    "continue it, or choose another output folder"
-                    % self.run_dir)
+                raise ValueError("%s already holds a %s: %s"
+                                 % (self.run_dir, self.run_kind, self.resume_hint))
             self.cfg.save(self.run_dir)
         self.ctx.barrier()
 
+    # ------------------------------------------------------------ batches
+    @property
+    def global_batch(self):
+        return min(self.cfg.batch_size, self.data.n)
+
+    @property
+    def steps_per_epoch(self):
+        return max(1, self.data.n // self.global_batch)
+
+    def epoch_order(self, epoch):
+        rng = np.random.default_rng([self.cfg.seed, epoch])
+        return rng.permutation(self.data.n)
+
+    def step_seed(self, step):
+        return int(self.cfg.seed) * 1_000_003 + int(step)
+
+    def _local_slice(self):
+        G = self.global_batch
+        if G % self.ctx.world:
+            raise ValueError("batch size %d is not divisible by the %d "
+                             "processes" % (G, self.ctx.world))
+        b = G // self.ctx.world
+        return slice(self.ctx.rank * b, (self.ctx.rank + 1) * b)
+
+    # ------------------------------------------------------------ loop
+    def fit(self):
+        cfg = self.cfg
+        metrics = None
+        if self.ctx.is_main:
+            metrics = MetricsTable(self.run_dir / METRICS, self.metric_columns)
+            metrics.open(keep_until_step=self.step)
+        total = cfg.epochs * self.steps_per_epoch
+        progress = Progress(total, "train", enabled=self.ctx.is_main)
+        G = self.global_batch
+        self.log("training: %d particles, %d px at %.3f A/px, %d epochs of %d "
+                 "steps, batch %d, %d process(es) on %s"
+                 % (self.data.n, self.D, self.apix, cfg.epochs,
+                    self.steps_per_epoch, G, self.ctx.world, self.device))
+        tick, rate, values = time.perf_counter(), 0.0, {}
+        try:
+            while self.epoch < cfg.epochs:
+                order = self.epoch_order(self.epoch)
+                while self.batch_in_epoch < self.steps_per_epoch:
+                    k = self.batch_in_epoch
+                    batch = order[k * G:(k + 1) * G]
+                    values, bad = self.train_step(batch, self.step)
+                    now = time.perf_counter()
+                    rate = G / max(now - tick, 1e-9)
+                    tick = now
+                    values.update(step=self.step + 1, epoch=self.epoch + 1,
+                                  particles_per_s=rate)
+                    if metrics:
+                        metrics.write(values)
+                    self._guard(bad, values)
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    progress.update(self.step, self._short(values), (rate, "particles"))
+                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                        self.save_checkpoint()
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                self.save_checkpoint(epoch_copy=True)
+                progress.update(self.step, self._short(values), (rate, "particles"),
+                                force=True)
+        finally:
+            progress.close()
+            if metrics:
+                metrics.close()
+
+    def _short(self, values):
+        return {k: values[k] for k in self.progress_terms if k in values and
+                isinstance(values[k], float) and math.isfinite(values[k])}
+
+    def _guard(self, bad, values):
+        if not bad:
+            self.bad_steps = 0
+            return
+        self.bad_steps += 1
+        self.log("step %d: non-finite loss or gradient (%s): batch skipped"
+                 % (self.step + 1, self._short(values)))
+        if self.bad_steps > self.cfg.max_bad_steps:
+            raise NonFiniteLoss(
+                "%d consecutive batches gave non-finite losses: lower the "
+                "learning rate (--lr), check the particles for NaN pixels, "
+                "or resume from the last checkpoint" % self.bad_steps)
+
+    # ------------------------------------------------------------ checkpoints
+    def state(self):
+        state = self.model_state()
+        state.update(step=self.step, epoch=self.epoch,
+                     batch_in_epoch=self.batch_in_epoch, bad_steps=self.bad_steps)
+        return state
+
+    def save_checkpoint(self, epoch_copy=False):
+        if not self.ctx.is_main:
+            return
+        folder = self.run_dir / CHECKPOINTS
+        save_atomic(self.state(), folder / LAST)
+        if epoch_copy:
+            weights = self.epoch_state()
+            weights.update(step=self.step, epoch=self.epoch)
+            save_atomic(weights, folder / ("epoch_%04d.pt" % self.epoch))
+
+    def _load_checkpoint(self):
+        path = self.run_dir / CHECKPOINTS / LAST
+        if not path.exists():
+            self.log("no checkpoint in %s: starting from the beginning"
+                     % self.run_dir)
+            return
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.load_model_state(state)
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.batch_in_epoch = state["batch_in_epoch"]
+        self.bad_steps = state.get("bad_steps", 0)
+        self.log("resumed from %s at epoch %d, step %d"
+                 % (path, self.epoch + (self.batch_in_epoch > 0), self.step))
+
+    def close(self):
+        self.ctx.close()
+
+
+class Stage1Trainer(EpochTrainer):
+    """Everything a stage-1 run holds; ``fit()`` trains, ``finish()`` writes
+    the latents, the model and the analysis."""
+
+    def __init__(self, cfg, run_dir, resume=False, log=print):
+        self._start(cfg, run_dir, log)
+        self._prepare_run_dir(resume)
+        self._load_data()
+        self._build_model()
+        if resume:
+            self._load_checkpoint()
+
+    # ------------------------------------------------------------ setup
     def _load_data(self):
         cfg = self.cfg
-        particles = load_particles(cfg.particles, datadir=cfg.datadir)
-        apix0 = np.unique(np.round(particles.apix, 5))
-        if len(apix0) != 1:
-            raise ValueError("%s: particles have several pixel sizes %s; "
-                             "train on one optics setting at a time"
-                             % (cfg.particles, apix0.tolist()))
-        self.particles = particles
-        self.box0, self.apix0 = int(particles.box), float(apix0[0])
-        self.D = int(cfg.box or self.box0)
-        if self.D > self.box0 or self.D % 2:
-            raise ValueError("--box %d: must be even and at most the "
-                             "particles' box (%d)" % (self.D, self.box0))
-        self.apix = self.apix0 * self.box0 / self.D
-        if self.D != self.box0:
-            cache = self.run_dir / "cache" / ("particles_%d.mrcs" % self.D)
-            cache.parent.mkdir(exist_ok=True)
-            if self.ctx.is_main and not cache.exists():
-                self.log("downsampling %d particles %d -> %d px (%s)"
-                         % (particles.n, self.box0, self.D, cache))
-            if self.ctx.is_main:
-                cache_downsampled(particles, self.D, cache)
-            self.ctx.barrier()
-            stack = cache_downsampled(particles, self.D, cache)
-        else:
-            stack = particles.images
-        nbytes = particles.n * self.D * self.D * 4
-        self.images = stack[np.arange(particles.n)] if nbytes <= IN_MEMORY_BYTES else stack
-        dev = self.device
-        self.rotations = torch.as_tensor(particles.rotations, dtype=torch.float32, device=dev)
-        self.shifts = torch.as_tensor(particles.shifts, dtype=torch.float32, device=dev)
-        self.ctf = torch.as_tensor(particles.ctf, dtype=torch.float32, device=dev)
-        self.mask = imaging.circular_mask(self.D, cfg.mask_radius, device=dev)
-        self.lowpass = imaging.lowpass_mask(self.D, self.apix, cfg.low_pass, device=dev)
+        self.data = TrainingData(cfg.particles, cfg.datadir, cfg.box,
+                                 self.run_dir / "cache", self.ctx, self.log)
+        data = self.data
+        self.particles, self.images = data.particles, data.images
+        self.box0, self.apix0, self.D, self.apix = data.box0, data.apix0, data.D, data.apix
+        self.rotations, self.shifts, self.ctf = data.rotations, data.shifts, data.ctf
+        self.mask = imaging.circular_mask(self.D, cfg.mask_radius, device=self.device)
+        self.lowpass = imaging.lowpass_mask(self.D, self.apix, cfg.low_pass,
+                                            device=self.device)
         self.n_masked = float(self.mask.sum())
+        self.load_images = data.load_images
 
     def _build_model(self):
         cfg = self.cfg
@@ -176,36 +348,9 @@ class Stage1Trainer:
                     counts))
 
     # ------------------------------------------------------------ batches
-    @property
-    def global_batch(self):
-        return min(self.cfg.batch_size, self.particles.n)
-
-    @property
-    def steps_per_epoch(self):
-        return max(1, self.particles.n // self.global_batch)
-
-    def epoch_order(self, epoch):
-        rng = np.random.default_rng([self.cfg.seed, epoch])
-        return rng.permutation(self.particles.n)
-
     def step_noise(self, step, shape):
-        gen = torch.Generator().manual_seed(
-            int(self.cfg.seed) * 1_000_003 + int(step))
+        gen = torch.Generator().manual_seed(self.step_seed(step))
         return torch.randn(shape, generator=gen).to(self.device)
-
-    def _local_slice(self):
-        G = self.global_batch
-        if G % self.ctx.world:
-            raise ValueError("batch size %d is not divisible by the %d "
-                             "processes" % (G, self.ctx.world))
-        b = G // self.ctx.world
-        return slice(self.ctx.rank * b, (self.ctx.rank + 1) * b)
-
-    def load_images(self, idx):
-        order = np.argsort(idx)
-        images = np.empty((len(idx), self.D, self.D), dtype=np.float32)
-        images[order] = self.images[idx[order]]
-        return torch.from_numpy(images).to(self.device, non_blocking=True)
 
     # ------------------------------------------------------------ one step
     def forward_losses(self, idx, step, noise):
@@ -249,6 +394,9 @@ class Stage1Trainer:
         idx = batch_idx_global[local]
         b = len(idx)
         beta = beta_schedule(step, cfg.kl_warmup, cfg.kl_beta)
+        # priors draw their own Monte-Carlo samples: seed them per step and
+        # rank so a resumed run repeats them exactly
+        torch.manual_seed(self.step_seed(step) * 64 + ctx.rank + 1)
         self.optimizer.zero_grad(set_to_none=True)
         image, r, kl, kl_logs = self.forward_losses(idx, step, noise)
         share = b / G
@@ -282,98 +430,20 @@ class Stage1Trainer:
         values.update(kl_logs)
         return values, bad
 
-    # ------------------------------------------------------------ loop
-    def fit(self):
-        cfg = self.cfg
-        metrics = None
-        if self.ctx.is_main:
-            metrics = MetricsTable(self.run_dir / METRICS, METRIC_COLUMNS)
-            metrics.open(keep_until_step=self.step)
-        total = cfg.epochs * self.steps_per_epoch
-        progress = Progress(total, "train", enabled=self.ctx.is_main)
-        G = self.global_batch
-        self.log("training: %d particles, %d px at %.3f A/px, %d epochs of %d "
-                 "steps, batch %d, %d process(es) on %s"
-                 % (self.particles.n, self.D, self.apix, cfg.epochs,
-                    self.steps_per_epoch, G, self.ctx.world, self.device))
-        tick, rate = time.perf_counter(), 0.0
-        try:
-            while self.epoch < cfg.epochs:
-                order = self.epoch_order(self.epoch)
-                while self.batch_in_epoch < self.steps_per_epoch:
-                    k = self.batch_in_epoch
-                    batch = order[k * G:(k + 1) * G]
-                    values, bad = self.train_step(batch, self.step)
-                    now = time.perf_counter()
-                    rate = G / max(now - tick, 1e-9)
-                    tick = now
-                    values.update(step=self.step + 1, epoch=self.epoch + 1,
-                                  particles_per_s=rate)
-                    if metrics:
-                        metrics.write(values)
-                    self._guard(bad, values)
-                    self.step += 1
-                    self.batch_in_epoch += 1
-                    progress.update(self.step, _short(values), (rate, "particles"))
-                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                        self.save_checkpoint()
-                self.epoch += 1
-                self.batch_in_epoch = 0
-                self.save_checkpoint(epoch_copy=True)
-                progress.update(self.step, _short(values), (rate, "particles"), force=True)
-        finally:
-            progress.close()
-            if metrics:
-                metrics.close()
-
-    def _guard(self, bad, values):
-        if not bad:
-            self.bad_steps = 0
-            return
-        self.bad_steps += 1
-        self.log("step %d: non-finite loss or gradient (%s): batch skipped"
-                 % (self.step + 1, _short(values)))
-        if self.bad_steps > self.cfg.max_bad_steps:
-            raise NonFiniteLoss(
-                "%d consecutive batches gave non-finite losses: lower the "
-                "learning rate (--lr), check the particles for NaN pixels, "
-                "or resume from the last checkpoint" % self.bad_steps)
-
     # ------------------------------------------------------------ checkpoints
-    def state(self):
+    def model_state(self):
         return {"config": asdict(self.cfg), "model_config": self.vae.config,
                 "model": self.vae.state_dict(), "prior": self.prior.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "step": self.step,
-                "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                "bad_steps": self.bad_steps}
+                "optimizer": self.optimizer.state_dict()}
 
-    def save_checkpoint(self, epoch_copy=False):
-        if not self.ctx.is_main:
-            return
-        folder = self.run_dir / CHECKPOINTS
-        save_atomic(self.state(), folder / LAST)
-        if epoch_copy:
-            save_atomic({"model_config": self.vae.config,
-                         "model": self.vae.state_dict(),
-                         "prior": self.prior.state_dict(), "step": self.step,
-                         "epoch": self.epoch},
-                        folder / ("epoch_%04d.pt" % self.epoch))
+    def epoch_state(self):
+        return {"model_config": self.vae.config, "model": self.vae.state_dict(),
+                "prior": self.prior.state_dict()}
 
-    def _load_checkpoint(self):
-        path = self.run_dir / CHECKPOINTS / LAST
-        if not path.exists():
-            self.log("no checkpoint in %s: starting from the beginning"
-                     % self.run_dir)
-            return
-        state = torch.load(path, map_location=self.device, weights_only=False)
+    def load_model_state(self, state):
         self.vae.load_state_dict(state["model"])
         self.prior.load_state_dict(state["prior"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.step, self.epoch = state["step"], state["epoch"]
-        self.batch_in_epoch = state["batch_in_epoch"]
-        self.bad_steps = state.get("bad_steps", 0)
-        self.log("resumed from %s at epoch %d, step %d"
-                 % (path, self.epoch + (self.batch_in_epoch > 0), self.step))
 
     # ------------------------------------------------------------ outputs
     @torch.no_grad()
@@ -415,9 +485,6 @@ class Stage1Trainer:
             write_analysis(self.run_dir, z, log=self.log)
         self.ctx.barrier()
 
-    def close(self):
-        self.ctx.close()
-
 
 def _suffix(path):
     name = str(path).lower()
@@ -425,12 +492,6 @@ def _suffix(path):
         if name.endswith(ext):
             return ext
     return Path(path).suffix or ".pdb"
-
-
-def _short(values):
-    keys = ("loss", "image", "continuity", "elastic", "clash", "kl")
-    return {k: values[k] for k in keys if k in values and
-            isinstance(values[k], float) and math.isfinite(values[k])}
 
 
 def run_training(cfg, run_dir, resume=False, log=print):

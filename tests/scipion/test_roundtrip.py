@@ -4,6 +4,8 @@ A Scipion ``Transform`` stored the way pwem's RELION import stores it ->
 star file (``convert.write_particles_star``) -> the engine's rotation and
 shift reproduce the image the simulator made for that pose.
 """
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -93,9 +95,9 @@ def simulated(tmp_path_factory, adk_dir):
     return result, dict(np.load(result.truth))
 
 
-def scipion_particles(sqlite_path, stack, truth):
+def scipion_particles(sqlite_path, stack, truth, disabled=()):
     """A SetOfParticles holding the simulator's poses and CTF, built with
-    pwem objects and scipion-em-relion's matrix convention."""
+    pwem objects and scipion-em-relion's matrix convention; ids from 100."""
     particles = emobj.SetOfParticles(filename=str(sqlite_path))
     particles.setSamplingRate(APIX)
     acquisition = emobj.Acquisition(
@@ -108,6 +110,7 @@ def scipion_particles(sqlite_path, stack, truth):
     for i in range(len(truth["euler"])):
         particle = emobj.Particle(location=(i + 1, str(stack)))
         particle.setObjId(100 + i)
+        particle.setEnabled(100 + i not in disabled)
         ctf = emobj.CTFModel()
         ctf.setDefocusU(float(truth["ctf"][i, 0]))
         ctf.setDefocusV(float(truth["ctf"][i, 1]))
@@ -199,3 +202,58 @@ def test_wrong_convention_fails_the_comparison(converted, simulated, adk_dir,
         assert telling.sum() >= 2
         errors = errors[telling]
     assert errors.min() > 100 * TOLERANCE, errors
+
+
+# ----------------------------------------------------- star writer options
+
+def test_stack_dir_links_the_stacks(simulated, tmp_path):
+    from cryostar_boltz.engine.data import load_particles
+    result, truth = simulated
+    particles = scipion_particles(tmp_path / "particles.sqlite", result.stack, truth)
+    star = tmp_path / "engine" / "particles.star"
+    convert.write_particles_star(particles, star, stack_dir=tmp_path / "stacks")
+    particles.close()
+    data = load_particles(star)
+    linked = {Path(f) for f in data.images.files}
+    assert len(linked) == 1
+    link = linked.pop()
+    assert link.parent == tmp_path / "stacks" and link.suffix == ".mrcs"
+    assert link.is_symlink() and link.resolve() == result.stack.resolve()
+    direct = load_particles(result.star)
+    np.testing.assert_array_equal(stored_images(data), stored_images(direct))
+
+
+def test_disabled_particles_are_left_out(simulated, tmp_path):
+    from cryostar_boltz.engine.starfile import read_star
+    result, truth = simulated
+    particles = scipion_particles(tmp_path / "particles.sqlite", result.stack,
+                                  truth, disabled={101, 103})
+    ids = convert.write_particles_star(particles, tmp_path / "particles.star")
+    particles.close()
+    np.testing.assert_array_equal(ids, [100, 102, 104, 105])
+    table = read_star(tmp_path / "particles.star")["particles"]
+    np.testing.assert_array_equal(table["rlnImageId"], ids)
+    assert [name.split("@")[0] for name in table["rlnImageName"]] == \
+        ["000001", "000003", "000005", "000006"]
+
+
+def test_2d_alignment_is_refused(simulated, tmp_path):
+    result, truth = simulated
+    particles = scipion_particles(tmp_path / "particles.sqlite", result.stack, truth)
+    particles.setAlignment2D()
+    with pytest.raises(convert.ConversionError, match="projection"):
+        convert.write_particles_star(particles, tmp_path / "particles.star")
+    particles.close()
+
+
+def test_format_hint_in_file_name_is_dropped(simulated, tmp_path):
+    from cryostar_boltz.engine.data import load_particles
+    result, truth = simulated
+    particles = scipion_particles(tmp_path / "particles.sqlite",
+                                  "%s:mrcs" % result.stack, truth)
+    star = tmp_path / "particles.star"
+    convert.write_particles_star(particles, star)
+    particles.close()
+    assert ":mrcs" not in star.read_text()
+    np.testing.assert_array_equal(stored_images(load_particles(star)),
+                                  stored_images(load_particles(result.star)))

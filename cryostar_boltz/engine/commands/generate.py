@@ -1,46 +1,131 @@
-"""Decode latent points of a trained run to atomic models.
+"""Decode latent points of a trained run to atomic models (and maps).
 
-Each row of the .npy file is one latent point; the output holds one model
-per row, residues in the reference's order and in the reference's own
-frame (so outside tools can score them against it): DIR/NAME.pdb (full
-atom, each residue moved rigidly with its pseudo-atom) and
-DIR/NAME_coarse.pdb (one CA / C1' per residue).
+The points come from a .npy file (--z, one latent per row) or from the run
+itself (--from):
+
+    pca      points along a principal component of the particles' latents
+             (--component, --n points from the 5th to the 95th percentile)
+    kmeans   k-means centres (--k), each snapped to its nearest member
+             particle
+    basins   the prior's distinct low-energy states (at most --k)
+    samples  --n samples of the prior (--sampler, --seed)
+
+The output holds one model per point, residues in the reference's order and
+in the reference's own frame (so outside tools can score them against it):
+DIR/NAME.pdb (full atom, each residue moved rigidly with its pseudo-atom),
+DIR/NAME_coarse.pdb (one CA / C1' per residue) and DIR/NAME_z.npy (the
+decoder inputs used). --maps also writes one density map per point with
+the run's stage-2 density decoder (train-density first). Every file
+appears complete or not at all, so an interrupted run is simply rerun.
 
 Examples:
 
     cryostar-boltz generate --run run1 --z run1/analysis/pc1.npy --out pc1
-    cryostar-boltz generate --run run1 --z my_points.npy --out ens --name states
+    cryostar-boltz generate --run run1 --from pca --component 2 --n 20 --out pc2
+    cryostar-boltz generate --run run1 --from kmeans --k 8 --maps --out states
+    cryostar-boltz generate --run run1 --from basins --out basins
+    cryostar-boltz generate --run run1 --from samples --n 50 --sampler sa \\
+        --out ens --name prior_samples
 """
 from pathlib import Path
 
 import numpy as np
 
+SOURCES = ("pca", "kmeans", "basins", "samples")
+
 
 def add_args(parser):
     parser.add_argument("--run", required=True, help="training run folder")
-    parser.add_argument("--z", required=True, help=".npy of latent points "
-                        "(one per row)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--z", help=".npy of latent points (one per row)")
+    source.add_argument("--from", dest="source", choices=SOURCES,
+                        help="latent points from the run (see above)")
+    parser.add_argument("--component", type=int, default=1,
+                        help="principal component of --from pca (1-based)")
+    parser.add_argument("--n", type=int, default=10,
+                        help="points along the component (pca) or prior "
+                        "samples (samples); default %(default)s")
+    parser.add_argument("--k", type=int, default=10,
+                        help="k-means clusters, or the most basins to keep")
+    parser.add_argument("--sampler", default=None,
+                        help="sampler of --from samples (Boltzmann priors)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--maps", action="store_true",
+                        help="also write density maps (needs stage 2)")
     parser.add_argument("-o", "--out", required=True, help="output folder")
-    parser.add_argument("--name", default="structures",
-                        help="base name of the output files")
+    parser.add_argument("--name", default=None,
+                        help="base name of the output files (default: the "
+                        "source, or 'structures' for --z)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def main(args):
-    from ..runs import TrainedRun
-    path = Path(args.z)
+def load_points(path):
+    """A finite (M, d) array from a .npy file, or a clear error."""
+    path = Path(path)
     try:
-        z = np.load(path)
+        z = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
         raise ValueError("%s: not a readable .npy file (%s)" % (path, err))
     if z.ndim == 1:
         z = z[None]
-    if z.ndim != 2 or not np.isfinite(z).all():
+    if z.ndim != 2 or len(z) == 0 or not np.issubdtype(z.dtype, np.number) \
+            or not np.isfinite(z).all():
         raise ValueError("%s: expected a finite (M, latent_dim) array, got "
                          "shape %s" % (path, z.shape))
+    return z.astype(np.float32)
+
+
+def points_from_run(run, source, component=1, n=10, k=10, sampler=None, seed=0,
+                    log=print):
+    """Decoder inputs (M, d) of ``source`` (:data:`SOURCES`) and a label."""
+    from ..analysis import fit_pca, kmeans, pc_path
+    if source in ("pca", "samples") and n < 1:
+        raise ValueError("--n must be at least 1, got %d" % n)
+    if source in ("kmeans", "basins") and k < 1:
+        raise ValueError("--k must be at least 1, got %d" % k)
+    if source == "pca":
+        z = run.latents()
+        pca = fit_pca(z, z.shape[1])
+        if not 1 <= component <= pca.n_components_:
+            raise ValueError("--component %d: the run has %d principal "
+                             "components" % (component, pca.n_components_))
+        return run.decoder_inputs(pc_path(pca, z, component - 1, n))
+    if source == "kmeans":
+        z = run.latents()
+        if k > len(z):
+            raise ValueError("--k %d: the run has only %d particles" % (k, len(z)))
+        _, _, snapped = kmeans(z, k)
+        return run.particle_decoder_inputs(snapped)
+    if source == "basins":
+        from .sample_prior import basin_table
+        _, z = basin_table(run.prior, max_basins=k, seed=seed)
+        return z
+    from .sample_prior import draw_samples
+    arrays, _ = draw_samples(run.prior, n, sampler, seed, log=log)
+    return arrays["z"]
+
+
+def main(args):
+    from ..runs import TrainedRun, save_array
     run = TrainedRun(args.run, args.device)
+    density = run.density() if args.maps else None  # refuse before any work
+    if args.z:
+        z = load_points(args.z)
+        if z.shape[1] != run.decoder_input_dim:
+            z = run.decoder_inputs(z)
+    else:
+        z = points_from_run(run, args.source, args.component, args.n, args.k,
+                            args.sampler, args.seed)
+    name = args.name or ("structures" if args.z else
+                         "pc%d" % args.component if args.source == "pca"
+                         else args.source)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    full, coarse = run.write_structures(out / args.name, z)
+    full, coarse = run.write_structures(out / name, z)
     print("%d models: %s, %s" % (len(z), full, coarse))
+    if density is None:
+        save_array(out / (name + "_z.npy"), z)
+    else:
+        maps = run.write_maps(z, out, name, density)
+        print("%d maps: %s ... %s" % (len(maps), maps[0].name, maps[-1].name))

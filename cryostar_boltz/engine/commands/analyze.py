@@ -1,0 +1,139 @@
+"""Cluster the latents of a trained run; write per-cluster particle subsets,
+structures and maps.
+
+Methods: kmeans (default), gmm (a full-covariance Gaussian mixture), or
+basins (each particle joins the basin of the prior whose state is most
+probable given its latent; --k is then the most basins to consider and
+empty basins are dropped). Writes to --out (default RUN/analysis_METHODK):
+
+    labels.npy            cluster of each particle (0-based, dataset order)
+    centres.npy           cluster centres in latent space
+    centres_particles.npy the member particle nearest each centre
+    cluster_XXX.star      the particles of cluster XXX (all original
+                          columns: re-refine it in RELION), and
+    cluster_XXX.cs        the same rows as a cryoSPARC file (.cs input)
+    clusters.pdb          one model per cluster, decoded at its snapped
+    clusters_coarse.pdb   centre (cluster_z.npy: the decoder inputs)
+    cluster_XXX.mrc       its map, when the run has a density decoder
+                          (stage 2)
+    pca.npz               PCA of the latents (scores, components...)
+    umap.npy              2-D UMAP embedding (--umap; needs umap-learn)
+    summary.json          sizes, files and the options used (written last)
+
+Rerunning with the same options finishes an interrupted analysis; every
+file appears complete or not at all.
+
+Examples:
+
+    cryostar-boltz analyze --run run1
+    cryostar-boltz analyze --run run1 --method gmm --k 5 --umap
+    cryostar-boltz analyze --run run1 --method basins --k 16 --out run1/basins
+    cryostar-boltz analyze --run run1 --particles moved/particles.star
+"""
+from pathlib import Path
+
+import numpy as np
+
+
+def add_args(parser):
+    from ..analysis import METHODS
+    parser.add_argument("--run", required=True, help="training run folder")
+    parser.add_argument("--method", choices=METHODS, default="kmeans",
+                        help="clustering (default %(default)s)")
+    parser.add_argument("--k", type=int, default=10,
+                        help="clusters (kmeans, gmm) or most basins (basins); "
+                        "default %(default)s")
+    parser.add_argument("--umap", action="store_true",
+                        help="also a 2-D UMAP embedding (needs umap-learn)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--basin-reads", type=int, default=200,
+                        help="annealing runs used to find the prior's basins")
+    parser.add_argument("--particles", help="the run's particle file, when it "
+                        "has moved since training (default: from config.json)")
+    parser.add_argument("--datadir", help="folder of the particle stacks")
+    parser.add_argument("--no-maps", action="store_true",
+                        help="skip the per-cluster maps even with stage 2")
+    parser.add_argument("-o", "--out", help="output folder (default "
+                        "RUN/analysis_METHODK)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def request_of(args):
+    """The options that determine the outputs (kept in summary.json)."""
+    return {"method": args.method, "k": args.k, "seed": args.seed,
+            "umap": bool(args.umap), "basin_reads": args.basin_reads}
+
+
+def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
+                basin_reads=200, particles=None, datadir=None, maps=True,
+                log=print):
+    """Cluster ``run``'s latents and write every output to ``out``;
+    returns the summary dict."""
+    from ..analysis import cluster_latents, fit_pca, require_umap, umap_embedding
+    from ..runs import CODES, save_array
+    from ..subsets import write_cluster_subsets
+    if umap:
+        require_umap()
+    z = run.latents()
+    if int(k) < 1 or int(k) > len(z):
+        raise ValueError("--k %d: need 1 <= k <= %d (the number of particles)"
+                         % (k, len(z)))
+    loaded = run.load_particles(particles, datadir)
+    prior = run.prior if method == "basins" else None
+    codes_path = run.run_dir / CODES
+    codes = np.load(codes_path) if method == "basins" and codes_path.exists() else None
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    clustering = cluster_latents(z, method, k, seed, prior=prior, codes=codes,
+                                 basin_options={"num_reads": basin_reads, "seed": seed})
+    save_array(out / "labels.npy", clustering.labels)
+    save_array(out / "centres.npy", clustering.centres.astype(np.float32))
+    save_array(out / "centres_particles.npy", clustering.snapped)
+    pca = fit_pca(z, min(z.shape[1], 10))
+    scores = pca.transform(z).astype(np.float32)
+    save_npz(out / "pca.npz", components=pca.components_, mean=pca.mean_,
+             explained_variance=pca.explained_variance_,
+             explained_variance_ratio=pca.explained_variance_ratio_, scores=scores)
+    summary = {"run": str(run.run_dir), "particles": str(loaded.path),
+               "n_particles": int(loaded.n), "k": clustering.k,
+               "sizes": clustering.sizes.tolist(),
+               "centres_particles": clustering.snapped.tolist(),
+               "explained_variance_ratio": pca.explained_variance_ratio_.tolist()}
+    summary.update(clustering.details)
+    if umap:
+        save_array(out / "umap.npy", umap_embedding(z, seed=seed))
+        summary["umap"] = "umap.npy"
+    summary["subsets"] = write_cluster_subsets(loaded, clustering.labels, out,
+                                               clustering.k)
+    inputs = run.particle_decoder_inputs(clustering.snapped)
+    full, coarse = run.write_structures(out / "clusters", inputs)
+    summary.update(pdb=full.name, coarse_pdb=coarse.name, z="cluster_z.npy")
+    if maps and run.has_density():
+        written = run.write_maps(inputs, out, "cluster")
+        summary["maps"] = [Path(p).name for p in written]
+    else:
+        save_array(out / "cluster_z.npy", inputs)
+        if maps:
+            log("no density decoder in %s (stage 2): cluster maps skipped"
+                % run.run_dir)
+    return summary
+
+
+def save_npz(path, **arrays):
+    """np.savez through a temporary file."""
+    from ..starfile import atomic_write
+    atomic_write(path, lambda fh: np.savez(fh, **arrays), binary=True)
+
+
+def main(args):
+    from ..runs import TrainedRun, save_json
+    run = TrainedRun(args.run, args.device)
+    out = Path(args.out or run.run_dir / ("analysis_%s%d" % (args.method, args.k)))
+    summary = analyze_run(run, out, args.method, args.k, args.seed, args.umap,
+                          args.basin_reads, args.particles, args.datadir,
+                          maps=not args.no_maps)
+    summary["options"] = request_of(args)
+    save_json(out / "summary.json", summary)
+    print("%d clusters (%s), sizes %s: %s"
+          % (summary["k"], args.method, summary["sizes"], out))

@@ -1,0 +1,252 @@
+"""Stage 2: train the density decoder on the particles of a stage-1 run.
+
+The stage-1 latents (``RUN/z.npy``, posterior means) are held fixed; the
+decoder (``density.DensityDecoder``) learns each particle's central slice:
+its prediction times the particle's CTF is compared with the particle's
+spectrum (centred by a phase ramp, divided by one dataset scale: the
+standard deviation of the particles' Fourier coefficients) by the mean
+squared error inside the circle of radius D/2.
+
+The run lives in ``RUN/density/``: ``config.json``, ``metrics.csv``,
+``checkpoints/last.pt`` and ``epoch_NNNN.pt``, and at the end
+``model.pt`` (what ``TrainedDensity`` reads). The loop, checkpoints,
+resume and data-parallel training are stage 1's (``train.EpochTrainer``);
+there is nothing random in a step, so a resumed run ends exactly where an
+uninterrupted one does.
+"""
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from . import imaging
+from .config import SavedConfig, TrainConfig
+from .density import (DENSITY, MODEL, DensityDecoder, SliceGrid, centre_spectra,
+                      centred_rfft2)
+from .train import EpochTrainer, TrainingData, save_atomic
+
+METRIC_COLUMNS = ("step", "epoch", "loss", "lr", "particles_per_s", "skipped")
+#: Particles whose spectra set the data scale.
+SCALE_SAMPLE = 1000
+
+
+@dataclass
+class DensityConfig(SavedConfig):
+    """Every option of a stage-2 run (``RUN/density/config.json``).
+
+    Defaults follow cryoDRGN's decoder as the method uses it: width 1024,
+    three residual blocks, D//2 random frequencies per axis with sigma 0.5,
+    batch 8, Adam at 1e-4.
+    """
+    run_kind = "density run"
+
+    run: str = ""                      # the stage-1 run folder
+    box: Optional[int] = None          # default: the stage-1 box
+    hidden: int = 1024
+    layers: int = 3
+    pe_dim: Optional[int] = None       # default: box // 2
+    feat_sigma: float = 0.5
+    epochs: int = 20
+    batch_size: int = 8                # global batch, split over processes
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    amp: bool = False                  # bfloat16 decoder on GPUs
+    checkpoint_every: int = 0          # steps; 0: at the end of each epoch only
+    max_bad_steps: int = 20
+
+
+def density_dir(run_dir):
+    return Path(run_dir) / DENSITY
+
+
+def latents_digest(z):
+    """A fingerprint of the stage-1 latents a density run was trained on."""
+    return hashlib.sha1(np.ascontiguousarray(z, dtype=np.float32).tobytes()).hexdigest()
+
+
+def _stage1(run_dir):
+    """(config, model.pt contents, z) of a finished stage-1 run."""
+    run_dir = Path(run_dir)
+    cfg = TrainConfig.load(run_dir)
+    model, z_path = run_dir / MODEL, run_dir / "z.npy"
+    if not model.is_file() or not z_path.is_file():
+        raise FileNotFoundError(
+            "%s: stage 1 has not finished (no %s or z.npy): finish it with "
+            "'cryostar-boltz train --resume --out %s'" % (run_dir, MODEL, run_dir))
+    state = torch.load(model, map_location="cpu", weights_only=False)
+    z = np.load(z_path)
+    if z.ndim != 2 or not np.isfinite(z).all():
+        raise ValueError("%s: z.npy must be a finite (N, latent_dim) array, got "
+                         "shape %s" % (run_dir, z.shape))
+    return cfg, state, z.astype(np.float32)
+
+
+class Stage2Trainer(EpochTrainer):
+    """Everything a stage-2 run holds; ``fit()`` trains, ``finish()`` writes
+    ``model.pt``."""
+    metric_columns = METRIC_COLUMNS
+    progress_terms = ("loss",)
+    run_kind = "density run"
+    resume_hint = ("pass --resume to continue it, or remove the folder to "
+                   "train a new one")
+
+    def __init__(self, cfg, resume=False, log=print):
+        stage1_cfg, self.stage1, z = _stage1(cfg.run)
+        self._start(cfg, density_dir(cfg.run), log)
+        self._prepare_run_dir(resume)
+        self.z_digest = latents_digest(z)
+        self._load_data(stage1_cfg, z)
+        self._build_model()
+        if resume:
+            self._load_checkpoint()
+
+    # ------------------------------------------------------------ setup
+    def _load_data(self, stage1_cfg, z):
+        box = self.cfg.box or int(self.stage1["box"])
+        self.data = TrainingData(stage1_cfg.particles, stage1_cfg.datadir, box,
+                                 Path(self.cfg.run) / "cache", self.ctx, self.log)
+        if len(z) != self.data.n:
+            raise ValueError("%s: z.npy holds %d latents but the run's particles "
+                             "(%s) are %d" % (self.cfg.run, len(z),
+                                              stage1_cfg.particles, self.data.n))
+        self.D, self.apix = self.data.D, self.data.apix
+        self.z = torch.from_numpy(z).to(self.device)
+        self.grid = SliceGrid(self.D, self.device)
+
+    def _build_model(self):
+        cfg = self.cfg
+        self.decoder = DensityDecoder(self.D, self.z.shape[1], hidden=cfg.hidden,
+                                      layers=cfg.layers, pe_dim=cfg.pe_dim,
+                                      feat_sigma=cfg.feat_sigma,
+                                      seed=cfg.seed).to(self.device)
+        self.scale = self._data_scale()
+        self.parameters = [p for p in self.decoder.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.lr,
+                                           weight_decay=cfg.weight_decay)
+        self.log("density decoder: %d points per slice, width %d, %d blocks, "
+                 "%d parameters; data scale %.4g"
+                 % (len(self.grid), cfg.hidden, cfg.layers,
+                    sum(p.numel() for p in self.parameters), self.scale))
+
+    def _data_scale(self):
+        """Standard deviation of the particles' Fourier coefficients (full
+        grid, so also of their Hartley coefficients), from a fixed sample."""
+        n = self.data.n
+        idx = np.unique(np.linspace(0, n - 1, min(n, SCALE_SAMPLE)).astype(int))
+        images = self.data.load_images(idx).double()
+        power = torch.fft.fft2(images).abs().square().mean()
+        scale = float(power.sqrt())
+        if not np.isfinite(scale) or scale <= 0:
+            raise ValueError("%s: the particle images are empty or not finite"
+                             % self.cfg.run)
+        return scale
+
+    # ------------------------------------------------------------ one step
+    def observed(self, idx):
+        """Normalised, centred spectra (b, P, 2) of particles ``idx`` on the grid."""
+        t = torch.as_tensor(idx, device=self.device)
+        spectra = centre_spectra(centred_rfft2(self.data.load_images(idx)),
+                                 self.data.shifts[t], self.apix)
+        return torch.view_as_real(self.grid.gather(spectra)) / self.scale
+
+    def slice_loss(self, idx):
+        """Per-particle mean squared error (b,) over the disk."""
+        t = torch.as_tensor(idx, device=self.device)
+        coords = self.grid.rotated(self.data.rotations[t])
+        with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                            enabled=self.cfg.amp and self.device.type == "cuda"):
+            pred = self.decoder(coords, self.z[t])
+        ctf = self.grid.gather(imaging.compute_ctf(self.data.ctf[t], self.D, self.apix))
+        diff = pred.float() * ctf.unsqueeze(-1) - self.observed(idx)
+        weights = self.grid.weights
+        return (diff.square().sum(-1) * weights).sum(-1) / weights.sum()
+
+    def train_step(self, batch_idx_global, step):
+        ctx = self.ctx
+        G = self.global_batch
+        idx = batch_idx_global[self._local_slice()]
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.slice_loss(idx).sum() / G
+        terms = loss.detach().double().reshape(1)
+        bad = ctx.broadcast_flag(not bool(torch.isfinite(loss)))
+        if not bad:
+            loss.backward()
+            ctx.all_reduce_gradients(self.parameters)
+            bad = ctx.broadcast_flag(not all(
+                bool(torch.isfinite(p.grad).all()) for p in self.parameters
+                if p.grad is not None))
+            if not bad:
+                self.optimizer.step()
+        ctx.all_reduce_(terms)
+        return {"loss": float(terms[0]), "lr": self.optimizer.param_groups[0]["lr"],
+                "skipped": int(bad)}, bad
+
+    # ------------------------------------------------------------ checkpoints
+    def model_state(self):
+        return {"config": asdict(self.cfg), "decoder_config": self.decoder.config,
+                "decoder": self.decoder.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scale": self.scale,
+                "z_digest": self.z_digest}
+
+    def epoch_state(self):
+        return {"decoder_config": self.decoder.config,
+                "decoder": self.decoder.state_dict(), "scale": self.scale}
+
+    def load_model_state(self, state):
+        if state.get("z_digest") != self.z_digest:
+            raise ValueError(
+                "%s: the stage-1 latents (z.npy) changed since this density "
+                "run started: remove %s and train the density decoder again"
+                % (self.cfg.run, self.run_dir))
+        self.decoder.load_state_dict(state["decoder"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scale = float(state["scale"])
+
+    # ------------------------------------------------------------ outputs
+    def finish(self):
+        """``RUN/density/model.pt`` (main process only)."""
+        if self.ctx.is_main:
+            save_atomic({"decoder_config": self.decoder.config,
+                         "decoder": self.decoder.state_dict(),
+                         "scale": self.scale, "box": self.D, "apix": self.apix,
+                         "reference_centre": np.asarray(
+                             self.stage1["reference_centre"], dtype=np.float64),
+                         "z_digest": self.z_digest, "step": self.step},
+                        self.run_dir / MODEL)
+            self.log("density decoder written to %s" % (self.run_dir / MODEL))
+        self.ctx.barrier()
+
+
+def run_density_training(cfg, resume=False, log=print):
+    """Train (or resume) the density decoder of ``cfg.run``; returns
+    ``RUN/density``."""
+    trainer = Stage2Trainer(cfg, resume=resume, log=log)
+    try:
+        trainer.fit()
+        trainer.finish()
+    finally:
+        trainer.close()
+    return trainer.run_dir
+
+
+#: Options a resume may change.
+RESUME_OPTIONS = ("epochs", "device", "threads", "checkpoint_every")
+
+
+def resume_density_config(run_dir, overrides):
+    """The saved config of ``RUN/density``, with the options a resume may change."""
+    cfg = DensityConfig.load(density_dir(run_dir))
+    cfg.run = str(run_dir)          # the folder may have moved
+    for key, value in overrides.items():
+        if key not in RESUME_OPTIONS:
+            raise ValueError("--resume continues %s with its saved options; "
+                             "%s cannot change (allowed: %s)"
+                             % (density_dir(run_dir), key, ", ".join(RESUME_OPTIONS)))
+        setattr(cfg, key, value)
+    return cfg
