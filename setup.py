@@ -34,6 +34,8 @@ setup(
         "numpy",
         "scipy",
         "scikit-learn",
+        "matplotlib",
+        "Pillow",
         "dimod>=0.12",
         "dwave-samplers>=1.0",
         "dwave-neal",

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.io import FortranFile
+from scipy.io import FortranEOFError, FortranFile, FortranFormattingError
 from scipy.spatial.distance import pdist
 
 from cryostar_boltz.engine.simulate import StateEnsemble, simulate_dataset
@@ -98,9 +98,9 @@ def _read_frames(fh, n_atoms, has_cell, path):
             if has_cell:
                 fh.read_record(np.float64)
             xyz = [fh.read_record(np.float32) for _ in range(3)]
-        except Exception as err:  # FortranEOFError at the clean end
-            if type(err).__name__ == "FortranEOFError":
-                return frames
+        except FortranEOFError:
+            return frames
+        except FortranFormattingError as err:
             raise TrajectoryError("%s: frame %d is truncated (%s)"
                                   % (path, len(frames) + 1, err)) from err
         if any(len(c) != n_atoms for c in xyz):

@@ -39,6 +39,7 @@ import json
 import os
 import pickle
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -123,10 +124,26 @@ def train(drgn, star, pose, ctf, ind, out, args, env):
                   str(out / "train")]
     if ind is not None:
         cmd += ["--ind", str(ind)]
-    (out / "timing.json").write_text(json.dumps(
-        {"start": time.time(), "command": cmd, "threads": args.threads,
-         "load_before": os.getloadavg()}))
+    timing = {"start": time.time(), "command": cmd,
+              "model": _model_label(args), "load_before": os.getloadavg()}
+    (out / "timing.json").write_text(json.dumps(timing))
+    cpu_before = _children_cpu_seconds()
     _run(cmd, out / "commands.log", env)
+    timing.update(wall_s=time.time() - timing["start"],
+                  cpu_s=_children_cpu_seconds() - cpu_before,
+                  load_after=os.getloadavg())
+    (out / "timing.json").write_text(json.dumps(timing))
+    return timing
+
+
+def _model_label(args):
+    return "zdim %d, %dx%d, batch %d, %d threads" % (
+        args.zdim, args.layers, args.dim, args.batch_size, args.threads)
+
+
+def _children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # ------------------------------------------------------------- evaluation
@@ -183,7 +200,7 @@ def evaluate(out, frame, python=None):
         epoch = int(_Z_FILE.search(path.name)[1])
         z = load_z(path, python)
         seconds = times.get(epoch, float("nan"))
-        rows.append({"epoch": epoch, "train_s": seconds,
+        rows.append({"epoch": epoch, "n": len(z), "train_s": seconds,
                      "wall_s": path.stat().st_mtime - timing["start"],
                      "spearman": pc1_spearman(z, frame[:len(z)]),
                      "particles_per_s": len(z) / seconds})
@@ -260,13 +277,17 @@ def main(argv=None):
         pose, ctf, ind = prepare_inputs(drgn, star, out, box, apix, args.n,
                                         env)
         print("parsed poses and CTF in %.1f s" % (time.perf_counter() - t0))
-        train(drgn, star, pose, ctf, ind, out, args, env)
-        print("load average after training: %.2f %.2f %.2f"
-              % os.getloadavg())
+        timing = train(drgn, star, pose, ctf, ind, out, args, env)
+        print("train_vae: %.0f s wall, %.0f s CPU (%.2f cores busy on "
+              "average); load average %.1f before, %.1f after"
+              % (timing["wall_s"], timing["cpu_s"],
+                 timing["cpu_s"] / timing["wall_s"],
+                 timing["load_before"][1], timing["load_after"][1]))
     rows = evaluate(out, frame, args.cryodrgn_python)
-    print("cryoDRGN train_vae: %d particles, %d px, zdim %d, %dx%d, "
-          "%d threads" % (n, box, args.zdim, args.layers, args.dim,
-                          args.threads))
+    timing = json.loads((out / "timing.json").read_text())
+    n = rows[0]["n"] if rows else n
+    print("cryoDRGN train_vae: %d particles, %d px, %s"
+          % (n, box, timing.get("model", _model_label(args))))
     print_table(rows, n, args.target)
     (out / "table.json").write_text(json.dumps(rows, indent=1))
 

@@ -8,3 +8,47 @@ ENV_ACTIVATION = "CRYOSTAR_BOLTZ_ENV_ACTIVATION"
 ENGINE_PYTHON = "CRYOSTAR_BOLTZ_PYTHON"
 
 ENGINE_MODULE = "cryostar_boltz.engine.cli"
+
+#: Program name recorded in the flexibility information (``FlexInfo``) of
+#: every set the protocols create; viewers and other plugins test it.
+CRYOSTAR_BOLTZ = "CryoSTAR-Boltz"
+
+# Attributes of the flexibility information (``FlexInfo.setAttr``): paths are
+# relative to the project folder, like every Scipion path.
+#: The engine's training run folder (what every later command reads).
+FLEX_RUN_DIR = "runDir"
+#: The trained model of the run (``RUN/model.pt``).
+FLEX_MODEL = "modelPath"
+#: The run's configuration (``RUN/config.json``).
+FLEX_CONFIG = "configPath"
+#: Latent prior name (gaussian, gmm, grbm, rbm) and its options (JSON text).
+FLEX_PRIOR = "prior"
+FLEX_PRIOR_OPTIONS = "priorOptions"
+#: Size of the continuous latent.
+FLEX_LATENT_DIM = "latentDim"
+#: Scipion ids of the particles in the order of the run's rows (``.npy``).
+FLEX_PARTICLE_IDS = "particleIds"
+#: The reference model the run was trained with (its copy in the run).
+FLEX_REFERENCE = "reference"
+#: Whether the structure items of a set are full-atom or one pseudo-atom per
+#: residue ("full" or "coarse").
+FLEX_ATOMS = "atoms"
+#: The latent source a generated ensemble came from (pca, kmeans, basins,
+#: samples, file) and, for prior samples, the sampler used.
+FLEX_SOURCE = "source"
+FLEX_SAMPLER = "sampler"
+
+# Per-item attributes of sampled or generated structures.
+#: Energy of the sample: the binary model's energy for Boltzmann priors,
+#: the free energy F(z) otherwise.
+ITEM_ENERGY = "_cryostarEnergy"
+#: Free energy F(z) of the latent under the prior.
+ITEM_FREE_ENERGY = "_cryostarFreeEnergy"
+#: Basin index (basin mode) or cluster index (analysis), 0-based.
+ITEM_INDEX = "_cryostarIndex"
+
+# Choices of the protocol forms, in the order the forms list them.
+PRIORS = ("gaussian", "gmm", "grbm", "rbm")
+SAMPLERS = ("gibbs", "sa", "exact", "qpu")
+GENERATE_SOURCES = ("pca", "kmeans", "basins", "samples", "file")
+CLUSTER_METHODS = ("kmeans", "gmm", "basins")

@@ -1,4 +1,5 @@
-"""Scipion sets <-> engine files (RELION 3.1 star files and MRC stacks).
+"""Scipion sets <-> engine files (RELION 3.1 star files and MRC stacks in;
+latents, multi-model PDB files, MRC maps and cluster labels out).
 
 Poses follow the scipion-em-relion plugin, so a set converted here and one
 converted by RELION's protocols give the same star file. Scipion stores one
@@ -19,6 +20,7 @@ from scipy.spatial.transform import Rotation
 
 import pwem.constants as emcts
 import pwem.objects as emobj
+from pyworkflow.object import Float, Integer
 
 from .engine.starfile import read_star, write_star
 
@@ -215,6 +217,12 @@ def _stack_paths(files, star_dir, stack_dir):
     return [mapped[f] for f in files]
 
 
+def scipion_file_path(filename):
+    """The file behind a Scipion file name (without a ``:mrc``-style
+    format hint)."""
+    return _strip_format_hint(filename)
+
+
 def _strip_format_hint(filename):
     """Scipion may append a format to a file name (``stack.mrc:mrcs``)."""
     base, sep, hint = filename.rpartition(":")
@@ -403,3 +411,249 @@ def particles_star_to_sqlite(star_path, sqlite_path):
     particles.write()
     particles.close()
     return n
+
+
+# ------------------------------------------- engine outputs -> Scipion sets
+#
+# A training run lists its particles in star order (``write_particles_star``
+# returns their Scipion ids); every per-particle array the engine writes
+# (z.npy, cluster labels) follows that order, so ids map rows back to items.
+
+def save_particle_ids(path, ids):
+    """Keep the Scipion ids of a run's rows (``.npy``) next to its star."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.asarray(ids, dtype=np.int64))
+    return path
+
+
+def load_particle_ids(path):
+    """Scipion ids of a run's rows, saved by ``save_particle_ids``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConversionError("particle id file %s does not exist" % path)
+    return np.load(path).astype(np.int64).ravel()
+
+
+def read_latents(path, n_rows=None):
+    """A (N, d) latent array from an engine ``.npy`` file; with ``n_rows``,
+    checked to hold that many rows."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConversionError("latent file %s does not exist" % path)
+    z = np.load(path)
+    if z.ndim == 1:
+        z = z[:, None]
+    if z.ndim != 2:
+        raise ConversionError("%s holds an array of shape %s, not (N, d) "
+                              "latents" % (path, z.shape))
+    if n_rows is not None and len(z) != n_rows:
+        raise ConversionError("%s holds %d latents for %d particles"
+                              % (path, len(z), n_rows))
+    return z
+
+
+def _row_lookup(ids):
+    return {int(i): row for row, i in enumerate(ids)}
+
+
+def fill_particles_flex(out_set, particles, ids, z, prog_name, z_red=None):
+    """Append to ``out_set`` (a ``SetOfParticlesFlex``) each particle of
+    ``particles`` whose id is in ``ids``, with latent ``z[row]`` (and the
+    reduced coordinates ``z_red[row]``, e.g. PCA scores); ids are kept, so
+    the output relates item by item to the input. Returns the count."""
+    rows = _row_lookup(ids)
+    z = np.asarray(z)
+    if len(z) != len(rows):
+        raise ConversionError("%d latents for %d particle ids" % (len(z), len(rows)))
+    count = 0
+    for particle in particles.iterItems(orderBy="id", direction="ASC"):
+        row = rows.get(particle.getObjId())
+        if row is None:
+            continue
+        item = emobj.ParticleFlex(progName=prog_name)
+        item.copy(particle)
+        item.getFlexInfo().setProgName(prog_name)
+        item.setZFlex(z[row].tolist())
+        if z_red is not None:
+            item.setZRed(np.asarray(z_red[row]).tolist())
+        out_set.append(item)
+        count += 1
+    if count != len(rows):
+        raise ConversionError("%d of the run's %d particles are missing from "
+                              "the set %s" % (len(rows) - count, len(rows),
+                                              _set_name(particles)))
+    return count
+
+
+def fill_particle_subsets(subsets, particles, ids, labels):
+    """Distribute the particles of ``particles`` into ``subsets`` (cluster
+    label -> plain ``SetOfParticles``) by ``labels`` (one per row of
+    ``ids``), in one pass, as plain ``Particle`` items (no flexibility
+    attributes) that any refinement protocol reads. Particles without a
+    row, or whose label has no subset, are left out. Returns the counts by
+    label."""
+    rows = _row_lookup(ids)
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(labels) != len(rows):
+        raise ConversionError("%d cluster labels for %d particle ids"
+                              % (len(labels), len(rows)))
+    flex_attributes = ["_flexInfo", "_zFlex", "_zRed"]
+    counts = dict.fromkeys(subsets, 0)
+    for particle in particles.iterItems(orderBy="id", direction="ASC"):
+        row = rows.get(particle.getObjId())
+        label = None if row is None else int(labels[row])
+        if label not in subsets:
+            continue
+        item = emobj.Particle()
+        item.copy(particle, ignoreAttrs=flex_attributes)
+        subsets[label].append(item)
+        counts[label] += 1
+    return counts
+
+
+def split_models(pdb_path, out_dir, stem=None):
+    """One PDB file per MODEL of a multi-model PDB (``stem_001.pdb``...);
+    a file without MODEL records is one model. Returns the paths in order.
+
+    Scipion atomic structures are one file each; the engine writes an
+    ensemble as one multi-model file.
+    """
+    pdb_path = Path(pdb_path)
+    if pdb_path.suffix.lower() not in (".pdb", ".ent"):
+        raise ConversionError("%s: only multi-model PDB files are split into "
+                              "models" % pdb_path)
+    if not pdb_path.is_file():
+        raise ConversionError("structure file %s does not exist" % pdb_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = stem or pdb_path.stem
+    models, header, current = [], [], None
+    with pdb_path.open() as fh:
+        for line in fh:
+            record = line[:6].rstrip()
+            if record == "MODEL":
+                current = []
+            elif record == "ENDMDL":
+                if current is not None:
+                    models.append(current)
+                current = None
+            elif record in ("END", "MASTER"):
+                continue
+            elif current is not None:
+                current.append(line)
+            elif not models:
+                header.append(line)
+    if not models:  # a single model without MODEL records
+        models = [[line for line in header if not line.startswith("REMARK")]]
+        header = [line for line in header if line.startswith("REMARK")]
+    if not any(line.startswith(("ATOM", "HETATM"))
+               for model in models for line in model):
+        raise ConversionError("%s holds no atoms" % pdb_path)
+    width = max(3, len(str(len(models))))
+    paths = []
+    for k, lines in enumerate(models, start=1):
+        path = out_dir / ("%s_%0*d.pdb" % (stem, width, k))
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(header + lines) + "END\n")
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
+
+
+def _set_item_values(item, values, row):
+    for name, array in (values or {}).items():
+        value = array[row]
+        if isinstance(value, (np.integer, int)):
+            setattr(item, name, Integer(int(value)))
+        else:
+            setattr(item, name, Float(float(value)))
+
+
+def fill_structures_flex(out_set, files, z, prog_name, values=None):
+    """Append one ``AtomStructFlex`` per file to ``out_set`` (a
+    ``SetOfAtomStructFlex``), with latent ``z[i]`` and, for each
+    ``name -> array`` of ``values``, the item attribute ``name``
+    (``Float`` or ``Integer``). Returns the count."""
+    z = np.atleast_2d(np.asarray(z))
+    if len(z) != len(files):
+        raise ConversionError("%d latents for %d structures" % (len(z), len(files)))
+    for row, path in enumerate(files):
+        item = emobj.AtomStructFlex(progName=prog_name, filename=str(path))
+        item.getFlexInfo().setProgName(prog_name)
+        item.setZFlex(z[row].tolist())
+        _set_item_values(item, values, row)
+        out_set.append(item)
+    return len(files)
+
+
+def map_sampling_rate(path):
+    """Voxel size (Angstrom) in an MRC map's header."""
+    import mrcfile
+    try:
+        with mrcfile.open(str(path), header_only=True, permissive=True) as mrc:
+            voxel = float(mrc.voxel_size.x)
+    except (OSError, ValueError) as err:
+        raise ConversionError("cannot read the map %s: %s" % (path, err)) from err
+    if voxel <= 0:
+        raise ConversionError("the map %s has no voxel size" % path)
+    return voxel
+
+
+def fill_volumes_flex(out_set, files, z, prog_name, values=None):
+    """Append one ``VolumeFlex`` per MRC map to ``out_set`` (a
+    ``SetOfVolumesFlex``) with latent ``z[i]``; the set takes the maps'
+    voxel size. Returns the count."""
+    z = np.atleast_2d(np.asarray(z))
+    if len(z) != len(files):
+        raise ConversionError("%d latents for %d maps" % (len(z), len(files)))
+    if not len(files):
+        return 0
+    apix = map_sampling_rate(files[0])
+    out_set.setSamplingRate(apix)
+    for row, path in enumerate(files):
+        item = emobj.VolumeFlex(progName=prog_name)
+        item.setLocation(str(path))
+        item.setSamplingRate(apix)
+        item.getFlexInfo().setProgName(prog_name)
+        item.setZFlex(z[row].tolist())
+        _set_item_values(item, values, row)
+        out_set.append(item)
+    return len(files)
+
+
+def fill_classes_flex(classes, labels, ids, centres, prog_name, maps=None):
+    """Classify the images of ``classes`` (a ``SetOfClassesFlex`` whose
+    images are the particles with latents) by ``labels`` (0-based, one per
+    row of ``ids``): class ``k + 1`` holds cluster ``k``, its representative
+    a ``VolumeFlex`` at latent ``centres[k]`` (the map ``maps[k]`` when
+    given). Particles not in ``ids`` are left out. Returns the class sizes
+    by cluster."""
+    rows = _row_lookup(ids)
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(labels) != len(rows):
+        raise ConversionError("%d cluster labels for %d particle ids"
+                              % (len(labels), len(rows)))
+    centres = np.atleast_2d(np.asarray(centres))
+    apix = map_sampling_rate(maps[0]) if maps else None
+
+    def update_item(item, _row):
+        row = rows.get(item.getObjId())
+        if row is None:
+            item._appendItem = False
+        else:
+            item.setClassId(int(labels[row]) + 1)
+
+    def update_class(cls):
+        k = cls.getObjId() - 1
+        representative = emobj.VolumeFlex(progName=prog_name)
+        representative.getFlexInfo().setProgName(prog_name)
+        representative.setZFlex(centres[k].tolist())
+        if maps:
+            representative.setLocation(str(maps[k]))
+            representative.setSamplingRate(apix)
+        cls.setRepresentative(representative)
+
+    classes.classifyItems(updateItemCallback=update_item,
+                          updateClassCallback=update_class)
+    return np.bincount(labels, minlength=len(centres))

@@ -18,6 +18,7 @@ COMMANDS = {
     "generate": ("generate", "Decode latents to structures (and maps)."),
     "sample-prior": ("sample_prior", "Sample latents from a trained prior."),
     "analyze": ("analyze", "PCA, clustering and per-cluster particle subsets."),
+    "plot": ("plot", "Write the pictures of a run as PNG files."),
     "demo": ("demo", "Run the whole workflow on the bundled demo data."),
 }
 

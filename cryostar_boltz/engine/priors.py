@@ -638,8 +638,24 @@ class RBMPrior(_BoltzmannPrior):
 PRIORS = {"gaussian": GaussianPrior, "gmm": GMMPrior, "grbm": GRBMPrior, "rbm": RBMPrior}
 
 
+#: Short option names accepted on command lines and in Scipion forms.
+OPTION_ALIASES = {"hidden": "hidden_units", "visible": "visible_units",
+                  "k": "components"}
+
+
 def build_prior(name, latent_dim, **options):
-    """The prior called ``name`` over a ``latent_dim``-dimensional latent."""
+    """The prior called ``name`` over a ``latent_dim``-dimensional latent.
+
+    Unknown options raise a ValueError listing the ones the prior takes."""
     if name not in PRIORS:
         raise UnknownPriorError(f"unknown prior {name!r}; choose one of {', '.join(PRIORS)}")
+    options = {OPTION_ALIASES.get(k, k): v for k, v in options.items()}
+    import inspect
+    accepted = [p.name for p in inspect.signature(PRIORS[name].__init__).parameters.values()
+                if p.name not in ("self", "latent_dim")
+                and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"prior {name!r} has no option {', '.join(unknown)}; "
+                         f"its options are {', '.join(accepted) or 'none'}")
     return PRIORS[name](latent_dim, **options)

@@ -12,13 +12,14 @@ from pathlib import Path
 class Progress:
     """Prints ``label [done/total] terms | rate`` at most every ``interval`` s."""
 
-    def __init__(self, total, label="", stream=None, interval=None, enabled=True):
+    def __init__(self, total, label="", stream=None, interval=None, enabled=True,
+                 start_at=0):
         self.total, self.label, self.enabled = total, label, enabled
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.interval = interval if interval is not None else (0.2 if self.tty else 10.0)
         self.start = self.last = time.perf_counter()
-        self.done = 0
+        self.done = self.first = start_at
 
     def update(self, done, terms=None, rate=None, force=False):
         self.done = done
@@ -30,9 +31,10 @@ class Progress:
         if terms:
             text += " " + " ".join("%s %.4g" % kv for kv in terms.items())
         if rate:
-            remaining = (self.total - done) / rate[0] if rate[0] > 0 else 0
-            text += " | %.0f %s/s, %s left" % (rate[0], rate[1],
-                                                _duration(remaining))
+            text += " | %.0f %s/s" % rate
+        if self.first < done < self.total:
+            remaining = (now - self.start) / max(done - self.first, 1) * (self.total - done)
+            text += ", %s left" % _duration(remaining)
         if self.tty:
             self.stream.write("\r" + text[:200].ljust(120))
         else:

@@ -19,9 +19,10 @@ from . import imaging
 
 
 class FourierBackprojector:
-    """Accumulates CTF-weighted central slices for a map of ``D`` voxels."""
+    """Accumulates CTF-weighted central slices for a map of ``D`` voxels
+    (float32 sums by default: ``pad^3 D^3`` complex numbers and weights)."""
 
-    def __init__(self, D, apix, pad=2, device=None, dtype=torch.float64):
+    def __init__(self, D, apix, pad=2, device=None, dtype=torch.float32):
         if int(D) % 2 or int(pad) < 1:
             raise ValueError("FourierBackprojector: the box must be even and "
                              "pad >= 1 (got D=%s, pad=%s)" % (D, pad))
@@ -96,7 +97,7 @@ class FourierBackprojector:
 
 
 def reconstruct(images, rotations, shifts, ctf, apix, indices=None, pad=2,
-                regularisation=0.01, batch=256, device=None):
+                regularisation=0.01, batch=256, device=None, dtype=torch.float32):
     """Homogeneous map (D, D, D) of particles ``indices`` (default all).
 
     ``images`` is an ``ImageStack`` (read ``batch`` at a time: bounded
@@ -108,7 +109,7 @@ def reconstruct(images, rotations, shifts, ctf, apix, indices=None, pad=2,
     if not len(indices):
         raise ValueError("no particles to reconstruct")
     D = images[indices[:1]].shape[-1]
-    bp = FourierBackprojector(D, apix, pad=pad, device=device)
+    bp = FourierBackprojector(D, apix, pad=pad, device=device, dtype=dtype)
     rotations, shifts, ctf = (np.asarray(a) for a in (rotations, shifts, ctf))
     for start in range(0, len(indices), batch):
         idx = indices[start:start + batch]

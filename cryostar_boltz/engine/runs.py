@@ -32,6 +32,12 @@ def save_array(path, array):
     return Path(path)
 
 
+def save_npz(path, **arrays):
+    """np.savez through a temporary file."""
+    atomic_write(path, lambda fh: np.savez(fh, **arrays), binary=True)
+    return Path(path)
+
+
 def save_json(path, obj):
     """JSON (numpy scalars and arrays converted) written atomically."""
     text = json.dumps(obj, indent=2, default=_json_default) + "\n"
@@ -179,15 +185,16 @@ class TrainedRun:
         the particles of ``z.npy``."""
         from .data import load_particles
         path = Path(particles or self.config.particles)
-        datadir = datadir if particles else (datadir or self.config.datadir)
         if not path.is_file():
             raise FileNotFoundError(
-                "particle file %s (from %s) not found: pass --particles"
-                % (path, "the command line" if particles
-                   else self.run_dir / CONFIG))
-        loaded = load_particles(path, datadir=datadir if datadir and Path(datadir).is_dir()
-                                else None, require_pose=False, require_ctf=False,
-                                require_images=False)
+                "particle file %s (from %s) not found%s" % (
+                    path, "the command line" if particles else self.run_dir / CONFIG,
+                    "" if particles else ": pass --particles"))
+        if datadir is None and not particles and self.config.datadir \
+                and Path(self.config.datadir).is_dir():
+            datadir = self.config.datadir
+        loaded = load_particles(path, datadir=datadir, require_pose=False,
+                                require_ctf=False, require_images=False)
         n = len(self.latents())
         if loaded.n != n:
             raise ValueError("%s holds %d particles but %s has %d latents: not "
@@ -251,7 +258,7 @@ def write_analysis(run_dir, z, k=10, n_points=10, log=print, device="cpu"):
     pca = fit_pca(z, 3)
     summary = {"explained_variance_ratio": pca.explained_variance_ratio_.tolist(),
                "pc_paths": [], "kmeans": {}}
-    np.savez(out / "pca.npz", components=pca.components_, mean=pca.mean_,
+    save_npz(out / "pca.npz", components=pca.components_, mean=pca.mean_,
              explained_variance=pca.explained_variance_,
              scores=pca.transform(z))
     notes = []

@@ -195,7 +195,8 @@ class EpochTrainer:
             metrics = MetricsTable(self.run_dir / METRICS, self.metric_columns)
             metrics.open(keep_until_step=self.step)
         total = cfg.epochs * self.steps_per_epoch
-        progress = Progress(total, "train", enabled=self.ctx.is_main)
+        progress = Progress(total, "train", enabled=self.ctx.is_main,
+                            start_at=self.step)
         G = self.global_batch
         self.log("training: %d particles, %d px at %.3f A/px, %d epochs of %d "
                  "steps, batch %d, %d process(es) on %s"
@@ -448,24 +449,30 @@ class Stage1Trainer(EpochTrainer):
     # ------------------------------------------------------------ outputs
     @torch.no_grad()
     def infer_latents(self, batch=1024):
-        """Posterior means and log variances of every particle, in order."""
+        """Posterior means, log variances and (for a binary latent) the most
+        probable binary code of every particle, in dataset order."""
         self.vae.eval()
         n = self.particles.n
-        mus, logvars = [], []
+        mus, logvars, codes = [], [], []
         for start in range(0, n, batch):
             idx = np.arange(start, min(n, start + batch))
-            mu, logvar, _ = self.vae.encode(self.load_images(idx))
+            mu, logvar, extra = self.vae.encode(self.load_images(idx))
             mus.append(mu.cpu())
             logvars.append(logvar.cpu())
+            if extra is not None:
+                codes.append((extra > 0).to(torch.int8).cpu())
         self.vae.train()
-        return torch.cat(mus).numpy(), torch.cat(logvars).numpy()
+        code = torch.cat(codes).numpy() if codes else None
+        return torch.cat(mus).numpy(), torch.cat(logvars).numpy(), code
 
     def finish(self):
         """Latents, the model file and the analysis (main process only)."""
         if self.ctx.is_main:
-            z, logvar = self.infer_latents()
+            z, logvar, code = self.infer_latents()
             save_array(self.run_dir / "z.npy", z)
             save_array(self.run_dir / "z_logvar.npy", logvar)
+            if code is not None:
+                save_array(self.run_dir / "z_code.npy", code)
             reference_copy = self.run_dir / ("reference" + _suffix(self.cfg.reference))
             if not reference_copy.exists():
                 shutil.copyfile(self.cfg.reference, reference_copy)

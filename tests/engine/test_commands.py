@@ -302,7 +302,8 @@ def star_to_cs(particles, path):
     ctf = particles.ctf
     raw["ctf/df1_A"], raw["ctf/df2_A"] = ctf[:, 0], ctf[:, 1]
     raw["ctf/df_angle_rad"] = np.radians(ctf[:, 2])
-    raw["ctf/accel_kv"], raw["ctf/cs_mm"], raw["ctf/amp_contrast"] = ctf[:, 3], ctf[:, 4], ctf[:, 5]
+    for column, name in zip((3, 4, 5), ("accel_kv", "cs_mm", "amp_contrast")):
+        raw["ctf/" + name] = ctf[:, column]
     raw["alignments3D/shift"] = particles.shifts / particles.apix[:, None]
     raw["alignments3D/pose"] = Rotation.from_matrix(
         particles.rotations.transpose(0, 2, 1)).as_rotvec()

@@ -71,7 +71,7 @@ def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
     """Cluster ``run``'s latents and write every output to ``out``;
     returns the summary dict."""
     from ..analysis import cluster_latents, fit_pca, require_umap, umap_embedding
-    from ..runs import CODES, save_array
+    from ..runs import CODES, save_array, save_npz
     from ..subsets import write_cluster_subsets
     if umap:
         require_umap()
@@ -118,12 +118,6 @@ def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
             log("no density decoder in %s (stage 2): cluster maps skipped"
                 % run.run_dir)
     return summary
-
-
-def save_npz(path, **arrays):
-    """np.savez through a temporary file."""
-    from ..starfile import atomic_write
-    atomic_write(path, lambda fh: np.savez(fh, **arrays), binary=True)
 
 
 def main(args):

@@ -1,0 +1,193 @@
+"""Cluster the particles' latents of a training run into flexibility
+classes, with one plain particle subset per cluster for re-refinement."""
+import os
+
+import numpy as np
+
+import pyworkflow.protocol.params as params
+from pyworkflow.constants import BETA
+from pwem.objects import SetOfAtomStructFlex, SetOfClassesFlex, SetOfVolumesFlex
+
+from .. import constants as cts
+from .protocol_base import CryoStarBoltzProtBase, flex_attr, read_json
+
+#: Prefix of the per-cluster particle subsets: ParticlesCluster000, ...
+SUBSET_PREFIX = "ParticlesCluster"
+
+
+#: Output names (several outputs share a class, so not an Enum).
+OUT_CLASSES = "Classes"
+OUT_CLUSTER_STRUCTURES = "ClusterStructures"
+OUT_CLUSTER_STRUCTURES_COARSE = "ClusterStructuresCoarse"
+OUT_CLUSTER_VOLUMES = "ClusterVolumes"
+
+#: Output name -> class, what Scipion expects before the run.
+ANALYZE_OUTPUTS = {
+    OUT_CLASSES: SetOfClassesFlex,
+    OUT_CLUSTER_STRUCTURES: SetOfAtomStructFlex,
+    OUT_CLUSTER_STRUCTURES_COARSE: SetOfAtomStructFlex,
+    OUT_CLUSTER_VOLUMES: SetOfVolumesFlex,
+}
+
+
+class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
+    """Clusters the latents of the particles of a training run (k-means, a
+    Gaussian mixture, or the basins of the learned prior). Outputs the
+    clusters as flexibility classes, the structure (and, after stage 2,
+    the map) at each cluster centre, and one plain set of particles per
+    cluster (*ParticlesCluster000*, ...) that any refinement protocol
+    takes as input.
+    """
+    _label = "analyze"
+    _devStatus = BETA
+    _possibleOutputs = ANALYZE_OUTPUTS
+
+    # ------------------------------------------------------------ form
+    def _defineParams(self, form):
+        form.addSection(label="Input")
+        self._defineRunInput(form)
+        form.addParam("method", params.EnumParam, choices=list(cts.CLUSTER_METHODS),
+                      default=0, display=params.EnumParam.DISPLAY_COMBO,
+                      label="Clustering",
+                      help="*kmeans*: k-means on the latents;\n*gmm*: a "
+                           "full-covariance Gaussian mixture;\n*basins*: each "
+                           "particle joins the basin of the learned prior "
+                           "most probable for its latent (multi-basin priors "
+                           "only; empty basins are dropped).")
+        form.addParam("numberOfClusters", params.IntParam, default=10,
+                      validators=[params.Positive], label="Clusters",
+                      help="Number of clusters (kmeans, gmm), or the most "
+                           "basins to consider (basins).")
+        form.addParam("seed", params.IntParam, default=0,
+                      expertLevel=params.LEVEL_ADVANCED, label="Random seed",
+                      help="Seed of the clustering.")
+        form.addParam("basinReads", params.IntParam, default=200,
+                      validators=[params.Positive], condition="method == 2",
+                      expertLevel=params.LEVEL_ADVANCED,
+                      label="Annealing runs",
+                      help="Annealing runs used to find the prior's basins.")
+        form.addParam("doMaps", params.BooleanParam, default=True,
+                      label="Cluster maps?",
+                      help="Also write the map at each cluster centre when "
+                           "the run has a density decoder (stage 2).")
+        self._defineComputeParams(form)
+
+    # ------------------------------------------------------------ steps
+    def _insertAllSteps(self):
+        self._insertFunctionStep(self.analyzeStep, needsGPU=True)
+        self._insertFunctionStep(self.createOutputStep, needsGPU=False)
+
+    def _outDir(self, *paths):
+        return self._getExtraPath("analysis", *paths)
+
+    def _methodName(self):
+        return cts.CLUSTER_METHODS[self.method.get()]
+
+    def analyzeStep(self):
+        args = ["--run", self._getRunDir(), "--out", self._outDir(),
+                "--method", self._methodName(), "--k", self.numberOfClusters.get(),
+                "--seed", self.seed.get(), "--basin-reads", self.basinReads.get(),
+                "--device", "cuda" if self.usesGpu() else "cpu"]
+        if not self.doMaps:
+            args.append("--no-maps")
+        self._runEngine("analyze", args)
+
+    def createOutputStep(self):
+        from .. import convert
+        particles = self._getInputFlex()
+        summary = read_json(self._outDir("summary.json"))
+        ids = convert.load_particle_ids(flex_attr(particles, cts.FLEX_PARTICLE_IDS))
+        labels = np.load(self._outDir("labels.npy"))
+        centres = np.load(self._outDir("cluster_z.npy"))
+        maps = [self._outDir(name) for name in summary.get("maps", [])]
+        outputs = {}
+
+        # each class copies the particles' flexibility information
+        classes = self._createSetOfClassesFlex(self.inputParticles)
+        convert.fill_classes_flex(classes, labels, ids, centres,
+                                  cts.CRYOSTAR_BOLTZ, maps or None)
+        outputs[OUT_CLASSES] = classes
+
+        index = {cts.ITEM_INDEX: np.arange(len(centres), dtype=np.int64)}
+        full, coarse = self._createStructureSets(
+            self._outDir(summary["pdb"]), self._outDir(summary["coarse_pdb"]),
+            centres, "Clusters", "cluster_models", index,
+            **{cts.FLEX_SOURCE: self._methodName()})
+        outputs[OUT_CLUSTER_STRUCTURES] = full
+        outputs[OUT_CLUSTER_STRUCTURES_COARSE] = coarse
+        if maps:
+            outputs[OUT_CLUSTER_VOLUMES] = self._createVolumeSet(
+                maps, centres, "Clusters", index,
+                **{cts.FLEX_SOURCE: self._methodName()})
+        outputs.update(self._clusterSubsets(particles, ids, labels))
+        self._defineOutputs(**outputs)
+        for output in outputs.values():
+            self._defineSourceRelation(self.inputParticles, output)
+
+    def _clusterSubsets(self, particles, ids, labels):
+        """One plain SetOfParticles per non-empty cluster, named by its
+        label (ParticlesCluster000...)."""
+        from .. import convert
+        width = max(3, len(str(max(int(labels.max()), 0))))
+        subsets = {}
+        for k in np.unique(labels).tolist():
+            subset = self._createSetOfParticles(suffix="Cluster%0*d" % (width, k))
+            subset.copyInfo(particles)
+            subset.setHasCTF(particles.hasCTF())
+            subset.setAlignment(particles.getAlignment())
+            subsets[k] = subset
+        counts = convert.fill_particle_subsets(subsets, particles, ids, labels)
+        return {"%s%0*d" % (SUBSET_PREFIX, width, k): subset
+                for k, subset in subsets.items() if counts[k]}
+
+    # ------------------------------------------------------------ info
+    def _validate(self):
+        errors = self._validateRunInput()
+        if errors:
+            return errors
+        particles = self._getInputFlex()
+        ids_file = flex_attr(particles, cts.FLEX_PARTICLE_IDS)
+        if not ids_file or not os.path.isfile(ids_file):
+            errors.append("The training run's particle id list %s is missing."
+                          % ids_file)
+        if self.numberOfClusters.get() > particles.getSize():
+            errors.append("More clusters (%d) than particles (%d)."
+                          % (self.numberOfClusters.get(), particles.getSize()))
+        if self._methodName() == "basins" and self._runPriorName() == "gaussian":
+            errors.append("Basin clustering needs a multi-basin prior (gmm, "
+                          "grbm or rbm); this run has the gaussian prior: "
+                          "choose kmeans or gmm.")
+        return errors
+
+    def _warnings(self):
+        if self.doMaps and not self._runHasDensity():
+            return ["The run has no density decoder (stage 2): no cluster "
+                    "maps will be written."]
+        return []
+
+    def _summary(self):
+        summary_file = read_json(self._outDir("summary.json"))
+        if not summary_file or not self.hasAttribute(OUT_CLASSES):
+            return ["Clustering has not run yet."]
+        lines = ["%d clusters (%s) of %d particles; sizes %s."
+                 % (summary_file["k"], self._methodName(),
+                    summary_file["n_particles"],
+                    ", ".join(str(s) for s in summary_file["sizes"]))]
+        subsets = [name for name, _ in self.iterOutputAttributes()
+                   if name.startswith(SUBSET_PREFIX)]
+        lines.append("Particle subsets: %s." % ", ".join(subsets))
+        if self.hasAttribute(OUT_CLUSTER_VOLUMES):
+            lines.append("Maps at the cluster centres.")
+        return lines
+
+    def _methods(self):
+        summary_file = read_json(self._outDir("summary.json"))
+        if not summary_file:
+            return []
+        return ["The latents of %d particles were clustered into %d clusters "
+                "with %s; each cluster centre was decoded to an atomic model "
+                "[Li2024cryostar]." % (summary_file["n_particles"],
+                                       summary_file["k"], self._methodName())]
+
+    def _citations(self):
+        return ["Li2024cryostar"] + self._priorCitations(self._runPriorName())

@@ -1,0 +1,205 @@
+"""The viewers on real protocol runs in a headless Scipion project.
+
+Simulated adenylate-kinase particles (two states, 32 px) are imported and
+trained for one epoch with a grbm prior; the prior is sampled, an ensemble
+generated along PC1 and the latents clustered. Every viewer button must
+write non-blank PNGs under the protocol's ``extra/plots`` (no display is
+needed: the windows are only built when a view is shown).
+"""
+import os
+
+import numpy as np
+import pytest
+
+pwem = pytest.importorskip("pwem")
+
+from pwem.protocols import ProtImportParticles, ProtImportPdb  # noqa: E402
+from pyworkflow.project import Manager  # noqa: E402
+
+from cryostar_boltz import constants as cts, convert  # noqa: E402
+from cryostar_boltz.protocols import (CryoStarBoltzProtAnalyze,  # noqa: E402
+                                      CryoStarBoltzProtGenerate,
+                                      CryoStarBoltzProtSamplePrior,
+                                      CryoStarBoltzProtTrain)
+from cryostar_boltz.viewers import (CryoStarBoltzEnsembleViewer,  # noqa: E402
+                                    CryoStarBoltzLatentViewer,
+                                    CryoStarBoltzPriorViewer,
+                                    CryoStarBoltzTrajectoryViewer)
+from cryostar_boltz.viewers.base import FigureView, MessageView  # noqa: E402
+
+BOX, APIX = 32, 4.0
+CPU = {"useGpu": False, "numberOfThreads": 1}
+TRAIN = dict(CPU, numberOfEpochs=1, batchSize=32, latentDim=4, boxSize=BOX,
+             lowPass=12.0, prior=cts.PRIORS.index("grbm"), priorSize=3)
+
+
+def assert_picture(path, min_colours=20, min_std=8.0):
+    from PIL import Image
+    assert os.path.isfile(path), path
+    image = np.asarray(Image.open(path).convert("RGB"))
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > min_colours, path
+    assert image.std() > min_std, path
+
+
+def launch(project, protocol_class, **params):
+    protocol = project.newProtocol(protocol_class, **params)
+    project.launchProtocol(protocol, wait=True)
+    if not protocol.isFinished():
+        log = "".join(open(p).read() for p in protocol.getLogPaths()
+                      if os.path.exists(p))
+        pytest.fail("%s ended %s:\n%s" % (protocol_class.__name__,
+                                          protocol.getStatus(), log[-4000:]))
+    return protocol
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    workspace = tmp_path_factory.mktemp("scipion_viewers")
+    cwd = os.getcwd()
+    proj = Manager(workspace=str(workspace)).createProject("cryostar_boltz_viewers")
+    os.chdir(proj.path)
+    yield proj
+    os.chdir(cwd)
+
+
+@pytest.fixture(scope="module")
+def protocols(project, tmp_path_factory, adk_dir):
+    """Import, train, sample the prior, generate along PC1, analyze."""
+    from cryostar_boltz.engine.simulate import simulate_dataset
+    out = tmp_path_factory.mktemp("viewers_sim")
+    result = simulate_dataset([adk_dir / "adk_closed.pdb", adk_dir / "adk_open.pdb"],
+                              out, n_particles=200, box=BOX, apix=APIX, snr=1.0,
+                              seed=5)
+    truth = dict(np.load(result.truth))
+    sqlite = out / "particles.sqlite"
+    convert.particles_star_to_sqlite(result.star, sqlite)
+    particles = launch(project, ProtImportParticles,
+                       importFrom=ProtImportParticles.IMPORT_FROM_SCIPION,
+                       sqliteFile=str(sqlite), samplingRate=APIX,
+                       voltage=float(truth["ctf"][0, 3]),
+                       sphericalAberration=float(truth["ctf"][0, 4]),
+                       amplitudeContrast=float(truth["ctf"][0, 5]))
+    reference = launch(project, ProtImportPdb,
+                       inputPdbData=ProtImportPdb.IMPORT_FROM_FILES,
+                       pdbFile=str(out / "reference.pdb"), skipChimera=True)
+    train = launch(project, CryoStarBoltzProtTrain,
+                   inputParticles=particles.outputParticles,
+                   inputReference=reference.outputPdb, **TRAIN)
+    sample = launch(project, CryoStarBoltzProtSamplePrior,
+                    inputParticles=train.Particles, numberOfSamples=40,
+                    sampler=cts.SAMPLERS.index("gibbs"), doBasins=True,
+                    maxBasins=4, basinReads=50, **CPU)
+    generate = launch(project, CryoStarBoltzProtGenerate,
+                      inputParticles=train.Particles,
+                      source=cts.GENERATE_SOURCES.index("pca"), component=1,
+                      numberOfPoints=6, **CPU)
+    analyze = launch(project, CryoStarBoltzProtAnalyze,
+                     inputParticles=train.Particles, numberOfClusters=3, **CPU)
+    return {"train": train, "sample": sample, "generate": generate,
+            "analyze": analyze}
+
+
+def viewer_for(viewer_class, project, protocol, **values):
+    viewer = viewer_class(project=project, protocol=protocol)
+    viewer.setProtocol(protocol)
+    for name, value in values.items():
+        getattr(viewer, name).set(value)
+    return viewer
+
+
+def press(viewer, button):
+    """What clicking a button shows: its views (windows not opened)."""
+    views = viewer._getVisualizeDict()[button](button)
+    errors = [v.text for v in views if isinstance(v, MessageView) and v.error]
+    assert not errors, errors
+    return views
+
+
+def pictures(views):
+    return [v.png for v in views if isinstance(v, FigureView)]
+
+
+def test_viewers_are_offered_for_their_protocols(project, protocols):
+    from pyworkflow.viewer import DESKTOP_TKINTER
+    domain = pwem.Domain
+    offered = {name: {v.__name__ for v in domain.findViewers(p, DESKTOP_TKINTER)}
+               for name, p in protocols.items()}
+    assert {"CryoStarBoltzLatentViewer", "CryoStarBoltzPriorViewer"} <= offered["train"]
+    assert "CryoStarBoltzLatentViewer" in offered["analyze"]
+    assert {"CryoStarBoltzPriorViewer", "CryoStarBoltzEnsembleViewer"} <= offered["sample"]
+    assert {"CryoStarBoltzTrajectoryViewer", "CryoStarBoltzEnsembleViewer"} <= offered["generate"]
+    particles = {v.__name__ for v in domain.findViewers(protocols["train"].Particles,
+                                                        DESKTOP_TKINTER)}
+    assert "CryoStarBoltzLatentViewer" in particles
+
+
+@pytest.mark.parametrize("colour", range(4))
+def test_latent_viewer_of_the_analysis(project, protocols, colour):
+    protocol = protocols["analyze"]
+    viewer = viewer_for(CryoStarBoltzLatentViewer, project, protocol,
+                        colorBy=colour, latentDim=2)
+    paths = pictures(press(viewer, "displayLatent"))
+    assert len(paths) == 1
+    assert os.path.samefile(paths[0].parent, protocol._getExtraPath("plots"))
+    assert_picture(paths[0])
+
+
+def test_latent_viewer_of_training_with_hexbin_and_curves(project, protocols):
+    viewer = viewer_for(CryoStarBoltzLatentViewer, project, protocols["train"],
+                        plotKind=1, colorBy=1)
+    assert_picture(pictures(press(viewer, "displayLatent"))[0])
+    paths = pictures(press(viewer, "displayTraining"))
+    assert [p.name for p in paths] == ["training.png"]
+    assert_picture(paths[0])
+
+
+def test_latent_viewer_of_the_output_particles(project, protocols):
+    particles = protocols["train"].Particles
+    viewer = viewer_for(CryoStarBoltzLatentViewer, project, particles)
+    paths = pictures(press(viewer, "displayLatent"))
+    assert_picture(paths[0])
+    # written beside the training protocol that made the particles
+    assert os.path.samefile(paths[0].parent,
+                            protocols["train"]._getExtraPath("plots"))
+
+
+def test_prior_viewer_of_the_sampling(project, protocols):
+    viewer = viewer_for(CryoStarBoltzPriorViewer, project, protocols["sample"])
+    for button, name in (("displayLandscape", "prior_landscape.png"),
+                         ("displayOccupancy", "prior_occupancy.png"),
+                         ("displayEnergies", "prior_energies.png")):
+        paths = pictures(press(viewer, button))
+        assert [p.name for p in paths] == [name]
+        assert_picture(paths[0])
+
+
+def test_trajectory_viewer_of_the_generated_path(project, protocols):
+    viewer = viewer_for(CryoStarBoltzTrajectoryViewer, project, protocols["generate"])
+    assert viewer._choices() == ["ensemble/pc1.pdb"]
+    assert_picture(pictures(press(viewer, "displayMotion"))[0])
+    views = press(viewer, "displayMovie")  # no ChimeraX here: the traces
+    assert_picture(pictures(views)[0])
+    plots_dir = protocols["generate"]._getExtraPath("plots")
+    assert os.path.isfile(os.path.join(plots_dir, "ensemble_pc1_displacement.pdb"))
+    assert os.path.isfile(os.path.join(plots_dir, "ensemble_pc1.cxc"))
+
+
+def test_trajectory_viewer_of_training_offers_the_pc_paths(project, protocols):
+    viewer = viewer_for(CryoStarBoltzTrajectoryViewer, project, protocols["train"])
+    assert "analysis/pc1.pdb" in viewer._choices()
+    assert_picture(pictures(press(viewer, "displayMotion"))[0])
+
+
+def test_ensemble_viewer_of_samples_and_clusters(project, protocols):
+    viewer = viewer_for(CryoStarBoltzEnsembleViewer, project, protocols["sample"])
+    assert set(viewer._choices()) == {"samples/samples.pdb", "samples/basins.pdb"}
+    viewer.modelFile.set(viewer._choices().index("samples/samples.pdb"))
+    assert_picture(pictures(press(viewer, "displayTraces"))[0])
+    viewer = viewer_for(CryoStarBoltzEnsembleViewer, project, protocols["analyze"])
+    assert viewer._choices() == ["analysis/clusters.pdb"]
+    views = press(viewer, "displayChimera")
+    assert_picture(pictures(views)[0])
+    notes = [v.text for v in views if isinstance(v, MessageView)]
+    assert notes and "ChimeraX was not found" in notes[0]
+    maps = press(viewer, "displayMaps")
+    assert isinstance(maps[0], MessageView) and "no maps" in maps[0].text
