@@ -54,11 +54,16 @@ def _build_plugin_class():
             return "python" if cls.getVar(ENV_ACTIVATION) else sys.executable
 
         @classmethod
-        def getProgram(cls, command):
+        def getProgram(cls, command, processes=1):
             """The shell command line that runs ``cryostar-boltz <command>``
-            in the configured environment (what protocols pass to runJob)."""
-            program = "%s -m %s %s" % (shlex.quote(cls.getEnginePython()),
-                                       ENGINE_MODULE, command)
+            in the configured environment (what protocols pass to runJob);
+            ``processes > 1`` starts data-parallel processes with torchrun."""
+            launcher = ""
+            if processes > 1:
+                launcher = ("-m torch.distributed.run --standalone "
+                            "--nproc_per_node %d " % processes)
+            program = "%s %s-m %s %s" % (shlex.quote(cls.getEnginePython()),
+                                         launcher, ENGINE_MODULE, command)
             activation = cls.getVar(ENV_ACTIVATION)
             if activation:
                 program = "%s && %s" % (activation, program)

@@ -106,13 +106,7 @@ class CryoStarBoltzProtBase(EMProtocol, ProtFlexBase):
         GPU, ``CUDA_VISIBLE_DEVICES`` is set to the ids the executor
         assigns (``%(GPU)s``); several processes start under torchrun."""
         from .. import Plugin
-        program = Plugin.getProgram(command)
-        if processes > 1:
-            module = "-m %s" % cts.ENGINE_MODULE
-            if module in program:
-                program = program.replace(
-                    module, "-m torch.distributed.run --standalone "
-                            "--nproc_per_node %d %s" % (processes, module), 1)
+        program = Plugin.getProgram(command, processes)
         if self.usesGpu():
             program = "export CUDA_VISIBLE_DEVICES=%(GPU)s && " + program
         return program
