@@ -26,8 +26,8 @@ setup(
     # torch is bounded to a release range that has CPU wheels: pip takes the
     # CPU build already installed (see README.rst) instead of pulling CUDA.
     install_requires=[
-        "scipion-pyworkflow>=3.5",
-        "scipion-em>=3.5",
+        "scipion-pyworkflow>=3.11.7,<3.12",
+        "scipion-em>=3.11.1,<3.12",
         "torch>=2.1",
         "mrcfile",
         "biopython",

@@ -11,9 +11,9 @@ then::
     python benchmarks/bench_priors.py --data bench_data/adk_3states --out bench_priors
 
 trains one run per prior with the same options (``--out/<prior>``, with
-the prior's options in the folder name; finished runs are
-reused, unfinished ones resumed), then measures each run as below, prints
-a markdown table and writes ``--out/report.json``.
+the prior's options in the folder name; finished runs are reused,
+unfinished ones resumed), then measures each run as below, prints a
+markdown table and writes ``--out/report.json``.
 
 Definitions (every threshold uses the superposed RMSD):
 
@@ -56,7 +56,6 @@ Definitions (every threshold uses the superposed RMSD):
   closest such pair is 4.1 A).
 * populations: fraction of the samples within 1.5 A of each true state
   (nearest state), to compare with 0.5 / 0.3 / 0.2.
-
 * ``--refit-steps N`` adds rows ``... refit``: a copy of each gmm / grbm
   prior trained N more steps alone (Adam, lr 0.02, batches of 1024) on the
   frozen posteriors q(z | particle), by the gradient the KL term gives the

@@ -13,8 +13,9 @@ trains one run (or reuses ``--out/train`` when it has finished), then prints:
 * accuracy: median per-particle CA RMSD of the decoded structure to the true
   one (in the box frame, and after superposition) next to the undeformed
   reference's; |Spearman| between PC1 of z and the true frame index;
-* speed: training particles/s with 1 and 2 CPU threads (median over steps
-  of a short run), peak resident memory of the training process.
+* speed: training particles/s with 1 and 2 CPU threads (median over 30
+  steps in a fresh process, batch 256), peak resident memory of that
+  process and of the full training run.
 """
 import argparse
 import json
@@ -67,18 +68,42 @@ def accuracy(data, run):
     }
 
 
-def speed(data, out, threads, batch, steps=40):
-    run = out / ("speed_%dthreads" % threads)
-    if run.exists():
-        import shutil
-        shutil.rmtree(run)
-    n = len(np.load(data / "particles_truth.npz")["state"])
-    epochs = 1
-    train(data, run, epochs, batch, 1e-4, threads,
-          extra=("--seed", "0"))
-    from cryostar_boltz.engine.progress import read_metrics
-    rates = read_metrics(run / "metrics.csv")["particles_per_s"]
-    return float(np.median(rates[2:])), n
+def speed(data, out, threads, batch, steps=30):
+    """Median particles/s of training steps in a fresh process with
+    ``threads`` CPU threads, and that process's peak resident memory."""
+    cmd = [sys.executable, __file__, "--speed-worker", "--data", str(data),
+           "--out", str(out / ("speed_%d" % threads)), "--threads", str(threads),
+           "--batch", str(batch), "--steps", str(steps)]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result["particles_per_s"], result["peak_rss_mib"]
+
+
+def speed_worker(args):
+    import shutil
+
+    import torch
+
+    from cryostar_boltz.engine.config import TrainConfig
+    from cryostar_boltz.engine.train import Stage1Trainer
+    torch.set_num_threads(args.threads)
+    shutil.rmtree(args.out, ignore_errors=True)
+    cfg = TrainConfig(particles=str(args.data / "particles.star"),
+                      reference=str(args.data / "reference.pdb"),
+                      batch_size=args.batch, threads=args.threads, low_pass=4.0,
+                      device="cpu")
+    trainer = Stage1Trainer(cfg, args.out, log=lambda *a: None)
+    order = trainer.epoch_order(0)
+    times = []
+    for step in range(args.steps + 3):
+        batch = order[step * args.batch:(step + 1) * args.batch]
+        start = time.perf_counter()
+        trainer.train_step(batch, step)
+        if step >= 3:  # warm-up steps excluded
+            times.append(time.perf_counter() - start)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"particles_per_s": args.batch / float(np.median(times)),
+                      "peak_rss_mib": rss}))
 
 
 def main():
@@ -93,7 +118,13 @@ def main():
     parser.add_argument("--train-args", default="",
                         help="extra options for 'cryostar-boltz train'")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--steps", type=int, default=30,
+                        help="training steps timed for the speed figures")
+    parser.add_argument("--speed-worker", action="store_true",
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.speed_worker:
+        return speed_worker(args)
     args.out.mkdir(parents=True, exist_ok=True)
     run = args.out / "train"
     report = {}
@@ -105,8 +136,9 @@ def main():
     report.update(accuracy(args.data, run))
     if not args.skip_speed:
         for threads in (1, 2):
-            rate, _ = speed(args.data, args.out, threads, args.batch)
+            rate, rss = speed(args.data, args.out, threads, args.batch, args.steps)
             report["particles_per_s_%dthread" % threads] = rate
+            report["peak_rss_mib_%dthread" % threads] = rss
     print()
     print("| metric | value |")
     print("|---|---|")

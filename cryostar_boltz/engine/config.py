@@ -71,6 +71,8 @@ class TrainConfig(SavedConfig):
     # prior
     prior: str = "gaussian"
     prior_options: dict = field(default_factory=dict)
+    prior_lr: Optional[float] = None    # learning rate of the prior; None: 10 x lr
+    prior_fit_steps: int = 500         # final fit of the prior to the posteriors
     # losses
     continuity_weight: float = 1.0
     elastic_weight: float = 1.0

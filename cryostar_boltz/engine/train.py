@@ -339,9 +339,16 @@ class Stage1Trainer(EpochTrainer):
             elastic_cutoff=cfg.elastic_cutoff,
             clash_range=(cfg.clash_distance, cfg.clash_max_distance),
             quantile=cfg.elastic_keep).to(self.device)
-        self.parameters = [p for p in list(self.vae.parameters())
-                           + list(self.prior.parameters()) if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.lr,
+        network = [p for p in self.vae.parameters() if p.requires_grad]
+        prior = [p for p in self.prior.parameters() if p.requires_grad]
+        self.parameters = network + prior
+        # the prior learns only through the small KL term: its own, larger
+        # learning rate and no weight decay let it follow the encoder
+        groups = [{"params": network}]
+        if prior:
+            groups.append({"params": prior, "weight_decay": 0.0,
+                           "lr": cfg.prior_lr or 10 * cfg.lr})
+        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr,
                                            weight_decay=cfg.weight_decay)
         counts = self.restraints.counts()
         self.log("reference %s: %d residues, %d chains; restraints %s"
@@ -465,10 +472,26 @@ class Stage1Trainer(EpochTrainer):
         code = torch.cat(codes).numpy() if codes else None
         return torch.cat(mus).numpy(), torch.cat(logvars).numpy(), code
 
+    def fit_prior(self, z, logvar):
+        """Fit the prior to the frozen posteriors of all particles (its KL's
+        own gradient, i.e. maximum likelihood on posterior samples), so the
+        saved prior matches the latents it will be sampled against."""
+        steps = self.cfg.prior_fit_steps
+        if (not steps or not any(True for _ in self.prior.parameters())
+                or getattr(self.prior, "extra_encoder_dim", 0)):
+            return
+        from .priors import fit_to_posteriors
+        loss = fit_to_posteriors(self.prior, z, logvar, steps,
+                                 lr=self.cfg.prior_lr or 10 * self.cfg.lr,
+                                 seed=self.cfg.seed)
+        self.log("prior fitted to the posteriors in %d steps (KL %.3f)"
+                 % (steps, loss))
+
     def finish(self):
         """Latents, the model file and the analysis (main process only)."""
         if self.ctx.is_main:
             z, logvar, code = self.infer_latents()
+            self.fit_prior(z, logvar)
             save_array(self.run_dir / "z.npy", z)
             save_array(self.run_dir / "z_logvar.npy", logvar)
             if code is not None:

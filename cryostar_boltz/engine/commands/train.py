@@ -54,6 +54,12 @@ def add_args(parser):
                        help="Gaussian width of a residue (Angstrom)")
     model.add_argument("--prior", default=d.prior,
                        help="latent prior: gaussian, gmm, grbm or rbm")
+    model.add_argument("--prior-lr", type=float, default=None,
+                       help="learning rate of the prior's parameters "
+                       "(default: 10 x --lr)")
+    model.add_argument("--prior-fit-steps", type=int, default=d.prior_fit_steps,
+                       help="after training, fit the prior to the particles' "
+                       "posteriors for this many steps (0: off)")
     model.add_argument("--prior-option", action="append", default=[],
                        metavar="KEY=VALUE",
                        help="prior option, e.g. components=3 or hidden=8 "
@@ -119,6 +125,7 @@ def config_from_args(args):
         mask_radius=args.mask_radius, latent_dim=args.latent_dim,
         sigma=args.sigma, prior=args.prior,
         prior_options=_prior_options(args.prior_option),
+        prior_lr=args.prior_lr, prior_fit_steps=args.prior_fit_steps,
         continuity_weight=args.continuity_weight,
         elastic_weight=args.elastic_weight, clash_weight=args.clash_weight,
         elastic_cutoff=args.elastic_cutoff, elastic_keep=args.elastic_keep,
