@@ -30,7 +30,7 @@ setup(
         "scipion-em>=3.11.1,<3.12",
         "torch>=2.1",
         "mrcfile",
-        "biopython",
+        "biopython>=1.80,<1.82",  # the release scipion-em pins
         "numpy",
         "scipy",
         "scikit-learn",
