@@ -44,7 +44,7 @@ setup(
     extras_require={
         # dwave-system 1.35+ needs numpy 2 and scipy 1.13, which Scipion pins lower
         "dwave": ["dwave-system>=1.26,<1.35"],
-        "test": ["pytest", "pytest-xdist"],
+        "test": ["pytest", "pytest-xdist", "dwave-system>=1.26,<1.35"],
     },
     entry_points={
         "pyworkflow.plugin": ["cryostar_boltz = cryostar_boltz"],
