@@ -363,7 +363,7 @@ class Stage1Trainer(EpochTrainer):
     # ------------------------------------------------------------ one step
     def forward_losses(self, idx, step, noise):
         """Loss terms of the particles ``idx`` (this rank's share)."""
-        cfg, ctx = self.cfg, self.ctx
+        ctx = self.ctx
         images = self.load_images(idx)
         t = torch.as_tensor(idx, device=self.device)
         mu, logvar, extra = self.vae.encode(images)

@@ -2,10 +2,7 @@
 import math
 import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
 
 import mrcfile
 import numpy as np
@@ -242,25 +239,9 @@ def test_resume_refuses_changed_latents(stage1, trained, tmp_path):
 
 # ------------------------------------------------------------ command line
 
-def cli(*args):
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-    return [sys.executable, "-m", "cryostar_boltz.engine.cli", *args], env
-
-
-def _wait_rows(path, rows, proc, timeout=240):
-    start = time.time()
-    while time.time() - start < timeout:
-        if proc.poll() is not None:
-            raise AssertionError("training ended before it could be killed")
-        if path.exists():
-            with path.open() as f:
-                if sum(1 for _ in f) - 1 >= rows:
-                    return
-        time.sleep(0.02)
-    raise AssertionError("training too slow")
-
-
-def test_sigkill_then_resume_matches_an_uninterrupted_run(stage1, tmp_path):
+def test_sigkill_then_resume_matches_an_uninterrupted_run(stage1, tmp_path,
+                                                          engine_command,
+                                                          kill_at_row):
     from cryostar_boltz.engine.train_density import DensityConfig, run_density_training
     _, run = stage1
     args = ("--epochs", "3", "--hidden", "64", "--layers", "2", "--batch-size",
@@ -272,20 +253,16 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(stage1, tmp_path):
         runs[name].mkdir()
         for item in ("config.json", "model.pt", "z.npy"):
             shutil.copy(run / item, runs[name] / item)
-    cmd, env = cli("train-density", "--run", str(runs["full"]), *args)
+    cmd, env = engine_command("train-density", "--run", runs["full"], *args)
     subprocess.run(cmd, env=env, check=True, capture_output=True)
 
     killed = runs["killed"]
-    cmd, env = cli("train-density", "--run", str(killed), *args)
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    _wait_rows(killed / "density" / "metrics.csv", 22, proc)   # mid second epoch
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    cmd, env = engine_command("train-density", "--run", killed, *args)
+    kill_at_row(cmd, env, killed / "density" / "metrics.csv", 22)  # mid epoch 2
     assert not (killed / "density" / "model.pt").exists()
     with pytest.raises(ValueError, match="--resume"):
         run_density_training(DensityConfig(run=str(killed)), log=lambda *a: None)
-    cmd, env = cli("train-density", "--run", str(killed), "--resume")
+    cmd, env = engine_command("train-density", "--run", killed, "--resume")
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "resumed" in done.stdout + done.stderr

@@ -1,10 +1,6 @@
 """Stage-1 training: outputs, determinism, resume after SIGKILL, DDP, guards."""
-import os
-import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,12 +27,6 @@ def config(dataset, **kw):
                   seed=1, kl_warmup=20, device="cpu")
     values.update(kw)
     return TrainConfig(**values)
-
-
-def cli(*args, env_extra=None, **popen):
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-    env.update(env_extra or {})
-    return [sys.executable, "-m", "cryostar_boltz.engine.cli", *args], env
 
 
 def train_args(dataset, out, *extra):
@@ -90,35 +80,20 @@ def test_generate_writes_models_in_the_reference_frame(dataset, tmp_path):
     assert np.sqrt(((coarse[0] - ref.coords) ** 2).sum(-1).mean()) < 2.0
 
 
-def _wait_rows(path, rows, proc, timeout=240):
-    start = time.time()
-    while time.time() - start < timeout:
-        if proc.poll() is not None:
-            raise AssertionError("training ended before it could be killed")
-        if path.exists():
-            with path.open() as f:
-                if sum(1 for _ in f) - 1 >= rows:
-                    return
-        time.sleep(0.05)
-    raise AssertionError("training too slow")
-
-
-def test_sigkill_then_resume_matches_an_uninterrupted_run(dataset, tmp_path):
+def test_sigkill_then_resume_matches_an_uninterrupted_run(dataset, tmp_path,
+                                                          engine_command,
+                                                          kill_at_row):
     full = tmp_path / "full"
-    cmd, env = cli(*train_args(dataset, full, "--checkpoint-every", "4",
-                               "--batch-size", "16"))
+    cmd, env = engine_command(*train_args(dataset, full, "--checkpoint-every",
+                                          "4", "--batch-size", "16"))
     subprocess.run(cmd, env=env, check=True, capture_output=True)
 
     killed = tmp_path / "killed"
-    cmd, env = cli(*train_args(dataset, killed, "--checkpoint-every", "4",
-                               "--batch-size", "16"))
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    _wait_rows(killed / "metrics.csv", 18, proc)  # mid second epoch
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    cmd, env = engine_command(*train_args(dataset, killed, "--checkpoint-every",
+                                          "4", "--batch-size", "16"))
+    kill_at_row(cmd, env, killed / "metrics.csv", 18)  # mid second epoch
     assert not (killed / "z.npy").exists()
-    cmd, env = cli("train", "--resume", "--out", str(killed))
+    cmd, env = engine_command("train", "--resume", "--out", str(killed))
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "resumed" in done.stdout + done.stderr
@@ -131,16 +106,16 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(dataset, tmp_path):
         read_metrics(killed / "metrics.csv")["loss"]
 
 
-def test_two_processes_agree_with_one(dataset, tmp_path):
+def test_two_processes_agree_with_one(dataset, tmp_path, engine_command):
     one = tmp_path / "one"
-    cmd, env = cli(*train_args(dataset, one))
+    cmd, env = engine_command(*train_args(dataset, one))
     subprocess.run(cmd, env=env, check=True, capture_output=True)
     two = tmp_path / "two"
     args = train_args(dataset, two)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node",
            "2", "--master_port", "29517", "-m", "cryostar_boltz.engine.cli",
            *args]
-    _, env = cli()
+    _, env = engine_command()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     z1, z2 = np.load(one / "z.npy"), np.load(two / "z.npy")
