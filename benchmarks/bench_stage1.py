@@ -68,12 +68,12 @@ def accuracy(data, run):
     }
 
 
-def speed(data, out, threads, batch, steps=30):
+def speed(data, out, threads, batch, steps=30, amp=False):
     """Median particles/s of training steps in a fresh process with
     ``threads`` CPU threads, and that process's peak resident memory."""
     cmd = [sys.executable, __file__, "--speed-worker", "--data", str(data),
            "--out", str(out / ("speed_%d" % threads)), "--threads", str(threads),
-           "--batch", str(batch), "--steps", str(steps)]
+           "--batch", str(batch), "--steps", str(steps)] + (["--amp"] if amp else [])
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return result["particles_per_s"], result["peak_rss_mib"]
@@ -91,7 +91,7 @@ def speed_worker(args):
     cfg = TrainConfig(particles=str(args.data / "particles.star"),
                       reference=str(args.data / "reference.pdb"),
                       batch_size=args.batch, threads=args.threads, low_pass=4.0,
-                      device="cpu")
+                      device="cpu", amp=args.amp)
     trainer = Stage1Trainer(cfg, args.out, log=lambda *a: None)
     order = trainer.epoch_order(0)
     times = []
@@ -120,6 +120,8 @@ def main():
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--steps", type=int, default=30,
                         help="training steps timed for the speed figures")
+    parser.add_argument("--amp", action="store_true",
+                        help="time bfloat16 networks (train --amp)")
     parser.add_argument("--speed-worker", action="store_true",
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -136,9 +138,12 @@ def main():
     report.update(accuracy(args.data, run))
     if not args.skip_speed:
         for threads in (1, 2):
-            rate, rss = speed(args.data, args.out, threads, args.batch, args.steps)
-            report["particles_per_s_%dthread" % threads] = rate
-            report["peak_rss_mib_%dthread" % threads] = rss
+            for amp in (False, True):
+                rate, rss = speed(args.data, args.out, threads, args.batch,
+                                  args.steps, amp)
+                key = "%dthread%s" % (threads, "_bf16" if amp else "")
+                report["particles_per_s_" + key] = rate
+                report["peak_rss_mib_" + key] = rss
     print()
     print("| metric | value |")
     print("|---|---|")

@@ -361,16 +361,30 @@ class Stage1Trainer(EpochTrainer):
         return torch.randn(shape, generator=gen).to(self.device)
 
     # ------------------------------------------------------------ one step
+    def autocast(self):
+        """bfloat16 for the encoder and decoder networks with ``--amp``
+        (CPUs with AVX512-BF16 and GPUs run them about twice as fast); the
+        projection, CTF and losses always run in float32."""
+        import contextlib
+        if not self.cfg.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
     def forward_losses(self, idx, step, noise):
         """Loss terms of the particles ``idx`` (this rank's share)."""
         ctx = self.ctx
         images = self.load_images(idx)
         t = torch.as_tensor(idx, device=self.device)
-        mu, logvar, extra = self.vae.encode(images)
+        with self.autocast():
+            mu, logvar, extra = self.vae.encode(images)
+        mu, logvar = mu.float(), logvar.float()
+        extra = None if extra is None else extra.float()
         z = mu + torch.exp(0.5 * logvar) * noise
         decoder_input = (self.prior.decoder_input(z, extra, training=True)
                          if hasattr(self.prior, "decoder_input") else z)
-        coords = self.vae.ref_coords + self.vae.decoder(decoder_input)
+        with self.autocast():
+            displacement = self.vae.decoder(decoder_input)
+        coords = self.vae.ref_coords + displacement.float()
         proj = imaging.project_gaussians(coords, self.vae.amplitudes,
                                          self.rotations[t], self.D, self.apix,
                                          sigma=self.vae.sigma,

@@ -91,7 +91,8 @@ def add_args(parser):
     opt.add_argument("--threads", type=int, default=None,
                      help="CPU threads per process (0: torch's default)")
     opt.add_argument("--amp", action="store_true",
-                     help="mixed precision on GPUs")
+                     help="bfloat16 networks (faster on GPUs and on CPUs "
+                     "with AVX512-BF16; projection and losses stay float32)")
     opt.add_argument("--checkpoint-every", type=int, default=None,
                      help="also checkpoint every N steps (default: per epoch)")
     parser.add_argument("--debug", action="store_true",
