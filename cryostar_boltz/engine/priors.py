@@ -685,6 +685,6 @@ def fit_to_posteriors(prior, mu, logvar, steps, lr=1e-3, batch=1024, seed=0):
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        recent = (recent + [float(loss)])[-20:]
+        recent = (recent + [loss.item()])[-20:]
     prior.train(was_training)
     return sum(recent) / max(len(recent), 1)
