@@ -93,5 +93,6 @@ class TrainConfig(SavedConfig):
     device: str = "auto"
     threads: int = 0
     amp: bool = False
+    lr_schedule: str = "constant"      # or "cosine": decay to 10% of lr by the end
     checkpoint_every: int = 0          # steps; 0: at the end of each epoch only
     max_bad_steps: int = 20            # consecutive non-finite losses tolerated

@@ -361,6 +361,19 @@ class Stage1Trainer(EpochTrainer):
         return torch.randn(shape, generator=gen).to(self.device)
 
     # ------------------------------------------------------------ one step
+    def set_learning_rate(self, step):
+        """Learning rates of ``step``: constant, or a cosine decay to 10 % of
+        their base value over the run (a function of the step only, so a
+        resumed run follows the same schedule)."""
+        factor = 1.0
+        if self.cfg.lr_schedule == "cosine":
+            total = max(1, self.cfg.epochs * self.steps_per_epoch)
+            progress = min(step / total, 1.0)
+            factor = 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
+        for group in self.optimizer.param_groups:
+            group.setdefault("base_lr", group["lr"])
+            group["lr"] = group["base_lr"] * factor
+
     def autocast(self):
         """bfloat16 for the encoder and decoder networks with ``--amp``
         (CPUs with AVX512-BF16 and GPUs run them about twice as fast); the
@@ -416,6 +429,7 @@ class Stage1Trainer(EpochTrainer):
         idx = batch_idx_global[local]
         b = len(idx)
         beta = beta_schedule(step, cfg.kl_warmup, cfg.kl_beta)
+        self.set_learning_rate(step)
         # priors draw their own Monte-Carlo samples: seed them per step and
         # rank so a resumed run repeats them exactly
         torch.manual_seed(self.step_seed(step) * 64 + ctx.rank + 1)

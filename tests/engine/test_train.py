@@ -166,3 +166,17 @@ def test_non_finite_batches_are_skipped_then_refused(dataset, tmp_path, monkeypa
     assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()
     rows = read_metrics(tmp_path / "run" / "metrics.csv")
     assert rows["skipped"] == [1.0, 1.0, 1.0]
+
+
+def test_cosine_schedule_decays_to_a_tenth(dataset, tmp_path):
+    from cryostar_boltz.engine.train import Stage1Trainer
+    trainer = Stage1Trainer(config(dataset, epochs=2, lr_schedule="cosine"),
+                            tmp_path / "run", log=lambda *a: None)
+    total = 2 * trainer.steps_per_epoch
+    rates = []
+    for step in (0, total // 2, total):
+        trainer.set_learning_rate(step)
+        rates.append(trainer.optimizer.param_groups[0]["lr"])
+    assert rates[0] == pytest.approx(1e-3)
+    assert rates[1] == pytest.approx(0.55e-3)
+    assert rates[2] == pytest.approx(1e-4)

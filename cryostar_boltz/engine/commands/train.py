@@ -85,6 +85,10 @@ def add_args(parser):
                      help="global batch size (split over processes)")
     opt.add_argument("--lr", type=float, default=d.lr)
     opt.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    opt.add_argument("--lr-schedule", choices=("constant", "cosine"),
+                     default=d.lr_schedule,
+                     help="constant (the published method) or a cosine decay "
+                     "to 10%% of --lr over the run")
     opt.add_argument("--seed", type=int, default=d.seed)
     opt.add_argument("--device", default=None,
                      help="auto (default), cpu, cuda or cuda:N")
@@ -133,7 +137,7 @@ def config_from_args(args):
         free_bits=args.free_bits, kl_beta=args.kl_beta,
         kl_warmup=args.kl_warmup,
         epochs=args.epochs if args.epochs is not None else d.epochs,
-        batch_size=args.batch_size, lr=args.lr,
+        batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
         weight_decay=args.weight_decay, seed=args.seed,
         device=args.device or d.device,
         threads=args.threads if args.threads is not None else d.threads,
