@@ -16,7 +16,6 @@ batch and gradients are summed, so results do not depend on the number of
 processes.
 """
 import math
-import os
 import shutil
 import time
 from dataclasses import asdict
@@ -35,6 +34,8 @@ from .models import StructureVAE
 from .placement import place_reference
 from .priors import build_prior
 from .progress import MetricsTable, Progress
+from .runs import save_array, write_analysis
+from .starfile import atomic_write
 from .structure import load_structure
 
 CHECKPOINTS = "checkpoints"
@@ -53,19 +54,9 @@ class NonFiniteLoss(RuntimeError):
 
 
 def save_atomic(obj, path):
-    """torch.save to a temporary file then rename: a kill never leaves a
-    truncated checkpoint under the final name."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def save_array(path, array):
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
+    """torch.save through a temporary file: a kill never leaves a truncated
+    checkpoint under the final name."""
+    atomic_write(path, lambda fh: torch.save(obj, fh), binary=True)
 
 
 class TrainingData:
@@ -236,6 +227,21 @@ class EpochTrainer:
     def _short(self, values):
         return {k: values[k] for k in self.progress_terms if k in values and
                 isinstance(values[k], float) and math.isfinite(values[k])}
+
+    def guarded_update(self, loss):
+        """Backward, sum gradients over ranks and step, unless the loss or a
+        gradient is non-finite on any rank; returns True when skipped."""
+        ctx = self.ctx
+        if ctx.broadcast_flag(not bool(torch.isfinite(loss))):
+            return True
+        loss.backward()
+        ctx.all_reduce_gradients(self.parameters)
+        if ctx.broadcast_flag(not all(bool(torch.isfinite(p.grad).all())
+                                      for p in self.parameters
+                                      if p.grad is not None)):
+            return True
+        self.optimizer.step()
+        return False
 
     def _guard(self, bad, values):
         if not bad:
@@ -447,17 +453,7 @@ class Stage1Trainer(EpochTrainer):
                              share * r["elastic_kept"].detach(),
                              share * r["clash"].detach(),
                              kl.detach().sum() / G]).double()
-        bad = not bool(torch.isfinite(loss))
-        if not ctx.broadcast_flag(bad):
-            loss.backward()
-            ctx.all_reduce_gradients(self.parameters)
-            bad = ctx.broadcast_flag(not all(
-                bool(torch.isfinite(p.grad).all()) for p in self.parameters
-                if p.grad is not None))
-            if not bad:
-                self.optimizer.step()
-        else:
-            bad = True
+        bad = self.guarded_update(loss)
         ctx.all_reduce_(terms)
         values = dict(zip(("loss", "image", "continuity", "elastic",
                            "elastic_kept", "clash", "kl"), terms.tolist()))
@@ -539,7 +535,6 @@ class Stage1Trainer(EpochTrainer):
                          "box0": self.box0, "apix0": self.apix0,
                          "step": self.step},
                         self.run_dir / MODEL)
-            from .runs import write_analysis
             write_analysis(self.run_dir, z, log=self.log)
         self.ctx.barrier()
 

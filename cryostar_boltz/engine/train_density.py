@@ -174,15 +174,7 @@ class Stage2Trainer(EpochTrainer):
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.slice_loss(idx).sum() / G
         terms = loss.detach().double().reshape(1)
-        bad = ctx.broadcast_flag(not bool(torch.isfinite(loss)))
-        if not bad:
-            loss.backward()
-            ctx.all_reduce_gradients(self.parameters)
-            bad = ctx.broadcast_flag(not all(
-                bool(torch.isfinite(p.grad).all()) for p in self.parameters
-                if p.grad is not None))
-            if not bad:
-                self.optimizer.step()
+        bad = self.guarded_update(loss)
         ctx.all_reduce_(terms)
         return {"loss": float(terms[0]), "lr": self.optimizer.param_groups[0]["lr"],
                 "skipped": int(bad)}, bad

@@ -51,17 +51,6 @@ def display():
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    from pyworkflow.project import Manager
-    workspace = tmp_path_factory.mktemp("scipion_gui")
-    cwd = os.getcwd()
-    proj = Manager(workspace=str(workspace)).createProject("cryostar_boltz_gui")
-    os.chdir(proj.path)
-    yield proj
-    os.chdir(cwd)
-
-
-@pytest.fixture(scope="module")
 def trained(project, tmp_path_factory, adk_dir):
     """A training protocol whose run folder holds a real one-epoch run
     (trained by the engine directly: the GUI only reads the folder)."""

@@ -14,7 +14,6 @@ pwem = pytest.importorskip("pwem")
 
 from pwem.constants import ALIGN_PROJ  # noqa: E402
 from pwem.protocols import ProtImportParticles, ProtImportPdb  # noqa: E402
-from pyworkflow.project import Manager  # noqa: E402
 
 from cryostar_boltz import convert  # noqa: E402
 from cryostar_boltz.engine.starfile import read_star  # noqa: E402
@@ -32,16 +31,6 @@ def simulated(tmp_path_factory, adk_dir):
                               n_particles=N_PARTICLES, box=BOX, apix=APIX,
                               snr=1.0, seed=11)
     return result, dict(np.load(result.truth))
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    workspace = tmp_path_factory.mktemp("scipion_workspace")
-    cwd = os.getcwd()
-    proj = Manager(workspace=str(workspace)).createProject("cryostar_boltz_import")
-    os.chdir(proj.path)  # Scipion resolves run paths from the project folder
-    yield proj
-    os.chdir(cwd)
 
 
 def launch(project, protocol_class, **params):

@@ -14,7 +14,6 @@ import pytest
 pwem = pytest.importorskip("pwem")
 
 from pwem.protocols import ProtImportParticles, ProtImportPdb  # noqa: E402
-from pyworkflow.project import Manager  # noqa: E402
 
 from cryostar_boltz import constants as cts, convert  # noqa: E402
 from cryostar_boltz.protocols import (CryoStarBoltzProtAnalyze,  # noqa: E402
@@ -50,16 +49,6 @@ def launch(project, protocol_class, **params):
         pytest.fail("%s ended %s:\n%s" % (protocol_class.__name__,
                                           protocol.getStatus(), log[-4000:]))
     return protocol
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    workspace = tmp_path_factory.mktemp("scipion_viewers")
-    cwd = os.getcwd()
-    proj = Manager(workspace=str(workspace)).createProject("cryostar_boltz_viewers")
-    os.chdir(proj.path)
-    yield proj
-    os.chdir(cwd)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from pwem.objects import (AtomStruct, SetOfAtomStructFlex, SetOfClassesFlex,  # 
 from pwem.protocols import (ProtImportParticles, ProtImportPdb,  # noqa: E402
                             ProtUnionSet)
 from pyworkflow.object import Pointer  # noqa: E402
-from pyworkflow.project import Manager  # noqa: E402
 
 from cryostar_boltz import constants as cts, convert  # noqa: E402
 from cryostar_boltz.protocols import (CryoStarBoltzProtAnalyze,  # noqa: E402
@@ -53,16 +52,6 @@ def simulated(tmp_path_factory, adk_dir):
                               out, n_particles=N_PARTICLES, box=BOX, apix=APIX,
                               snr=1.0, seed=5)
     return result, dict(np.load(result.truth)), out
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    workspace = tmp_path_factory.mktemp("scipion_workflow")
-    cwd = os.getcwd()
-    proj = Manager(workspace=str(workspace)).createProject("cryostar_boltz_workflow")
-    os.chdir(proj.path)  # Scipion resolves run paths from the project folder
-    yield proj
-    os.chdir(cwd)
 
 
 def run_log(protocol):
