@@ -68,6 +68,7 @@ class TrainConfig(SavedConfig):
     encoder_hidden: tuple = (512, 256, 128, 64, 32)
     decoder_hidden: tuple = (32, 64, 128, 256, 512)
     sigma: float = 2.0                 # Gaussian width of a pseudo-atom (A)
+    pseudo_atoms: str = "ca"           # render at the CA, or "centroid"
     # prior
     prior: str = "gaussian"
     prior_options: dict = field(default_factory=dict)

@@ -10,6 +10,8 @@ import math
 import torch
 from torch import nn
 
+from .pseudoatoms import render_positions
+
 DEFAULT_ENCODER_HIDDEN = (512, 256, 128, 64, 32)
 DEFAULT_DECODER_HIDDEN = (32, 64, 128, 256, 512)
 
@@ -166,11 +168,16 @@ class StructureVAE(nn.Module):
     ``decoder_input_dim`` (default ``latent_dim``) lets a prior feed the
     decoder something other than the Gaussian latent alone, e.g. the latent
     joined with a relaxed binary code.
+
+    ``centroids`` (``pseudoatoms.centroid_offsets`` of the reference) renders
+    each residue's Gaussian at its heavy-atom centroid, carried by the local
+    backbone frame, instead of at its CA (``render_coords``).
     """
 
     def __init__(self, D, ref_coords, amplitudes, latent_dim=8,
                  encoder_hidden=DEFAULT_ENCODER_HIDDEN, decoder_hidden=DEFAULT_DECODER_HIDDEN,
-                 extra_dim=0, sigma=2.0, learn_sigma=False, decoder_input_dim=None):
+                 extra_dim=0, sigma=2.0, learn_sigma=False, decoder_input_dim=None,
+                 centroids=None):
         super().__init__()
         ref_coords = torch.as_tensor(ref_coords, dtype=torch.float32)
         amplitudes = torch.as_tensor(amplitudes, dtype=torch.float32)
@@ -189,13 +196,23 @@ class StructureVAE(nn.Module):
                             encoder_hidden=[int(h) for h in encoder_hidden],
                             decoder_hidden=[int(h) for h in decoder_hidden],
                             extra_dim=int(extra_dim), sigma=float(sigma),
-                            learn_sigma=bool(learn_sigma))
+                            learn_sigma=bool(learn_sigma),
+                            pseudo_atoms="ca" if centroids is None else "centroid")
         self.encoder = ImageEncoder(D, latent_dim, encoder_hidden, extra_dim)
         self.decoder = DeformationDecoder(n, decoder_input_dim, decoder_hidden)
         self.register_buffer("ref_coords", ref_coords.clone())
         self.register_buffer("amplitudes", amplitudes.clone())
         if learn_sigma:
             self.log_sigma = nn.Parameter(torch.full((n,), math.log(float(sigma))))
+        if centroids is not None:
+            a, b, offsets = (torch.as_tensor(x) for x in centroids)
+            if a.shape != (n,) or b.shape != (n,) or offsets.shape != (n, 3):
+                raise ValueError(f"StructureVAE: centroid frames must be ({n},), ({n},) "
+                                 f"and ({n}, 3), got {tuple(a.shape)}, {tuple(b.shape)}, "
+                                 f"{tuple(offsets.shape)}")
+            self.register_buffer("frame_a", a.long().clone())
+            self.register_buffer("frame_b", b.long().clone())
+            self.register_buffer("centroid_offsets", offsets.float().clone())
 
     @property
     def config(self):
@@ -211,7 +228,11 @@ class StructureVAE(nn.Module):
             D = config.pop("D")
         except KeyError as missing:
             raise ValueError(f"StructureVAE config lacks {missing}") from None
-        return cls(D, torch.zeros(n, 3), torch.ones(n), **config)
+        centroids = None
+        if config.pop("pseudo_atoms", "ca") == "centroid":
+            centroids = (torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.long),
+                         torch.zeros(n, 3))
+        return cls(D, torch.zeros(n, 3), torch.ones(n), centroids=centroids, **config)
 
     @property
     def sigma(self):
@@ -219,6 +240,14 @@ class StructureVAE(nn.Module):
         if self._config["learn_sigma"]:
             return self.log_sigma.exp()
         return self._config["sigma"]
+
+    def render_coords(self, coords):
+        """Where the Gaussians of pseudo-atoms at ``coords`` (..., N, 3) are
+        rendered: the coordinates themselves, or the residue centroids."""
+        if self._config["pseudo_atoms"] == "centroid":
+            return render_positions(coords, self.frame_a, self.frame_b,
+                                    self.centroid_offsets)
+        return coords
 
     def encode(self, images):
         """``images`` (B, D, D) -> ``(mu, logvar, extra or None)``."""

@@ -34,6 +34,8 @@ from .models import StructureVAE
 from .placement import place_reference
 from .priors import build_prior
 from .progress import MetricsTable, Progress
+from .pseudoatoms import MODES as PSEUDO_ATOM_MODES
+from .pseudoatoms import centroid_offsets
 from .runs import save_array, write_analysis
 from .starfile import atomic_write
 from .structure import load_structure
@@ -320,6 +322,9 @@ class Stage1Trainer(EpochTrainer):
 
     def _build_model(self):
         cfg = self.cfg
+        if cfg.pseudo_atoms not in PSEUDO_ATOM_MODES:
+            raise ValueError("pseudo_atoms must be one of %s, got %r"
+                             % (PSEUDO_ATOM_MODES, cfg.pseudo_atoms))
         reference = load_structure(cfg.reference)
         self.reference_centre = np.zeros(3)
         placed = place_reference(reference, self.box0, self.apix0, cfg.map,
@@ -336,7 +341,10 @@ class Stage1Trainer(EpochTrainer):
                                 extra_dim=extra, sigma=cfg.sigma,
                                 decoder_input_dim=getattr(
                                     self.prior, "decoder_input_dim",
-                                    cfg.latent_dim)).to(self.device)
+                                    cfg.latent_dim),
+                                centroids=(centroid_offsets(placed)
+                                           if cfg.pseudo_atoms == "centroid" else None)
+                                ).to(self.device)
         sample = self.images[np.linspace(0, self.particles.n - 1,
                                          min(self.particles.n, 2000)).astype(int)]
         self.vae.encoder.fit_input_scale(sample)
@@ -404,7 +412,8 @@ class Stage1Trainer(EpochTrainer):
         with self.autocast():
             displacement = self.vae.decoder(decoder_input)
         coords = self.vae.ref_coords + displacement.float()
-        proj = imaging.project_gaussians(coords, self.vae.amplitudes,
+        proj = imaging.project_gaussians(self.vae.render_coords(coords),
+                                         self.vae.amplitudes,
                                          self.rotations[t], self.D, self.apix,
                                          sigma=self.vae.sigma,
                                          shifts=self.shifts[t])

@@ -238,6 +238,15 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
                  "the box.")):
             group.addParam(name, params.FloatParam, default=default,
                            label=label, help=text)
+        group.addParam("pseudoAtoms", params.EnumParam,
+                       choices=["CA (published)", "residue centroid"],
+                       default=0, display=params.EnumParam.DISPLAY_HLIST,
+                       label="Render residues at",
+                       help="Where each residue's Gaussian is projected: at "
+                            "its CA (C1' for nucleotides), as the published "
+                            "method does, or at its heavy-atom centroid, "
+                            "which follows the backbone and matches images "
+                            "of real atoms better.")
         group.addParam("klWarmup", params.IntParam, default=10000,
                        label="KL warm-up (steps)",
                        help="Optimisation steps over which the KL weight rises "
@@ -426,6 +435,7 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
                  "--kl-warmup", self.klWarmup.get(),
                  "--lr", self.learningRate.get(),
                  "--sigma", self.sigma.get(),
+                 "--pseudo-atoms", ("ca", "centroid")[self.pseudoAtoms.get()],
                  "--mask-radius", self.maskRadius.get(),
                  "--seed", self.seed.get()]
         return args + self._engineDeviceArgs() + self._extraArgs()

@@ -180,3 +180,18 @@ def test_cosine_schedule_decays_to_a_tenth(dataset, tmp_path):
     assert rates[0] == pytest.approx(1e-3)
     assert rates[1] == pytest.approx(0.55e-3)
     assert rates[2] == pytest.approx(1e-4)
+
+
+def test_centroid_rendering_trains_and_reloads(dataset, tmp_path):
+    from cryostar_boltz.engine.runs import TrainedRun
+    from cryostar_boltz.engine.train import Stage1Trainer, run_training
+    with pytest.raises(ValueError, match="pseudo_atoms"):
+        Stage1Trainer(config(dataset, pseudo_atoms="cb"), tmp_path / "bad",
+                      log=lambda *a: None)
+    run = run_training(config(dataset, epochs=1, pseudo_atoms="centroid"),
+                       tmp_path / "run", log=lambda *a: None)
+    assert TrainConfig.load(run).pseudo_atoms == "centroid"
+    assert max(read_metrics(run / "metrics.csv")["image"]) < -0.5
+    trained = TrainedRun(run)
+    decoded = trained.decode(np.load(run / "z.npy")[:4])
+    assert decoded.shape == (4, 214, 3) and np.isfinite(decoded).all()

@@ -23,6 +23,7 @@ Examples:
     torchrun --nproc_per_node 2 -m cryostar_boltz.engine.cli train ...
 """
 from ..config import TrainConfig
+from ..pseudoatoms import MODES as PSEUDO_ATOM_MODES
 
 _DEFAULTS = TrainConfig()
 
@@ -52,6 +53,11 @@ def add_args(parser):
     model.add_argument("--latent-dim", type=int, default=d.latent_dim)
     model.add_argument("--sigma", type=float, default=d.sigma,
                        help="Gaussian width of a residue (Angstrom)")
+    model.add_argument("--pseudo-atoms", choices=PSEUDO_ATOM_MODES,
+                       default=d.pseudo_atoms,
+                       help="render each residue's Gaussian at its CA (C1' for "
+                       "nucleotides) as the published method does (default), "
+                       "or at its heavy-atom centroid carried by the backbone")
     model.add_argument("--prior", default=d.prior,
                        help="latent prior: gaussian, gmm, grbm or rbm")
     model.add_argument("--prior-lr", type=float, default=None,
@@ -128,7 +134,7 @@ def config_from_args(args):
         particles=args.particles, reference=args.reference, map=args.map,
         datadir=args.datadir, box=args.box, low_pass=args.low_pass,
         mask_radius=args.mask_radius, latent_dim=args.latent_dim,
-        sigma=args.sigma, prior=args.prior,
+        sigma=args.sigma, pseudo_atoms=args.pseudo_atoms, prior=args.prior,
         prior_options=_prior_options(args.prior_option),
         prior_lr=args.prior_lr, prior_fit_steps=args.prior_fit_steps,
         continuity_weight=args.continuity_weight,
