@@ -13,6 +13,7 @@ trains one run (or reuses ``--out/train`` when it has finished), then prints:
 * accuracy: median per-particle CA RMSD of the decoded structure to the true
   one (in the box frame, and after superposition) next to the undeformed
   reference's; |Spearman| between PC1 of z and the true frame index;
+* error budget: where the per-particle error comes from (``error_budget``);
 * speed: training particles/s with 1 and 2 CPU threads (median over 30
   steps in a fresh process, batch 256), peak resident memory of that
   process and of the full training run.
@@ -66,6 +67,42 @@ def accuracy(data, run):
         "fraction_within_1A": float(np.mean(box_rmsd < 1.0)),
         "spearman_pc1": spearman_abs(pc1, state),
     }
+
+
+def error_budget(data, run, window=15):
+    """Split the decoding error into what the latent misses and what the
+    decoder misses, and measure the part no smooth path can learn.
+
+    * ``frame_mean_rmsd``: median over frames of the RMSD of the structure
+      decoded at the frame's mean z (latent noise averaged out);
+    * ``constant_error_rms``: RMS of the per-residue error common to all
+      frames (the decoded path's systematic offset from the truth);
+    * ``truth_roughness_rms``: median RMS of the true frames minus their
+      running mean over ``window`` frames: thermal motion that differs from
+      frame to frame, which no decoder of a smooth path can reproduce;
+    * ``latent_spread_frames``: median spread of PC1 of z within a frame,
+      in frames along the path (the encoder's precision).
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    from cryostar_boltz.engine.analysis import fit_pca
+    from cryostar_boltz.engine.runs import TrainedRun
+    truth = np.load(data / "particles_truth.npz")
+    state, states = truth["state"], truth["state_coords"]
+    frames = np.unique(state)
+    z = np.load(run / "z.npy")
+    decoded = TrainedRun(run).decode(np.stack([z[state == f].mean(0) for f in frames]))
+    error = decoded - states[frames]
+    rms = lambda x: np.sqrt((x ** 2).sum(-1).mean(-1))
+    smooth = uniform_filter1d(states, window, axis=0, mode="nearest")
+    pc1 = fit_pca(z, 1).transform(z)[:, 0]
+    centres = np.array([pc1[state == f].mean() for f in frames])
+    step = np.median(np.abs(np.diff(centres)))
+    spread = np.median([pc1[state == f].std() for f in frames])
+    return {"frame_mean_rmsd": float(np.median(rms(error))),
+            "constant_error_rms": float(rms(error.mean(0))),
+            "truth_roughness_rms": float(np.median(rms(states - smooth))),
+            "latent_spread_frames": float(spread / step)}
 
 
 def speed(data, out, threads, batch, steps=30, amp=False):
@@ -136,6 +173,7 @@ def main():
         report["train_seconds"] = seconds
         report["train_peak_rss_mib"] = peak_rss_mib()
     report.update(accuracy(args.data, run))
+    report.update(error_budget(args.data, run))
     if not args.skip_speed:
         for threads in (1, 2):
             for amp in (False, True):
