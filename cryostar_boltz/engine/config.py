@@ -80,6 +80,8 @@ class TrainConfig(SavedConfig):
     clash_weight: float = 1.0
     elastic_cutoff: float = 12.0
     elastic_keep: float = 0.99
+    elastic_tolerance: float = 0.0     # A; flat bottom of the elastic well
+    elastic_weight_final: Optional[float] = None  # cosine decay of the weight to this
     clash_distance: float = 4.0
     clash_max_distance: float = 10.0
     free_bits: float = 3.0

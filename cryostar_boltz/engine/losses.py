@@ -110,7 +110,10 @@ class StructuralRestraints(nn.Module):
     * continuity: the given ``bonds`` (consecutive residues of one chain),
       target = reference distance;
     * elastic network: same-chain pairs with reference distance
-      <= ``elastic_cutoff`` (12 Angstrom), minus the bonds;
+      <= ``elastic_cutoff`` (12 Angstrom), minus the bonds; with
+      ``elastic_tolerance`` > 0 an edge costs nothing within that many
+      Angstrom of its reference length (a flat-bottomed well), so thermal
+      differences from the reference are not pulled back;
     * clash: pairs of any chains with reference distance in ``clash_range``
       ([4, 10] Angstrom, inclusive), minus the bonds. Chains are not
       separated, because residues of two chains can clash as well as two of
@@ -122,8 +125,13 @@ class StructuralRestraints(nn.Module):
     """
 
     def __init__(self, ref_coords, chain_index, bonds, elastic_cutoff=12.0,
-                 clash_range=(4.0, 10.0), quantile=0.99, prune_statistic="error"):
+                 clash_range=(4.0, 10.0), quantile=0.99, prune_statistic="error",
+                 elastic_tolerance=0.0):
         super().__init__()
+        if not float(elastic_tolerance) >= 0:
+            raise ValueError("StructuralRestraints: elastic_tolerance must be >= 0, "
+                             f"got {elastic_tolerance}")
+        self.elastic_tolerance = float(elastic_tolerance)
         coords = np.asarray(ref_coords, dtype=np.float64)
         chain_index = np.asarray(chain_index)
         bonds = np.asarray(bonds, dtype=np.int64).reshape(-1, 2)
@@ -209,7 +217,8 @@ class StructuralRestraints(nn.Module):
         variance over the batch; within each chain the edges whose variance
         is above the chain's ``quantile`` of variances (linear interpolation,
         as ``torch.quantile``) are dropped, freeing genuinely moving edges.
-        The loss is the mean of ``(d - d_ref)^2`` over batch and kept edges.
+        The loss is the mean of ``(d - d_ref)^2`` over batch and kept edges
+        (of ``(|d - d_ref| - tolerance)^2`` beyond the tolerance, if any).
 
         ``reduce_fn`` turns per-rank sums into global ones for a variance over
         the global batch: it receives a float64 tensor (3, E) of
@@ -244,7 +253,10 @@ class StructuralRestraints(nn.Module):
         if d.shape[-1] == 0:
             return d.sum(), d.new_tensor(1.0)
         err = d - self.elastic_ref
-        sq = err.square()
+        if self.elastic_tolerance:
+            sq = torch.relu(err.abs() - self.elastic_tolerance).square()
+        else:
+            sq = err.square()
         stat = err if self.prune_statistic == "error" else sq
         keep = self._keep_mask(stat.detach(), quantile, reduce_fn)
         kept = keep.sum()

@@ -171,13 +171,15 @@ class StructureVAE(nn.Module):
 
     ``centroids`` (``pseudoatoms.centroid_offsets`` of the reference) renders
     each residue's Gaussian at its heavy-atom centroid, carried by the local
-    backbone frame, instead of at its CA (``render_coords``).
+    backbone frame, instead of at its CA (``render_coords``); ``atoms``
+    (``pseudoatoms.atom_offsets``) renders every heavy atom, carried by its
+    residue's frame, with its atomic number (``render_amplitudes``).
     """
 
     def __init__(self, D, ref_coords, amplitudes, latent_dim=8,
                  encoder_hidden=DEFAULT_ENCODER_HIDDEN, decoder_hidden=DEFAULT_DECODER_HIDDEN,
                  extra_dim=0, sigma=2.0, learn_sigma=False, decoder_input_dim=None,
-                 centroids=None):
+                 centroids=None, atoms=None):
         super().__init__()
         ref_coords = torch.as_tensor(ref_coords, dtype=torch.float32)
         amplitudes = torch.as_tensor(amplitudes, dtype=torch.float32)
@@ -197,7 +199,8 @@ class StructureVAE(nn.Module):
                             decoder_hidden=[int(h) for h in decoder_hidden],
                             extra_dim=int(extra_dim), sigma=float(sigma),
                             learn_sigma=bool(learn_sigma),
-                            pseudo_atoms="ca" if centroids is None else "centroid")
+                            pseudo_atoms=("atoms" if atoms is not None else
+                                          "ca" if centroids is None else "centroid"))
         self.encoder = ImageEncoder(D, latent_dim, encoder_hidden, extra_dim)
         self.decoder = DeformationDecoder(n, decoder_input_dim, decoder_hidden)
         self.register_buffer("ref_coords", ref_coords.clone())
@@ -213,6 +216,22 @@ class StructureVAE(nn.Module):
             self.register_buffer("frame_a", a.long().clone())
             self.register_buffer("frame_b", b.long().clone())
             self.register_buffer("centroid_offsets", offsets.float().clone())
+        if atoms is not None:
+            if learn_sigma or centroids is not None:
+                raise ValueError("StructureVAE: atom rendering takes neither "
+                                 "centroids nor a learnable sigma")
+            a, b, offsets, owner, atom_amplitudes = (torch.as_tensor(x) for x in atoms)
+            if a.shape != (n,) or b.shape != (n,) or offsets.ndim != 2 or \
+                    offsets.shape[1] != 3 or owner.shape != offsets.shape[:1] or \
+                    atom_amplitudes.shape != owner.shape:
+                raise ValueError("StructureVAE: atoms must be frames (N,), (N,), "
+                                 "offsets (A, 3), owners (A,) and amplitudes (A,)")
+            self._config["n_atoms"] = int(owner.shape[0])
+            self.register_buffer("frame_a", a.long().clone())
+            self.register_buffer("frame_b", b.long().clone())
+            self.register_buffer("atom_offsets", offsets.float().clone())
+            self.register_buffer("atom_owner", owner.long().clone())
+            self.register_buffer("atom_amplitudes", atom_amplitudes.float().clone())
 
     @property
     def config(self):
@@ -228,11 +247,17 @@ class StructureVAE(nn.Module):
             D = config.pop("D")
         except KeyError as missing:
             raise ValueError(f"StructureVAE config lacks {missing}") from None
-        centroids = None
-        if config.pop("pseudo_atoms", "ca") == "centroid":
-            centroids = (torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.long),
-                         torch.zeros(n, 3))
-        return cls(D, torch.zeros(n, 3), torch.ones(n), centroids=centroids, **config)
+        centroids = atoms = None
+        mode = config.pop("pseudo_atoms", "ca")
+        n_atoms = int(config.pop("n_atoms", 0))
+        frames = (torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.long))
+        if mode == "centroid":
+            centroids = frames + (torch.zeros(n, 3),)
+        elif mode == "atoms":
+            atoms = frames + (torch.zeros(n_atoms, 3), torch.zeros(n_atoms, dtype=torch.long),
+                              torch.ones(n_atoms))
+        return cls(D, torch.zeros(n, 3), torch.ones(n), centroids=centroids, atoms=atoms,
+                   **config)
 
     @property
     def sigma(self):
@@ -244,10 +269,21 @@ class StructureVAE(nn.Module):
     def render_coords(self, coords):
         """Where the Gaussians of pseudo-atoms at ``coords`` (..., N, 3) are
         rendered: the coordinates themselves, or the residue centroids."""
-        if self._config["pseudo_atoms"] == "centroid":
+        mode = self._config["pseudo_atoms"]
+        if mode == "centroid":
             return render_positions(coords, self.frame_a, self.frame_b,
                                     self.centroid_offsets)
+        if mode == "atoms":
+            return render_positions(coords, self.frame_a, self.frame_b,
+                                    self.atom_offsets, self.atom_owner)
         return coords
+
+    @property
+    def render_amplitudes(self):
+        """Amplitudes of the Gaussians ``render_coords`` places."""
+        if self._config["pseudo_atoms"] == "atoms":
+            return self.atom_amplitudes
+        return self.amplitudes
 
     def encode(self, images):
         """``images`` (B, D, D) -> ``(mu, logvar, extra or None)``."""

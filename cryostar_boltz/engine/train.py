@@ -35,7 +35,7 @@ from .placement import place_reference
 from .priors import build_prior
 from .progress import MetricsTable, Progress
 from .pseudoatoms import MODES as PSEUDO_ATOM_MODES
-from .pseudoatoms import centroid_offsets
+from .pseudoatoms import atom_offsets, centroid_offsets
 from .runs import save_array, write_analysis
 from .starfile import atomic_write
 from .structure import load_structure
@@ -343,7 +343,9 @@ class Stage1Trainer(EpochTrainer):
                                     self.prior, "decoder_input_dim",
                                     cfg.latent_dim),
                                 centroids=(centroid_offsets(placed)
-                                           if cfg.pseudo_atoms == "centroid" else None)
+                                           if cfg.pseudo_atoms == "centroid" else None),
+                                atoms=(atom_offsets(placed)
+                                       if cfg.pseudo_atoms == "atoms" else None)
                                 ).to(self.device)
         sample = self.images[np.linspace(0, self.particles.n - 1,
                                          min(self.particles.n, 2000)).astype(int)]
@@ -352,7 +354,8 @@ class Stage1Trainer(EpochTrainer):
             placed.coords, placed.chain_index, placed.bonds,
             elastic_cutoff=cfg.elastic_cutoff,
             clash_range=(cfg.clash_distance, cfg.clash_max_distance),
-            quantile=cfg.elastic_keep).to(self.device)
+            quantile=cfg.elastic_keep,
+            elastic_tolerance=cfg.elastic_tolerance).to(self.device)
         network = [p for p in self.vae.parameters() if p.requires_grad]
         prior = [p for p in self.prior.parameters() if p.requires_grad]
         self.parameters = network + prior
@@ -388,6 +391,20 @@ class Stage1Trainer(EpochTrainer):
             group.setdefault("base_lr", group["lr"])
             group["lr"] = group["base_lr"] * factor
 
+    def elastic_weight(self, step):
+        """Elastic-network weight at ``step``: constant, or with
+        ``elastic_weight_final`` a cosine decay from ``elastic_weight`` to it
+        over the run. Strong restraints carry the decoder from the reference
+        through the noise; weaker ones at the end let the images set the
+        local geometry the reference's distances would hold back."""
+        cfg = self.cfg
+        if cfg.elastic_weight_final is None:
+            return cfg.elastic_weight
+        total = max(1, cfg.epochs * self.steps_per_epoch)
+        progress = min(step / total, 1.0)
+        return (cfg.elastic_weight_final + (cfg.elastic_weight - cfg.elastic_weight_final)
+                * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
     def autocast(self):
         """bfloat16 for the encoder and decoder networks with ``--amp``
         (CPUs with AVX512-BF16 and GPUs run them about twice as fast); the
@@ -413,7 +430,7 @@ class Stage1Trainer(EpochTrainer):
             displacement = self.vae.decoder(decoder_input)
         coords = self.vae.ref_coords + displacement.float()
         proj = imaging.project_gaussians(self.vae.render_coords(coords),
-                                         self.vae.amplitudes,
+                                         self.vae.render_amplitudes,
                                          self.rotations[t], self.D, self.apix,
                                          sigma=self.vae.sigma,
                                          shifts=self.shifts[t])
@@ -454,7 +471,7 @@ class Stage1Trainer(EpochTrainer):
         loss = (image.sum() / G
                 + beta * kl.sum() / (G * self.n_masked)
                 + share * (cfg.continuity_weight * r["continuity"]
-                           + cfg.elastic_weight * r["elastic"]
+                           + self.elastic_weight(step) * r["elastic"]
                            + cfg.clash_weight * r["clash"]))
         terms = torch.stack([loss.detach(), image.detach().sum() / G,
                              share * r["continuity"].detach(),

@@ -223,6 +223,9 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
                 ("elasticKeep", "keep", 0.99, "Elastic edges kept (quantile)",
                  "Per chain, keep the edges below this quantile of distance "
                  "variance; lower (e.g. 0.8) frees large domain motions."),
+                ("elasticTolerance", "tolerance", 0.0, "Elastic tolerance (A)",
+                 "An elastic edge may stretch or shrink this much for free "
+                 "(a flat-bottomed well); 0 is the published harmonic loss."),
                 ("freeBits", "bits", 3.0, "KL free bits",
                  "Nats of KL below which the Gaussian prior's KL term is "
                  "not penalised (avoids posterior collapse)."),
@@ -239,14 +242,24 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
             group.addParam(name, params.FloatParam, default=default,
                            label=label, help=text)
         group.addParam("pseudoAtoms", params.EnumParam,
-                       choices=["CA (published)", "residue centroid"],
+                       choices=["CA (published)", "residue centroid",
+                                "heavy atoms"],
                        default=0, display=params.EnumParam.DISPLAY_HLIST,
                        label="Render residues at",
                        help="Where each residue's Gaussian is projected: at "
                             "its CA (C1' for nucleotides), as the published "
                             "method does, or at its heavy-atom centroid, "
                             "which follows the backbone and matches images "
-                            "of real atoms better.")
+                            "of real atoms better, or every heavy atom of the "
+                            "reference carried by its residue (closest to a "
+                            "real map; about 8 times the projection work).")
+        group.addParam("elasticWeightFinal", params.FloatParam, default=None,
+                       allowsNull=True, label="Final elastic weight",
+                       help="If set, the elastic-network weight decays (cosine) "
+                            "from its weight above to this value over the "
+                            "run: strong restraints early carry the model "
+                            "through the noise, weaker ones late let the "
+                            "images set the local geometry.")
         group.addParam("klWarmup", params.IntParam, default=10000,
                        label="KL warm-up (steps)",
                        help="Optimisation steps over which the KL weight rises "
@@ -430,14 +443,17 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
                  "--clash-weight", self.clashWeight.get(),
                  "--elastic-cutoff", self.elasticCutoff.get(),
                  "--elastic-keep", self.elasticKeep.get(),
+                 "--elastic-tolerance", self.elasticTolerance.get(),
                  "--free-bits", self.freeBits.get(),
                  "--kl-beta", self.klBeta.get(),
                  "--kl-warmup", self.klWarmup.get(),
                  "--lr", self.learningRate.get(),
                  "--sigma", self.sigma.get(),
-                 "--pseudo-atoms", ("ca", "centroid")[self.pseudoAtoms.get()],
+                 "--pseudo-atoms", ("ca", "centroid", "atoms")[self.pseudoAtoms.get()],
                  "--mask-radius", self.maskRadius.get(),
                  "--seed", self.seed.get()]
+        if self.elasticWeightFinal.get() is not None:
+            args += ["--elastic-weight-final", self.elasticWeightFinal.get()]
         return args + self._engineDeviceArgs() + self._extraArgs()
 
     def _resumeArgs(self):

@@ -372,3 +372,19 @@ def test_free_bits_over_a_global_batch_through_reduce_fn():
     global_batch = gaussian_kl(mu_local, logvar, free_bits=3.0, reduce_fn=reduce_fn)
     torch.testing.assert_close(local_only, torch.full((4,), 6.0))
     torch.testing.assert_close(global_batch, torch.full((4,), 3.0))
+
+
+def test_elastic_tolerance_is_a_flat_bottomed_well():
+    from cryostar_boltz.engine.losses import StructuralRestraints
+    ref = torch.tensor([[0.0, 0, 0], [3.8, 0, 0], [7.6, 0, 0], [11.4, 0, 0]])
+    bonds = [[0, 1], [1, 2], [2, 3]]
+    flat = StructuralRestraints(ref, [0] * 4, bonds, quantile=1.0, elastic_tolerance=0.5)
+    plain = StructuralRestraints(ref, [0] * 4, bonds, quantile=1.0)
+    stretched = ref.clone()
+    stretched[2:, 0] += 0.4                       # edges (0,2), (0,3), (1,3): +0.4 A
+    assert flat(stretched[None])["elastic"] == 0
+    assert plain(stretched[None])["elastic"] == pytest.approx(0.4 ** 2, rel=1e-4)
+    stretched[3, 0] += 0.6                        # (0,3) and (1,3) now +1.0 A
+    assert flat(stretched[None])["elastic"] == pytest.approx(2 * 0.5 ** 2 / 3, rel=1e-4)
+    with pytest.raises(ValueError, match="elastic_tolerance"):
+        StructuralRestraints(ref, [0] * 4, bonds, elastic_tolerance=-1)

@@ -87,3 +87,29 @@ def test_vae_renders_centroids_and_round_trips(closed):
     z = torch.zeros(2, 8, requires_grad=True)
     vae.render_coords(vae.decode(z)).sum().backward()
     assert torch.isfinite(z.grad).all()
+
+
+def test_atom_rendering_carries_every_heavy_atom(closed):
+    from cryostar_boltz.engine.pseudoatoms import atom_offsets
+    a, b, offsets, owner, numbers = atom_offsets(closed)
+    heavy, z = closed.heavy_atoms()
+    assert offsets.shape == heavy.shape and np.array_equal(numbers, z)
+    coords = torch.as_tensor(closed.coords, dtype=torch.float32)
+    args = (torch.as_tensor(a), torch.as_tensor(b),
+            torch.as_tensor(offsets, dtype=torch.float32), torch.as_tensor(owner))
+    assert np.allclose(render_positions(coords, *args).numpy(), heavy, atol=1e-4)
+    rotation = Rotation.random(random_state=5).as_matrix()
+    moved = torch.as_tensor(closed.coords @ rotation.T, dtype=torch.float32)
+    assert np.allclose(render_positions(moved[None], *args)[0].numpy(),
+                       heavy @ rotation.T, atol=1e-4)
+    vae = StructureVAE(16, closed.coords, closed.amplitudes, encoder_hidden=(32,),
+                       decoder_hidden=(32,), atoms=atom_offsets(closed))
+    copy = StructureVAE.from_config(vae.config)
+    copy.load_state_dict(vae.state_dict())
+    decoded = copy.decode(torch.zeros(1, 8))
+    assert copy.config["pseudo_atoms"] == "atoms"
+    assert np.allclose(copy.render_coords(decoded)[0].detach().numpy(), heavy, atol=1e-4)
+    assert torch.equal(copy.render_amplitudes, torch.as_tensor(z, dtype=torch.float32))
+    with pytest.raises(ValueError, match="learnable sigma"):
+        StructureVAE(16, closed.coords, closed.amplitudes, learn_sigma=True,
+                     atoms=atom_offsets(closed))

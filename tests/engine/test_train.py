@@ -182,16 +182,30 @@ def test_cosine_schedule_decays_to_a_tenth(dataset, tmp_path):
     assert rates[2] == pytest.approx(1e-4)
 
 
-def test_centroid_rendering_trains_and_reloads(dataset, tmp_path):
+@pytest.mark.parametrize("mode", ["centroid", "atoms"])
+def test_other_renderings_train_and_reload(dataset, tmp_path, mode):
     from cryostar_boltz.engine.runs import TrainedRun
     from cryostar_boltz.engine.train import Stage1Trainer, run_training
     with pytest.raises(ValueError, match="pseudo_atoms"):
         Stage1Trainer(config(dataset, pseudo_atoms="cb"), tmp_path / "bad",
                       log=lambda *a: None)
-    run = run_training(config(dataset, epochs=1, pseudo_atoms="centroid"),
+    run = run_training(config(dataset, epochs=1, pseudo_atoms=mode, sigma=1.5),
                        tmp_path / "run", log=lambda *a: None)
-    assert TrainConfig.load(run).pseudo_atoms == "centroid"
+    assert TrainConfig.load(run).pseudo_atoms == mode
     assert max(read_metrics(run / "metrics.csv")["image"]) < -0.5
     trained = TrainedRun(run)
     decoded = trained.decode(np.load(run / "z.npy")[:4])
     assert decoded.shape == (4, 214, 3) and np.isfinite(decoded).all()
+
+
+def test_elastic_weight_decays_when_asked(dataset, tmp_path):
+    from cryostar_boltz.engine.train import Stage1Trainer
+    trainer = Stage1Trainer(config(dataset, epochs=2, elastic_weight=0.1,
+                                   elastic_weight_final=0.01),
+                            tmp_path / "run", log=lambda *a: None)
+    total = 2 * trainer.steps_per_epoch
+    weights = [trainer.elastic_weight(step) for step in (0, total // 2, total)]
+    assert weights == pytest.approx([0.1, 0.055, 0.01])
+    constant = Stage1Trainer(config(dataset, elastic_weight=0.3), tmp_path / "run2",
+                             log=lambda *a: None)
+    assert constant.elastic_weight(5) == 0.3

@@ -57,7 +57,9 @@ def add_args(parser):
                        default=d.pseudo_atoms,
                        help="render each residue's Gaussian at its CA (C1' for "
                        "nucleotides) as the published method does (default), "
-                       "or at its heavy-atom centroid carried by the backbone")
+                       "at its heavy-atom centroid carried by the backbone, "
+                       "or render every heavy atom carried by its residue "
+                       "(about 8x the projection work; use --sigma about 1)")
     model.add_argument("--prior", default=d.prior,
                        help="latent prior: gaussian, gmm, grbm or rbm")
     model.add_argument("--prior-lr", type=float, default=None,
@@ -80,6 +82,13 @@ def add_args(parser):
     loss.add_argument("--elastic-keep", type=float, default=d.elastic_keep,
                       help="per chain, keep the edges below this quantile of "
                       "error variance (0.99; 0.8 for large domain motions)")
+    loss.add_argument("--elastic-tolerance", type=float, default=d.elastic_tolerance,
+                      help="Angstrom an elastic edge may stretch or shrink "
+                      "for free (a flat-bottomed well; default 0, the "
+                      "published harmonic loss)")
+    loss.add_argument("--elastic-weight-final", type=float, default=None,
+                      help="decay the elastic-network weight to this value "
+                      "over the run (cosine; default: constant)")
     loss.add_argument("--free-bits", type=float, default=d.free_bits)
     loss.add_argument("--kl-beta", type=float, default=d.kl_beta)
     loss.add_argument("--kl-warmup", type=int, default=d.kl_warmup,
@@ -140,6 +149,8 @@ def config_from_args(args):
         continuity_weight=args.continuity_weight,
         elastic_weight=args.elastic_weight, clash_weight=args.clash_weight,
         elastic_cutoff=args.elastic_cutoff, elastic_keep=args.elastic_keep,
+        elastic_tolerance=args.elastic_tolerance,
+        elastic_weight_final=args.elastic_weight_final,
         free_bits=args.free_bits, kl_beta=args.kl_beta,
         kl_warmup=args.kl_warmup,
         epochs=args.epochs if args.epochs is not None else d.epochs,
