@@ -268,7 +268,8 @@ class StructureVAE(nn.Module):
 
     def render_coords(self, coords):
         """Where the Gaussians of pseudo-atoms at ``coords`` (..., N, 3) are
-        rendered: the coordinates themselves, or the residue centroids."""
+        rendered: the coordinates themselves, the residue centroids, or every
+        heavy atom (..., A, 3)."""
         mode = self._config["pseudo_atoms"]
         if mode == "centroid":
             return render_positions(coords, self.frame_a, self.frame_b,
