@@ -7,10 +7,11 @@ the reference coordinates (Angstrom, model frame, origin at the box centre).
 """
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
-from .pseudoatoms import render_positions
+from .pseudoatoms import RenderPoints, render_positions
 
 DEFAULT_ENCODER_HIDDEN = (512, 256, 128, 64, 32)
 DEFAULT_DECODER_HIDDEN = (32, 64, 128, 256, 512)
@@ -169,17 +170,17 @@ class StructureVAE(nn.Module):
     decoder something other than the Gaussian latent alone, e.g. the latent
     joined with a relaxed binary code.
 
-    ``centroids`` (``pseudoatoms.centroid_offsets`` of the reference) renders
-    each residue's Gaussian at its heavy-atom centroid, carried by the local
-    backbone frame, instead of at its CA (``render_coords``); ``atoms``
-    (``pseudoatoms.atom_offsets``) renders every heavy atom, carried by its
-    residue's frame, with its atomic number (``render_amplitudes``).
+    ``render_points`` (``pseudoatoms.render_points`` of the reference)
+    renders Gaussians carried by the residues' local frames instead of one
+    at each pseudo-atom: each residue's centroid, or every heavy atom
+    (``render_coords``, ``render_amplitudes``; a learnable width is the
+    width of the residue that carries the point).
     """
 
     def __init__(self, D, ref_coords, amplitudes, latent_dim=8,
                  encoder_hidden=DEFAULT_ENCODER_HIDDEN, decoder_hidden=DEFAULT_DECODER_HIDDEN,
                  extra_dim=0, sigma=2.0, learn_sigma=False, decoder_input_dim=None,
-                 centroids=None, atoms=None):
+                 render_points=None):
         super().__init__()
         ref_coords = torch.as_tensor(ref_coords, dtype=torch.float32)
         amplitudes = torch.as_tensor(amplitudes, dtype=torch.float32)
@@ -199,39 +200,31 @@ class StructureVAE(nn.Module):
                             decoder_hidden=[int(h) for h in decoder_hidden],
                             extra_dim=int(extra_dim), sigma=float(sigma),
                             learn_sigma=bool(learn_sigma),
-                            pseudo_atoms=("atoms" if atoms is not None else
-                                          "ca" if centroids is None else "centroid"))
+                            pseudo_atoms="ca" if render_points is None else render_points.mode,
+                            n_points=0 if render_points is None else len(render_points.owner))
         self.encoder = ImageEncoder(D, latent_dim, encoder_hidden, extra_dim)
         self.decoder = DeformationDecoder(n, decoder_input_dim, decoder_hidden)
         self.register_buffer("ref_coords", ref_coords.clone())
         self.register_buffer("amplitudes", amplitudes.clone())
         if learn_sigma:
             self.log_sigma = nn.Parameter(torch.full((n,), math.log(float(sigma))))
-        if centroids is not None:
-            a, b, offsets = (torch.as_tensor(x) for x in centroids)
-            if a.shape != (n,) or b.shape != (n,) or offsets.shape != (n, 3):
-                raise ValueError(f"StructureVAE: centroid frames must be ({n},), ({n},) "
-                                 f"and ({n}, 3), got {tuple(a.shape)}, {tuple(b.shape)}, "
-                                 f"{tuple(offsets.shape)}")
-            self.register_buffer("frame_a", a.long().clone())
-            self.register_buffer("frame_b", b.long().clone())
-            self.register_buffer("centroid_offsets", offsets.float().clone())
-        if atoms is not None:
-            if learn_sigma or centroids is not None:
-                raise ValueError("StructureVAE: atom rendering takes neither "
-                                 "centroids nor a learnable sigma")
-            a, b, offsets, owner, atom_amplitudes = (torch.as_tensor(x) for x in atoms)
-            if a.shape != (n,) or b.shape != (n,) or offsets.ndim != 2 or \
-                    offsets.shape[1] != 3 or owner.shape != offsets.shape[:1] or \
-                    atom_amplitudes.shape != owner.shape:
-                raise ValueError("StructureVAE: atoms must be frames (N,), (N,), "
-                                 "offsets (A, 3), owners (A,) and amplitudes (A,)")
-            self._config["n_atoms"] = int(owner.shape[0])
-            self.register_buffer("frame_a", a.long().clone())
-            self.register_buffer("frame_b", b.long().clone())
-            self.register_buffer("atom_offsets", offsets.float().clone())
-            self.register_buffer("atom_owner", owner.long().clone())
-            self.register_buffer("atom_amplitudes", atom_amplitudes.float().clone())
+        if render_points is not None:
+            self._register_points(render_points, n)
+
+    def _register_points(self, points, n):
+        frame_a, frame_b, offsets, owner, amplitudes = (
+            torch.as_tensor(np.asarray(x)) for x in points[1:])
+        p = owner.shape[0]
+        if frame_a.shape != (n,) or frame_b.shape != (n,) or offsets.shape != (p, 3) \
+                or amplitudes.shape != (p,):
+            raise ValueError(f"StructureVAE: render points need frames ({n},), offsets "
+                             f"(P, 3), owners (P,) and amplitudes (P,), got "
+                             f"{[tuple(x.shape) for x in (frame_a, frame_b, offsets, owner, amplitudes)]}")
+        self.register_buffer("frame_a", frame_a.long().clone())
+        self.register_buffer("frame_b", frame_b.long().clone())
+        self.register_buffer("point_offsets", offsets.float().clone())
+        self.register_buffer("point_owner", owner.long().clone())
+        self.register_buffer("point_amplitudes", amplitudes.float().clone())
 
     @property
     def config(self):
@@ -247,44 +240,37 @@ class StructureVAE(nn.Module):
             D = config.pop("D")
         except KeyError as missing:
             raise ValueError(f"StructureVAE config lacks {missing}") from None
-        centroids = atoms = None
         mode = config.pop("pseudo_atoms", "ca")
-        n_atoms = int(config.pop("n_atoms", 0))
-        frames = (torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.long))
-        if mode == "centroid":
-            centroids = frames + (torch.zeros(n, 3),)
-        elif mode == "atoms":
-            atoms = frames + (torch.zeros(n_atoms, 3), torch.zeros(n_atoms, dtype=torch.long),
-                              torch.ones(n_atoms))
-        return cls(D, torch.zeros(n, 3), torch.ones(n), centroids=centroids, atoms=atoms,
-                   **config)
+        p = int(config.pop("n_points", 0))
+        points = None
+        if mode != "ca":
+            points = RenderPoints(mode, np.zeros(n, np.int64), np.zeros(n, np.int64),
+                                  np.zeros((p, 3)), np.zeros(p, np.int64), np.ones(p))
+        return cls(D, torch.zeros(n, 3), torch.ones(n), render_points=points, **config)
 
     @property
     def sigma(self):
         """Gaussian width: a float, or a (N,) tensor when learnable."""
         if self._config["learn_sigma"]:
-            return self.log_sigma.exp()
+            sigma = self.log_sigma.exp()
+            return sigma if self._config["n_points"] == 0 else sigma[self.point_owner]
         return self._config["sigma"]
 
     def render_coords(self, coords):
         """Where the Gaussians of pseudo-atoms at ``coords`` (..., N, 3) are
-        rendered: the coordinates themselves, the residue centroids, or every
-        heavy atom (..., A, 3)."""
-        mode = self._config["pseudo_atoms"]
-        if mode == "centroid":
-            return render_positions(coords, self.frame_a, self.frame_b,
-                                    self.centroid_offsets)
-        if mode == "atoms":
-            return render_positions(coords, self.frame_a, self.frame_b,
-                                    self.atom_offsets, self.atom_owner)
-        return coords
+        rendered: the coordinates themselves, or the render points
+        (..., P, 3) they carry."""
+        if self._config["n_points"] == 0:
+            return coords
+        return render_positions(coords, self.frame_a, self.frame_b,
+                                self.point_offsets, self.point_owner)
 
     @property
     def render_amplitudes(self):
         """Amplitudes of the Gaussians ``render_coords`` places."""
-        if self._config["pseudo_atoms"] == "atoms":
-            return self.atom_amplitudes
-        return self.amplitudes
+        if self._config["n_points"] == 0:
+            return self.amplitudes
+        return self.point_amplitudes
 
     def encode(self, images):
         """``images`` (B, D, D) -> ``(mu, logvar, extra or None)``."""

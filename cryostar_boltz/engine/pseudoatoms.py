@@ -18,6 +18,8 @@ Gaussian (amplitude = atomic number), which is what a map of real atoms
 looks like. It costs one Gaussian per heavy atom instead of one per residue
 (about 8 times the projection work for a protein).
 """
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
@@ -66,50 +68,59 @@ def local_frames(coords, a, b, eps=1e-6):
 
 
 def residue_centroids(model):
-    """Amplitude-weighted heavy-atom centroid of each residue (N, 3)."""
+    """Amplitude-weighted heavy-atom centroid of each residue (N, 3); the
+    weights sum to the residue's amplitude."""
     atoms = model.atoms
     weight = np.where(atoms.atomic_numbers > 1, atoms.atomic_numbers, 0).astype(np.float64)
-    total = np.bincount(atoms.residue_index, weights=weight, minlength=model.n)
     sums = np.stack([np.bincount(atoms.residue_index, weights=weight * atoms.coords[:, k],
                                  minlength=model.n) for k in range(3)], axis=1)
     centroids = model.coords.copy()
-    has_atoms = total > 0
-    centroids[has_atoms] = sums[has_atoms] / total[has_atoms, None]
+    has_atoms = model.amplitudes > 0
+    centroids[has_atoms] = sums[has_atoms] / model.amplitudes[has_atoms, None]
     return centroids
 
 
-def centroid_offsets(model):
-    """``(a, b, offsets)``: the frame neighbours of every pseudo-atom and its
-    centroid's offset (N, 3) in its local frame, from the reference model."""
-    a, b, valid = frame_neighbours(model.segment_index)
-    frames = local_frames(model.coords, a, b)
-    world = residue_centroids(model) - model.coords
-    offsets = np.einsum("nji,nj->ni", frames, world)
-    offsets[~valid] = 0.0
-    return a, b, offsets
+class RenderPoints(NamedTuple):
+    """Gaussians carried by the residues' local frames: point ``p`` sits at
+    ``offsets[p]`` in the frame of residue ``owner[p]`` (spanned with its
+    neighbours ``frame_a``, ``frame_b``) and has amplitude ``amplitudes[p]``."""
+    mode: str
+    frame_a: np.ndarray     # (N,)
+    frame_b: np.ndarray     # (N,)
+    offsets: np.ndarray     # (P, 3)
+    owner: np.ndarray       # (P,)
+    amplitudes: np.ndarray  # (P,)
 
 
-def atom_offsets(model):
-    """``(a, b, offsets (A, 3), owner (A,), atomic numbers (A,))``: every heavy
-    atom's offset from its residue's pseudo-atom, in the residue's local
-    frame, and the residue that carries it. Atoms of residues without a
-    frame (segments of fewer than three residues) collapse onto their CA."""
+def render_points(model, mode):
+    """The points ``mode`` renders for the reference ``model``: None for
+    ``ca`` (the pseudo-atoms themselves), one per residue at its centroid,
+    or one per heavy atom. Points of residues without a frame (segments of
+    fewer than three residues) sit on their CA."""
+    if mode not in MODES:
+        raise ValueError("pseudo_atoms must be one of %s, got %r" % (MODES, mode))
+    if mode == "ca":
+        return None
     a, b, valid = frame_neighbours(model.segment_index)
+    if mode == "centroid":
+        owner = np.arange(model.n)
+        world = residue_centroids(model) - model.coords
+        amplitudes = model.amplitudes
+    else:
+        atoms = model.atoms
+        heavy = np.flatnonzero(atoms.atomic_numbers > 1)
+        owner = atoms.residue_index[heavy]
+        world = atoms.coords[heavy] - model.coords[owner]
+        amplitudes = atoms.atomic_numbers[heavy]
     frames = local_frames(model.coords, a, b)
-    atoms = model.atoms
-    heavy = np.flatnonzero(atoms.atomic_numbers > 1)
-    owner = atoms.residue_index[heavy]
-    world = atoms.coords[heavy] - model.coords[owner]
-    offsets = np.einsum("aji,aj->ai", frames[owner], world)
+    offsets = np.einsum("pji,pj->pi", frames[owner], world)
     offsets[~valid[owner]] = 0.0
-    return a, b, offsets, owner.astype(np.int64), atoms.atomic_numbers[heavy].astype(np.float64)
+    return RenderPoints(mode, a, b, offsets, owner.astype(np.int64),
+                        np.asarray(amplitudes, dtype=np.float64))
 
 
-def render_positions(coords, a, b, offsets, owner=None):
-    """Rendered positions of pseudo-atoms at ``coords`` (..., N, 3): one per
-    residue (``offsets`` (N, 3)), or one per atom of residue ``owner``
-    (``offsets`` (A, 3)), carried by the residues' local frames."""
-    frames = local_frames(coords, a, b)
-    if owner is not None:
-        frames, coords = frames[..., owner, :, :], coords[..., owner, :]
-    return coords + torch.einsum("...nij,nj->...ni", frames, offsets)
+def render_positions(coords, a, b, offsets, owner):
+    """Positions (..., P, 3) of the points carried by pseudo-atoms at
+    ``coords`` (..., N, 3) (see ``RenderPoints``)."""
+    frames = local_frames(coords, a, b)[..., owner, :, :]
+    return coords[..., owner, :] + torch.einsum("...pij,pj->...pi", frames, offsets)

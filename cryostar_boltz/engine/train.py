@@ -34,8 +34,7 @@ from .models import StructureVAE
 from .placement import place_reference
 from .priors import build_prior
 from .progress import MetricsTable, Progress
-from .pseudoatoms import MODES as PSEUDO_ATOM_MODES
-from .pseudoatoms import atom_offsets, centroid_offsets
+from .pseudoatoms import render_points
 from .runs import save_array, write_analysis
 from .starfile import atomic_write
 from .structure import load_structure
@@ -322,9 +321,6 @@ class Stage1Trainer(EpochTrainer):
 
     def _build_model(self):
         cfg = self.cfg
-        if cfg.pseudo_atoms not in PSEUDO_ATOM_MODES:
-            raise ValueError("pseudo_atoms must be one of %s, got %r"
-                             % (PSEUDO_ATOM_MODES, cfg.pseudo_atoms))
         reference = load_structure(cfg.reference)
         self.reference_centre = np.zeros(3)
         placed = place_reference(reference, self.box0, self.apix0, cfg.map,
@@ -342,10 +338,7 @@ class Stage1Trainer(EpochTrainer):
                                 decoder_input_dim=getattr(
                                     self.prior, "decoder_input_dim",
                                     cfg.latent_dim),
-                                centroids=(centroid_offsets(placed)
-                                           if cfg.pseudo_atoms == "centroid" else None),
-                                atoms=(atom_offsets(placed)
-                                       if cfg.pseudo_atoms == "atoms" else None)
+                                render_points=render_points(placed, cfg.pseudo_atoms)
                                 ).to(self.device)
         sample = self.images[np.linspace(0, self.particles.n - 1,
                                          min(self.particles.n, 2000)).astype(int)]

@@ -7,7 +7,7 @@ from scipy.spatial.transform import Rotation
 from cryostar_boltz.engine import imaging
 from cryostar_boltz.engine.losses import correlation_loss
 from cryostar_boltz.engine.models import StructureVAE
-from cryostar_boltz.engine.pseudoatoms import (centroid_offsets, frame_neighbours,
+from cryostar_boltz.engine.pseudoatoms import (frame_neighbours, render_points,
                                                render_positions, residue_centroids)
 from cryostar_boltz.engine.structure import load_structure
 
@@ -18,8 +18,11 @@ def closed(adk_dir):
     return model.translated(-model.coords.mean(0))
 
 
-def as_tensors(a, b, offsets):
-    return torch.as_tensor(a), torch.as_tensor(b), torch.as_tensor(offsets, dtype=torch.float32)
+def as_tensors(points):
+    """``render_positions`` arguments after the coordinates."""
+    return (torch.as_tensor(points.frame_a), torch.as_tensor(points.frame_b),
+            torch.as_tensor(points.offsets, dtype=torch.float32),
+            torch.as_tensor(points.owner))
 
 
 def test_neighbours_stay_in_their_segment():
@@ -33,17 +36,17 @@ def test_neighbours_stay_in_their_segment():
 
 
 def test_reference_renders_at_its_centroids_and_moves_rigidly(closed):
-    a, b, offsets = as_tensors(*centroid_offsets(closed))
+    args = as_tensors(render_points(closed, "centroid"))
     centroids = residue_centroids(closed)
     mean_offset = np.linalg.norm(centroids - closed.coords, axis=1).mean()
     assert 0.8 < mean_offset < 2.0
     coords = torch.as_tensor(closed.coords, dtype=torch.float32)
-    assert np.allclose(render_positions(coords, a, b, offsets).numpy(), centroids, atol=1e-4)
+    assert np.allclose(render_positions(coords, *args).numpy(), centroids, atol=1e-4)
     rotation = Rotation.random(random_state=3).as_matrix()
     moved = torch.as_tensor(closed.coords @ rotation.T + [4.0, -2.0, 7.0], dtype=torch.float32)
     expected = centroids @ rotation.T + [4.0, -2.0, 7.0]
     batch = torch.stack([coords, moved])
-    assert np.allclose(render_positions(batch, a, b, offsets)[1].numpy(), expected, atol=1e-4)
+    assert np.allclose(render_positions(batch, *args)[1].numpy(), expected, atol=1e-4)
 
 
 def test_centroids_match_an_all_atom_image_better_than_cas(closed):
@@ -59,7 +62,7 @@ def test_centroids_match_an_all_atom_image_better_than_cas(closed):
     observed = imaging.apply_fourier_mask(truth, lowpass)
     amplitudes = torch.as_tensor(closed.amplitudes, dtype=torch.float32)
     ca = torch.as_tensor(closed.coords, dtype=torch.float32)
-    centroid = render_positions(ca, *as_tensors(*centroid_offsets(closed)))
+    centroid = render_positions(ca, *as_tensors(render_points(closed, "centroid")))
     losses = {}
     for name, points in (("ca", ca), ("centroid", centroid)):
         image = imaging.project_gaussians(points, amplitudes, rotations, D, apix, sigma=2.0)
@@ -69,9 +72,8 @@ def test_centroids_match_an_all_atom_image_better_than_cas(closed):
 
 
 def test_vae_renders_centroids_and_round_trips(closed):
-    centroids = centroid_offsets(closed)
     vae = StructureVAE(16, closed.coords, closed.amplitudes, encoder_hidden=(32,),
-                       decoder_hidden=(32,), centroids=centroids)
+                       decoder_hidden=(32,), render_points=render_points(closed, "centroid"))
     assert vae.config["pseudo_atoms"] == "centroid"
     coords = vae.decode(torch.zeros(2, 8))
     rendered = vae.render_coords(coords)
@@ -90,26 +92,29 @@ def test_vae_renders_centroids_and_round_trips(closed):
 
 
 def test_atom_rendering_carries_every_heavy_atom(closed):
-    from cryostar_boltz.engine.pseudoatoms import atom_offsets
-    a, b, offsets, owner, numbers = atom_offsets(closed)
+    points = render_points(closed, "atoms")
     heavy, z = closed.heavy_atoms()
-    assert offsets.shape == heavy.shape and np.array_equal(numbers, z)
+    assert points.offsets.shape == heavy.shape and np.array_equal(points.amplitudes, z)
     coords = torch.as_tensor(closed.coords, dtype=torch.float32)
-    args = (torch.as_tensor(a), torch.as_tensor(b),
-            torch.as_tensor(offsets, dtype=torch.float32), torch.as_tensor(owner))
+    args = as_tensors(points)
     assert np.allclose(render_positions(coords, *args).numpy(), heavy, atol=1e-4)
     rotation = Rotation.random(random_state=5).as_matrix()
     moved = torch.as_tensor(closed.coords @ rotation.T, dtype=torch.float32)
     assert np.allclose(render_positions(moved[None], *args)[0].numpy(),
                        heavy @ rotation.T, atol=1e-4)
     vae = StructureVAE(16, closed.coords, closed.amplitudes, encoder_hidden=(32,),
-                       decoder_hidden=(32,), atoms=atom_offsets(closed))
+                       decoder_hidden=(32,), render_points=points)
     copy = StructureVAE.from_config(vae.config)
     copy.load_state_dict(vae.state_dict())
     decoded = copy.decode(torch.zeros(1, 8))
     assert copy.config["pseudo_atoms"] == "atoms"
     assert np.allclose(copy.render_coords(decoded)[0].detach().numpy(), heavy, atol=1e-4)
     assert torch.equal(copy.render_amplitudes, torch.as_tensor(z, dtype=torch.float32))
-    with pytest.raises(ValueError, match="learnable sigma"):
-        StructureVAE(16, closed.coords, closed.amplitudes, learn_sigma=True,
-                     atoms=atom_offsets(closed))
+    # a learnable width is the width of the residue carrying the atom
+    learned = StructureVAE(16, closed.coords, closed.amplitudes, learn_sigma=True,
+                           sigma=1.5, render_points=points)
+    with torch.no_grad():
+        learned.log_sigma.copy_(torch.log(torch.arange(1.0, closed.n + 1)))
+    assert torch.allclose(learned.sigma, torch.as_tensor(points.owner + 1.0, dtype=torch.float32))
+    with pytest.raises(ValueError, match="pseudo_atoms"):
+        render_points(closed, "cb")
