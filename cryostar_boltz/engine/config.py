@@ -53,7 +53,23 @@ class SavedConfig:
 
 
 @dataclass
-class TrainConfig(SavedConfig):
+class LoopOptions(SavedConfig):
+    """Options of the epoch loop both training stages share
+    (``train.EpochTrainer``); each stage sets its own defaults."""
+    epochs: int = 20
+    batch_size: int = 64               # global batch, split over processes
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    amp: bool = False                  # bfloat16 networks
+    checkpoint_every: int = 0          # steps; 0: at the end of each epoch only
+    max_bad_steps: int = 20            # consecutive non-finite losses tolerated
+
+
+@dataclass
+class TrainConfig(LoopOptions):
     # inputs
     particles: str = ""
     reference: str = ""
@@ -68,7 +84,7 @@ class TrainConfig(SavedConfig):
     encoder_hidden: tuple = (512, 256, 128, 64, 32)
     decoder_hidden: tuple = (32, 64, 128, 256, 512)
     sigma: float = 2.0                 # Gaussian width of a pseudo-atom (A)
-    pseudo_atoms: str = "ca"           # render at the CA, or "centroid"
+    pseudo_atoms: str = "ca"           # render at the CA, "centroid" or "atoms"
     # prior
     prior: str = "gaussian"
     prior_options: dict = field(default_factory=dict)
@@ -87,15 +103,5 @@ class TrainConfig(SavedConfig):
     free_bits: float = 3.0
     kl_beta: float = 0.5
     kl_warmup: int = 10000
-    # optimisation
-    epochs: int = 20
-    batch_size: int = 64               # global batch, split over processes
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 0
-    amp: bool = False
+    # optimisation (and the epoch loop's options)
     lr_schedule: str = "constant"      # or "cosine": decay to 10% of lr by the end
-    checkpoint_every: int = 0          # steps; 0: at the end of each epoch only
-    max_bad_steps: int = 20            # consecutive non-finite losses tolerated

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from . import imaging
-from .config import SavedConfig, TrainConfig
+from .config import LoopOptions, TrainConfig
 from .density import (DENSITY, MODEL, DensityDecoder, SliceGrid, centre_spectra,
                       centred_rfft2)
 from .train import EpochTrainer, TrainingData, save_atomic
@@ -34,7 +34,7 @@ SCALE_SAMPLE = 1000
 
 
 @dataclass
-class DensityConfig(SavedConfig):
+class DensityConfig(LoopOptions):
     """Every option of a stage-2 run (``RUN/density/config.json``).
 
     Defaults follow cryoDRGN's decoder as the method uses it: width 1024,
@@ -49,16 +49,8 @@ class DensityConfig(SavedConfig):
     layers: int = 3
     pe_dim: Optional[int] = None       # default: box // 2
     feat_sigma: float = 0.5
-    epochs: int = 20
     batch_size: int = 8                # global batch, split over processes
-    lr: float = 1e-4
     weight_decay: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 0
-    amp: bool = False                  # bfloat16 decoder on GPUs
-    checkpoint_every: int = 0          # steps; 0: at the end of each epoch only
-    max_bad_steps: int = 20
 
 
 def density_dir(run_dir):

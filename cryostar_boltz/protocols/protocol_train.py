@@ -449,7 +449,7 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
                  "--kl-warmup", self.klWarmup.get(),
                  "--lr", self.learningRate.get(),
                  "--sigma", self.sigma.get(),
-                 "--pseudo-atoms", ("ca", "centroid", "atoms")[self.pseudoAtoms.get()],
+                 "--pseudo-atoms", cts.PSEUDO_ATOMS[self.pseudoAtoms.get()],
                  "--mask-radius", self.maskRadius.get(),
                  "--seed", self.seed.get()]
         if self.elasticWeightFinal.get() is not None:
