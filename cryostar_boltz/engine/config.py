@@ -83,7 +83,7 @@ class TrainConfig(LoopOptions):
     latent_dim: int = 8
     encoder_hidden: tuple = (512, 256, 128, 64, 32)
     decoder_hidden: tuple = (32, 64, 128, 256, 512)
-    sigma: float = 2.0                 # Gaussian width of a pseudo-atom (A)
+    sigma: Optional[float] = None      # Gaussian width (A); None: per rendering
     pseudo_atoms: str = "ca"           # render at the CA, "centroid" or "atoms"
     # prior
     prior: str = "gaussian"

@@ -1,4 +1,5 @@
-"""Where a residue's density is rendered: at its CA, or at its centroid.
+"""Where a residue's density is rendered: at its CA, its centroid, or its
+heavy atoms.
 
 The decoder moves one point per residue (CA, or C1' for nucleotides), and
 that point is what outputs and restraints use. The published method also
@@ -16,7 +17,14 @@ neighbours, so it follows the backbone as the decoder moves it.
 carried rigidly by its residue's local frame and rendered as its own
 Gaussian (amplitude = atomic number), which is what a map of real atoms
 looks like. It costs one Gaussian per heavy atom instead of one per residue
-(about 8 times the projection work for a protein).
+(about 8 times the projection work for a protein); its Gaussians should
+be an atom's width (about 1 A, plus the pixel's), not a residue's.
+
+What no rendering carried by the backbone removes: the sample's side chains
+are not where the reference has them (for adenylate kinase's crystal
+structure against its MD path, side-chain centroids differ by about 1 A
+RMS), so the backbone bends a little to explain them
+(``benchmarks/bench_rendering.py`` measures this floor per rendering).
 """
 from typing import NamedTuple
 
@@ -24,6 +32,25 @@ import numpy as np
 import torch
 
 MODES = ("ca", "centroid", "atoms")
+
+#: Gaussian width of one atom (Angstrom): thermal motion (B about 80 A^2)
+#: and the atom's own scattering profile.
+ATOM_SIGMA = 1.0
+
+#: Gaussian width of a residue rendered as one point (Angstrom).
+RESIDUE_SIGMA = 2.0
+
+
+def atom_sigma(apix):
+    """Width of an atom on pixels of ``apix`` Angstrom: integrating over a
+    square pixel adds its variance, apix^2 / 12, to the atom's."""
+    return float(np.sqrt(ATOM_SIGMA ** 2 + apix ** 2 / 12.0))
+
+
+def default_sigma(mode, apix):
+    """Width to render ``mode``'s points with when none is given: an
+    atom's for ``atoms``, a residue's otherwise."""
+    return atom_sigma(apix) if mode == "atoms" else RESIDUE_SIGMA
 
 
 def frame_neighbours(segment_index):

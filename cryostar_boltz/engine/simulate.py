@@ -23,11 +23,8 @@ from scipy.spatial.transform import Rotation
 
 from . import imaging
 from .data import write_star
+from .pseudoatoms import atom_sigma
 from .structure import CoarseModel, load_ensemble, load_structure, write_models
-
-#: Gaussian width of one atom (Angstrom): thermal motion and the atom's own
-#: scattering profile, before integration over the pixel.
-ATOM_SIGMA = 1.0
 
 
 @dataclass
@@ -97,9 +94,8 @@ def ensemble_from_structures(paths):
 
 
 def _pixel_sigma(apix):
-    """Width of an atom after integration over a square pixel: a box of
-    width a has variance a^2/12, which adds to the Gaussian's."""
-    return float(np.sqrt(ATOM_SIGMA ** 2 + apix ** 2 / 12.0))
+    """Width of an atom after integration over a square pixel."""
+    return atom_sigma(apix)
 
 
 def random_rotations(n, rng):

@@ -34,7 +34,7 @@ from .models import StructureVAE
 from .placement import place_reference
 from .priors import build_prior
 from .progress import MetricsTable, Progress
-from .pseudoatoms import render_points
+from .pseudoatoms import default_sigma, render_points
 from .runs import save_array, write_analysis
 from .starfile import atomic_write
 from .structure import load_structure
@@ -330,11 +330,13 @@ class Stage1Trainer(EpochTrainer):
         self.prior = build_prior(cfg.prior, cfg.latent_dim,
                                  **cfg.prior_options).to(self.device)
         extra = getattr(self.prior, "extra_encoder_dim", 0)
+        self.sigma = (cfg.sigma if cfg.sigma is not None
+                      else default_sigma(cfg.pseudo_atoms, self.apix))
         self.vae = StructureVAE(self.D, placed.coords, placed.amplitudes,
                                 latent_dim=cfg.latent_dim,
                                 encoder_hidden=cfg.encoder_hidden,
                                 decoder_hidden=cfg.decoder_hidden,
-                                extra_dim=extra, sigma=cfg.sigma,
+                                extra_dim=extra, sigma=self.sigma,
                                 decoder_input_dim=getattr(
                                     self.prior, "decoder_input_dim",
                                     cfg.latent_dim),
@@ -364,6 +366,8 @@ class Stage1Trainer(EpochTrainer):
         self.log("reference %s: %d residues, %d chains; restraints %s"
                  % (cfg.reference, placed.n, len(np.unique(placed.chain_index)),
                     counts))
+        self.log("rendering: %d Gaussians (%s) of width %.2f A"
+                 % (len(self.vae.render_amplitudes), cfg.pseudo_atoms, self.sigma))
 
     # ------------------------------------------------------------ batches
     def step_noise(self, step, shape):

@@ -233,14 +233,17 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
                  "Final weight of the KL term."),
                 ("learningRate", "lr", 1e-4, "Learning rate",
                  "AdamW learning rate."),
-                ("sigma", "sigma", 2.0, "Pseudo-atom width (A)",
-                 "Standard deviation of the Gaussian that renders each "
-                 "residue in the projections."),
                 ("maskRadius", "mask", 0.9375, "Mask radius",
                  "Radius of the circular loss mask, as a fraction of half "
                  "the box.")):
             group.addParam(name, params.FloatParam, default=default,
                            label=label, help=text)
+        group.addParam("sigma", params.FloatParam, default=None,
+                       allowsNull=True, label="Gaussian width (A)",
+                       help="Standard deviation of the Gaussians rendered in "
+                            "the projections. Empty: 2 A, a residue's, or an "
+                            "atom's (1 A widened by the pixel) when every heavy "
+                            "atom is rendered.")
         group.addParam("pseudoAtoms", params.EnumParam,
                        choices=["CA (published)", "residue centroid",
                                 "heavy atoms"],
@@ -448,12 +451,13 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
                  "--kl-beta", self.klBeta.get(),
                  "--kl-warmup", self.klWarmup.get(),
                  "--lr", self.learningRate.get(),
-                 "--sigma", self.sigma.get(),
                  "--pseudo-atoms", cts.PSEUDO_ATOMS[self.pseudoAtoms.get()],
                  "--mask-radius", self.maskRadius.get(),
                  "--seed", self.seed.get()]
         if self.elasticWeightFinal.get() is not None:
             args += ["--elastic-weight-final", self.elasticWeightFinal.get()]
+        if self.sigma.get() is not None:
+            args += ["--sigma", self.sigma.get()]
         return args + self._engineDeviceArgs() + self._extraArgs()
 
     def _resumeArgs(self):

@@ -209,3 +209,17 @@ def test_elastic_weight_decays_when_asked(dataset, tmp_path):
     constant = Stage1Trainer(config(dataset, elastic_weight=0.3), tmp_path / "run2",
                              log=lambda *a: None)
     assert constant.elastic_weight(5) == 0.3
+
+
+def test_width_follows_the_rendering_unless_given(dataset, tmp_path):
+    from cryostar_boltz.engine.pseudoatoms import atom_sigma
+    from cryostar_boltz.engine.train import Stage1Trainer
+    widths = {}
+    for name, kw in (("ca", {}), ("atoms", dict(pseudo_atoms="atoms")),
+                     ("given", dict(pseudo_atoms="atoms", sigma=1.7))):
+        trainer = Stage1Trainer(config(dataset, **kw), tmp_path / name, log=lambda *a: None)
+        widths[name] = trainer.vae.sigma
+    # an atom's 1 A widened by the 3.2 A pixel: sqrt(1 + 3.2^2 / 12) = 1.36
+    assert widths == {"ca": 2.0, "atoms": pytest.approx(atom_sigma(APIX)), "given": 1.7}
+    assert atom_sigma(APIX) == pytest.approx(1.3614, abs=1e-4)
+

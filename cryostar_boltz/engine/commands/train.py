@@ -51,15 +51,17 @@ def add_args(parser):
                       help="loss mask radius, fraction of the half box")
     model = parser.add_argument_group("model and prior")
     model.add_argument("--latent-dim", type=int, default=d.latent_dim)
-    model.add_argument("--sigma", type=float, default=d.sigma,
-                       help="Gaussian width of a residue (Angstrom)")
+    model.add_argument("--sigma", type=float, default=None,
+                       help="Gaussian width (Angstrom) of each rendered point "
+                       "(default: 2, a residue's; with --pseudo-atoms atoms an "
+                       "atom's, 1 widened by the pixel)")
     model.add_argument("--pseudo-atoms", choices=PSEUDO_ATOM_MODES,
                        default=d.pseudo_atoms,
                        help="render each residue's Gaussian at its CA (C1' for "
                        "nucleotides) as the published method does (default), "
                        "at its heavy-atom centroid carried by the backbone, "
                        "or render every heavy atom carried by its residue "
-                       "(about 8x the projection work; use --sigma about 1)")
+                       "(about 8x the projection work)")
     model.add_argument("--prior", default=d.prior,
                        help="latent prior: gaussian, gmm, grbm or rbm")
     model.add_argument("--prior-lr", type=float, default=None,
