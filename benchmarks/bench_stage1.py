@@ -105,13 +105,14 @@ def error_budget(data, run, window=15):
             "latent_spread_frames": float(spread / step)}
 
 
-def speed(data, out, threads, batch, steps=30, amp=False, pseudo_atoms="ca"):
+def speed(data, out, threads, batch, steps=30, amp=False, pseudo_atoms="ca", box=None):
     """Median particles/s of training steps in a fresh process with
     ``threads`` CPU threads, and that process's peak resident memory."""
     cmd = [sys.executable, __file__, "--speed-worker", "--data", str(data),
            "--out", str(out / ("speed_%d" % threads)), "--threads", str(threads),
            "--batch", str(batch), "--steps", str(steps),
-           "--pseudo-atoms", pseudo_atoms] + (["--amp"] if amp else [])
+           "--pseudo-atoms", pseudo_atoms] + (["--amp"] if amp else []) \
+        + (["--box", str(box)] if box else [])
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return result["particles_per_s"], result["peak_rss_mib"]
@@ -129,7 +130,8 @@ def speed_worker(args):
     cfg = TrainConfig(particles=str(args.data / "particles.star"),
                       reference=str(args.data / "reference.pdb"),
                       batch_size=args.batch, threads=args.threads, low_pass=4.0,
-                      device="cpu", amp=args.amp, pseudo_atoms=args.pseudo_atoms)
+                      device="cpu", amp=args.amp, pseudo_atoms=args.pseudo_atoms,
+                      box=args.box)
     trainer = Stage1Trainer(cfg, args.out, log=lambda *a: None)
     order = trainer.epoch_order(0)
     times = []
@@ -162,6 +164,8 @@ def main():
                         help="time bfloat16 networks (train --amp)")
     parser.add_argument("--pseudo-atoms", default="ca",
                         help="rendering timed for the speed figures (train --pseudo-atoms)")
+    parser.add_argument("--box", type=int, default=None,
+                        help="training box timed for the speed figures (train --box)")
     parser.add_argument("--speed-worker", action="store_true",
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -181,7 +185,7 @@ def main():
         for threads in (1, 2):
             for amp in (False, True):
                 rate, rss = speed(args.data, args.out, threads, args.batch,
-                                  args.steps, amp, args.pseudo_atoms)
+                                  args.steps, amp, args.pseudo_atoms, args.box)
                 key = "%dthread%s" % (threads, "_bf16" if amp else "")
                 report["particles_per_s_" + key] = rate
                 report["peak_rss_mib_" + key] = rss

@@ -330,8 +330,10 @@ class Stage1Trainer(EpochTrainer):
         self.prior = build_prior(cfg.prior, cfg.latent_dim,
                                  **cfg.prior_options).to(self.device)
         extra = getattr(self.prior, "extra_encoder_dim", 0)
+        # an atom's width includes the particles' own pixels, not the
+        # training box's: downsampling by Fourier cropping adds no blur
         self.sigma = (cfg.sigma if cfg.sigma is not None
-                      else default_sigma(cfg.pseudo_atoms, self.apix))
+                      else default_sigma(cfg.pseudo_atoms, self.apix0))
         self.vae = StructureVAE(self.D, placed.coords, placed.amplitudes,
                                 latent_dim=cfg.latent_dim,
                                 encoder_hidden=cfg.encoder_hidden,

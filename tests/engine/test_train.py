@@ -216,10 +216,13 @@ def test_width_follows_the_rendering_unless_given(dataset, tmp_path):
     from cryostar_boltz.engine.train import Stage1Trainer
     widths = {}
     for name, kw in (("ca", {}), ("atoms", dict(pseudo_atoms="atoms")),
-                     ("given", dict(pseudo_atoms="atoms", sigma=1.7))):
+                     ("given", dict(pseudo_atoms="atoms", sigma=1.7)),
+                     ("downsampled", dict(pseudo_atoms="atoms", box=16))):
         trainer = Stage1Trainer(config(dataset, **kw), tmp_path / name, log=lambda *a: None)
         widths[name] = trainer.vae.sigma
     # an atom's 1 A widened by the 3.2 A pixel: sqrt(1 + 3.2^2 / 12) = 1.36
-    assert widths == {"ca": 2.0, "atoms": pytest.approx(atom_sigma(APIX)), "given": 1.7}
+    # a smaller training box does not widen the atoms: the particles' pixels do
+    assert widths == {"ca": 2.0, "atoms": pytest.approx(atom_sigma(APIX)), "given": 1.7,
+                      "downsampled": pytest.approx(atom_sigma(APIX))}
     assert atom_sigma(APIX) == pytest.approx(1.3614, abs=1e-4)
 
