@@ -110,10 +110,10 @@ def truth_maps(args, frames_used, centre, D, apix, apix0):
     """Rendered heavy-atom map of each frame in ``frames_used`` (box frame)."""
     from adk_dataset import DEFAULT_DATA, load_path
     from cryostar_boltz.engine import imaging
-    from cryostar_boltz.engine.simulate import _pixel_sigma
+    from cryostar_boltz.engine.pseudoatoms import atom_sigma
     closed, heavy, frames = load_path(args.adk or DEFAULT_DATA)
     amps = torch.as_tensor(closed.atoms.atomic_numbers[heavy], dtype=torch.float64)
-    sigma = _pixel_sigma(apix0)
+    sigma = atom_sigma(apix0)
     return {f: imaging.render_volume(torch.as_tensor(frames[f][heavy] - centre),
                                      amps, D, apix, sigma).numpy()
             for f in frames_used}

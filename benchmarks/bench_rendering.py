@@ -32,9 +32,9 @@ from adk_dataset import DEFAULT_DATA, load_path  # noqa: E402
 
 from cryostar_boltz.engine import imaging  # noqa: E402
 from cryostar_boltz.engine.losses import correlation_loss  # noqa: E402
-from cryostar_boltz.engine.pseudoatoms import render_points, render_positions  # noqa: E402
-from cryostar_boltz.engine.simulate import (_pixel_sigma, draw_parameters,  # noqa: E402
-                                            render_particles)
+from cryostar_boltz.engine.pseudoatoms import (atom_sigma, render_points,  # noqa: E402
+                                               render_positions)
+from cryostar_boltz.engine.simulate import draw_parameters, render_particles  # noqa: E402
 
 BOX, APIX, LOW_PASS = 64, 1.45, 6.0
 
@@ -53,13 +53,13 @@ def path_mean_offsets(closed, heavy, frames, mode):
 
 def renderings(closed, heavy, frames):
     """name -> (points or None, sigma, offsets override or None)."""
-    atom_sigma = _pixel_sigma(APIX)
+    atom_width = atom_sigma(APIX)
     return {
         "ca (published)": (None, 2.0, None),
         "centroid": (render_points(closed, "centroid"), 2.0, None),
-        "atoms": (render_points(closed, "atoms"), atom_sigma, None),
+        "atoms": (render_points(closed, "atoms"), atom_width, None),
         "atoms, path-mean side chains": (
-            render_points(closed, "atoms"), atom_sigma,
+            render_points(closed, "atoms"), atom_width,
             path_mean_offsets(closed, heavy, frames, "atoms")),
     }
 

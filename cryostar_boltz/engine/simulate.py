@@ -93,11 +93,6 @@ def ensemble_from_structures(paths):
                          first, rows)
 
 
-def _pixel_sigma(apix):
-    """Width of an atom after integration over a square pixel."""
-    return atom_sigma(apix)
-
-
 def random_rotations(n, rng):
     """Uniformly distributed rotations (Haar measure) as RELION Euler angles."""
     rot = Rotation.random(n, random_state=rng)
@@ -135,7 +130,7 @@ def render_particles(atom_coords, atomic_numbers, rotations, shifts, ctf, box,
     amps = torch.as_tensor(atomic_numbers, dtype=dtype)
     images = imaging.project_gaussians(
         coords, amps, torch.as_tensor(rotations, dtype=dtype), box, apix,
-        sigma=_pixel_sigma(apix), shifts=torch.as_tensor(shifts, dtype=dtype))
+        sigma=atom_sigma(apix), shifts=torch.as_tensor(shifts, dtype=dtype))
     ctf_grid = imaging.compute_ctf(torch.as_tensor(ctf, dtype=dtype), box, apix)
     return imaging.apply_ctf(images, ctf_grid)
 

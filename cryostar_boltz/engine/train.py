@@ -332,13 +332,13 @@ class Stage1Trainer(EpochTrainer):
         extra = getattr(self.prior, "extra_encoder_dim", 0)
         # an atom's width includes the particles' own pixels, not the
         # training box's: downsampling by Fourier cropping adds no blur
-        self.sigma = (cfg.sigma if cfg.sigma is not None
-                      else default_sigma(cfg.pseudo_atoms, self.apix0))
+        sigma = (cfg.sigma if cfg.sigma is not None
+                 else default_sigma(cfg.pseudo_atoms, self.apix0))
         self.vae = StructureVAE(self.D, placed.coords, placed.amplitudes,
                                 latent_dim=cfg.latent_dim,
                                 encoder_hidden=cfg.encoder_hidden,
                                 decoder_hidden=cfg.decoder_hidden,
-                                extra_dim=extra, sigma=self.sigma,
+                                extra_dim=extra, sigma=sigma,
                                 decoder_input_dim=getattr(
                                     self.prior, "decoder_input_dim",
                                     cfg.latent_dim),
@@ -369,7 +369,7 @@ class Stage1Trainer(EpochTrainer):
                  % (cfg.reference, placed.n, len(np.unique(placed.chain_index)),
                     counts))
         self.log("rendering: %d Gaussians (%s) of width %.2f A"
-                 % (len(self.vae.render_amplitudes), cfg.pseudo_atoms, self.sigma))
+                 % (len(self.vae.render_amplitudes), cfg.pseudo_atoms, sigma))
 
     # ------------------------------------------------------------ batches
     def step_noise(self, step, shape):
@@ -383,9 +383,7 @@ class Stage1Trainer(EpochTrainer):
         resumed run follows the same schedule)."""
         factor = 1.0
         if self.cfg.lr_schedule == "cosine":
-            total = max(1, self.cfg.epochs * self.steps_per_epoch)
-            progress = min(step / total, 1.0)
-            factor = 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
+            factor = self.cosine(step, 1.0, 0.1)
         for group in self.optimizer.param_groups:
             group.setdefault("base_lr", group["lr"])
             group["lr"] = group["base_lr"] * factor
@@ -399,10 +397,14 @@ class Stage1Trainer(EpochTrainer):
         cfg = self.cfg
         if cfg.elastic_weight_final is None:
             return cfg.elastic_weight
-        total = max(1, cfg.epochs * self.steps_per_epoch)
+        return self.cosine(step, cfg.elastic_weight, cfg.elastic_weight_final)
+
+    def cosine(self, step, start, end):
+        """A cosine from ``start`` at step 0 to ``end`` at the run's last
+        step: a function of the step only, so a resumed run follows it."""
+        total = max(1, self.cfg.epochs * self.steps_per_epoch)
         progress = min(step / total, 1.0)
-        return (cfg.elastic_weight_final + (cfg.elastic_weight - cfg.elastic_weight_final)
-                * 0.5 * (1.0 + math.cos(math.pi * progress)))
+        return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def autocast(self):
         """bfloat16 for the encoder and decoder networks with ``--amp``

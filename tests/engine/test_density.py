@@ -12,7 +12,8 @@ import torch
 from cryostar_boltz.engine import density, imaging
 from cryostar_boltz.engine.config import TrainConfig
 from cryostar_boltz.engine.progress import read_metrics
-from cryostar_boltz.engine.simulate import (_pixel_sigma, ensemble_from_structures,
+from cryostar_boltz.engine.pseudoatoms import atom_sigma
+from cryostar_boltz.engine.simulate import (ensemble_from_structures,
                                             simulate_dataset)
 
 BOX, APIX = 32, 3.2
@@ -98,7 +99,7 @@ def _state_maps(dataset_truth, paths, D, apix):
     truth = np.load(dataset_truth)
     amps = torch.as_tensor(ens.atomic_numbers, dtype=torch.float64)
     return [imaging.render_volume(torch.as_tensor(c - truth["centre"]), amps, D,
-                                  apix, _pixel_sigma(apix)).numpy()
+                                  apix, atom_sigma(apix)).numpy()
             for c in ens.atom_coords]
 
 

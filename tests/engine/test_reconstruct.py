@@ -5,8 +5,9 @@ import torch
 
 from cryostar_boltz.engine import imaging
 from cryostar_boltz.engine.data import load_particles
+from cryostar_boltz.engine.pseudoatoms import atom_sigma
 from cryostar_boltz.engine.reconstruct import FourierBackprojector, reconstruct
-from cryostar_boltz.engine.simulate import (_pixel_sigma, ensemble_from_structures,
+from cryostar_boltz.engine.simulate import (ensemble_from_structures,
                                             simulate_dataset)
 
 BOX, APIX = 32, 3.2
@@ -21,7 +22,7 @@ def test_noiseless_particles_give_the_true_map(adk_dir, tmp_path):
     truth = imaging.render_volume(
         torch.as_tensor(ens.atom_coords[0] - centre),
         torch.as_tensor(ens.atomic_numbers, dtype=torch.float64), BOX, APIX,
-        _pixel_sigma(APIX)).numpy()
+        atom_sigma(APIX)).numpy()
     volume = reconstruct(particles.images, particles.rotations, particles.shifts,
                          particles.ctf, APIX, batch=128)
     assert volume.shape == (BOX,) * 3 and volume.dtype == np.float32
