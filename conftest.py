@@ -1,7 +1,7 @@
 """Headless Scipion for the test session.
 
 Before any test module can import pyworkflow, the Scipion variables the user
-has not set are pointed at a throw-away folder (see cryostar_boltz.headless).
+has not set are pointed at a throw-away folder (see cryostar_boltz.workflow.headless).
 Nothing here imports pyworkflow, so engine-only runs pay nothing.
 """
 import os
@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cryostar_boltz import headless
+from cryostar_boltz.workflow import headless
 
 _session_dir = None
 _session_variables = []

@@ -6,7 +6,7 @@ from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 VERSION = re.search(r'^__version__ = "([^"]+)"',
-                    (HERE / "cryostar_boltz" / "__init__.py").read_text(),
+                    (HERE / "cryostar_boltz" / "engine" / "__init__.py").read_text(),
                     re.M).group(1)
 
 setup(
@@ -21,8 +21,8 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]),
     include_package_data=True,
-    package_data={"cryostar_boltz": ["protocols.conf", "*.png",
-                                     "data/*", "data/**/*"]},
+    package_data={"cryostar_boltz": ["protocols.conf", "*.png"],
+                  "cryostar_boltz.engine": ["data/*/*"]},
     # torch is bounded to a release range that has CPU wheels: pip takes the
     # CPU build already installed (see README.rst) instead of pulling CUDA.
     install_requires=[
@@ -49,6 +49,8 @@ setup(
     entry_points={
         "pyworkflow.plugin": ["cryostar_boltz = cryostar_boltz"],
         "console_scripts": ["cryostar-boltz = cryostar_boltz.engine.cli:main"],
+        # commands of the Scipion side, offered where Scipion is installed
+        "cryostar_boltz.commands": ["demo = cryostar_boltz.workflow.demo"],
         # third-party dimod samplers register here; ours are built in
         "cryostar_boltz.samplers": [
             "gibbs = cryostar_boltz.engine.samplers:GibbsSampler",

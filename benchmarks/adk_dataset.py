@@ -42,8 +42,8 @@ from cryostar_boltz.engine.structure import ca_rmsd, load_structure
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "adk"
-CLOSED_PDB = REPO / "cryostar_boltz" / "data" / "adk" / "adk_closed.pdb"
-OPEN_PDB = REPO / "cryostar_boltz" / "data" / "adk" / "adk_open.pdb"
+CLOSED_PDB = REPO / "cryostar_boltz" / "engine" / "data" / "adk" / "adk_closed.pdb"
+OPEN_PDB = REPO / "cryostar_boltz" / "engine" / "data" / "adk" / "adk_open.pdb"
 
 #: Box size over the particle's largest extent.
 BOX_OVER_EXTENT = 1.5

@@ -225,7 +225,7 @@ def refit_prior(run, steps, lr=0.02, batch=1024, seed=0):
 
 def draw(run, prior, sampler, n, sweeps, seed):
     """(decoder inputs (n, d), facts) from ``prior`` (or the posterior)."""
-    from cryostar_boltz.engine.commands.sample_prior import draw_samples
+    from cryostar_boltz.engine.sampling import draw_samples
     if sampler == "posterior":
         rng = np.random.default_rng(seed)
         idx = rng.choice(len(run.latents()), size=min(n, len(run.latents())),

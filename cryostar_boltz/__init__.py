@@ -6,7 +6,7 @@ for pyworkflow's import, so the ``Plugin`` class is built on first access
 (PEP 562 module ``__getattr__``): Scipion's plugin registry asks for
 ``module.Plugin`` and gets it, ``import cryostar_boltz.engine`` never does.
 """
-__version__ = "0.1.0"
+from .engine import __version__  # one version for the plugin and its engine
 
 _references = ["Li2024cryostar"]
 _logo = "cryostar_boltz_logo.png"

@@ -118,15 +118,15 @@ def basin_labels(prior, z, basins, codes=None):
         raise ValueError("the prior has no basins to assign particles to")
     name = prior.name
     if name == "grbm":
-        with torch.no_grad():
-            inv_var = float(torch.exp(-2.0 * prior.log_sigma))
-            weight = prior.weight.detach().cpu().double().numpy()
-            bias = prior.hidden_bias.detach().cpu().double().numpy()
         states = np.stack([b["h"] for b in basins]).astype(np.float64)
         labels = np.empty(len(z), dtype=np.int64)
-        for start in range(0, len(z), _CHUNK):
-            field_ = bias + inv_var * np.asarray(z[start:start + _CHUNK], np.float64) @ weight
-            labels[start:start + _CHUNK] = (field_ @ states.T).argmax(1)
+        with torch.no_grad():
+            for start in range(0, len(z), _CHUNK):
+                block = torch.as_tensor(np.asarray(z[start:start + _CHUNK]),
+                                        dtype=torch.float64,
+                                        device=prior.weight.device)
+                field_ = prior.hidden_field(block).cpu().numpy()
+                labels[start:start + _CHUNK] = (field_ @ states.T).argmax(1)
         return labels
     if name == "gmm":
         components = [b["component"] for b in basins]
@@ -136,7 +136,7 @@ def basin_labels(prior, z, basins, codes=None):
                 block = torch.as_tensor(np.asarray(z[start:start + _CHUNK]),
                                         dtype=prior.means.dtype,
                                         device=prior.means.device)
-                log_density = prior._component_log_density(block)[:, components]
+                log_density = prior.component_log_density(block)[:, components]
                 labels[start:start + _CHUNK] = log_density.argmax(1).cpu().numpy()
         return labels
     if name == "rbm":

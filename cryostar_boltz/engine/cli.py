@@ -3,12 +3,24 @@
 Each command is a module in ``cryostar_boltz.engine.commands`` with a module
 docstring (its help, with examples), ``add_args(parser)`` and ``main(args)``.
 Modules are imported only when their command runs, so ``--help`` is instant.
+
+Other packages add commands through the entry-point group
+``cryostar_boltz.commands`` (``name = package.module``, a module of the same
+shape); such a module may list in ``REQUIRES`` the modules it needs, and the
+command is offered only where they are installed. The Scipion side of this
+package adds ``demo`` that way, so an engine environment without Scipion
+offers engine commands only.
 """
 import argparse
 import importlib
+import importlib.util
 import sys
+from importlib.metadata import entry_points
 
-from .. import __version__
+from . import __version__
+
+#: Entry-point group of commands contributed by other packages.
+COMMAND_GROUP = "cryostar_boltz.commands"
 
 #: command name -> (module, one-line summary)
 COMMANDS = {
@@ -19,15 +31,26 @@ COMMANDS = {
     "sample-prior": ("sample_prior", "Sample latents from a trained prior."),
     "analyze": ("analyze", "PCA, clustering and per-cluster particle subsets."),
     "plot": ("plot", "Write the pictures of a run as PNG files."),
-    "demo": ("demo", "Run the whole workflow on the bundled demo data."),
 }
 
 
 def _available():
-    import importlib.util
-    return {name: spec for name, spec in COMMANDS.items()
-            if importlib.util.find_spec(
-                "cryostar_boltz.engine.commands." + spec[0]) is not None}
+    """command name -> (module path, summary): the engine's commands, then
+    those of the entry-point group whose required modules are installed."""
+    commands = {name: ("cryostar_boltz.engine.commands." + module, summary)
+                for name, (module, summary) in COMMANDS.items()}
+    for point in entry_points(group=COMMAND_GROUP):
+        if point.name in commands:
+            continue
+        try:
+            module = importlib.import_module(point.value)
+        except ImportError:
+            continue
+        if all(importlib.util.find_spec(m) is not None
+               for m in getattr(module, "REQUIRES", ())):
+            summary = (module.__doc__ or "").strip().split("\n")[0]
+            commands[point.name] = (point.value, summary)
+    return commands
 
 
 def main(argv=None):
@@ -50,8 +73,7 @@ def main(argv=None):
         parser.print_help()
         return 0 if args.command is None and not argv else 2
     name = argv[0]
-    module = importlib.import_module(
-        "cryostar_boltz.engine.commands." + commands[name][0])
+    module = importlib.import_module(commands[name][0])
     cmd_parser = argparse.ArgumentParser(
         prog="cryostar-boltz " + name, description=module.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)

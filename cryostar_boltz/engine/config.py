@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
-CONFIG_NAME = "config.json"
+from .io import write_text
+from .layout import CONFIG as CONFIG_NAME
 
 
 class SavedConfig:
@@ -24,11 +25,7 @@ class SavedConfig:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     def save(self, run_dir):
-        path = Path(run_dir) / CONFIG_NAME
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json() + "\n")
-        tmp.replace(path)
-        return path
+        return write_text(Path(run_dir) / CONFIG_NAME, self.to_json() + "\n")
 
     @classmethod
     def load(cls, run_dir):

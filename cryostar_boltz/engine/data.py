@@ -29,7 +29,8 @@ from scipy import fft as sfft
 from scipy.spatial.transform import Rotation
 
 from . import CTF_COLUMNS
-from .starfile import DataError, atomic_write, read_star, temporary_sibling, write_star
+from .io import atomic_write, temporary_sibling
+from .starfile import DataError, read_star, write_star
 
 __all__ = ["DataError", "read_star", "write_star", "fourier_crop", "ImageStack",
            "write_stack", "cache_downsampled", "Particles", "load_particles",

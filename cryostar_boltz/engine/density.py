@@ -27,7 +27,6 @@ reads it and writes MRC maps that overlay the structures ``generate``
 writes (same reference frame).
 """
 import math
-import os
 from pathlib import Path
 
 import mrcfile
@@ -35,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .starfile import temporary_sibling
+from .io import atomic_path
 
 DENSITY = "density"
 MODEL = "model.pt"
@@ -233,19 +232,13 @@ def write_map(path, volume, apix, origin=(0.0, 0.0, 0.0)):
     volume = np.ascontiguousarray(volume, dtype=np.float32)
     if volume.ndim != 3:
         raise ValueError("%s: a map must be 3D, got shape %s" % (path, volume.shape))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_sibling(path)
-    try:
+    with atomic_path(path) as tmp:
         with mrcfile.new(str(tmp)) as mrc:
             mrc.set_data(volume)
             mrc.voxel_size = float(apix)
             mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = (
                 float(v) for v in origin)
             mrc.update_header_stats()
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

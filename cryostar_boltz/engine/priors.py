@@ -219,7 +219,7 @@ class GMMPrior(Prior):
         self.log_scales = nn.Parameter(torch.zeros(components, latent_dim))
         self.logits = nn.Parameter(torch.zeros(components))
 
-    def _component_log_density(self, z):
+    def component_log_density(self, z):
         """(..., K) log pi_k + log N(z; m_k, s_k^2)."""
         diff = (z.unsqueeze(-2) - self.means) * torch.exp(-self.log_scales)
         log_normal = -0.5 * diff.pow(2).sum(-1) - self.log_scales.sum(-1) \
@@ -228,7 +228,7 @@ class GMMPrior(Prior):
 
     def free_energy(self, z):
         self._check_z(z)
-        return -torch.logsumexp(self._component_log_density(z), -1)
+        return -torch.logsumexp(self.component_log_density(z), -1)
 
     def log_z(self):
         return torch.zeros((), dtype=self.means.dtype)
@@ -236,7 +236,7 @@ class GMMPrior(Prior):
     def kl(self, mu, logvar, extra=None):
         self._check_posterior(mu, logvar)
         z = reparameterise(mu, logvar, self.kl_samples)
-        energy = -torch.logsumexp(self._component_log_density(z), -1).mean(0)
+        energy = -torch.logsumexp(self.component_log_density(z), -1).mean(0)
         loss = energy - gaussian_entropy(logvar)
         return loss, {"kl": float(loss.detach().mean()), "log_z": 0.0,
                       "prior_energy": float(energy.detach().mean())}
@@ -431,11 +431,23 @@ class GRBMPrior(_BoltzmannPrior):
     def log_z(self):
         return self._bqm_log_z()
 
+    def hidden_field(self, z):
+        """(..., H) input of each hidden unit at latents z (..., d):
+        c + W^T z / sigma^2, so that p(h_j = 1 | z) = sigmoid(field_j).
+        Computed in z's dtype (float64 latents give a float64 field)."""
+        weight, bias, log_sigma = (t.to(z.dtype) for t in
+                                   (self.weight, self.hidden_bias, self.log_sigma))
+        return bias + (z @ weight) * torch.exp(-2.0 * log_sigma)
+
+    def hidden_probabilities(self, z):
+        """(..., H) probability that each hidden unit is on given z."""
+        return torch.sigmoid(self.hidden_field(z))
+
     def free_energy(self, z):
         self._check_z(z)
         inv_var = torch.exp(-2.0 * self.log_sigma)
         quadratic = 0.5 * (z - self.visible_bias).pow(2).sum(-1) * inv_var
-        return quadratic - F.softplus(self.hidden_bias + (z @ self.weight) * inv_var).sum(-1)
+        return quadratic - F.softplus(self.hidden_field(z)).sum(-1)
 
     def kl(self, mu, logvar, extra=None):
         self._check_posterior(mu, logvar)

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from .io import atomic_write
+
 
 class Progress:
     """Prints ``label [done/total] terms | rate`` at most every ``interval`` s."""
@@ -69,12 +71,11 @@ class MetricsTable:
             with self.path.open(newline="") as f:
                 rows = [r for r in csv.DictReader(f)
                         if int(r["step"]) <= keep_until_step]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", newline="") as f:
+        def write(f):
             writer = csv.DictWriter(f, self.columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
-        tmp.replace(self.path)
+        atomic_write(self.path, write)
         self._file = self.path.open("a", newline="")
         self._writer = csv.DictWriter(self._file, self.columns,
                                       extrasaction="ignore")

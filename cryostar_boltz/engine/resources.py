@@ -1,7 +1,7 @@
-"""Files shipped with the package (see cryostar_boltz/data/*/ORIGIN.rst)."""
+"""Files shipped with the engine (see engine/data/*/ORIGIN.rst)."""
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def adk_dir():

@@ -9,50 +9,16 @@ can rely on it. A run whose decoder consumes more than the continuous latent
 each particle's code; latent points then borrow the code of their nearest
 particle.
 """
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .analysis import fit_pca, kmeans, nearest_particles, pc_path
+from .io import save_array, save_json, save_npz
+from .layout import CODES, CONFIG, LATENTS, MODEL
 from .models import StructureVAE
-from .starfile import atomic_write
 from .structure import load_structure, write_models
-
-MODEL = "model.pt"
-CONFIG = "config.json"
-LATENTS = "z.npy"
-CODES = "z_code.npy"
-
-
-def save_array(path, array):
-    """np.save through a temporary file: never a truncated .npy."""
-    atomic_write(path, lambda fh: np.save(fh, np.asarray(array)), binary=True)
-    return Path(path)
-
-
-def save_npz(path, **arrays):
-    """np.savez through a temporary file."""
-    atomic_write(path, lambda fh: np.savez(fh, **arrays), binary=True)
-    return Path(path)
-
-
-def save_json(path, obj):
-    """JSON (numpy scalars and arrays converted) written atomically."""
-    text = json.dumps(obj, indent=2, default=_json_default) + "\n"
-    atomic_write(path, lambda fh: fh.write(text))
-    return Path(path)
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (np.ndarray, torch.Tensor)):
-        return np.asarray(value.tolist() if torch.is_tensor(value) else value).tolist()
-    if isinstance(value, Path):
-        return str(value)
-    return repr(value)
 
 
 def check_run_folder(run_dir):

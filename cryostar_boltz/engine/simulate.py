@@ -11,7 +11,6 @@ engine is exercised exactly as on real data.
 SNR is the variance of the noiseless (CTF-modulated) images over the whole
 box, averaged over the dataset, divided by the noise variance.
 """
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from scipy.spatial.transform import Rotation
 
 from . import imaging
 from .data import write_star
+from .io import atomic_path, save_npz
 from .pseudoatoms import atom_sigma
 from .structure import CoarseModel, load_ensemble, load_structure, write_models
 
@@ -184,9 +184,8 @@ def simulate_dataset(structures, out_dir, n_particles, box, apix, weights=None,
     rotations = imaging.euler_to_rotation(euler)
 
     stack = out_dir / (name + ".mrcs")
-    tmp_stack = stack.with_name(stack.name + ".tmp")
-    with mrcfile.new_mmap(str(tmp_stack), shape=(n_particles, box, box),
-                          mrc_mode=2, overwrite=True) as mrc:
+    with atomic_path(stack) as tmp_stack, mrcfile.new_mmap(
+            str(tmp_stack), shape=(n_particles, box, box), mrc_mode=2) as mrc:
         mrc.set_image_stack()
         mrc.voxel_size = apix
         images = mrc.data
@@ -201,12 +200,11 @@ def simulate_dataset(structures, out_dir, n_particles, box, apix, weights=None,
                 chunk += rng.normal(0.0, noise_std, chunk.shape).astype(
                     np.float32)
         mrc.update_header_stats()
-    os.replace(tmp_stack, stack)
 
     star = out_dir / (name + ".star")
     write_star(star, _star_blocks(stack.name, euler, shifts, ctf, box, apix))
     truth = out_dir / (name + "_truth.npz")
-    np.savez(truth, state=state, euler=euler, shifts=shifts, ctf=ctf,
+    save_npz(truth, state=state, euler=euler, shifts=shifts, ctf=ctf,
              weights=np.asarray(weights, dtype=np.float64), centre=centre,
              noise_std=noise_std, snr=np.nan if snr is None else snr,
              box=box, apix=apix,

@@ -11,12 +11,12 @@ block, every block a ``loop_``) atomically: a temporary file in the target
 folder, then ``os.replace``.
 """
 import io
-import os
 import re
-import uuid
 from pathlib import Path
 
 import numpy as np
+
+from .io import atomic_write
 
 __all__ = ["DataError", "read_star", "write_star", "STAR_VERSION"]
 
@@ -321,24 +321,3 @@ def _format(values):
     if all(text) and len(" ".join(text).split()) == len(text):
         return text
     return [t if t and len(t.split()) == 1 else '"%s"' % t for t in text]
-
-
-def temporary_sibling(path):
-    """A fresh name beside ``path`` for writing before an atomic rename."""
-    path = Path(path)
-    return path.with_name(".%s.%d.%s.tmp" % (path.name, os.getpid(), uuid.uuid4().hex[:8]))
-
-
-def atomic_write(path, write, binary=False):
-    """Run ``write(fh)`` on a temporary file beside ``path``, then rename it
-    to ``path``: readers see the old file or the complete new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_sibling(path)
-    try:
-        with open(tmp, "xb" if binary else "x") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

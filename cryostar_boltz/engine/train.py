@@ -35,8 +35,8 @@ from .placement import place_reference
 from .priors import build_prior
 from .progress import MetricsTable, Progress
 from .pseudoatoms import default_sigma, render_points
-from .runs import save_array, write_analysis
-from .starfile import atomic_write
+from .io import atomic_write, save_array
+from .runs import write_analysis
 from .structure import load_structure
 
 CHECKPOINTS = "checkpoints"

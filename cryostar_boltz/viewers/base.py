@@ -12,7 +12,7 @@ from pathlib import Path
 from pwem.viewers import EmProtocolViewer
 from pyworkflow.viewer import DESKTOP_TKINTER, View
 
-from .. import plots
+from ..engine import plots
 
 #: Files of a training run folder (see cryostar_boltz.engine.train).
 RUN_MARKERS = ("config.json", "model.pt", "z.npy")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyworkflow.protocol.params as params
 from pwem.objects import SetOfParticlesFlex
 
-from .. import chimerax, plots
+from ..engine import chimerax, plots
 from ..constants import CRYOSTAR_BOLTZ
 from ..protocols import (CryoStarBoltzProtAnalyze, CryoStarBoltzProtGenerate,
                          CryoStarBoltzProtSamplePrior, CryoStarBoltzProtTrain)

@@ -166,13 +166,14 @@ def test_write_maps_is_atomic_and_resumable(trained, tmp_path, monkeypatch):
         model.write_maps(z, tmp_path / "maps", "state")
     assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == ["state_000.mrc"]
     # a kill between writing and renaming leaves no file under the final name
+    from cryostar_boltz.engine import io
     real_replace = os.replace
-    monkeypatch.setattr(density.os, "replace",
+    monkeypatch.setattr(io.os, "replace",
                         lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         density.write_map(tmp_path / "one.mrc", np.zeros((4, 4, 4)), 1.0)
     assert not any(tmp_path.glob("*one.mrc*"))
-    monkeypatch.setattr(density.os, "replace", real_replace)
+    monkeypatch.setattr(io.os, "replace", real_replace)
     monkeypatch.setattr(model, "volume", real)
     first = (tmp_path / "maps" / "state_000.mrc").stat().st_mtime_ns
     paths = model.write_maps(z, tmp_path / "maps", "state", skip_existing=True)

@@ -1,7 +1,7 @@
 """The README's first command: the demo runs the whole workflow."""
 from pathlib import Path
 
-from cryostar_boltz.demo import run_demo
+from cryostar_boltz.workflow.demo import run_demo
 
 
 def test_demo_runs_every_protocol(tmp_path):

@@ -71,7 +71,8 @@ def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
     """Cluster ``run``'s latents and write every output to ``out``;
     returns the summary dict."""
     from ..analysis import cluster_latents, fit_pca, require_umap, umap_embedding
-    from ..runs import CODES, save_array, save_npz
+    from ..io import save_array, save_npz
+    from ..layout import CODES
     from ..subsets import write_cluster_subsets
     if umap:
         require_umap()
@@ -121,7 +122,8 @@ def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
 
 
 def main(args):
-    from ..runs import TrainedRun, save_json
+    from ..io import save_json
+    from ..runs import TrainedRun
     run = TrainedRun(args.run, args.device)
     out = Path(args.out or run.run_dir / ("analysis_%s%d" % (args.method, args.k)))
     summary = analyze_run(run, out, args.method, args.k, args.seed, args.umap,

@@ -29,9 +29,7 @@ Examples:
 """
 from pathlib import Path
 
-import numpy as np
-
-SOURCES = ("pca", "kmeans", "basins", "samples")
+from ..latents import SOURCES
 
 
 def add_args(parser):
@@ -60,55 +58,21 @@ def add_args(parser):
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def load_points(path):
-    """A finite (M, d) array from a .npy file, or a clear error."""
-    path = Path(path)
-    try:
-        z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise ValueError("%s: not a readable .npy file (%s)" % (path, err))
-    if z.ndim == 1:
-        z = z[None]
-    if z.ndim != 2 or len(z) == 0 or not np.issubdtype(z.dtype, np.number) \
-            or not np.isfinite(z).all():
-        raise ValueError("%s: expected a finite (M, latent_dim) array, got "
-                         "shape %s" % (path, z.shape))
-    return z.astype(np.float32)
-
-
-def points_from_run(run, source, component=1, n=10, k=10, sampler=None, seed=0,
-                    log=print):
-    """Decoder inputs (M, d) of ``source`` (:data:`SOURCES`) and a label."""
-    from ..analysis import fit_pca, kmeans, pc_path
-    if source in ("pca", "samples") and n < 1:
-        raise ValueError("--n must be at least 1, got %d" % n)
-    if source in ("kmeans", "basins") and k < 1:
-        raise ValueError("--k must be at least 1, got %d" % k)
-    if source == "pca":
-        z = run.latents()
-        pca = fit_pca(z, z.shape[1])
-        if not 1 <= component <= pca.n_components_:
-            raise ValueError("--component %d: the run has %d principal "
-                             "components" % (component, pca.n_components_))
-        return run.decoder_inputs(pc_path(pca, z, component - 1, n))
-    if source == "kmeans":
-        z = run.latents()
-        if k > len(z):
-            raise ValueError("--k %d: the run has only %d particles" % (k, len(z)))
-        _, _, snapped = kmeans(z, k)
-        return run.particle_decoder_inputs(snapped)
-    if source == "basins":
-        from .sample_prior import basin_table
-        _, z = basin_table(run.prior, max_basins=k, seed=seed)
-        return z
-    from .sample_prior import draw_samples
-    arrays, _ = draw_samples(run.prior, n, sampler, seed, log=log)
-    return arrays["z"]
-
-
 def main(args):
-    from ..runs import TrainedRun, save_array
+    from ..latents import load_points, points_from_run
+    from ..io import save_array
+    from ..runs import TrainedRun
+    if args.source in ("pca", "samples") and args.n < 1:
+        raise ValueError("--n must be at least 1, got %d" % args.n)
+    if args.source in ("kmeans", "basins") and args.k < 1:
+        raise ValueError("--k must be at least 1, got %d" % args.k)
     run = TrainedRun(args.run, args.device)
+    if args.source == "pca" and not 1 <= args.component <= run.latent_dim:
+        raise ValueError("--component %d: the run has %d principal components"
+                         % (args.component, run.latent_dim))
+    if args.source == "kmeans" and args.k > len(run.latents()):
+        raise ValueError("--k %d: the run has only %d particles"
+                         % (args.k, len(run.latents())))
     density = run.density() if args.maps else None  # refuse before any work
     if args.z:
         z = load_points(args.z)

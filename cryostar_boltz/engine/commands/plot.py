@@ -31,7 +31,7 @@ Examples:
 
 
 def add_args(parser):
-    from ...plots import GROUPS
+    from ..plots import GROUPS
     parser.add_argument("--run", required=True, help="training run folder")
     parser.add_argument("-o", "--out", required=True,
                         help="folder for the PNG files")
@@ -60,7 +60,7 @@ def add_args(parser):
 def main(args):
     import matplotlib
     matplotlib.use("Agg")
-    from ...plots import plot_run
+    from ..plots import plot_run
     what = [w.strip() for w in args.what.split(",") if w.strip()]
     written = plot_run(args.run, args.out, what, args.analysis, args.samples,
                        args.models or None, args.maps or None, args.embedding,

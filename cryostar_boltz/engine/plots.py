@@ -407,7 +407,7 @@ def trajectory_figure(coords, reference=None, residues=None, frame_values=None,
     first model (superposed), and per-residue RMSF and first-to-last
     displacement. ``residues`` numbers the x axis; ``frame_values`` (M,)
     places the models (e.g. their PC coordinate)."""
-    from .engine.structure import ca_rmsd
+    from .structure import ca_rmsd
     coords = np.asarray(coords, dtype=np.float64)
     if coords.ndim != 3 or coords.shape[-1] != 3 or len(coords) < 1:
         raise PlotError("trajectory picture: expected (M, N, 3) coordinates, "
@@ -538,7 +538,7 @@ class RunPictures:
     folder: latents, PCA, clusters, metrics, the prior."""
 
     def __init__(self, run_dir, analysis_dir=None):
-        from .engine.runs import check_run_folder
+        from .runs import check_run_folder
         self.run_dir = check_run_folder(run_dir)
         self.analysis_dir = Path(analysis_dir) if analysis_dir else None
         self._run = self._pca = None
@@ -546,7 +546,7 @@ class RunPictures:
     @property
     def run(self):
         if self._run is None:
-            from .engine.runs import TrainedRun
+            from .runs import TrainedRun
             self._run = TrainedRun(self.run_dir)
         return self._run
 
@@ -557,7 +557,7 @@ class RunPictures:
     def pca(self):
         """(scores (n, c), components (c, d), mean (d,), variance ratios)."""
         if self._pca is None:
-            from .engine.analysis import fit_pca
+            from .analysis import fit_pca
             pca = fit_pca(self.z, min(self.z.shape[1], 10))
             self._pca = (pca.transform(self.z), pca.components_, pca.mean_,
                          pca.explained_variance_ratio_)
@@ -587,7 +587,7 @@ class RunPictures:
         return None
 
     def metrics(self):
-        from .engine.progress import read_metrics
+        from .progress import read_metrics
         path = self.run_dir / "metrics.csv"
         if not path.is_file():
             raise PlotError("%s: no metrics.csv" % self.run_dir)
@@ -717,7 +717,7 @@ def _umap_coordinates(pics):
     for folder in folders:
         if (folder / "umap.npy").is_file():
             return np.load(folder / "umap.npy")
-    from .engine.analysis import umap_embedding
+    from .analysis import umap_embedding
     return umap_embedding(pics.z)  # a clear error without umap-learn
 
 
@@ -769,7 +769,7 @@ def prior_plots(run_dir, out_dir=None, sample_dirs=(), draw=300, basins=True,
             basin_xy = pics.project(np.stack([b["z"] for b in table]))[:, :2]
             basin_text = ["%d: %.3g" % (i, b["energy"]) for i, b in enumerate(table)]
             if prior.name == "grbm":
-                from .engine.analysis import basin_labels as assign
+                from .analysis import basin_labels as assign
                 labels = assign(prior, pics.z, table)
     scores = pics.pca()[0]
     if pics.pca()[1].shape[0] >= 2:
@@ -816,7 +816,7 @@ def _basins(prior):
 
 
 def _draw_samples(prior, n, log):
-    from .engine.commands.sample_prior import draw_samples
+    from .sampling import draw_samples
     out = []
     for sampler in ("gibbs", "sa"):
         arrays, info = draw_samples(prior, n, sampler, seed=0,
@@ -832,10 +832,8 @@ def _unit_probabilities(pics):
     prior = pics.prior
     if prior.name == "grbm":
         with torch.no_grad():
-            inv_var = float(torch.exp(-2.0 * prior.log_sigma))
-            field = (prior.hidden_bias.double().numpy()
-                     + inv_var * pics.z.astype(np.float64) @ prior.weight.double().numpy())
-        return 1.0 / (1.0 + np.exp(-field)), "hidden unit"
+            z = torch.as_tensor(pics.z, dtype=torch.float64)
+            return prior.hidden_probabilities(z).numpy(), "hidden unit"
     codes = pics.run_dir / "z_code.npy"
     if prior.name == "rbm" and codes.is_file():
         return np.load(codes).astype(np.float64), "binary unit"
@@ -847,7 +845,7 @@ def _exact_energies(prior):
     if bqm is None or len(bqm) > MAX_EXACT_UNITS:
         return None
     from scipy.special import logsumexp
-    from .engine.samplers.exact import enumerate_energies
+    from .samplers.exact import enumerate_energies
     _, _, energies = enumerate_energies(bqm)
     log_w = -energies
     return energies, np.exp(log_w - logsumexp(log_w))
@@ -858,7 +856,7 @@ def read_trajectory(path, reference=None):
     multi-model PDB/mmCIF written by the engine; the numbers come from
     ``reference`` (a CoarseModel) when it has as many residues, else from
     the file (its coarse copy when there is one: much faster to parse)."""
-    from .engine.structure import load_structure, read_models
+    from .structure import load_structure, read_models
     path = Path(path)
     coords = read_models(path)
     if reference is not None and reference.n == coords.shape[1]:
@@ -924,7 +922,7 @@ def ensemble_plots(run_dir, out_dir=None, model_files=None, map_files=None,
     RMSF (default files: the PC paths and the k-means centres).
     ``script_dir`` also gets, per file, ``<name>_displacement.pdb`` (RMSF
     in the B-factor column, every model) and ``<name>.cxc`` for ChimeraX
-    (see :mod:`cryostar_boltz.chimerax`). ``map_files`` add
+    (see :mod:`cryostar_boltz.engine.chimerax`). ``map_files`` add
     ``ensemble_maps`` (projections)."""
     pics = pictures or RunPictures(run_dir)
     files = _model_files(pics, model_files)
@@ -933,7 +931,7 @@ def ensemble_plots(run_dir, out_dir=None, model_files=None, map_files=None,
     figures = {}
     reference = _reference_or_none(pics)
     for path in files:
-        from .engine.structure import read_models
+        from .structure import read_models
         coords = read_models(path)
         values = rmsf(coords)
         name = _stem(path) if path.parent == pics.run_dir / "analysis" \

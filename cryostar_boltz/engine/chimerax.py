@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import write_text
+
 #: Low -> high displacement (ChimeraX colour names, colon-separated).
 DEFAULT_PALETTE = "blue:white:red"
 
@@ -75,13 +77,7 @@ def cxc_script(structures=(), maps=(), map_level=None, color_range=None,
 
 def write_cxc(path, structures=(), maps=(), **options):
     """Write :func:`cxc_script` to ``path``; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = cxc_script(structures, maps, **options)
-    tmp = path.with_name("." + path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    return write_text(path, cxc_script(structures, maps, **options))
 
 
 def write_displacement_models(model_file, out_path, values=None, model=None):
@@ -89,7 +85,7 @@ def write_displacement_models(model_file, out_path, values=None, model=None):
     about the mean model, Angstrom) in the B-factor column; returns
     (path, values). ``model``: the CoarseModel the file was written from
     (the run's reference; default: read from the file itself)."""
-    from .engine.structure import load_structure, read_models, write_models
+    from .structure import load_structure, read_models, write_models
     from .plots import rmsf
     coords = read_models(model_file)
     if model is None or model.n != coords.shape[1]:

@@ -10,7 +10,7 @@ import pytest
 
 matplotlib.use("Agg")
 
-from cryostar_boltz import chimerax, plots  # noqa: E402
+from cryostar_boltz.engine import chimerax, plots  # noqa: E402
 
 BOX, APIX = 32, 3.2
 

@@ -1,0 +1,92 @@
+"""Atomic file writes: a reader, or a process killed mid-write, sees the old
+file or the complete new one, never a truncated file.
+
+Every writer of the engine goes through here: the data goes to a fresh
+temporary name beside the target (unique per process and call, so two
+writers never collide), which is then renamed over the target
+(``os.replace``, atomic on POSIX within a file system).
+"""
+import json
+import os
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+
+def temporary_sibling(path):
+    """A fresh hidden name beside ``path`` (same folder, so the final rename
+    stays on one file system)."""
+    path = Path(path)
+    return path.with_name(".%s.%d.%s.tmp" % (path.name, os.getpid(),
+                                             uuid.uuid4().hex[:8]))
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path to write ``path`` through (for writers that
+    take a file name, such as ``mrcfile.new``); it becomes ``path`` when the
+    block ends without error and is removed otherwise. Missing parent
+    folders are created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_sibling(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(path, write, binary=False):
+    """Run ``write(fh)`` on a new file opened on a temporary name beside
+    ``path`` (text, or bytes with ``binary``), then rename it to ``path``."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "xb" if binary else "x") as fh:
+            write(fh)
+    return Path(path)
+
+
+def write_text(path, text):
+    """``path`` holds ``text`` (UTF-8), written atomically."""
+    return atomic_write(path, lambda fh: fh.write(text))
+
+
+def save_array(path, array):
+    """``np.save`` written atomically: never a truncated ``.npy``."""
+    return atomic_write(path, lambda fh: np.save(fh, np.asarray(array)),
+                        binary=True)
+
+
+def save_npz(path, **arrays):
+    """``np.savez`` written atomically."""
+    return atomic_write(path, lambda fh: np.savez(fh, **arrays), binary=True)
+
+
+def save_json(path, obj):
+    """JSON (numpy scalars and arrays, tensors and paths converted), indented,
+    written atomically."""
+    return write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def read_json(path):
+    """The JSON document at ``path``, or None when there is no such file."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with path.open() as fh:
+        return json.load(fh)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "detach"):  # a torch tensor (torch is not imported here)
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)

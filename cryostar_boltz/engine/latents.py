@@ -1,0 +1,60 @@
+"""Latent points of a trained run: along a principal component, at k-means
+centres, at the prior's basins, prior samples, or read from a file. What
+``generate`` decodes and what the Scipion protocols ask for by name.
+"""
+from pathlib import Path
+
+import numpy as np
+
+#: Where latent points can come from (besides a file of points).
+SOURCES = ("pca", "kmeans", "basins", "samples")
+
+
+def load_points(path):
+    """A finite (M, d) array from a .npy file, or a clear error."""
+    path = Path(path)
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ValueError("%s: not a readable .npy file (%s)" % (path, err))
+    if z.ndim == 1:
+        z = z[None]
+    if z.ndim != 2 or len(z) == 0 or not np.issubdtype(z.dtype, np.number) \
+            or not np.isfinite(z).all():
+        raise ValueError("%s: expected a finite (M, latent_dim) array, got "
+                         "shape %s" % (path, z.shape))
+    return z.astype(np.float32)
+
+
+def points_from_run(run, source, component=1, n=10, k=10, sampler=None, seed=0,
+                    log=print):
+    """Decoder inputs (M, d) of ``source`` (:data:`SOURCES`) and a label."""
+    from .analysis import fit_pca, kmeans, pc_path
+    if source not in SOURCES:
+        raise ValueError("unknown latent source %r: choose from %s"
+                         % (source, ", ".join(SOURCES)))
+    if source in ("pca", "samples") and n < 1:
+        raise ValueError("the number of points must be at least 1, got %d" % n)
+    if source in ("kmeans", "basins") and k < 1:
+        raise ValueError("the number of clusters must be at least 1, got %d" % k)
+    if source == "pca":
+        z = run.latents()
+        pca = fit_pca(z, z.shape[1])
+        if not 1 <= component <= pca.n_components_:
+            raise ValueError("--component %d: the run has %d principal "
+                             "components" % (component, pca.n_components_))
+        return run.decoder_inputs(pc_path(pca, z, component - 1, n))
+    if source == "kmeans":
+        z = run.latents()
+        if k > len(z):
+            raise ValueError("%d clusters: the run has only %d particles"
+                             % (k, len(z)))
+        _, _, snapped = kmeans(z, k)
+        return run.particle_decoder_inputs(snapped)
+    if source == "basins":
+        from .sampling import basin_table
+        _, z = basin_table(run.prior, max_basins=k, seed=seed)
+        return z
+    from .sampling import draw_samples
+    arrays, _ = draw_samples(run.prior, n, sampler, seed, log=log)
+    return arrays["z"]

@@ -1,0 +1,118 @@
+"""Names of the files and folders the engine writes, in one place.
+
+A training run is a folder (``RUN/``); every later command reads it and
+writes an output folder of its own. The engine writes these names, and the
+Scipion protocols and viewers read them from here, so the two cannot drift
+apart. This module imports nothing heavy (no numpy, no torch): Scipion's
+process imports it.
+
+Run folder (``cryostar-boltz train --out RUN``)::
+
+    config.json        every option of the run (TrainConfig)
+    metrics.csv        every loss term per step
+    checkpoints/       last.pt (resume) and epoch_NNNN.pt (weights)
+    cache/             downsampled particle stacks (reused on resume)
+    reference.EXT      the run's copy of the reference model
+    z.npy z_logvar.npy posterior means and log-variances, particle order
+    z_code.npy         binary code per particle (rbm prior only)
+    model.pt           the trained model: written last, marks a finished run
+    analysis/          PCA paths and k-means centres (summary.json)
+    density/           stage 2: its own config.json, checkpoints/, metrics.csv
+                       and model.pt
+
+Structure outputs: ``STEM.pdb`` (full atom, multi-model), ``STEM_coarse.pdb``
+(one pseudo-atom per residue) and ``STEM_z.npy`` (the decoder inputs used).
+"""
+from pathlib import Path
+
+# ------------------------------------------------------------ run folder
+CONFIG = "config.json"
+METRICS = "metrics.csv"
+CHECKPOINTS = "checkpoints"
+LAST_CHECKPOINT = "last.pt"
+EPOCH_CHECKPOINT = "epoch_%04d.pt"
+CACHE = "cache"
+REFERENCE_STEM = "reference"
+LATENTS = "z.npy"
+LATENT_LOGVAR = "z_logvar.npy"
+CODES = "z_code.npy"
+MODEL = "model.pt"
+ANALYSIS = "analysis"
+DENSITY = "density"
+
+# ------------------------------------------------------------ output folders
+#: The record each command writes last in its output folder (what it made).
+SUMMARY = "summary.json"
+#: sample-prior: facts of the samples (sampler, timing, energies...).
+SAMPLES_INFO = "info.json"
+#: sample-prior --basins: the basin table.
+BASINS_INFO = "basins.json"
+#: analyze and the run's own analysis.
+PCA = "pca.npz"
+LABELS = "labels.npy"
+UMAP = "umap.npy"
+#: Structure files: STEM + suffix.
+FULL_SUFFIX = ".pdb"
+COARSE_SUFFIX = "_coarse.pdb"
+POINTS_SUFFIX = "_z.npy"
+
+# ------------------------------------------------------------ Scipion side
+#: The engine's run folder inside a training protocol's extra folder.
+PROTOCOL_RUN = "run"
+#: Where viewers write their pictures, under a protocol's extra folder.
+PLOTS = "plots"
+
+
+def structure_files(stem):
+    """(full-atom, coarse) multi-model files of the structures ``stem``."""
+    stem = Path(stem)
+    return (stem.parent / (stem.name + FULL_SUFFIX),
+            stem.parent / (stem.name + COARSE_SUFFIX))
+
+
+def points_file(stem):
+    """The decoder inputs of the structures or maps ``stem``."""
+    stem = Path(stem)
+    return stem.parent / (stem.name + POINTS_SUFFIX)
+
+
+class RunLayout:
+    """The paths of a training run folder."""
+
+    def __init__(self, run_dir):
+        self.root = Path(run_dir)
+
+    def __repr__(self):
+        return "RunLayout(%r)" % str(self.root)
+
+    config = property(lambda self: self.root / CONFIG)
+    metrics = property(lambda self: self.root / METRICS)
+    checkpoints = property(lambda self: self.root / CHECKPOINTS)
+    last_checkpoint = property(lambda self: self.root / CHECKPOINTS / LAST_CHECKPOINT)
+    cache = property(lambda self: self.root / CACHE)
+    latents = property(lambda self: self.root / LATENTS)
+    latent_logvar = property(lambda self: self.root / LATENT_LOGVAR)
+    codes = property(lambda self: self.root / CODES)
+    model = property(lambda self: self.root / MODEL)
+    analysis = property(lambda self: self.root / ANALYSIS)
+    density = property(lambda self: self.root / DENSITY)
+
+    def epoch_checkpoint(self, epoch):
+        return self.checkpoints / (EPOCH_CHECKPOINT % epoch)
+
+    def reference_copy(self, suffix=None):
+        """The run's copy of the reference: ``reference`` + ``suffix``, or,
+        without a suffix, the copy that exists (None if none)."""
+        if suffix is not None:
+            return self.root / (REFERENCE_STEM + suffix)
+        copies = sorted(self.root.glob(REFERENCE_STEM + ".*"))
+        return copies[0] if copies else None
+
+    def is_finished(self):
+        """Whether stage 1 finished: the config, the latents and the model
+        (written last) are all there."""
+        return all(p.exists() for p in (self.config, self.latents, self.model))
+
+    def has_density(self):
+        """Whether a stage-2 density decoder finished."""
+        return (self.density / MODEL).is_file()
