@@ -8,6 +8,10 @@ HERE = Path(__file__).parent
 VERSION = re.search(r'^__version__ = "([^"]+)"',
                     (HERE / "cryostar_boltz" / "engine" / "__init__.py").read_text(),
                     re.M).group(1)
+ENGINE_REQUIREMENTS = [
+    line.split("#")[0].strip() for line in
+    (HERE / "cryostar_boltz" / "engine" / "requirements.txt").read_text().splitlines()
+    if line.split("#")[0].strip()]
 
 setup(
     name="scipion-em-cryostar-boltz",
@@ -22,25 +26,14 @@ setup(
     packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]),
     include_package_data=True,
     package_data={"cryostar_boltz": ["protocols.conf", "*.png"],
-                  "cryostar_boltz.engine": ["data/*/*"]},
-    # torch is bounded to a release range that has CPU wheels: pip takes the
-    # CPU build already installed (see README.rst) instead of pulling CUDA.
+                  "cryostar_boltz.engine": ["data/*/*", "requirements.txt"]},
+    # Scipion's side, then the engine's own requirements (the list the engine
+    # environment of Plugin.defineBinaries installs without Scipion).
     install_requires=[
         "scipion-pyworkflow>=3.11.7,<3.12",
         "scipion-em>=3.11.1,<3.12",
-        "torch>=2.1",
-        "mrcfile",
         "biopython>=1.80,<1.82",  # the release scipion-em pins
-        "numpy",
-        "scipy",
-        "scikit-learn",
-        "matplotlib",
-        "Pillow",
-        "dimod>=0.12",
-        "dwave-samplers>=1.0",
-        "dwave-neal",
-        "networkx",
-    ],
+    ] + ENGINE_REQUIREMENTS,
     extras_require={
         # dwave-system 1.35+ needs numpy 2 and scipy 1.13, which Scipion pins lower
         "dwave": ["dwave-system>=1.26,<1.35"],

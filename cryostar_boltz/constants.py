@@ -1,5 +1,9 @@
 """Names shared by the Scipion plugin, its protocols and viewers."""
 
+#: Plugin variable: the folder of the engine's own environment, made by the
+#: binary install (``scipion3 installb cryostar-boltz``) under Scipion's
+#: software folder.
+ENGINE_HOME = "CRYOSTAR_BOLTZ_HOME"
 #: Plugin variable: a shell command that activates the environment in which
 #: the engine runs (for example ``conda activate cryostar-boltz``). Empty means
 #: the engine runs in the interpreter that runs Scipion.

@@ -16,9 +16,17 @@ Usage::
     python -m cryostar_boltz.engine_env --prefix ENV_DIR --torch "torch==2.13.0" \\
         --torch-index pypi
 
+Sites with their own package mirrors or a particular CUDA release set
+``CRYOSTAR_BOLTZ_TORCH`` (the torch requirement, e.g. ``torch==2.5.1``) and
+``CRYOSTAR_BOLTZ_TORCH_INDEX`` (``auto``, ``pypi``, ``cpu`` or an index URL
+such as ``https://download.pytorch.org/whl/cu121``) before the binary
+install; pip's own variables (``PIP_INDEX_URL``, ``PIP_CONSTRAINT``...)
+apply to every step.
+
 Nothing here imports Scipion, torch or the engine.
 """
 import argparse
+import os
 import shlex
 import shutil
 import subprocess
@@ -29,6 +37,9 @@ from pathlib import Path
 DISTRIBUTION = "scipion-em-cryostar-boltz"
 PACKAGE_DIR = Path(__file__).resolve().parent
 REQUIREMENTS = PACKAGE_DIR / "engine" / "requirements.txt"
+#: Variables that choose torch's requirement and index (see above).
+TORCH_VARIABLE = "CRYOSTAR_BOLTZ_TORCH"
+TORCH_INDEX_VARIABLE = "CRYOSTAR_BOLTZ_TORCH_INDEX"
 #: PyTorch's index of CPU-only builds (PyPI's Linux wheels are CUDA builds).
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
@@ -110,9 +121,11 @@ def main(argv=None):
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prefix", required=True, help="folder of the environment")
-    parser.add_argument("--torch", help="torch requirement (default: "
-                        "engine/requirements.txt's)")
-    parser.add_argument("--torch-index", default="auto",
+    parser.add_argument("--torch", default=os.environ.get(TORCH_VARIABLE),
+                        help="torch requirement (default: $%s, else "
+                        "engine/requirements.txt's)" % TORCH_VARIABLE)
+    parser.add_argument("--torch-index",
+                        default=os.environ.get(TORCH_INDEX_VARIABLE) or "auto",
                         help="auto (default: CUDA builds from PyPI where an "
                         "NVIDIA GPU answers, else the CPU index), pypi, cpu or "
                         "an index URL")

@@ -114,3 +114,21 @@ def test_blocking_finder_does_block():
     result = _run_python(code)
     assert result.returncode == 0, result.stderr
     assert "BLOCKED pwem" in result.stdout
+
+
+def _commands_offered(block_scipion):
+    code = ((_BLOCK_SCIPION if block_scipion else "")
+            + "from cryostar_boltz.engine import cli\n"
+            + "print('COMMANDS=' + ','.join(sorted(cli._available())))\n")
+    result = _run_python(code)
+    assert result.returncode == 0, result.stderr
+    line = [l for l in result.stdout.splitlines() if l.startswith("COMMANDS=")][-1]
+    return line.split("=", 1)[1].split(",")
+
+
+def test_engine_without_scipion_offers_engine_commands_only():
+    """The demo drives a Scipion project: an engine environment without
+    Scipion does not offer it; with Scipion, the command line does."""
+    without = _commands_offered(block_scipion=True)
+    assert "demo" not in without and {"train", "plot", "sample-prior"} <= set(without)
+    assert "demo" in _commands_offered(block_scipion=False)

@@ -34,6 +34,14 @@ COMMANDS = {
 }
 
 
+def _installed(module):
+    """Whether ``module`` can be imported here (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _available():
     """command name -> (module path, summary): the engine's commands, then
     those of the entry-point group whose required modules are installed."""
@@ -46,8 +54,7 @@ def _available():
             module = importlib.import_module(point.value)
         except ImportError:
             continue
-        if all(importlib.util.find_spec(m) is not None
-               for m in getattr(module, "REQUIRES", ())):
+        if all(_installed(m) for m in getattr(module, "REQUIRES", ())):
             summary = (module.__doc__ or "").strip().split("\n")[0]
             commands[point.name] = (point.value, summary)
     return commands
