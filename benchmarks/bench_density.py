@@ -73,10 +73,12 @@ def parse_args(argv=None):
 # ------------------------------------------------------------ training
 
 def stage1_run(args):
-    from cryostar_boltz.engine.config import TrainConfig
-    from cryostar_boltz.engine.train import run_training
+    from cryostar_boltz.engine.layout import RunLayout
+    from cryostar_boltz.engine.training.config import TrainConfig
+    from cryostar_boltz.engine.training.stage1 import run_training
     run = args.run or args.out / "stage1"
-    if (run / "z.npy").exists() and (run / "model.pt").exists():
+    layout = RunLayout(run)
+    if layout.latents.exists() and layout.model.exists():
         return run, 0.0
     if args.run:
         raise SystemExit("%s: not a finished stage-1 run" % run)
@@ -86,21 +88,23 @@ def stage1_run(args):
                       lr=args.stage1_lr, low_pass=args.low_pass,
                       threads=args.threads, device=args.device)
     start = time.perf_counter()
-    run_training(cfg, run, resume=(run / "checkpoints" / "last.pt").exists())
+    run_training(cfg, run, resume=layout.last_checkpoint.exists())
     return run, time.perf_counter() - start
 
 
 def stage2_run(args, run):
-    from cryostar_boltz.engine.density import has_density
-    from cryostar_boltz.engine.train_density import DensityConfig, run_density_training
-    if has_density(run):
+    from cryostar_boltz.engine.layout import RunLayout
+    from cryostar_boltz.engine.training.config import DensityConfig
+    from cryostar_boltz.engine.training.stage2 import run_density_training
+    layout = RunLayout(run)
+    if layout.has_density():
         return 0.0
     cfg = DensityConfig(run=str(run), box=args.box, hidden=args.hidden,
                         layers=args.layers, epochs=args.epochs,
                         batch_size=args.batch_size, lr=args.lr,
                         threads=args.threads, device=args.device)
     start = time.perf_counter()
-    run_density_training(cfg, resume=(run / "density" / "checkpoints" / "last.pt").exists())
+    run_density_training(cfg, resume=layout.density_run.last_checkpoint.exists())
     return time.perf_counter() - start
 
 
@@ -171,15 +175,15 @@ def _device(name):
 def time_generation(box, hidden, layers, n_maps, device):
     """Seconds to write ``n_maps`` maps of ``box`` px via ``TrainedDensity``."""
     from cryostar_boltz.engine.density import DensityDecoder, TrainedDensity
-    from cryostar_boltz.engine.train import save_atomic
+    from cryostar_boltz.engine.layout import RunLayout
+    from cryostar_boltz.engine.training.loop import save_torch
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp)
-        (run / "density").mkdir()
         decoder = DensityDecoder(box, 8, hidden=hidden, layers=layers)
-        save_atomic({"decoder_config": decoder.config,
-                     "decoder": decoder.state_dict(), "scale": 1.0, "box": box,
-                     "apix": 1.0, "reference_centre": np.zeros(3)},
-                    run / "density" / "model.pt")
+        save_torch(RunLayout(run).density_run.model,
+                   {"decoder_config": decoder.config,
+                    "decoder": decoder.state_dict(), "scale": 1.0, "box": box,
+                    "apix": 1.0, "reference_centre": np.zeros(3)})
         model = TrainedDensity(run, device=device)
         z = np.random.default_rng(0).normal(size=(n_maps, 8)).astype(np.float32)
         model.volume(z[0])                               # warm-up

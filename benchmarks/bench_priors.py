@@ -137,9 +137,8 @@ def run_name(prior, options):
 
 def train_config(args, prior, options):
     """The TrainConfig the 'train' command would build for this run."""
-    from cryostar_boltz.engine.commands import train as train_command
-    parser = argparse.ArgumentParser()
-    train_command.add_args(parser)
+    from cryostar_boltz.engine.cli import command_parser
+    from cryostar_boltz.engine.training.config import config_from_args
     argv = ["--particles", str(args.data / "particles.star"),
             "--reference", str(args.data / "reference.pdb"), "--out", "unused",
             "--epochs", str(args.epochs), "--batch-size", str(args.batch),
@@ -147,16 +146,18 @@ def train_config(args, prior, options):
             "--device", "cpu", "--prior", prior, *args.train_args.split()]
     for option in options:
         argv += ["--prior-option", option]
-    return train_command.config_from_args(parser.parse_args(argv))
+    return config_from_args(command_parser("train").parse_args(argv))
 
 
 def ensure_run(args, prior, options, log=print):
     """Train the run (or reuse / resume it); returns (folder, seconds)."""
-    from cryostar_boltz.engine.config import TrainConfig
-    from cryostar_boltz.engine.train import run_training
+    from cryostar_boltz.engine.layout import RunLayout
+    from cryostar_boltz.engine.training.config import TrainConfig
+    from cryostar_boltz.engine.training.stage1 import run_training
     cfg = train_config(args, prior, options)
     run = args.out / run_name(prior, options)
-    if (run / "config.json").exists():
+    layout = RunLayout(run)
+    if layout.config.exists():
         saved = TrainConfig.load(run)
         differ = {k: v for k, v in saved.differences(cfg).items()
                   if k not in IGNORED_CONFIG}
@@ -164,12 +165,11 @@ def ensure_run(args, prior, options, log=print):
             raise ValueError("%s was trained with other options %s (saved, "
                              "asked): remove it or use another --out"
                              % (run, differ))
-        if (run / "model.pt").exists():
+        if layout.model.exists():
             log("reusing %s" % run)
             return run, None
     start = time.perf_counter()
-    run_training(cfg, run, resume=(run / "checkpoints" / "last.pt").exists(),
-                 log=log)
+    run_training(cfg, run, resume=layout.last_checkpoint.exists(), log=log)
     return run, time.perf_counter() - start
 
 
@@ -205,21 +205,11 @@ def refit_prior(run, steps, lr=0.02, batch=1024, seed=0):
     prior on posterior samples); gmm starts from k-means of z. Shows what
     the prior family can do when it is given time to follow the encoder."""
     import copy
-    prior = copy.deepcopy(run.prior).train()
-    mu = torch.as_tensor(run.latents(), dtype=torch.float32)
-    logvar = torch.as_tensor(np.load(Path(run.run_dir) / "z_logvar.npy"),
-                             dtype=torch.float32)
-    if prior.name == "gmm":
-        prior.initialise_from(mu)
-    optimiser = torch.optim.Adam(prior.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    for _ in range(steps):
-        idx = torch.randint(len(mu), (min(batch, len(mu)),), generator=generator)
-        loss, _ = prior.kl(mu[idx], logvar[idx])
-        optimiser.zero_grad()
-        loss.mean().backward()
-        optimiser.step()
+
+    from cryostar_boltz.engine.priors import fit_to_posteriors
+    prior = copy.deepcopy(run.prior)
+    fit_to_posteriors(prior, run.latents(), np.load(run.layout.latent_logvar), steps,
+                      lr=lr, batch=batch, seed=seed)
     return prior.eval()
 
 

@@ -123,8 +123,8 @@ def speed_worker(args):
 
     import torch
 
-    from cryostar_boltz.engine.config import TrainConfig
-    from cryostar_boltz.engine.train import Stage1Trainer
+    from cryostar_boltz.engine.training.config import TrainConfig
+    from cryostar_boltz.engine.training.stage1 import Stage1Trainer
     torch.set_num_threads(args.threads)
     shutil.rmtree(args.out, ignore_errors=True)
     cfg = TrainConfig(particles=str(args.data / "particles.star"),

@@ -7,22 +7,16 @@ snapped to real particles (the nearest member of the cluster), so the state
 decoded for a cluster is one the data populate.
 
 Clusters from the prior's basins: each basin is a distinct low-energy
-state of the prior (``prior.basins()``). A particle joins the basin whose
-state is most probable given its latent z:
-
-* ``grbm``: the hidden state h maximising p(h | z), proportional to
-  exp((c + W^T z / sigma^2) . h), among the basins found (the Bayes
-  assignment to the mixture components b + W h that the basins are);
-* ``gmm``: the component of highest responsibility;
-* ``rbm``: the basin code nearest (Hamming distance) to the particle's
-  binary code (``z_code.npy``), the lowest-energy basin on ties.
-
-The ``gaussian`` prior has a single basin and gives no clustering.
+state of the prior (``prior.basins()``), and the prior assigns each
+particle to one (``prior.assign_to_basins``): ``grbm`` to the hidden state
+h maximising p(h | z) among the basins, ``gmm`` to the component of
+highest responsibility, ``rbm`` to the basin code nearest (Hamming
+distance) to the particle's binary code. The ``gaussian`` prior has a
+single basin and gives no clustering.
 """
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
@@ -112,44 +106,11 @@ def gaussian_mixture(z, k=10, seed=0):
 
 
 def basin_labels(prior, z, basins, codes=None):
-    """The basin (index into ``basins``) of each particle's latent z; see
-    the module docstring for the rule of each prior."""
-    if not basins:
-        raise ValueError("the prior has no basins to assign particles to")
-    name = prior.name
-    if name == "grbm":
-        states = np.stack([b["h"] for b in basins]).astype(np.float64)
-        labels = np.empty(len(z), dtype=np.int64)
-        with torch.no_grad():
-            for start in range(0, len(z), _CHUNK):
-                block = torch.as_tensor(np.asarray(z[start:start + _CHUNK]),
-                                        dtype=torch.float64,
-                                        device=prior.weight.device)
-                field_ = prior.hidden_field(block).cpu().numpy()
-                labels[start:start + _CHUNK] = (field_ @ states.T).argmax(1)
-        return labels
-    if name == "gmm":
-        components = [b["component"] for b in basins]
-        labels = np.empty(len(z), dtype=np.int64)
-        with torch.no_grad():
-            for start in range(0, len(z), _CHUNK):
-                block = torch.as_tensor(np.asarray(z[start:start + _CHUNK]),
-                                        dtype=prior.means.dtype,
-                                        device=prior.means.device)
-                log_density = prior.component_log_density(block)[:, components]
-                labels[start:start + _CHUNK] = log_density.argmax(1).cpu().numpy()
-        return labels
-    if name == "rbm":
-        if codes is None:
-            raise ValueError("rbm basins are binary codes: the particles' codes "
-                             "(z_code.npy in the run folder) are needed to "
-                             "assign them")
-        states = np.stack([b["h"] for b in basins]).astype(np.int64)
-        codes = np.asarray(codes, dtype=np.int64)
-        hamming = (codes[:, None, :] != states[None]).sum(-1)
-        return hamming.argmin(1).astype(np.int64)  # basins are lowest first
-    raise ValueError("the %s prior has a single basin: cluster with "
-                     "--method kmeans or gmm" % name)
+    """The basin (index into ``basins``) of each particle's latent z (n, d):
+    ``prior.assign_to_basins(z, basins, codes)``, the rule of each prior
+    family (see the module docstring); ``codes`` are the particles' binary
+    codes (``rbm``)."""
+    return prior.assign_to_basins(z, basins, codes)
 
 
 def drop_empty(labels, k):

@@ -60,6 +60,28 @@ def _available():
     return commands
 
 
+def _command(commands, name):
+    """(module, argument parser) of the command ``name``."""
+    module = importlib.import_module(commands[name][0])
+    parser = argparse.ArgumentParser(
+        prog="cryostar-boltz " + name, description=module.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    module.add_args(parser)
+    return module, parser
+
+
+def command_parser(name):
+    """The argument parser of ``cryostar-boltz name``: parse a command line
+    into the namespace the command receives (for scripts that build what a
+    command would, e.g. ``training.config.config_from_args``).
+    ValueError for an unknown command."""
+    commands = _available()
+    if name not in commands:
+        raise ValueError("unknown command %r; choose one of %s"
+                         % (name, ", ".join(commands)))
+    return _command(commands, name)[1]
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     commands = _available()
@@ -80,11 +102,7 @@ def main(argv=None):
         parser.print_help()
         return 0 if args.command is None and not argv else 2
     name = argv[0]
-    module = importlib.import_module(commands[name][0])
-    cmd_parser = argparse.ArgumentParser(
-        prog="cryostar-boltz " + name, description=module.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    module.add_args(cmd_parser)
+    module, cmd_parser = _command(commands, name)
     args = cmd_parser.parse_args(argv[1:])
     try:
         return module.main(args) or 0

@@ -35,9 +35,8 @@ import torch
 from torch import nn
 
 from .io import atomic_path
+from .layout import DENSITY, MODEL, RunLayout, map_file
 
-DENSITY = "density"
-MODEL = "model.pt"
 #: Decoder activations (points x width) evaluated at once for a map.
 _VOLUME_ELEMENTS_PER_CHUNK = 1 << 24
 
@@ -242,18 +241,13 @@ def write_map(path, volume, apix, origin=(0.0, 0.0, 0.0)):
     return path
 
 
-def has_density(run_dir):
-    """True when ``run_dir`` holds a finished stage-2 (density) run."""
-    return (Path(run_dir) / DENSITY / MODEL).is_file()
-
-
 class TrainedDensity:
     """The trained density decoder of ``run_dir`` (``RUN/density/model.pt``):
     maps at any latents, in the reference's frame."""
 
     def __init__(self, run_dir, device="cpu"):
         self.run_dir = Path(run_dir)
-        path = self.run_dir / DENSITY / MODEL
+        path = RunLayout(run_dir).density_run.model
         if not path.is_file():
             raise FileNotFoundError(
                 "%s: no %s/%s: train the density decoder first "
@@ -306,7 +300,8 @@ class TrainedDensity:
             yield self.volume(row)
 
     def write_maps(self, z, out_dir, stem="map", skip_existing=False):
-        """Write ``out_dir/stem_000.mrc``... one map per latent row.
+        """Write ``out_dir/stem_000.mrc``... one map per latent row
+        (names: ``layout.map_file``).
 
         Each file is written atomically; with ``skip_existing`` maps
         already present are kept, so an interrupted generation resumes.
@@ -315,10 +310,9 @@ class TrainedDensity:
         zt = self._latents(z)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        width = max(3, len(str(len(zt) - 1)))
         paths = []
         for i, row in enumerate(zt.cpu().numpy()):
-            path = out_dir / ("%s_%0*d.mrc" % (stem, width, i))
+            path = map_file(out_dir / stem, i, len(zt))
             if not (skip_existing and path.is_file()):
                 write_map(path, self.volume(row), self.apix, self.origin)
             paths.append(path)

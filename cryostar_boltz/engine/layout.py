@@ -11,17 +11,21 @@ Run folder (``cryostar-boltz train --out RUN``)::
     config.json        every option of the run (TrainConfig)
     metrics.csv        every loss term per step
     checkpoints/       last.pt (resume) and epoch_NNNN.pt (weights)
-    cache/             downsampled particle stacks (reused on resume)
+    cache/             downsampled particle stacks (particles_BOX.mrcs,
+                       reused on resume and by stage 2)
     reference.EXT      the run's copy of the reference model
     z.npy z_logvar.npy posterior means and log-variances, particle order
     z_code.npy         binary code per particle (rbm prior only)
     model.pt           the trained model: written last, marks a finished run
-    analysis/          PCA paths and k-means centres (summary.json)
+    analysis/          PCA paths (pcN.npy, pcN.pdb) and k-means centres
+                       (kmeansK/: labels, centers, centers_particles;
+                       summary.json)
     density/           stage 2: its own config.json, checkpoints/, metrics.csv
                        and model.pt
 
 Structure outputs: ``STEM.pdb`` (full atom, multi-model), ``STEM_coarse.pdb``
-(one pseudo-atom per residue) and ``STEM_z.npy`` (the decoder inputs used).
+(one pseudo-atom per residue) and ``STEM_z.npy`` (the decoder inputs used);
+maps ``STEM_000.mrc``, ``STEM_001.mrc``... (one per decoder input).
 """
 from pathlib import Path
 
@@ -32,6 +36,8 @@ CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT = "last.pt"
 EPOCH_CHECKPOINT = "epoch_%04d.pt"
 CACHE = "cache"
+#: A particle stack downsampled to a box (``% box``), in ``CACHE``.
+CACHED_PARTICLES = "particles_%d.mrcs"
 REFERENCE_STEM = "reference"
 LATENTS = "z.npy"
 LATENT_LOGVAR = "z_logvar.npy"
@@ -51,10 +57,21 @@ BASINS_INFO = "basins.json"
 PCA = "pca.npz"
 LABELS = "labels.npy"
 UMAP = "umap.npy"
+#: The run's own analysis: points along principal component N (``% N``)
+#: and the folder of k-means with K clusters (``% K``).
+PC_PATH = "pc%d"
+PC_POINTS = PC_PATH + ".npy"
+KMEANS = "kmeans%d"
+#: Cluster centres in latent space, and the particle snapped to each.
+CENTRES = "centers.npy"
+CENTRE_PARTICLES = "centers_particles.npy"
 #: Structure files: STEM + suffix.
 FULL_SUFFIX = ".pdb"
 COARSE_SUFFIX = "_coarse.pdb"
 POINTS_SUFFIX = "_z.npy"
+MAP_SUFFIX = ".mrc"
+#: Compressed atomic-model suffixes kept whole when the reference is copied.
+COMPRESSED_MODEL_SUFFIXES = (".pdb.gz", ".cif.gz", ".ent.gz")
 
 # ------------------------------------------------------------ Scipion side
 #: The engine's run folder inside a training protocol's extra folder.
@@ -74,6 +91,24 @@ def points_file(stem):
     """The decoder inputs of the structures or maps ``stem``."""
     stem = Path(stem)
     return stem.parent / (stem.name + POINTS_SUFFIX)
+
+
+def map_file(stem, index, count):
+    """Map ``index`` of ``count`` maps ``stem``: ``stem_007.mrc`` (at least
+    three digits, enough for ``count - 1``)."""
+    stem = Path(stem)
+    width = max(3, len(str(count - 1)))
+    return stem.parent / ("%s_%0*d%s" % (stem.name, width, index, MAP_SUFFIX))
+
+
+def model_suffix(path):
+    """The suffix a copy of the atomic model ``path`` keeps: ``.cif``,
+    ``.pdb.gz``... (``.pdb`` when it has none)."""
+    name = str(path).lower()
+    for ext in COMPRESSED_MODEL_SUFFIXES:
+        if name.endswith(ext):
+            return ext
+    return Path(path).suffix or ".pdb"
 
 
 class RunLayout:
@@ -97,8 +132,31 @@ class RunLayout:
     analysis = property(lambda self: self.root / ANALYSIS)
     density = property(lambda self: self.root / DENSITY)
 
+    @property
+    def density_run(self):
+        """The layout of the stage-2 run folder ``density/`` (its own
+        config, metrics, checkpoints and model)."""
+        return RunLayout(self.density)
+
     def epoch_checkpoint(self, epoch):
         return self.checkpoints / (EPOCH_CHECKPOINT % epoch)
+
+    def cached_particles(self, box):
+        """The particle stack downsampled to ``box`` pixels."""
+        return self.cache / (CACHED_PARTICLES % box)
+
+    def pc_path(self, component):
+        """Stem of the run's analysis along principal component
+        ``component`` (1-based)."""
+        return self.analysis / (PC_PATH % component)
+
+    def pc_points(self, component):
+        """Latent points (n, d) along principal component ``component``."""
+        return self.analysis / (PC_POINTS % component)
+
+    def kmeans(self, k):
+        """Folder of the run's analysis by k-means with ``k`` clusters."""
+        return self.analysis / (KMEANS % k)
 
     def reference_copy(self, suffix=None):
         """The run's copy of the reference: ``reference`` + ``suffix``, or,
@@ -115,4 +173,4 @@ class RunLayout:
 
     def has_density(self):
         """Whether a stage-2 density decoder finished."""
-        return (self.density / MODEL).is_file()
+        return self.density_run.model.is_file()

@@ -11,6 +11,8 @@ import torch
 from scipy.spatial import cKDTree
 from torch import nn
 
+from .priors.gaussian import kl_to_standard_normal
+
 
 # ---------------------------------------------------------------- image loss
 
@@ -326,7 +328,7 @@ def gaussian_kl(mu, logvar, free_bits=3.0, reduction="sum", reduce_fn=None):
     if mu.shape != logvar.shape:
         raise ValueError(f"gaussian_kl: mu {tuple(mu.shape)} and logvar "
                          f"{tuple(logvar.shape)} differ")
-    kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)
+    kl = kl_to_standard_normal(mu, logvar)
     if free_bits > 0:
         flat = kl.detach().double().reshape(-1, kl.shape[-1])
         sums = torch.stack([torch.full_like(flat[0], flat.shape[0]), flat.sum(0)])

@@ -587,7 +587,7 @@ class RunPictures:
         return None
 
     def metrics(self):
-        from .progress import read_metrics
+        from .training.progress import read_metrics
         path = self.run_dir / "metrics.csv"
         if not path.is_file():
             raise PlotError("%s: no metrics.csv" % self.run_dir)

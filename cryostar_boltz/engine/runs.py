@@ -16,7 +16,8 @@ import torch
 
 from .analysis import fit_pca, kmeans, nearest_particles, pc_path
 from .io import save_array, save_json, save_npz
-from .layout import CODES, CONFIG, LATENTS, MODEL
+from .layout import (CENTRE_PARTICLES, CENTRES, CODES, CONFIG, LABELS, LATENTS,
+                     MODEL, PCA, SUMMARY, RunLayout, points_file, structure_files)
 from .models import StructureVAE
 from .structure import load_structure, write_models
 
@@ -24,10 +25,11 @@ from .structure import load_structure, write_models
 def check_run_folder(run_dir):
     """Raise a clear FileNotFoundError unless ``run_dir`` holds a finished run."""
     run_dir = Path(run_dir)
+    layout = RunLayout(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError("run folder %s not found" % run_dir)
-    if not (run_dir / MODEL).exists():
-        if (run_dir / CONFIG).exists():
+    if not layout.model.exists():
+        if layout.config.exists():
             raise FileNotFoundError(
                 "%s: no %s: the run has not finished training (resume it "
                 "with 'cryostar-boltz train --resume --out %s')"
@@ -42,7 +44,8 @@ class TrainedRun:
 
     def __init__(self, run_dir, device="cpu"):
         self.run_dir = check_run_folder(run_dir)
-        state = torch.load(self.run_dir / MODEL, map_location=device,
+        self.layout = RunLayout(self.run_dir)
+        state = torch.load(self.layout.model, map_location=device,
                            weights_only=False)
         self.state = state
         self.device = torch.device(device)
@@ -63,7 +66,7 @@ class TrainedRun:
     def config(self):
         """The run's :class:`TrainConfig` (``config.json``)."""
         if self._config is None:
-            from .config import TrainConfig
+            from .training.config import TrainConfig
             self._config = TrainConfig.load(self.run_dir)
         return self._config
 
@@ -80,7 +83,7 @@ class TrainedRun:
     def latents(self):
         """Posterior means of the particles (``z.npy``, dataset order)."""
         if self._z is None:
-            path = self.run_dir / LATENTS
+            path = self.layout.latents
             if not path.exists():
                 raise FileNotFoundError("%s: no %s (the run did not finish)"
                                         % (self.run_dir, LATENTS))
@@ -95,7 +98,7 @@ class TrainedRun:
         extra = self.decoder_input_dim - points.shape[1]
         if extra <= 0:
             return points
-        codes_path = self.run_dir / CODES
+        codes_path = self.layout.codes
         if points.shape[1] != self.latent_dim or not codes_path.exists():
             raise ValueError(
                 "%s: the %s decoder takes %d inputs (the %d-D latent and a "
@@ -115,7 +118,7 @@ class TrainedRun:
         z = self.latents()[indices].astype(np.float32)
         if self.decoder_input_dim == z.shape[1]:
             return z
-        codes_path = self.run_dir / CODES
+        codes_path = self.layout.codes
         if not codes_path.exists():
             return self.decoder_inputs(z)  # raises the explanation
         return np.concatenate([z, np.load(codes_path)[indices].astype(np.float32)], 1)
@@ -139,8 +142,7 @@ class TrainedRun:
         ``stem_coarse.pdb`` (one pseudo-atom per residue), multi-model;
         each file appears complete or not at all."""
         coords = self.decode(z)
-        stem = Path(stem)
-        full, coarse = stem.with_suffix(".pdb"), stem.parent / (stem.name + "_coarse.pdb")
+        full, coarse = structure_files(stem)
         write_models(full, self.reference, coords, full_atom=True)
         write_models(coarse, self.reference, coords, full_atom=False)
         return full, coarse
@@ -154,7 +156,7 @@ class TrainedRun:
         if not path.is_file():
             raise FileNotFoundError(
                 "particle file %s (from %s) not found%s" % (
-                    path, "the command line" if particles else self.run_dir / CONFIG,
+                    path, "the command line" if particles else self.layout.config,
                     "" if particles else ": pass --particles"))
         if datadir is None and not particles and self.config.datadir \
                 and Path(self.config.datadir).is_dir():
@@ -165,16 +167,12 @@ class TrainedRun:
         if loaded.n != n:
             raise ValueError("%s holds %d particles but %s has %d latents: not "
                              "the particles this run was trained on"
-                             % (path, loaded.n, self.run_dir / LATENTS, n))
+                             % (path, loaded.n, self.layout.latents, n))
         return loaded
 
     def has_density(self):
         """Whether the run holds a trained density decoder (stage 2)."""
-        try:
-            from .density import has_density
-        except ImportError:
-            return False
-        return bool(has_density(self.run_dir))
+        return self.layout.has_density()
 
     def density(self):
         """The stage-2 density decoder, or a clear error without one."""
@@ -194,7 +192,7 @@ class TrainedRun:
         in stale maps; ``stem_z.npy`` is then (re)written."""
         density = density or self.density()
         inputs = np.atleast_2d(np.asarray(inputs, dtype=np.float32))
-        record = Path(out_dir) / (stem + "_z.npy")
+        record = points_file(Path(out_dir) / stem)
         same = record.is_file() and _same_array(record, inputs)
         save_array(record, inputs)
         # the density decoder takes the continuous latent only
@@ -219,12 +217,12 @@ def write_analysis(run_dir, z, k=10, n_points=10, log=print, device="cpu"):
     particles' binary codes) are left out with a note; the latents,
     scores and labels are written regardless."""
     run = TrainedRun(run_dir, device)
-    out = Path(run_dir) / "analysis"
+    out = run.layout.analysis
     out.mkdir(exist_ok=True)
     pca = fit_pca(z, 3)
     summary = {"explained_variance_ratio": pca.explained_variance_ratio_.tolist(),
                "pc_paths": [], "kmeans": {}}
-    save_npz(out / "pca.npz", components=pca.components_, mean=pca.mean_,
+    save_npz(out / PCA, components=pca.components_, mean=pca.mean_,
              explained_variance=pca.explained_variance_,
              scores=pca.transform(z))
     notes = []
@@ -239,26 +237,26 @@ def write_analysis(run_dir, z, k=10, n_points=10, log=print, device="cpu"):
 
     for c in range(pca.n_components_):
         points = pc_path(pca, z, c, n_points)
-        stem = out / ("pc%d" % (c + 1))
-        save_array(stem.with_suffix(".npy"), points.astype(np.float32))
-        entry = {"component": c + 1, "z": stem.with_suffix(".npy").name}
+        stem = run.layout.pc_path(c + 1)
+        points_path = save_array(run.layout.pc_points(c + 1), points.astype(np.float32))
+        entry = {"component": c + 1, "z": points_path.name}
         entry.update(structures(stem, lambda: run.decoder_inputs(points)))
         summary["pc_paths"].append(entry)
     labels, centres, snapped = kmeans(z, k)
-    kdir = out / ("kmeans%d" % len(centres))
+    kdir = run.layout.kmeans(len(centres))
     kdir.mkdir(exist_ok=True)
-    save_array(kdir / "labels.npy", labels)
-    save_array(kdir / "centers.npy", centres.astype(np.float32))
-    save_array(kdir / "centers_particles.npy", snapped)
+    save_array(kdir / LABELS, labels)
+    save_array(kdir / CENTRES, centres.astype(np.float32))
+    save_array(kdir / CENTRE_PARTICLES, snapped)
     summary["kmeans"] = {"k": len(centres), "folder": kdir.name,
                          "sizes": np.bincount(labels, minlength=len(centres)).tolist()}
     summary["kmeans"].update(structures(
-        kdir / "centers", lambda: run.particle_decoder_inputs(snapped)))
+        kdir / Path(CENTRES).stem, lambda: run.particle_decoder_inputs(snapped)))
     if notes:
         summary["notes"] = sorted(set(notes))
         for note in summary["notes"]:
             log("analysis: structures left out: %s" % note)
-    save_json(out / "summary.json", summary)
+    save_json(out / SUMMARY, summary)
     log("analysis written to %s (PC1-3 explain %s of the variance)"
         % (out, ", ".join("%.0f%%" % (100 * v) for v in pca.explained_variance_ratio_)))
     return summary

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cryostar_boltz.engine.cli import main
-from cryostar_boltz.engine.config import TrainConfig
+from cryostar_boltz.engine.training.config import TrainConfig
 from cryostar_boltz.engine.data import load_particles
 from cryostar_boltz.engine.runs import TrainedRun
 from cryostar_boltz.engine.simulate import simulate_dataset
@@ -23,7 +23,7 @@ def dataset(tmp_path_factory, adk_dir):
 
 
 def train(dataset, out, prior="gaussian", **options):
-    from cryostar_boltz.engine.train import run_training
+    from cryostar_boltz.engine.training.stage1 import run_training
     torch.set_num_threads(1)
     cfg = TrainConfig(particles=str(dataset.star), reference=str(dataset.reference),
                       epochs=1, batch_size=32, lr=1e-3, low_pass=8.0, threads=1,
@@ -46,8 +46,8 @@ def grbm_run(dataset, tmp_path_factory):
 @pytest.fixture(scope="module")
 def density_run(grbm_run):
     """The grbm run with a (barely trained) stage-2 density decoder."""
-    from cryostar_boltz.engine.train_density import (DensityConfig,
-                                                     run_density_training)
+    from cryostar_boltz.engine.training.config import DensityConfig
+    from cryostar_boltz.engine.training.stage2 import run_density_training
     run_density_training(DensityConfig(run=str(grbm_run), hidden=16, layers=1,
                                        epochs=1, batch_size=48, device="cpu",
                                        threads=1), log=lambda *a: None)

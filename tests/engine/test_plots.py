@@ -32,9 +32,9 @@ def run(tmp_path_factory, adk_dir):
     prior; a sample-prior folder and a k-means analysis beside it."""
     import torch
     from cryostar_boltz.engine.cli import main as cli
-    from cryostar_boltz.engine.config import TrainConfig
+    from cryostar_boltz.engine.training.config import TrainConfig
     from cryostar_boltz.engine.simulate import simulate_dataset
-    from cryostar_boltz.engine.train import run_training
+    from cryostar_boltz.engine.training.stage1 import run_training
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("plots")
     data = simulate_dataset([adk_dir / "adk_closed.pdb", adk_dir / "adk_open.pdb"],

@@ -55,9 +55,9 @@ def trained(project, tmp_path_factory, adk_dir):
     """A training protocol whose run folder holds a real one-epoch run
     (trained by the engine directly: the GUI only reads the folder)."""
     import torch
-    from cryostar_boltz.engine.config import TrainConfig
+    from cryostar_boltz.engine.training.config import TrainConfig
     from cryostar_boltz.engine.simulate import simulate_dataset
-    from cryostar_boltz.engine.train import run_training
+    from cryostar_boltz.engine.training.stage1 import run_training
     from cryostar_boltz.protocols import CryoStarBoltzProtTrain
     torch.set_num_threads(1)
     data = simulate_dataset([adk_dir / "adk_closed.pdb", adk_dir / "adk_open.pdb"],

@@ -304,7 +304,7 @@ def test_cluster_subset_feeds_a_standard_protocol(project, analyze):
 # ------------------------------------------------------------ continue
 
 def test_continue_training_extends_the_run(project, train):
-    from cryostar_boltz.engine.progress import read_metrics
+    from cryostar_boltz.engine.training.progress import read_metrics
     previous = train.Particles.getFlexInfo().getAttr(cts.FLEX_RUN_DIR)
     before = read_metrics(os.path.join(previous, "metrics.csv"))
     z_before = np.load(os.path.join(previous, "z.npy"))

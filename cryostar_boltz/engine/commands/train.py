@@ -22,8 +22,8 @@ Examples:
     # 2 GPUs (or CPU processes) with torchrun
     torchrun --nproc_per_node 2 -m cryostar_boltz.engine.cli train ...
 """
-from ..config import TrainConfig
 from ..pseudoatoms import MODES as PSEUDO_ATOM_MODES
+from ..training.config import RESUME_OPTIONS, TrainConfig, config_from_args
 
 _DEFAULTS = TrainConfig()
 
@@ -120,55 +120,10 @@ def add_args(parser):
                         help="show tracebacks")
 
 
-def _prior_options(pairs):
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError("--prior-option %r: expected KEY=VALUE" % pair)
-        for cast in (int, float):
-            try:
-                value = cast(value)
-                break
-            except ValueError:
-                pass
-        options[key.strip().replace("-", "_")] = value
-    return options
-
-
-def config_from_args(args):
-    d = _DEFAULTS
-    if not args.particles or not args.reference:
-        raise ValueError("--particles and --reference are required "
-                         "(or --resume to continue a run)")
-    return TrainConfig(
-        particles=args.particles, reference=args.reference, map=args.map,
-        datadir=args.datadir, box=args.box, low_pass=args.low_pass,
-        mask_radius=args.mask_radius, latent_dim=args.latent_dim,
-        sigma=args.sigma, pseudo_atoms=args.pseudo_atoms, prior=args.prior,
-        prior_options=_prior_options(args.prior_option),
-        prior_lr=args.prior_lr, prior_fit_steps=args.prior_fit_steps,
-        continuity_weight=args.continuity_weight,
-        elastic_weight=args.elastic_weight, clash_weight=args.clash_weight,
-        elastic_cutoff=args.elastic_cutoff, elastic_keep=args.elastic_keep,
-        elastic_tolerance=args.elastic_tolerance,
-        elastic_weight_final=args.elastic_weight_final,
-        free_bits=args.free_bits, kl_beta=args.kl_beta,
-        kl_warmup=args.kl_warmup,
-        epochs=args.epochs if args.epochs is not None else d.epochs,
-        batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
-        weight_decay=args.weight_decay, seed=args.seed,
-        device=args.device or d.device,
-        threads=args.threads if args.threads is not None else d.threads,
-        amp=args.amp,
-        checkpoint_every=args.checkpoint_every or d.checkpoint_every)
-
-
 def main(args):
-    from ..train import resume_config, run_training
+    from ..training.stage1 import resume_config, run_training
     if args.resume:
-        overrides = {k: getattr(args, k) for k in
-                     ("epochs", "device", "threads", "checkpoint_every")
+        overrides = {k: getattr(args, k) for k in RESUME_OPTIONS
                      if getattr(args, k) is not None}
         cfg = resume_config(args.out, overrides)
     else:

@@ -21,7 +21,7 @@ Examples:
     # 2 GPUs with torchrun
     torchrun --nproc_per_node 2 -m cryostar_boltz.engine.cli train-density --run run1
 """
-from ..train_density import DensityConfig
+from ..training.config import DensityConfig
 
 _DEFAULTS = DensityConfig()
 #: option name -> (type, help); every default is None so that --resume can
@@ -70,7 +70,7 @@ def _given(args):
 
 
 def main(args):
-    from ..train_density import resume_density_config, run_density_training
+    from ..training.stage2 import resume_density_config, run_density_training
     given = _given(args)
     if args.resume:
         cfg = resume_density_config(args.run, given)

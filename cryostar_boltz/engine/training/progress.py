@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .io import atomic_write
+from ..io import atomic_write
 
 
 class Progress:

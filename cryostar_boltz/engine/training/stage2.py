@@ -1,96 +1,67 @@
 """Stage 2: train the density decoder on the particles of a stage-1 run.
 
-The stage-1 latents (``RUN/z.npy``, posterior means) are held fixed; the
-decoder (``density.DensityDecoder``) learns each particle's central slice:
-its prediction times the particle's CTF is compared with the particle's
+The stage-1 latents (posterior means) are held fixed; the decoder
+(``density.DensityDecoder``) learns each particle's central slice: its
+prediction times the particle's CTF is compared with the particle's
 spectrum (centred by a phase ramp, divided by one dataset scale: the
 standard deviation of the particles' Fourier coefficients) by the mean
 squared error inside the circle of radius D/2.
 
-The run lives in ``RUN/density/``: ``config.json``, ``metrics.csv``,
-``checkpoints/last.pt`` and ``epoch_NNNN.pt``, and at the end
-``model.pt`` (what ``TrainedDensity`` reads). The loop, checkpoints,
-resume and data-parallel training are stage 1's (``train.EpochTrainer``);
-there is nothing random in a step, so a resumed run ends exactly where an
-uninterrupted one does.
+The run lives in ``RUN/density/`` (``layout.RunLayout(RUN).density_run``):
+its config, metrics table, checkpoints and, at the end, the model file
+``TrainedDensity`` reads. The loop, checkpoints, resume and data-parallel
+training are :class:`~.loop.EpochTrainer`'s; there is nothing random in a
+step, so a resumed run ends exactly where an uninterrupted one does.
 """
 import hashlib
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Optional
+from dataclasses import asdict
 
 import numpy as np
 import torch
 
-from . import imaging
-from .config import LoopOptions, TrainConfig
-from .density import (DENSITY, MODEL, DensityDecoder, SliceGrid, centre_spectra,
-                      centred_rfft2)
-from .train import EpochTrainer, TrainingData, save_atomic
+from .. import imaging
+from ..density import DensityDecoder, SliceGrid, centre_spectra, centred_rfft2
+from ..layout import LATENTS, MODEL, RunLayout
+from .config import DensityConfig, TrainConfig
+from .data import TrainingData
+from .loop import EpochTrainer, save_torch
 
-METRIC_COLUMNS = ("step", "epoch", "loss", "lr", "particles_per_s", "skipped")
 #: Particles whose spectra set the data scale.
 SCALE_SAMPLE = 1000
 
 
-@dataclass
-class DensityConfig(LoopOptions):
-    """Every option of a stage-2 run (``RUN/density/config.json``).
-
-    Defaults follow cryoDRGN's decoder as the method uses it: width 1024,
-    three residual blocks, D//2 random frequencies per axis with sigma 0.5,
-    batch 8, Adam at 1e-4.
-    """
-    run_kind = "density run"
-
-    run: str = ""                      # the stage-1 run folder
-    box: Optional[int] = None          # default: the stage-1 box
-    hidden: int = 1024
-    layers: int = 3
-    pe_dim: Optional[int] = None       # default: box // 2
-    feat_sigma: float = 0.5
-    batch_size: int = 8                # global batch, split over processes
-    weight_decay: float = 0.0
-
-
-def density_dir(run_dir):
-    return Path(run_dir) / DENSITY
-
-
 def latents_digest(z):
-    """A fingerprint of the stage-1 latents a density run was trained on."""
+    """A fingerprint (SHA-1 hex) of the stage-1 latents (N, d) a density
+    run was trained on, as float32."""
     return hashlib.sha1(np.ascontiguousarray(z, dtype=np.float32).tobytes()).hexdigest()
 
 
 def _stage1(run_dir):
-    """(config, model.pt contents, z) of a finished stage-1 run."""
-    run_dir = Path(run_dir)
+    """(config, model file contents, z) of a finished stage-1 run."""
+    layout = RunLayout(run_dir)
     cfg = TrainConfig.load(run_dir)
-    model, z_path = run_dir / MODEL, run_dir / "z.npy"
-    if not model.is_file() or not z_path.is_file():
+    if not layout.model.is_file() or not layout.latents.is_file():
         raise FileNotFoundError(
-            "%s: stage 1 has not finished (no %s or z.npy): finish it with "
-            "'cryostar-boltz train --resume --out %s'" % (run_dir, MODEL, run_dir))
-    state = torch.load(model, map_location="cpu", weights_only=False)
-    z = np.load(z_path)
+            "%s: stage 1 has not finished (no %s or %s): finish it with "
+            "'cryostar-boltz train --resume --out %s'" % (run_dir, MODEL, LATENTS, run_dir))
+    state = torch.load(layout.model, map_location="cpu", weights_only=False)
+    z = np.load(layout.latents)
     if z.ndim != 2 or not np.isfinite(z).all():
-        raise ValueError("%s: z.npy must be a finite (N, latent_dim) array, got "
-                         "shape %s" % (run_dir, z.shape))
+        raise ValueError("%s: %s must be a finite (N, latent_dim) array, got "
+                         "shape %s" % (run_dir, LATENTS, z.shape))
     return cfg, state, z.astype(np.float32)
 
 
 class Stage2Trainer(EpochTrainer):
     """Everything a stage-2 run holds; ``fit()`` trains, ``finish()`` writes
-    ``model.pt``."""
-    metric_columns = METRIC_COLUMNS
-    progress_terms = ("loss",)
+    the model file."""
     run_kind = "density run"
     resume_hint = ("pass --resume to continue it, or remove the folder to "
                    "train a new one")
 
     def __init__(self, cfg, resume=False, log=print):
         stage1_cfg, self.stage1, z = _stage1(cfg.run)
-        self._start(cfg, density_dir(cfg.run), log)
+        self._start(cfg, RunLayout(cfg.run).density, log)
         self._prepare_run_dir(resume)
         self.z_digest = latents_digest(z)
         self._load_data(stage1_cfg, z)
@@ -102,10 +73,10 @@ class Stage2Trainer(EpochTrainer):
     def _load_data(self, stage1_cfg, z):
         box = self.cfg.box or int(self.stage1["box"])
         self.data = TrainingData(stage1_cfg.particles, stage1_cfg.datadir, box,
-                                 Path(self.cfg.run) / "cache", self.ctx, self.log)
+                                 self.cfg.run, self.ctx, self.log)
         if len(z) != self.data.n:
-            raise ValueError("%s: z.npy holds %d latents but the run's particles "
-                             "(%s) are %d" % (self.cfg.run, len(z),
+            raise ValueError("%s: %s holds %d latents but the run's particles "
+                             "(%s) are %d" % (self.cfg.run, LATENTS, len(z),
                                               stage1_cfg.particles, self.data.n))
         self.D, self.apix = self.data.D, self.data.apix
         self.z = torch.from_numpy(z).to(self.device)
@@ -185,31 +156,31 @@ class Stage2Trainer(EpochTrainer):
     def load_model_state(self, state):
         if state.get("z_digest") != self.z_digest:
             raise ValueError(
-                "%s: the stage-1 latents (z.npy) changed since this density "
+                "%s: the stage-1 latents (%s) changed since this density "
                 "run started: remove %s and train the density decoder again"
-                % (self.cfg.run, self.run_dir))
+                % (self.cfg.run, LATENTS, self.run_dir))
         self.decoder.load_state_dict(state["decoder"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scale = float(state["scale"])
 
     # ------------------------------------------------------------ outputs
     def finish(self):
-        """``RUN/density/model.pt`` (main process only)."""
+        """The density run's model file (main process only)."""
         if self.ctx.is_main:
-            save_atomic({"decoder_config": self.decoder.config,
-                         "decoder": self.decoder.state_dict(),
-                         "scale": self.scale, "box": self.D, "apix": self.apix,
-                         "reference_centre": np.asarray(
-                             self.stage1["reference_centre"], dtype=np.float64),
-                         "z_digest": self.z_digest, "step": self.step},
-                        self.run_dir / MODEL)
-            self.log("density decoder written to %s" % (self.run_dir / MODEL))
+            save_torch(self.layout.model, {
+                "decoder_config": self.decoder.config,
+                "decoder": self.decoder.state_dict(),
+                "scale": self.scale, "box": self.D, "apix": self.apix,
+                "reference_centre": np.asarray(
+                    self.stage1["reference_centre"], dtype=np.float64),
+                "z_digest": self.z_digest, "step": self.step})
+            self.log("density decoder written to %s" % self.layout.model)
         self.ctx.barrier()
 
 
 def run_density_training(cfg, resume=False, log=print):
-    """Train (or resume) the density decoder of ``cfg.run``; returns
-    ``RUN/density``."""
+    """Train (or resume) the density decoder of ``cfg.run`` (a
+    ``DensityConfig``); returns the density run folder ``RUN/density``."""
     trainer = Stage2Trainer(cfg, resume=resume, log=log)
     try:
         trainer.fit()
@@ -219,18 +190,11 @@ def run_density_training(cfg, resume=False, log=print):
     return trainer.run_dir
 
 
-#: Options a resume may change.
-RESUME_OPTIONS = ("epochs", "device", "threads", "checkpoint_every")
-
-
 def resume_density_config(run_dir, overrides):
-    """The saved config of ``RUN/density``, with the options a resume may change."""
-    cfg = DensityConfig.load(density_dir(run_dir))
-    cfg.run = str(run_dir)          # the folder may have moved
-    for key, value in overrides.items():
-        if key not in RESUME_OPTIONS:
-            raise ValueError("--resume continues %s with its saved options; "
-                             "%s cannot change (allowed: %s)"
-                             % (density_dir(run_dir), key, ", ".join(RESUME_OPTIONS)))
-        setattr(cfg, key, value)
+    """The saved config of ``RUN/density``, with the options a resume may
+    change (``config.RESUME_OPTIONS``) taken from ``overrides``; ``run``
+    becomes ``run_dir`` (the folder may have moved)."""
+    cfg = DensityConfig.for_resume(RunLayout(run_dir).density, overrides)
+    cfg.run = str(run_dir)
     return cfg
+

@@ -1,4 +1,4 @@
-"""Stage-1 training: outputs, determinism, resume after SIGKILL, DDP, guards."""
+"""Stage-1 training (training/stage1.py and the loop it runs on): outputs, determinism, resume after SIGKILL, DDP, guards."""
 import subprocess
 import sys
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from cryostar_boltz.engine.config import TrainConfig
-from cryostar_boltz.engine.progress import read_metrics
+from cryostar_boltz.engine.training.config import TrainConfig
+from cryostar_boltz.engine.training.progress import read_metrics
 from cryostar_boltz.engine.simulate import simulate_dataset
 from cryostar_boltz.engine.structure import read_models
 
@@ -38,7 +38,7 @@ def train_args(dataset, out, *extra):
 
 
 def test_training_writes_the_run_folder(dataset, tmp_path):
-    from cryostar_boltz.engine.train import run_training
+    from cryostar_boltz.engine.training.stage1 import run_training
     run = run_training(config(dataset), tmp_path / "run", log=lambda *a: None)
     z = np.load(run / "z.npy")
     assert z.shape == (192, 8) and np.isfinite(z).all()
@@ -64,7 +64,7 @@ def test_training_writes_the_run_folder(dataset, tmp_path):
 def test_generate_writes_models_in_the_reference_frame(dataset, tmp_path):
     from cryostar_boltz.engine.cli import main
     from cryostar_boltz.engine.structure import load_structure
-    from cryostar_boltz.engine.train import run_training
+    from cryostar_boltz.engine.training.stage1 import run_training
     run = run_training(config(dataset, epochs=1), tmp_path / "run",
                        log=lambda *a: None)
     z = np.zeros((3, 8), dtype=np.float32)
@@ -126,7 +126,7 @@ def test_two_processes_agree_with_one(dataset, tmp_path, engine_command):
 
 def test_refuses_a_reference_outside_the_box(dataset, tmp_path):
     from cryostar_boltz.engine.structure import load_structure, write_models
-    from cryostar_boltz.engine.train import run_training
+    from cryostar_boltz.engine.training.stage1 import run_training
     ref = load_structure(dataset.reference)
     # as if left in the frame of a map it was docked into
     write_models(tmp_path / "far.pdb", ref, ref.coords + 60.0, full_atom=True)
@@ -141,16 +141,17 @@ def test_refuses_a_reference_outside_the_box(dataset, tmp_path):
 
 
 def test_refuses_to_overwrite_a_run(dataset, tmp_path):
-    from cryostar_boltz.engine.train import run_training
+    from cryostar_boltz.engine.training.stage1 import run_training
     run_training(config(dataset, epochs=1), tmp_path / "run", log=lambda *a: None)
     with pytest.raises(ValueError, match="--resume"):
         run_training(config(dataset, epochs=1), tmp_path / "run", log=lambda *a: None)
 
 
 def test_non_finite_batches_are_skipped_then_refused(dataset, tmp_path, monkeypatch):
-    from cryostar_boltz.engine import train as train_mod
-    trainer = train_mod.Stage1Trainer(config(dataset, epochs=1, max_bad_steps=2),
-                                      tmp_path / "run", log=lambda *a: None)
+    from cryostar_boltz.engine.training.loop import NonFiniteLoss
+    from cryostar_boltz.engine.training.stage1 import Stage1Trainer
+    trainer = Stage1Trainer(config(dataset, epochs=1, max_bad_steps=2),
+                            tmp_path / "run", log=lambda *a: None)
     before = {k: v.clone() for k, v in trainer.vae.state_dict().items()}
     real = trainer.forward_losses
 
@@ -159,7 +160,7 @@ def test_non_finite_batches_are_skipped_then_refused(dataset, tmp_path, monkeypa
         return image * float("nan"), r, kl, logs
 
     monkeypatch.setattr(trainer, "forward_losses", poisoned)
-    with pytest.raises(train_mod.NonFiniteLoss, match="consecutive"):
+    with pytest.raises(NonFiniteLoss, match="consecutive"):
         trainer.fit()
     for key, value in trainer.vae.state_dict().items():
         assert torch.equal(value, before[key]), key
@@ -169,7 +170,7 @@ def test_non_finite_batches_are_skipped_then_refused(dataset, tmp_path, monkeypa
 
 
 def test_cosine_schedule_decays_to_a_tenth(dataset, tmp_path):
-    from cryostar_boltz.engine.train import Stage1Trainer
+    from cryostar_boltz.engine.training.stage1 import Stage1Trainer
     trainer = Stage1Trainer(config(dataset, epochs=2, lr_schedule="cosine"),
                             tmp_path / "run", log=lambda *a: None)
     total = 2 * trainer.steps_per_epoch
@@ -185,7 +186,7 @@ def test_cosine_schedule_decays_to_a_tenth(dataset, tmp_path):
 @pytest.mark.parametrize("mode", ["centroid", "atoms"])
 def test_other_renderings_train_and_reload(dataset, tmp_path, mode):
     from cryostar_boltz.engine.runs import TrainedRun
-    from cryostar_boltz.engine.train import Stage1Trainer, run_training
+    from cryostar_boltz.engine.training.stage1 import Stage1Trainer, run_training
     with pytest.raises(ValueError, match="pseudo_atoms"):
         Stage1Trainer(config(dataset, pseudo_atoms="cb"), tmp_path / "bad",
                       log=lambda *a: None)
@@ -199,7 +200,7 @@ def test_other_renderings_train_and_reload(dataset, tmp_path, mode):
 
 
 def test_elastic_weight_decays_when_asked(dataset, tmp_path):
-    from cryostar_boltz.engine.train import Stage1Trainer
+    from cryostar_boltz.engine.training.stage1 import Stage1Trainer
     trainer = Stage1Trainer(config(dataset, epochs=2, elastic_weight=0.1,
                                    elastic_weight_final=0.01),
                             tmp_path / "run", log=lambda *a: None)
@@ -213,7 +214,7 @@ def test_elastic_weight_decays_when_asked(dataset, tmp_path):
 
 def test_width_follows_the_rendering_unless_given(dataset, tmp_path):
     from cryostar_boltz.engine.pseudoatoms import atom_sigma
-    from cryostar_boltz.engine.train import Stage1Trainer
+    from cryostar_boltz.engine.training.stage1 import Stage1Trainer
     widths = {}
     for name, kw in (("ca", {}), ("atoms", dict(pseudo_atoms="atoms")),
                      ("given", dict(pseudo_atoms="atoms", sigma=1.7)),

@@ -1,0 +1,55 @@
+"""Latent priors of the VAE, one module per family, one interface
+(:class:`~.base.Prior`): ``gaussian`` (N(0, I), the published method's),
+``gmm`` (a learnable Gaussian mixture), ``grbm`` (a Gaussian-Bernoulli
+RBM over z) and ``rbm`` (an RBM binary code beside z).
+
+Build one with ``build_prior(name, latent_dim, **options)`` (names in
+:data:`PRIORS`, short option names in :data:`OPTION_ALIASES`); rebuild it
+from ``prior.config()`` and restore its state with ``load_state_dict``.
+
+Modules: ``base`` (the interface, ``gaussian_entropy``,
+``reparameterise``), ``gaussian``, ``gmm``, ``boltzmann`` (what ``grbm``
+and ``rbm`` share: the binary quadratic model, log Z by enumeration or
+AIS, persistent chains), ``grbm``, ``rbm``, ``fit`` (``fit_to_posteriors``)
+and ``testing`` (``assert_prior_api``, the checks every prior passes).
+"""
+import inspect
+
+from .base import Prior, UnknownPriorError, gaussian_entropy, reparameterise
+from .boltzmann import BoltzmannPrior
+from .fit import fit_to_posteriors
+from .gaussian import GaussianPrior
+from .gmm import GMMPrior
+from .grbm import GRBMPrior
+from .rbm import RBMPrior
+
+#: Prior classes by name (``--prior``).
+PRIORS = {"gaussian": GaussianPrior, "gmm": GMMPrior, "grbm": GRBMPrior, "rbm": RBMPrior}
+
+#: Short option names accepted on command lines and in Scipion forms.
+OPTION_ALIASES = {"hidden": "hidden_units", "visible": "visible_units",
+                  "k": "components"}
+
+
+def build_prior(name, latent_dim, **options):
+    """The prior called ``name`` over a ``latent_dim``-dimensional latent.
+
+    Options may use the short names of :data:`OPTION_ALIASES`. Raises
+    :class:`UnknownPriorError` for an unknown name and a ValueError listing
+    the prior's options for an option it does not take."""
+    if name not in PRIORS:
+        raise UnknownPriorError(f"unknown prior {name!r}; choose one of {', '.join(PRIORS)}")
+    accepted = [p.name for p in inspect.signature(PRIORS[name].__init__).parameters.values()
+                if p.name not in ("self", "latent_dim")
+                and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    options = {OPTION_ALIASES.get(k, k): v for k, v in options.items()}
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"prior {name!r} has no option {', '.join(unknown)}; "
+                         f"its options are {', '.join(accepted) or 'none'}")
+    return PRIORS[name](latent_dim, **options)
+
+
+__all__ = ["PRIORS", "OPTION_ALIASES", "UnknownPriorError", "build_prior", "Prior",
+           "BoltzmannPrior", "GaussianPrior", "GMMPrior", "GRBMPrior", "RBMPrior",
+           "gaussian_entropy", "reparameterise", "fit_to_posteriors"]

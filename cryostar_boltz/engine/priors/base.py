@@ -1,0 +1,179 @@
+"""The interface every latent prior implements, and what the families share.
+
+A prior is a ``torch.nn.Module``; every parameter, persistent Gibbs chain
+and cached log Z is a parameter or buffer, so ``state_dict()`` saves it
+with a checkpoint, and ``build_prior(**prior.config())`` followed by
+``load_state_dict`` restores it (:mod:`cryostar_boltz.engine.priors`).
+
+Shapes: ``B`` particles in a batch, ``d = latent_dim`` the continuous
+latent, ``n`` points or samples. Energies and log-probabilities are in
+nats (natural logarithms); the free energy F is defined by
+p(z) = exp(-F(z)) / Z.
+"""
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+LOG_2PI = math.log(2.0 * math.pi)
+#: Latents assigned to basins per block (bounds memory for millions of particles).
+ASSIGN_CHUNK = 8192
+
+
+class UnknownPriorError(ValueError):
+    """A prior name that is not in :data:`~cryostar_boltz.engine.priors.PRIORS`."""
+
+
+def gaussian_entropy(logvar):
+    """Entropy (nats) of diagonal Gaussians N(mu, exp(logvar)): (B, d) -> (B,).
+
+    H = sum_i (1 + log 2 pi + logvar_i) / 2."""
+    return 0.5 * (1.0 + LOG_2PI + logvar).sum(-1)
+
+
+def reparameterise(mu, logvar, num_samples=1):
+    """(num_samples, B, d) draws z = mu + exp(logvar / 2) eps, eps ~ N(0, I),
+    from q = N(mu, exp(logvar)); differentiable in mu and logvar (Kingma and
+    Welling 2014). The noise comes from torch's global generator."""
+    eps = torch.randn((num_samples,) + tuple(mu.shape), dtype=mu.dtype, device=mu.device)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def seeded_generator(seed, device="cpu"):
+    """A ``torch.Generator`` on ``device`` seeded with ``seed`` (None: from
+    the operating system's entropy)."""
+    generator = torch.Generator(device=device)
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(int(seed))
+    return generator
+
+
+class Prior(nn.Module):
+    """The interface shared by every prior.
+
+    ``name``, ``latent_dim``
+        registry name and size d of the continuous latent z.
+    ``extra_encoder_dim``
+        extra logits the encoder must output (``rbm``: one per binary unit;
+        0 otherwise); they reach :meth:`kl` and :meth:`decoder_input` as
+        ``extra`` (B, extra_encoder_dim).
+    ``decoder_input_dim``
+        width of what the decoder consumes: ``latent_dim`` plus
+        ``extra_encoder_dim``.
+
+    Subclasses implement :meth:`kl`, :meth:`free_energy`, :meth:`sample`,
+    :meth:`basins` and :meth:`assign_to_basins`; Boltzmann priors also
+    :meth:`to_bqm`. :func:`cryostar_boltz.engine.priors.testing.assert_prior_api`
+    checks an implementation.
+    """
+
+    name = ""
+    extra_encoder_dim = 0
+
+    def __init__(self, latent_dim, **options):
+        super().__init__()
+        if int(latent_dim) < 1:
+            raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+        self.latent_dim = int(latent_dim)
+        self._options = dict(options)
+
+    def config(self):
+        """Keyword arguments of ``build_prior`` that rebuild this prior's
+        shape and options (``name``, ``latent_dim`` and the options)."""
+        return {"name": self.name, "latent_dim": self.latent_dim, **self._options}
+
+    @property
+    def decoder_input_dim(self):
+        return self.latent_dim + self.extra_encoder_dim
+
+    def _check_posterior(self, mu, logvar):
+        if mu.shape != logvar.shape or mu.shape[-1] != self.latent_dim:
+            raise ValueError(f"mu {tuple(mu.shape)} and logvar {tuple(logvar.shape)} must "
+                             f"both be (batch, {self.latent_dim})")
+
+    def _check_z(self, z, width=None):
+        width = self.latent_dim if width is None else width
+        if z.dim() != 2 or z.shape[-1] != width:
+            raise ValueError(f"{self.name} prior: z must be (n, {width}), got {tuple(z.shape)}")
+
+    def kl(self, mu, logvar, extra=None):
+        """KL(q || p) of posteriors q = N(mu, exp(logvar)) (B, d) each.
+
+        Returns ``(loss (B,), logs)``: the per-particle term to add to the
+        objective (its gradient is the KL's) and a dict of floats with at
+        least ``kl`` (the KL estimate, nats, batch mean) and ``log_z``.
+        Raises ValueError on shapes that do not match the prior."""
+        raise NotImplementedError
+
+    def free_energy(self, z):
+        """F(z) (n,) of decoder inputs z (n, decoder_input_dim), with
+        p(z) proportional to exp(-F(z)). Raises ValueError on another shape."""
+        raise NotImplementedError
+
+    def log_z(self):
+        """Normaliser log Z of exp(-F(z)) (a 0-d tensor), or None if unknown."""
+        return None
+
+    def log_prob(self, z):
+        """log p(z) = -F(z) - log Z (n,); ValueError when log Z is unknown."""
+        log_z = self.log_z()
+        if log_z is None:
+            raise ValueError(f"{self.name} prior: log Z is not available")
+        return -self.free_energy(z) - log_z
+
+    def sample(self, n, sampler="gibbs", **kw):
+        """``n`` latents: ``(z (n, latent_dim), info)``.
+
+        ``info``: ``sampler`` (name), ``energies`` ((n,) BQM energies for
+        Boltzmann priors, else None), ``free_energy`` (n,),
+        ``decoder_input`` (n, decoder_input_dim): what to decode,
+        ``timing`` (dict of seconds); Boltzmann priors add ``beta_eff``
+        and ``sampleset_info``. ``kw`` go to the dimod sampler (``seed``,
+        ``num_sweeps``, ``beta``...)."""
+        raise NotImplementedError
+
+    def to_bqm(self):
+        """The ``dimod.BinaryQuadraticModel`` a dimod sampler consumes, or
+        None for priors sampled directly."""
+        return None
+
+    def basins(self, sampler="sa", num_reads=200, max_basins=None, **kw):
+        """Distinct low-energy states, lowest first: dicts with ``h``
+        (bits, or None), ``energy``, ``count``, ``z`` (decoder input,
+        (decoder_input_dim,)) and ``free_energy`` (F at ``z``)."""
+        raise NotImplementedError
+
+    def assign_to_basins(self, z, basins, codes=None):
+        """The basin (index into ``basins``, from :meth:`basins`) of each
+        latent z (n, latent_dim): (n,) int64. ``codes`` (n, units): the
+        particles' binary codes, for priors whose basins are codes.
+
+        Raises ValueError when ``basins`` is empty, for a prior with a
+        single basin, or when codes are needed and missing."""
+        raise NotImplementedError
+
+    def decoder_input(self, z, extra=None, training=False):
+        """What the decoder consumes for latents z (B, d): z itself unless
+        the prior adds a code (see ``rbm``)."""
+        return z
+
+    # ------------------------------------------------------------ helpers
+    @staticmethod
+    def _check_basins(basins):
+        if not basins:
+            raise ValueError("the prior has no basins to assign particles to")
+
+    @staticmethod
+    def _argmax_in_chunks(z, score, dtype, device):
+        """argmax over columns of ``score(block)`` (a numpy (b, K) array) for
+        blocks of :data:`ASSIGN_CHUNK` rows of z, as int64 labels (n,)."""
+        labels = np.empty(len(z), dtype=np.int64)
+        with torch.no_grad():
+            for start in range(0, len(z), ASSIGN_CHUNK):
+                block = torch.as_tensor(np.asarray(z[start:start + ASSIGN_CHUNK]),
+                                        dtype=dtype, device=device)
+                labels[start:start + ASSIGN_CHUNK] = score(block).argmax(1)
+        return labels

@@ -1,0 +1,14 @@
+"""Training: the epoch loop both stages share, stage 1 (the structure-guided
+VAE), stage 2 (the density decoder), their options, data-parallel context
+and progress.
+
+Modules: ``config`` (every option dataclass; torch-free, so Scipion's
+process may read the defaults), ``loop`` (``EpochTrainer``: epochs,
+checkpoints, resume, guarded update), ``data`` (``TrainingData``),
+``stage1`` (``Stage1Trainer``, ``run_training``, ``resume_config``),
+``stage2`` (``Stage2Trainer``, ``run_density_training``,
+``resume_density_config``), ``distributed`` and ``progress``.
+
+This file imports nothing, so ``import
+cryostar_boltz.engine.training.config`` stays free of torch.
+"""

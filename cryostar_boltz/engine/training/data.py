@@ -1,0 +1,73 @@
+"""Particles ready for training, shared by both stages."""
+import numpy as np
+import torch
+
+from ..data import cache_downsampled, load_particles
+from ..layout import RunLayout
+
+#: Stacks smaller than this (bytes, float32) are read into memory once;
+#: larger ones stay memory-mapped.
+IN_MEMORY_BYTES = 4 * 1024 ** 3
+
+
+class TrainingData:
+    """The particles of a run: images downsampled once into a cached stack
+    (``RUN/cache/particles_BOX.mrcs``, in memory when they fit), poses and
+    CTF as tensors on the device.
+
+    ``particles_path``/``datadir``: the star or .cs file and its stacks'
+    folder; ``box``: the training box (even, at most the particles'; None:
+    theirs); ``run_dir``: the stage-1 run whose cache folder holds the
+    downsampled stack; ``ctx``: the process's ``DistContext`` (the main
+    process writes the cache, the others wait). Attributes: ``D`` and
+    ``apix`` (training box and its pixel size, Angstrom), ``box0`` and
+    ``apix0`` (the particles'), ``rotations`` (N, 3, 3), ``shifts`` (N, 2,
+    Angstrom), ``ctf`` (N, 8). ValueError naming the file for several pixel
+    sizes or an invalid box.
+    """
+
+    def __init__(self, particles_path, datadir, box, run_dir, ctx, log=print):
+        particles = load_particles(particles_path, datadir=datadir)
+        apix0 = np.unique(np.round(particles.apix, 5))
+        if len(apix0) != 1:
+            raise ValueError("%s: particles have several pixel sizes %s; "
+                             "train on one optics setting at a time"
+                             % (particles_path, apix0.tolist()))
+        self.particles, self.device = particles, ctx.device
+        self.box0, self.apix0 = int(particles.box), float(apix0[0])
+        self.D = int(box or self.box0)
+        if self.D > self.box0 or self.D % 2:
+            raise ValueError("--box %d: must be even and at most the "
+                             "particles' box (%d)" % (self.D, self.box0))
+        self.apix = self.apix0 * self.box0 / self.D
+        if self.D != self.box0:
+            cache = RunLayout(run_dir).cached_particles(self.D)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            if ctx.is_main:
+                log("downsampling %d particles %d -> %d px (%s)"
+                    % (particles.n, self.box0, self.D, cache))
+                cache_downsampled(particles, self.D, cache)
+            ctx.barrier()
+            stack = cache_downsampled(particles, self.D, cache)
+        else:
+            stack = particles.images
+        nbytes = particles.n * self.D * self.D * 4
+        self.images = (stack[np.arange(particles.n)] if nbytes <= IN_MEMORY_BYTES
+                       else stack)
+        dev = self.device
+        self.rotations = torch.as_tensor(particles.rotations, dtype=torch.float32, device=dev)
+        self.shifts = torch.as_tensor(particles.shifts, dtype=torch.float32, device=dev)
+        self.ctf = torch.as_tensor(particles.ctf, dtype=torch.float32, device=dev)
+
+    @property
+    def n(self):
+        return self.particles.n
+
+    def load_images(self, idx):
+        """Images of particles ``idx`` as a (B, D, D) tensor on the device
+        (read in file order, returned in the order asked)."""
+        idx = np.asarray(idx)
+        order = np.argsort(idx)
+        images = np.empty((len(idx), self.D, self.D), dtype=np.float32)
+        images[order] = self.images[idx[order]]
+        return torch.from_numpy(images).to(self.device, non_blocking=True)

@@ -1,0 +1,217 @@
+"""The epoch loop both training stages share.
+
+Determinism: the particle order of epoch ``e`` is drawn from a generator
+seeded by ``(seed, e)`` and step ``s`` gets the seed
+:meth:`EpochTrainer.step_seed`, so nothing random lives outside the
+checkpoint and a run killed and resumed ends exactly where an
+uninterrupted run does. The batch size is global: with ``torchrun`` each
+process takes an equal slice of every batch and gradients are summed, so
+results do not depend on the number of processes.
+"""
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..io import atomic_write
+from ..layout import RunLayout
+from .distributed import init_distributed
+from .progress import MetricsTable, Progress
+
+
+class NonFiniteLoss(RuntimeError):
+    """Raised after too many consecutive batches with a non-finite loss."""
+
+
+def save_torch(path, obj):
+    """``torch.save(obj)`` written atomically: a kill never leaves a
+    truncated checkpoint under ``path``."""
+    return atomic_write(path, lambda fh: torch.save(obj, fh), binary=True)
+
+
+class EpochTrainer:
+    """Epochs of global batches in a seeded order, the per-step metrics
+    table, progress, the non-finite guard, and checkpoints that resume
+    bit-for-bit (``checkpoints/last.pt``; the weights of every epoch in
+    ``checkpoints/epoch_NNNN.pt``).
+
+    A stage calls ``_start`` and ``_prepare_run_dir``, sets ``data`` (a
+    ``TrainingData``), ``D``, ``apix``, ``parameters`` and ``optimizer``,
+    and implements ``train_step(batch, step) -> (values, bad)``,
+    ``model_state()`` (what a resume needs besides the loop position),
+    ``load_model_state(state)`` and ``epoch_state()`` (the weights kept at
+    the end of each epoch). ``cfg`` is a ``config.LoopOptions``.
+    """
+    #: Columns of the metrics table.
+    metric_columns = ("step", "epoch", "loss", "lr", "particles_per_s", "skipped")
+    #: Metrics shown on the progress line.
+    progress_terms = ("loss",)
+    #: What the run folder holds, for messages.
+    run_kind = "training run"
+    resume_hint = "pass --resume to continue it, or choose another output folder"
+
+    def _start(self, cfg, run_dir, log):
+        """Process context, logging, threads and the initial seed."""
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.layout = RunLayout(run_dir)
+        self.ctx = init_distributed(cfg.device)
+        self.log = log if self.ctx.is_main else (lambda *a, **k: None)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.device = self.ctx.device
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.bad_steps = 0
+
+    def _prepare_run_dir(self, resume):
+        self.layout.checkpoints.mkdir(parents=True, exist_ok=True)
+        if self.ctx.is_main:
+            if not resume and self.layout.last_checkpoint.exists():
+                raise ValueError("%s already holds a %s: %s"
+                                 % (self.run_dir, self.run_kind, self.resume_hint))
+            self.cfg.save(self.run_dir)
+        self.ctx.barrier()
+
+    # ------------------------------------------------------------ batches
+    @property
+    def global_batch(self):
+        return min(self.cfg.batch_size, self.data.n)
+
+    @property
+    def steps_per_epoch(self):
+        return max(1, self.data.n // self.global_batch)
+
+    def epoch_order(self, epoch):
+        """The particle order of ``epoch``: a permutation seeded by (seed, epoch)."""
+        rng = np.random.default_rng([self.cfg.seed, epoch])
+        return rng.permutation(self.data.n)
+
+    def step_seed(self, step):
+        """The seed of everything random in ``step``."""
+        return int(self.cfg.seed) * 1_000_003 + int(step)
+
+    def _local_slice(self):
+        G = self.global_batch
+        if G % self.ctx.world:
+            raise ValueError("batch size %d is not divisible by the %d "
+                             "processes" % (G, self.ctx.world))
+        b = G // self.ctx.world
+        return slice(self.ctx.rank * b, (self.ctx.rank + 1) * b)
+
+    # ------------------------------------------------------------ loop
+    def fit(self):
+        """Train to ``cfg.epochs`` from where the run stands."""
+        cfg = self.cfg
+        metrics = None
+        if self.ctx.is_main:
+            metrics = MetricsTable(self.layout.metrics, self.metric_columns)
+            metrics.open(keep_until_step=self.step)
+        total = cfg.epochs * self.steps_per_epoch
+        progress = Progress(total, "train", enabled=self.ctx.is_main,
+                            start_at=self.step)
+        G = self.global_batch
+        self.log("training: %d particles, %d px at %.3f A/px, %d epochs of %d "
+                 "steps, batch %d, %d process(es) on %s"
+                 % (self.data.n, self.D, self.apix, cfg.epochs,
+                    self.steps_per_epoch, G, self.ctx.world, self.device))
+        tick, rate, values = time.perf_counter(), 0.0, {}
+        try:
+            while self.epoch < cfg.epochs:
+                order = self.epoch_order(self.epoch)
+                while self.batch_in_epoch < self.steps_per_epoch:
+                    k = self.batch_in_epoch
+                    batch = order[k * G:(k + 1) * G]
+                    values, bad = self.train_step(batch, self.step)
+                    now = time.perf_counter()
+                    rate = G / max(now - tick, 1e-9)
+                    tick = now
+                    values.update(step=self.step + 1, epoch=self.epoch + 1,
+                                  particles_per_s=rate)
+                    if metrics:
+                        metrics.write(values)
+                    self._guard(bad, values)
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    progress.update(self.step, self._short(values), (rate, "particles"))
+                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                        self.save_checkpoint()
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                self.save_checkpoint(epoch_copy=True)
+                progress.update(self.step, self._short(values), (rate, "particles"),
+                                force=True)
+        finally:
+            progress.close()
+            if metrics:
+                metrics.close()
+
+    def _short(self, values):
+        return {k: values[k] for k in self.progress_terms if k in values and
+                isinstance(values[k], float) and math.isfinite(values[k])}
+
+    def guarded_update(self, loss):
+        """Backward, sum gradients over ranks and step, unless the loss or a
+        gradient is non-finite on any rank; returns True when skipped."""
+        ctx = self.ctx
+        if ctx.broadcast_flag(not bool(torch.isfinite(loss))):
+            return True
+        loss.backward()
+        ctx.all_reduce_gradients(self.parameters)
+        if ctx.broadcast_flag(not all(bool(torch.isfinite(p.grad).all())
+                                      for p in self.parameters
+                                      if p.grad is not None)):
+            return True
+        self.optimizer.step()
+        return False
+
+    def _guard(self, bad, values):
+        if not bad:
+            self.bad_steps = 0
+            return
+        self.bad_steps += 1
+        self.log("step %d: non-finite loss or gradient (%s): batch skipped"
+                 % (self.step + 1, self._short(values)))
+        if self.bad_steps > self.cfg.max_bad_steps:
+            raise NonFiniteLoss(
+                "%d consecutive batches gave non-finite losses: lower the "
+                "learning rate (--lr), check the particles for NaN pixels, "
+                "or resume from the last checkpoint" % self.bad_steps)
+
+    # ------------------------------------------------------------ checkpoints
+    def state(self):
+        state = self.model_state()
+        state.update(step=self.step, epoch=self.epoch,
+                     batch_in_epoch=self.batch_in_epoch, bad_steps=self.bad_steps)
+        return state
+
+    def save_checkpoint(self, epoch_copy=False):
+        """``last.pt`` (and with ``epoch_copy`` the epoch's weights); main
+        process only."""
+        if not self.ctx.is_main:
+            return
+        save_torch(self.layout.last_checkpoint, self.state())
+        if epoch_copy:
+            weights = self.epoch_state()
+            weights.update(step=self.step, epoch=self.epoch)
+            save_torch(self.layout.epoch_checkpoint(self.epoch), weights)
+
+    def _load_checkpoint(self):
+        path = self.layout.last_checkpoint
+        if not path.exists():
+            self.log("no checkpoint in %s: starting from the beginning"
+                     % self.run_dir)
+            return
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.load_model_state(state)
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.batch_in_epoch = state["batch_in_epoch"]
+        self.bad_steps = state.get("bad_steps", 0)
+        self.log("resumed from %s at epoch %d, step %d"
+                 % (path, self.epoch + (self.batch_in_epoch > 0), self.step))
+
+    def close(self):
+        self.ctx.close()

@@ -1,0 +1,324 @@
+"""Stage 1: train the structure-guided VAE on particles with known poses.
+
+A run is a folder (``RUN``, names in :mod:`cryostar_boltz.engine.layout`):
+the config (every option), the metrics table (one row per step), the
+checkpoints (everything needed to resume: weights, optimiser, prior, step;
+and the weights of every epoch), and at the end the posterior means and
+log variances (dataset order), the binary codes (``rbm`` prior), the model
+file (what ``generate`` needs; written last) and the analysis (PCA paths
+and k-means centres decoded to PDB). The loop, checkpoints and resume are
+:class:`~.loop.EpochTrainer`'s.
+"""
+import contextlib
+import math
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import imaging
+from ..io import save_array
+from ..layout import model_suffix
+from ..losses import StructuralRestraints, beta_schedule, correlation_loss, gaussian_kl
+from ..models import StructureVAE
+from ..placement import place_reference
+from ..priors import build_prior, fit_to_posteriors
+from ..pseudoatoms import default_sigma, render_points
+from ..runs import write_analysis
+from ..structure import load_structure
+from .config import TrainConfig
+from .data import TrainingData
+from .loop import EpochTrainer, save_torch
+
+
+class Stage1Trainer(EpochTrainer):
+    """Everything a stage-1 run holds; ``fit()`` trains, ``finish()`` writes
+    the latents, the model and the analysis."""
+    metric_columns = ("step", "epoch", "loss", "image", "continuity", "elastic",
+                      "elastic_kept", "clash", "kl", "beta", "lr",
+                      "particles_per_s", "skipped")
+    progress_terms = ("loss", "image", "continuity", "elastic", "clash", "kl")
+
+    def __init__(self, cfg, run_dir, resume=False, log=print):
+        self._start(cfg, run_dir, log)
+        self._prepare_run_dir(resume)
+        self._load_data()
+        self._build_model()
+        if resume:
+            self._load_checkpoint()
+
+    # ------------------------------------------------------------ setup
+    def _load_data(self):
+        cfg = self.cfg
+        self.data = TrainingData(cfg.particles, cfg.datadir, cfg.box,
+                                 self.run_dir, self.ctx, self.log)
+        data = self.data
+        self.particles, self.images = data.particles, data.images
+        self.box0, self.apix0, self.D, self.apix = data.box0, data.apix0, data.D, data.apix
+        self.rotations, self.shifts, self.ctf = data.rotations, data.shifts, data.ctf
+        self.mask = imaging.circular_mask(self.D, cfg.mask_radius, device=self.device)
+        self.lowpass = imaging.lowpass_mask(self.D, self.apix, cfg.low_pass,
+                                            device=self.device)
+        self.n_masked = float(self.mask.sum())
+        self.load_images = data.load_images
+
+    def _build_model(self):
+        cfg = self.cfg
+        reference = load_structure(cfg.reference)
+        self.reference_centre = np.zeros(3)
+        placed = place_reference(reference, self.box0, self.apix0, cfg.map,
+                                 source=cfg.reference)
+        self.reference_centre = reference.coords.mean(0) - placed.coords.mean(0)
+        self.reference = placed
+        self.prior = build_prior(cfg.prior, cfg.latent_dim,
+                                 **cfg.prior_options).to(self.device)
+        # an atom's width includes the particles' own pixels, not the
+        # training box's: downsampling by Fourier cropping adds no blur
+        sigma = (cfg.sigma if cfg.sigma is not None
+                 else default_sigma(cfg.pseudo_atoms, self.apix0))
+        self.vae = StructureVAE(self.D, placed.coords, placed.amplitudes,
+                                latent_dim=cfg.latent_dim,
+                                encoder_hidden=cfg.encoder_hidden,
+                                decoder_hidden=cfg.decoder_hidden,
+                                extra_dim=self.prior.extra_encoder_dim, sigma=sigma,
+                                decoder_input_dim=self.prior.decoder_input_dim,
+                                render_points=render_points(placed, cfg.pseudo_atoms)
+                                ).to(self.device)
+        sample = self.images[np.linspace(0, self.particles.n - 1,
+                                         min(self.particles.n, 2000)).astype(int)]
+        self.vae.encoder.fit_input_scale(sample)
+        self.restraints = StructuralRestraints(
+            placed.coords, placed.chain_index, placed.bonds,
+            elastic_cutoff=cfg.elastic_cutoff,
+            clash_range=(cfg.clash_distance, cfg.clash_max_distance),
+            quantile=cfg.elastic_keep,
+            elastic_tolerance=cfg.elastic_tolerance).to(self.device)
+        network = [p for p in self.vae.parameters() if p.requires_grad]
+        prior = [p for p in self.prior.parameters() if p.requires_grad]
+        self.parameters = network + prior
+        # the prior learns only through the small KL term: its own, larger
+        # learning rate and no weight decay let it follow the encoder
+        groups = [{"params": network}]
+        if prior:
+            groups.append({"params": prior, "weight_decay": 0.0,
+                           "lr": cfg.prior_lr or 10 * cfg.lr})
+        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr,
+                                           weight_decay=cfg.weight_decay)
+        counts = self.restraints.counts()
+        self.log("reference %s: %d residues, %d chains; restraints %s"
+                 % (cfg.reference, placed.n, len(np.unique(placed.chain_index)),
+                    counts))
+        self.log("rendering: %d Gaussians (%s) of width %.2f A"
+                 % (len(self.vae.render_amplitudes), cfg.pseudo_atoms, sigma))
+
+    # ------------------------------------------------------------ batches
+    def step_noise(self, step, shape):
+        gen = torch.Generator().manual_seed(self.step_seed(step))
+        return torch.randn(shape, generator=gen).to(self.device)
+
+    # ------------------------------------------------------------ one step
+    def set_learning_rate(self, step):
+        """Learning rates of ``step``: constant, or a cosine decay to 10 % of
+        their base value over the run (a function of the step only, so a
+        resumed run follows the same schedule)."""
+        factor = 1.0
+        if self.cfg.lr_schedule == "cosine":
+            factor = self.cosine(step, 1.0, 0.1)
+        for group in self.optimizer.param_groups:
+            group.setdefault("base_lr", group["lr"])
+            group["lr"] = group["base_lr"] * factor
+
+    def elastic_weight(self, step):
+        """Elastic-network weight at ``step``: constant, or with
+        ``elastic_weight_final`` a cosine decay from ``elastic_weight`` to it
+        over the run. Strong restraints carry the decoder from the reference
+        through the noise; weaker ones at the end let the images set the
+        local geometry the reference's distances would hold back."""
+        cfg = self.cfg
+        if cfg.elastic_weight_final is None:
+            return cfg.elastic_weight
+        return self.cosine(step, cfg.elastic_weight, cfg.elastic_weight_final)
+
+    def cosine(self, step, start, end):
+        """A cosine from ``start`` at step 0 to ``end`` at the run's last
+        step: a function of the step only, so a resumed run follows it."""
+        total = max(1, self.cfg.epochs * self.steps_per_epoch)
+        progress = min(step / total, 1.0)
+        return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def autocast(self):
+        """bfloat16 for the encoder and decoder networks with ``--amp``
+        (CPUs with AVX512-BF16 and GPUs run them about twice as fast); the
+        projection, CTF and losses always run in float32."""
+        if not self.cfg.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def forward_losses(self, idx, step, noise):
+        """Loss terms of the particles ``idx`` (this rank's share)."""
+        ctx = self.ctx
+        images = self.load_images(idx)
+        t = torch.as_tensor(idx, device=self.device)
+        with self.autocast():
+            mu, logvar, extra = self.vae.encode(images)
+        mu, logvar = mu.float(), logvar.float()
+        extra = None if extra is None else extra.float()
+        z = mu + torch.exp(0.5 * logvar) * noise
+        decoder_input = self.prior.decoder_input(z, extra, training=True)
+        with self.autocast():
+            displacement = self.vae.decoder(decoder_input)
+        coords = self.vae.ref_coords + displacement.float()
+        proj = imaging.project_gaussians(self.vae.render_coords(coords),
+                                         self.vae.render_amplitudes,
+                                         self.rotations[t], self.D, self.apix,
+                                         sigma=self.vae.sigma,
+                                         shifts=self.shifts[t])
+        ctf = imaging.compute_ctf(self.ctf[t], self.D, self.apix)
+        pred = imaging.apply_ctf(proj, ctf * self.lowpass)
+        observed = imaging.apply_fourier_mask(images, self.lowpass)
+        image = correlation_loss(pred, observed, self.mask)
+        reduce_fn = (lambda s: ctx.all_reduce_(s)) if ctx.active else None
+        restraints = self.restraints(coords, reduce_fn=reduce_fn)
+        kl, kl_logs = self.kl_terms(mu, logvar, extra)
+        return image, restraints, kl, kl_logs
+
+    def kl_terms(self, mu, logvar, extra):
+        """Per-particle KL (B,): free bits over the global batch for the
+        Gaussian prior, the prior's own estimate otherwise."""
+        if self.cfg.prior == "gaussian":
+            reduce_fn = self.ctx.all_reduce_ if self.ctx.active else None
+            return gaussian_kl(mu, logvar, self.cfg.free_bits,
+                               reduce_fn=reduce_fn), {}
+        kl, logs = self.prior.kl(mu, logvar, extra)
+        return kl, logs
+
+    def train_step(self, batch_idx_global, step):
+        cfg, ctx = self.cfg, self.ctx
+        G = self.global_batch
+        local = self._local_slice()
+        noise = self.step_noise(step, (G, cfg.latent_dim))[local]
+        idx = batch_idx_global[local]
+        b = len(idx)
+        beta = beta_schedule(step, cfg.kl_warmup, cfg.kl_beta)
+        self.set_learning_rate(step)
+        # priors draw their own Monte-Carlo samples: seed them per step and
+        # rank so a resumed run repeats them exactly
+        torch.manual_seed(self.step_seed(step) * 64 + ctx.rank + 1)
+        self.optimizer.zero_grad(set_to_none=True)
+        image, r, kl, kl_logs = self.forward_losses(idx, step, noise)
+        share = b / G
+        loss = (image.sum() / G
+                + beta * kl.sum() / (G * self.n_masked)
+                + share * (cfg.continuity_weight * r["continuity"]
+                           + self.elastic_weight(step) * r["elastic"]
+                           + cfg.clash_weight * r["clash"]))
+        terms = torch.stack([loss.detach(), image.detach().sum() / G,
+                             share * r["continuity"].detach(),
+                             share * r["elastic"].detach(),
+                             share * r["elastic_kept"].detach(),
+                             share * r["clash"].detach(),
+                             kl.detach().sum() / G]).double()
+        bad = self.guarded_update(loss)
+        ctx.all_reduce_(terms)
+        values = dict(zip(("loss", "image", "continuity", "elastic",
+                           "elastic_kept", "clash", "kl"), terms.tolist()))
+        values.update(beta=beta, lr=self.optimizer.param_groups[0]["lr"],
+                      skipped=int(bad))
+        values.update(kl_logs)
+        return values, bad
+
+    # ------------------------------------------------------------ checkpoints
+    def model_state(self):
+        return {"config": asdict(self.cfg), "model_config": self.vae.config,
+                "model": self.vae.state_dict(), "prior": self.prior.state_dict(),
+                "optimizer": self.optimizer.state_dict()}
+
+    def epoch_state(self):
+        return {"model_config": self.vae.config, "model": self.vae.state_dict(),
+                "prior": self.prior.state_dict()}
+
+    def load_model_state(self, state):
+        self.vae.load_state_dict(state["model"])
+        self.prior.load_state_dict(state["prior"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    # ------------------------------------------------------------ outputs
+    @torch.no_grad()
+    def infer_latents(self, batch=1024):
+        """Posterior means, log variances and (for a binary latent) the most
+        probable binary code of every particle, in dataset order."""
+        self.vae.eval()
+        n = self.particles.n
+        mus, logvars, codes = [], [], []
+        for start in range(0, n, batch):
+            idx = np.arange(start, min(n, start + batch))
+            mu, logvar, extra = self.vae.encode(self.load_images(idx))
+            mus.append(mu.cpu())
+            logvars.append(logvar.cpu())
+            if extra is not None:
+                codes.append((extra > 0).to(torch.int8).cpu())
+        self.vae.train()
+        code = torch.cat(codes).numpy() if codes else None
+        return torch.cat(mus).numpy(), torch.cat(logvars).numpy(), code
+
+    def fit_prior(self, z, logvar):
+        """Fit the prior to the frozen posteriors of all particles (its KL's
+        own gradient, i.e. maximum likelihood on posterior samples), so the
+        saved prior matches the latents it will be sampled against."""
+        steps = self.cfg.prior_fit_steps
+        if (not steps or not any(True for _ in self.prior.parameters())
+                or self.prior.extra_encoder_dim):
+            return
+        loss = fit_to_posteriors(self.prior, z, logvar, steps,
+                                 lr=self.cfg.prior_lr or 10 * self.cfg.lr,
+                                 seed=self.cfg.seed)
+        self.log("prior fitted to the posteriors in %d steps (KL %.3f)"
+                 % (steps, loss))
+
+    def finish(self):
+        """Latents, the model file and the analysis (main process only)."""
+        layout = self.layout
+        if self.ctx.is_main:
+            z, logvar, code = self.infer_latents()
+            self.fit_prior(z, logvar)
+            save_array(layout.latents, z)
+            save_array(layout.latent_logvar, logvar)
+            if code is not None:
+                save_array(layout.codes, code)
+            reference_copy = layout.reference_copy(model_suffix(self.cfg.reference))
+            if not reference_copy.exists():
+                shutil.copyfile(self.cfg.reference, reference_copy)
+            save_torch(layout.model, {
+                "model_config": self.vae.config,
+                "model": self.vae.state_dict(),
+                "prior_name": self.cfg.prior,
+                "prior_options": dict(self.cfg.prior_options),
+                "latent_dim": self.cfg.latent_dim,
+                "prior": self.prior.state_dict(),
+                "reference": reference_copy.name,
+                "reference_centre": self.reference_centre,
+                "box": self.D, "apix": self.apix,
+                "box0": self.box0, "apix0": self.apix0,
+                "step": self.step})
+            write_analysis(self.run_dir, z, log=self.log)
+        self.ctx.barrier()
+
+
+def run_training(cfg, run_dir, resume=False, log=print):
+    """Train (or resume) a stage-1 run with ``cfg`` (a ``TrainConfig``) in
+    ``run_dir`` and write its outputs; returns ``Path(run_dir)``."""
+    trainer = Stage1Trainer(cfg, run_dir, resume=resume, log=log)
+    try:
+        trainer.fit()
+        trainer.finish()
+    finally:
+        trainer.close()
+    return Path(run_dir)
+
+
+def resume_config(run_dir, overrides):
+    """The saved config of a stage-1 run, with the options a resume may
+    change (``config.RESUME_OPTIONS``) taken from ``overrides``."""
+    return TrainConfig.for_resume(run_dir, overrides)

@@ -1,0 +1,58 @@
+"""The Gaussian-mixture prior (priors/gmm.py): normalised density, basins
+and their assignment by responsibility, k-means start."""
+import numpy as np
+import pytest
+import torch
+from scipy.stats import multivariate_normal
+
+from cryostar_boltz.engine.priors import build_prior
+
+
+def _mixture(prior):
+    means = prior.means.detach().double().numpy()
+    scales = prior.log_scales.detach().double().exp().numpy()
+    weights = torch.softmax(prior.logits.detach().double(), -1).numpy()
+    return means, scales, weights
+
+
+def test_gmm_free_energy_is_minus_the_log_density(perturbed):
+    prior = perturbed("gmm").double()
+    means, scales, weights = _mixture(prior)
+    z = np.random.default_rng(0).standard_normal((20, 2))
+    density = sum(w * multivariate_normal(m, np.diag(s ** 2)).pdf(z)
+                  for m, s, w in zip(means, scales, weights))
+    with torch.no_grad():
+        free = prior.free_energy(torch.as_tensor(z)).numpy()
+    np.testing.assert_allclose(free, -np.log(density), rtol=1e-10)
+    assert float(prior.log_z()) == 0.0
+
+
+def test_gmm_assigns_each_latent_to_the_component_of_highest_responsibility(perturbed):
+    prior = perturbed("gmm").double()
+    basins = prior.basins()
+    assert sorted(b["component"] for b in basins) == [0, 1, 2]
+    means, scales, weights = _mixture(prior)
+    z = np.random.default_rng(1).standard_normal((300, 2)) * 2.0
+    labels = prior.assign_to_basins(z, basins)
+    components = [b["component"] for b in basins]
+    joint = np.stack([weights[k] * multivariate_normal(means[k], np.diag(scales[k] ** 2)).pdf(z)
+                      for k in components], 1)
+    np.testing.assert_array_equal(labels, joint.argmax(1))
+    # with fewer basins, only theirs compete
+    two = basins[:2]
+    labels = prior.assign_to_basins(z, two)
+    np.testing.assert_array_equal(labels, joint[:, :2].argmax(1))
+    with pytest.raises(ValueError, match="no basins"):
+        prior.assign_to_basins(z, [])
+
+
+def test_gmm_starts_from_kmeans_of_the_latents():
+    prior = build_prior("gmm", 2, components=3)
+    centres = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
+    z = centres[np.arange(300) % 3] + 0.2 * np.random.default_rng(2).standard_normal((300, 2))
+    prior.initialise_from(z)
+    found = prior.means.detach().numpy()
+    order = [int(np.argmin(((found - c) ** 2).sum(1))) for c in centres]
+    assert sorted(order) == [0, 1, 2]
+    np.testing.assert_allclose(found[order], centres, atol=0.1)
+    np.testing.assert_allclose(prior.log_scales.detach().exp().numpy(), 0.2, atol=0.05)

@@ -1,0 +1,101 @@
+"""The Gaussian-Bernoulli RBM prior (priors/grbm.py): its log Z and hidden
+marginal against numerical integration, samples, basins, basin assignment
+and initial shape."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate
+
+from cryostar_boltz.engine.priors import build_prior
+
+
+@pytest.mark.parametrize("latent_dim", [1, 2])
+def test_grbm_log_z_equals_numerical_integration(latent_dim, perturbed):
+    prior = perturbed("grbm", latent_dim=latent_dim, hidden_units=4).double()
+
+    def density(*z):
+        with torch.no_grad():
+            return math.exp(-float(prior.free_energy(torch.tensor([z], dtype=torch.float64))))
+
+    limit = 12.0
+    if latent_dim == 1:
+        value, _ = integrate.quad(density, -limit, limit, epsabs=1e-11)
+    else:
+        value, _ = integrate.dblquad(lambda y, x: density(x, y), -limit, limit,
+                                     -limit, limit, epsabs=1e-9)
+    assert float(prior.log_z()) == pytest.approx(math.log(value), abs=1e-6)
+
+
+def test_grbm_hidden_bqm_is_the_marginal_of_h(perturbed):
+    """Boltzmann distribution of the hidden BQM = integral of exp(-E(z, h)) dz."""
+    prior = perturbed("grbm", latent_dim=1, hidden_units=3).double()
+    b, w, c = (float(prior.visible_bias), prior.weight[0].detach().numpy(),
+               prior.hidden_bias.detach().numpy())
+    states = np.array(list(itertools.product([0, 1], repeat=3)), dtype=float)
+    mass = np.array([integrate.quad(lambda z: math.exp(-((z - b) ** 2 / 2 - c @ h - z * (w @ h))),
+                                    -20, 20, epsabs=1e-12)[0] for h in states])
+    bqm = prior.to_bqm()
+    energy = bqm.energies((states, [0, 1, 2]))
+    boltzmann = np.exp(-energy) / np.exp(-energy).sum()
+    np.testing.assert_allclose(boltzmann, mass / mass.sum(), atol=1e-9)
+
+
+def test_sampled_latents_follow_the_prior(perturbed):
+    """Hidden states from the exact sampler give the GRBM mixture's mean."""
+    prior = perturbed("grbm", hidden_units=4).double()
+    z, info = prior.sample(20000, sampler="exact", seed=0)
+    grid = torch.linspace(-10, 10, 801, dtype=torch.float64)
+    zz = torch.cartesian_prod(grid, grid)
+    with torch.no_grad():
+        p = torch.exp(prior.log_prob(zz)) * (grid[1] - grid[0]) ** 2
+    torch.testing.assert_close(z.mean(0), (p[:, None] * zz).sum(0), atol=0.04, rtol=0)
+    assert info["energies"].shape == (20000,) and info["sampler"] == "exact"
+
+
+def test_grbm_basins_are_local_minima(perturbed):
+    prior = perturbed("grbm", hidden_units=6)
+    bqm = prior.to_bqm()
+    basins = prior.basins(num_reads=60, seed=0)
+    assert len({tuple(b["h"]) for b in basins}) == len(basins)
+    for basin in basins:
+        h = basin["h"].astype(float)
+        assert bqm.energy(dict(enumerate(h))) == pytest.approx(basin["energy"], abs=1e-6)
+        for j in range(len(h)):
+            flipped = h.copy()
+            flipped[j] = 1 - flipped[j]
+            assert bqm.energy(dict(enumerate(flipped))) >= basin["energy"] - 1e-9
+        np.testing.assert_allclose(basin["z"], prior.latent_means(h.astype(np.float32))
+                                   .detach().numpy(), atol=1e-6)
+
+
+def test_grbm_assigns_each_latent_to_its_most_probable_basin():
+    """p(h | z) of every basin by brute force (the h-dependent part of
+    -E(z, h), with sigma away from 1), maximised over the basins found."""
+    prior = build_prior("grbm", 2, hidden_units=3, learn_sigma=True).double()
+    with torch.no_grad():
+        prior.weight.copy_(torch.tensor([[3.0, -3.0, 0.0], [0.0, 0.0, 3.0]]))
+        prior.visible_bias.zero_()
+        prior.hidden_bias.fill_(-2.5)
+        prior.log_sigma.fill_(0.1)
+    basins = prior.basins(num_reads=60, seed=0)
+    assert len(basins) == 2
+    z = np.random.default_rng(0).standard_normal((300, 2)) * 2.0
+    labels = prior.assign_to_basins(z, basins)
+    h = torch.as_tensor(np.stack([b["h"] for b in basins]), dtype=torch.float64)
+    zt = torch.as_tensor(z)
+    with torch.no_grad():
+        inv_var = torch.exp(-2 * prior.log_sigma)
+        # -E(z, h) for every (particle, basin); the h-free part cancels
+        log_joint = h @ prior.hidden_bias + ((zt @ prior.weight) * inv_var) @ h.T
+    np.testing.assert_array_equal(labels, log_joint.argmax(1).numpy())
+    assert labels.dtype == np.int64 and len(set(labels.tolist())) > 1
+
+
+def test_grbm_initialisation_is_close_to_standard_normal():
+    prior = build_prior("grbm", 8, hidden_units=16)
+    z, _ = prior.sample(4000, seed=0)
+    assert z.mean(0).abs().max() < 0.1
+    assert (z.var(0) - 1.0).abs().max() < 0.15

@@ -1,0 +1,76 @@
+"""Run options (training/config.py): torch-free import, the JSON round trip,
+resume overrides, and the train command's arguments to a TrainConfig."""
+import subprocess
+import sys
+
+import pytest
+
+from cryostar_boltz.engine.cli import command_parser
+from cryostar_boltz.engine.training.config import (RESUME_OPTIONS, DensityConfig,
+                                                   TrainConfig, config_from_args,
+                                                   parse_prior_options)
+
+
+def test_config_module_imports_without_torch():
+    """Scipion's process reads the defaults from here: a fresh interpreter
+    importing it must not load torch (nor the training loop)."""
+    code = ("import sys\n"
+            "import cryostar_boltz.engine.training.config as config\n"
+            "assert config.TrainConfig().latent_dim == 8\n"
+            "print('LOADED=' + ','.join(sorted(m for m in sys.modules if m == 'torch'\n"
+            "    or m.startswith('torch.') or m.startswith('cryostar_boltz.engine.training.'))))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    line = [l for l in done.stdout.splitlines() if l.startswith("LOADED=")][-1]
+    assert line == "LOADED=cryostar_boltz.engine.training.config"
+
+
+def test_saved_config_round_trips_with_tuples(tmp_path):
+    cfg = TrainConfig(particles="p.star", reference="r.pdb", encoder_hidden=(64, 32),
+                      prior="grbm", prior_options={"hidden_units": 4})
+    cfg.save(tmp_path)
+    loaded = TrainConfig.load(tmp_path)
+    assert loaded == cfg and loaded.encoder_hidden == (64, 32)
+    assert loaded.differences(cfg) == {}
+    with pytest.raises(FileNotFoundError, match="not a density run folder"):
+        DensityConfig.load(tmp_path / "density")
+    (tmp_path / "config.json").write_text('{"colour": 1}')
+    with pytest.raises(ValueError, match=r"config.json: unknown options \['colour'\]"):
+        TrainConfig.load(tmp_path)
+
+
+def test_resume_changes_only_the_resume_options(tmp_path):
+    TrainConfig(particles="p.star", reference="r.pdb", epochs=5).save(tmp_path)
+    cfg = TrainConfig.for_resume(tmp_path, {"epochs": 9, "threads": 2})
+    assert (cfg.epochs, cfg.threads, cfg.particles) == (9, 2, "p.star")
+    assert set(RESUME_OPTIONS) == {"epochs", "device", "threads", "checkpoint_every"}
+    with pytest.raises(ValueError, match="lr cannot change"):
+        TrainConfig.for_resume(tmp_path, {"lr": 1.0})
+
+
+def test_train_arguments_give_the_config_with_the_defaults_elsewhere():
+    parser = command_parser("train")
+    args = parser.parse_args(["--particles", "p.star", "--reference", "r.pdb", "--out", "run",
+                              "--prior", "gmm", "--prior-option", "components=3",
+                              "--prior-option", "init-spread=0.25", "--low-pass", "6",
+                              "--amp"])
+    cfg = config_from_args(args)
+    assert cfg == TrainConfig(particles="p.star", reference="r.pdb", prior="gmm",
+                              prior_options={"components": 3, "init_spread": 0.25},
+                              low_pass=6.0, amp=True)
+    # options left out (None on the command line) keep the config's defaults
+    defaults = config_from_args(parser.parse_args(["--particles", "p", "--reference", "r",
+                                                   "--out", "o"]))
+    assert defaults == TrainConfig(particles="p", reference="r")
+    with pytest.raises(ValueError, match="--particles and --reference are required"):
+        config_from_args(parser.parse_args(["--out", "o"]))
+
+
+def test_prior_options_are_typed_and_checked():
+    assert parse_prior_options(["k=3", "tau=0.5", "straight-through=yes"]) == \
+        {"k": 3, "tau": 0.5, "straight_through": "yes"}
+    with pytest.raises(ValueError, match="expected KEY=VALUE"):
+        parse_prior_options(["hidden"])
+    with pytest.raises(ValueError, match=r"unknown TrainConfig options \['colour'\]"):
+        TrainConfig.from_options(colour=1)
