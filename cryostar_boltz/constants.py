@@ -51,9 +51,21 @@ ITEM_FREE_ENERGY = "_cryostarFreeEnergy"
 #: Basin index (basin mode) or cluster index (analysis), 0-based.
 ITEM_INDEX = "_cryostarIndex"
 
-# Choices of the protocol forms, in the order the forms list them.
+# Choices of the protocol forms: the engine's names, in the engine's order.
+# Scipion's process does not import the engine's registries (they import
+# torch); tests/scipion/test_form_choices.py pins these to them.
+#: Latent priors (``engine/priors.py`` PRIORS).
 PRIORS = ("gaussian", "gmm", "grbm", "rbm")
-SAMPLERS = ("gibbs", "sa", "exact", "qpu")
+#: Priors built on a binary Boltzmann machine, sampled through a dimod sampler.
+BOLTZMANN_PRIORS = ("grbm", "rbm")
+#: Built-in dimod samplers (``engine/samplers`` SAMPLERS).
+SAMPLERS = ("gibbs", "sa", "sa-optimise", "exact", "qpu")
+#: The sampler the engine uses when none is named.
+DEFAULT_SAMPLER = "gibbs"
+#: Where generated latent points come from (``engine/latents.py`` SOURCES,
+#: then a file of points).
 GENERATE_SOURCES = ("pca", "kmeans", "basins", "samples", "file")
+#: Clustering methods (``engine/analysis.py`` METHODS).
 CLUSTER_METHODS = ("kmeans", "gmm", "basins")
+#: Where each residue's Gaussian is rendered (``engine/pseudoatoms.py`` MODES).
 PSEUDO_ATOMS = ("ca", "centroid", "atoms")

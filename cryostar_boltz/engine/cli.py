@@ -25,6 +25,8 @@ COMMAND_GROUP = "cryostar_boltz.commands"
 #: command name -> (module, one-line summary)
 COMMANDS = {
     "simulate": ("simulate", "Simulate a particle dataset from atomic structures."),
+    "place": ("place", "Place a reference model in the particle box and check "
+                       "that it fits."),
     "train": ("train", "Train the structure-guided VAE (stage 1)."),
     "train-density": ("train_density", "Train the density decoder (stage 2)."),
     "generate": ("generate", "Decode latents to structures (and maps)."),

@@ -23,6 +23,10 @@ Run folder (``cryostar-boltz train --out RUN``)::
     density/           stage 2: its own config.json, checkpoints/, metrics.csv
                        and model.pt
 
+Every other command writes an output folder and, last, a JSON record of
+what it made: ``summary.json`` (generate, analyze), ``info.json`` and
+``basins.json`` (sample-prior); readers take file names from the record.
+
 Structure outputs: ``STEM.pdb`` (full atom, multi-model), ``STEM_coarse.pdb``
 (one pseudo-atom per residue) and ``STEM_z.npy`` (the decoder inputs used);
 maps ``STEM_000.mrc``, ``STEM_001.mrc``... (one per decoder input).
@@ -51,6 +55,11 @@ DENSITY = "density"
 SUMMARY = "summary.json"
 #: sample-prior: facts of the samples (sampler, timing, energies...).
 SAMPLES_INFO = "info.json"
+#: sample-prior: per-sample arrays beside the decoder inputs (``LATENTS``):
+#: the energy of each sample, its free energy F(z), its binary state.
+ENERGIES = "energies.npy"
+FREE_ENERGY = "free_energy.npy"
+STATES = "states.npy"
 #: sample-prior --basins: the basin table.
 BASINS_INFO = "basins.json"
 #: analyze and the run's own analysis.
@@ -76,6 +85,15 @@ COMPRESSED_MODEL_SUFFIXES = (".pdb.gz", ".cif.gz", ".ent.gz")
 # ------------------------------------------------------------ Scipion side
 #: The engine's run folder inside a training protocol's extra folder.
 PROTOCOL_RUN = "run"
+#: The particles a training protocol hands to the engine (RELION star) and
+#: their Scipion ids in the star's row order.
+PROTOCOL_PARTICLES = "particles.star"
+PROTOCOL_PARTICLE_IDS = "particle_ids.npy"
+#: The engine's output folder inside a sample-prior, generate or analyze
+#: protocol's extra folder.
+PROTOCOL_SAMPLES = "samples"
+PROTOCOL_ENSEMBLE = "ensemble"
+PROTOCOL_ANALYSIS = "analysis"
 #: Where viewers write their pictures, under a protocol's extra folder.
 PLOTS = "plots"
 
@@ -130,6 +148,7 @@ class RunLayout:
     codes = property(lambda self: self.root / CODES)
     model = property(lambda self: self.root / MODEL)
     analysis = property(lambda self: self.root / ANALYSIS)
+    pca = property(lambda self: self.root / ANALYSIS / PCA)
     density = property(lambda self: self.root / DENSITY)
 
     @property

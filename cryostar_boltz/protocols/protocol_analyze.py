@@ -9,25 +9,19 @@ from pyworkflow.constants import BETA
 from pwem.objects import SetOfAtomStructFlex, SetOfClassesFlex, SetOfVolumesFlex
 
 from .. import constants as cts
-from .protocol_base import CryoStarBoltzProtBase, flex_attr, read_json
+from ..engine import layout
+from ..engine.io import read_json
+from .form import Outputs, add_choice, choice_is
+from .protocol_base import CryoStarBoltzProtBase, flex_attr
 
-#: Prefix of the per-cluster particle subsets: ParticlesCluster000, ...
+#: Prefix of the per-cluster particle subsets (ParticlesCluster000, ...):
+#: outputs named at run time, one per non-empty cluster.
 SUBSET_PREFIX = "ParticlesCluster"
 
-
-#: Output names (several outputs share a class, so not an Enum).
-OUT_CLASSES = "Classes"
-OUT_CLUSTER_STRUCTURES = "ClusterStructures"
-OUT_CLUSTER_STRUCTURES_COARSE = "ClusterStructuresCoarse"
-OUT_CLUSTER_VOLUMES = "ClusterVolumes"
-
-#: Output name -> class, what Scipion expects before the run.
-ANALYZE_OUTPUTS = {
-    OUT_CLASSES: SetOfClassesFlex,
-    OUT_CLUSTER_STRUCTURES: SetOfAtomStructFlex,
-    OUT_CLUSTER_STRUCTURES_COARSE: SetOfAtomStructFlex,
-    OUT_CLUSTER_VOLUMES: SetOfVolumesFlex,
-}
+OUTPUTS = Outputs(Classes=SetOfClassesFlex,
+                  ClusterStructures=SetOfAtomStructFlex,
+                  ClusterStructuresCoarse=SetOfAtomStructFlex,
+                  ClusterVolumes=SetOfVolumesFlex)
 
 
 class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
@@ -40,20 +34,19 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
     """
     _label = "analyze"
     _devStatus = BETA
-    _possibleOutputs = ANALYZE_OUTPUTS
+    _possibleOutputs = OUTPUTS
+    _engineChoices = {"method": cts.CLUSTER_METHODS}
 
     # ------------------------------------------------------------ form
     def _defineParams(self, form):
         form.addSection(label="Input")
         self._defineRunInput(form)
-        form.addParam("method", params.EnumParam, choices=list(cts.CLUSTER_METHODS),
-                      default=0, display=params.EnumParam.DISPLAY_COMBO,
-                      label="Clustering",
-                      help="*kmeans*: k-means on the latents;\n*gmm*: a "
-                           "full-covariance Gaussian mixture;\n*basins*: each "
-                           "particle joins the basin of the learned prior "
-                           "most probable for its latent (multi-basin priors "
-                           "only; empty basins are dropped).")
+        add_choice(form, "method", cts.CLUSTER_METHODS, "kmeans", label="Clustering",
+                   help="*kmeans*: k-means on the latents;\n*gmm*: a "
+                        "full-covariance Gaussian mixture;\n*basins*: each "
+                        "particle joins the basin of the learned prior "
+                        "most probable for its latent (multi-basin priors "
+                        "only; empty basins are dropped).")
         form.addParam("numberOfClusters", params.IntParam, default=10,
                       validators=[params.Positive], label="Clusters",
                       help="Number of clusters (kmeans, gmm), or the most "
@@ -62,7 +55,8 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
                       expertLevel=params.LEVEL_ADVANCED, label="Random seed",
                       help="Seed of the clustering.")
         form.addParam("basinReads", params.IntParam, default=200,
-                      validators=[params.Positive], condition="method == 2",
+                      validators=[params.Positive],
+                      condition=choice_is("method", cts.CLUSTER_METHODS, "basins"),
                       expertLevel=params.LEVEL_ADVANCED,
                       label="Annealing runs",
                       help="Annealing runs used to find the prior's basins.")
@@ -78,27 +72,26 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
         self._insertFunctionStep(self.createOutputStep, needsGPU=False)
 
     def _outDir(self, *paths):
-        return self._getExtraPath("analysis", *paths)
+        return self._getExtraPath(layout.PROTOCOL_ANALYSIS, *paths)
 
     def _methodName(self):
-        return cts.CLUSTER_METHODS[self.method.get()]
+        return self._choice("method")
 
     def analyzeStep(self):
         args = ["--run", self._getRunDir(), "--out", self._outDir(),
                 "--method", self._methodName(), "--k", self.numberOfClusters.get(),
-                "--seed", self.seed.get(), "--basin-reads", self.basinReads.get(),
-                "--device", "cuda" if self.usesGpu() else "cpu"]
+                "--seed", self.seed.get(), "--basin-reads", self.basinReads.get()]
         if not self.doMaps:
             args.append("--no-maps")
-        self._runEngine("analyze", args)
+        self._runEngine("analyze", args + self._engineDevice())
 
     def createOutputStep(self):
         from .. import convert
         particles = self._getInputFlex()
-        summary = read_json(self._outDir("summary.json"))
+        summary = read_json(self._outDir(layout.SUMMARY))
         ids = convert.load_particle_ids(flex_attr(particles, cts.FLEX_PARTICLE_IDS))
-        labels = np.load(self._outDir("labels.npy"))
-        centres = np.load(self._outDir("cluster_z.npy"))
+        labels = np.load(self._outDir(layout.LABELS))
+        centres = np.load(self._outDir(summary["z"]))
         maps = [self._outDir(name) for name in summary.get("maps", [])]
         outputs = {}
 
@@ -106,23 +99,20 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
         classes = self._createSetOfClassesFlex(self.inputParticles)
         convert.fill_classes_flex(classes, labels, ids, centres,
                                   cts.CRYOSTAR_BOLTZ, maps or None)
-        outputs[OUT_CLASSES] = classes
+        outputs[OUTPUTS.Classes] = classes
 
         index = {cts.ITEM_INDEX: np.arange(len(centres), dtype=np.int64)}
+        source = {cts.FLEX_SOURCE: self._methodName()}
         full, coarse = self._createStructureSets(
-            self._outDir(summary["pdb"]), self._outDir(summary["coarse_pdb"]),
-            centres, "Clusters", "cluster_models", index,
-            **{cts.FLEX_SOURCE: self._methodName()})
-        outputs[OUT_CLUSTER_STRUCTURES] = full
-        outputs[OUT_CLUSTER_STRUCTURES_COARSE] = coarse
+            self._outDir(), summary, centres, "Clusters", "cluster_models", index,
+            **source)
+        outputs[OUTPUTS.ClusterStructures] = full
+        outputs[OUTPUTS.ClusterStructuresCoarse] = coarse
         if maps:
-            outputs[OUT_CLUSTER_VOLUMES] = self._createVolumeSet(
-                maps, centres, "Clusters", index,
-                **{cts.FLEX_SOURCE: self._methodName()})
+            outputs[OUTPUTS.ClusterVolumes] = self._createVolumeSet(
+                maps, centres, "Clusters", index, **source)
         outputs.update(self._clusterSubsets(particles, ids, labels))
-        self._defineOutputs(**outputs)
-        for output in outputs.values():
-            self._defineSourceRelation(self.inputParticles, output)
+        self._registerOutputs(outputs, self.inputParticles)
 
     def _clusterSubsets(self, particles, ids, labels):
         """One plain SetOfParticles per non-empty cluster, named by its
@@ -153,7 +143,7 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
         if self.numberOfClusters.get() > particles.getSize():
             errors.append("More clusters (%d) than particles (%d)."
                           % (self.numberOfClusters.get(), particles.getSize()))
-        if self._methodName() == "basins" and self._runPriorName() == "gaussian":
+        if self._methodName() == "basins" and self._runHasOneBasin():
             errors.append("Basin clustering needs a multi-basin prior (gmm, "
                           "grbm or rbm); this run has the gaussian prior: "
                           "choose kmeans or gmm.")
@@ -166,8 +156,8 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
         return []
 
     def _summary(self):
-        summary_file = read_json(self._outDir("summary.json"))
-        if not summary_file or not self.hasAttribute(OUT_CLASSES):
+        summary_file = read_json(self._outDir(layout.SUMMARY))
+        if not summary_file or not self.hasAttribute(OUTPUTS.Classes):
             return ["Clustering has not run yet."]
         lines = ["%d clusters (%s) of %d particles; sizes %s."
                  % (summary_file["k"], self._methodName(),
@@ -176,12 +166,12 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
         subsets = [name for name, _ in self.iterOutputAttributes()
                    if name.startswith(SUBSET_PREFIX)]
         lines.append("Particle subsets: %s." % ", ".join(subsets))
-        if self.hasAttribute(OUT_CLUSTER_VOLUMES):
+        if self.hasAttribute(OUTPUTS.ClusterVolumes):
             lines.append("Maps at the cluster centres.")
         return lines
 
     def _methods(self):
-        summary_file = read_json(self._outDir("summary.json"))
+        summary_file = read_json(self._outDir(layout.SUMMARY))
         if not summary_file:
             return []
         return ["The latents of %d particles were clustered into %d clusters "

@@ -1,55 +1,25 @@
-"""What every cryostar-boltz protocol shares: running the engine's command
-line as a job, the GPU and thread settings, and the training run behind a
-set of particles with latents.
+"""What every cryostar-boltz protocol shares: the compute and run-input
+form blocks, running the engine's command line as a job, the training run
+behind a set of particles with latents, and creating the output sets.
 
 Protocols only translate: they write the engine's inputs, run
 ``cryostar-boltz <command>`` through ``runJob`` (so it runs in this
 interpreter or the configured engine environment, and on a queue), and
-turn the files it writes into Scipion sets. Outputs are registered once,
-at the end of a step, from files that exist; a failing job leaves earlier
-outputs as they were. The engine is imported inside methods only, so the
-GUI starts without loading torch.
+turn the files it writes into Scipion sets, taking file names from
+``cryostar_boltz.engine.layout`` and from the records the engine writes.
+Outputs are registered once, at the end of a step, from files that exist;
+a failing job leaves earlier outputs as they were. Nothing here imports
+torch: the GUI starts without it and the engine may live elsewhere.
 """
-import json
 import os
-import shlex
-from pathlib import Path
 
 import pyworkflow.protocol.params as params
 from pwem.protocols import EMProtocol, ProtFlexBase
 
 from .. import constants as cts
-
-#: Name of the engine's run folder inside a training protocol's extra folder.
-RUN_FOLDER = "run"
-#: Name of the run's trained model, configuration and latents (see
-#: ``cryostar_boltz.engine.train``).
-MODEL_FILE = "model.pt"
-CONFIG_FILE = "config.json"
-LATENTS_FILE = "z.npy"
-#: Where a stage-2 density decoder is saved inside the run folder.
-DENSITY_MODEL = os.path.join("density", "model.pt")
-
-GPU_HELP = ("GPU ids to use, e.g. *0* or *0 1* (several GPUs train one model "
-            "in data-parallel processes; the results do not depend on their "
-            "number). The ids are those of the machine that runs the job "
-            "(or those the queue assigns).")
-THREADS_HELP = ("CPU threads the engine uses (torch intra-op threads) when "
-                "it runs on the CPU.")
-
-
-def quote_args(args):
-    """One shell-safe string of command-line arguments (None dropped)."""
-    return " ".join(shlex.quote(str(a)) for a in args if a is not None)
-
-
-def read_json(path):
-    """The JSON document at ``path``, or None when it does not exist."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    with path.open() as fh:
-        return json.load(fh)
+from ..engine import layout
+from .form import GPU_HELP
+from .jobs import quote_args
 
 
 def flex_attr(obj, name, default=None):
@@ -67,6 +37,9 @@ class CryoStarBoltzProtBase(EMProtocol, ProtFlexBase):
     _label = None
     #: Whether the engine runs on a GPU unless the user says otherwise.
     _useGpuDefault = False
+    #: EnumParam name -> the engine names it lists (``constants.py`` tuples);
+    #: :meth:`_choice` reads the selected name.
+    _engineChoices = {}
 
     # ------------------------------------------------------------ form
     def _defineComputeParams(self, form, threads=1):
@@ -91,6 +64,10 @@ class CryoStarBoltzProtBase(EMProtocol, ProtFlexBase):
                            "the run folder (trained model, prior and latents) "
                            "that this protocol reads.")
 
+    def _choice(self, name):
+        """The engine name selected in the EnumParam ``name``."""
+        return self._engineChoices[name][getattr(self, name).get()]
+
     # ------------------------------------------------------------ engine
     def _engineDeviceArgs(self):
         """``--device`` (and ``--threads``) for the engine command."""
@@ -98,8 +75,24 @@ class CryoStarBoltzProtBase(EMProtocol, ProtFlexBase):
             return ["--device", "cuda"]
         return ["--device", "cpu", "--threads", max(1, self.numberOfThreads.get() or 1)]
 
+    def _engineDevice(self):
+        """``--device`` alone, for commands without a thread option."""
+        return ["--device", "cuda" if self.usesGpu() else "cpu"]
+
     def _gpuCount(self):
         return max(1, len(self.getGpuList())) if self.usesGpu() else 1
+
+    def _gpuErrors(self, batch_size=None):
+        """GPU ids given when the engine runs on GPUs, and a global batch
+        that splits evenly over them."""
+        if not self.usesGpu():
+            return []
+        if not self.getGpuList():
+            return ["Give at least one GPU id, or run on the CPU."]
+        if batch_size is not None and batch_size % self._gpuCount():
+            return ["The batch size (%d) must be divisible by the number of "
+                    "GPUs (%d)." % (batch_size, self._gpuCount())]
+        return []
 
     def _engineProgram(self, command, processes=1):
         """The shell command running ``cryostar-boltz <command>``: with a
@@ -134,11 +127,15 @@ class CryoStarBoltzProtBase(EMProtocol, ProtFlexBase):
 
     def _runHasDensity(self):
         run = self._getRunDir()
-        return bool(run) and os.path.isfile(os.path.join(run, DENSITY_MODEL))
+        return bool(run) and layout.RunLayout(run).has_density()
 
     def _runPriorName(self):
         particles = self._getInputFlex()
         return None if particles is None else flex_attr(particles, cts.FLEX_PRIOR)
+
+    def _runHasOneBasin(self):
+        """Whether the run's prior has a single basin (the gaussian)."""
+        return self._runPriorName() == "gaussian"
 
     def _validateRunInput(self):
         """Errors unless the input particles come from a finished training
@@ -155,10 +152,19 @@ class CryoStarBoltzProtBase(EMProtocol, ProtFlexBase):
         if not run or not os.path.isdir(run):
             return ["The training run folder %s of these particles does not "
                     "exist any more." % run]
-        if not os.path.isfile(os.path.join(run, MODEL_FILE)):
+        if not layout.RunLayout(run).model.is_file():
             return ["The training run %s has not finished (no %s): continue "
-                    "the training first." % (run, MODEL_FILE)]
+                    "the training first." % (run, layout.MODEL)]
         return []
+
+    # ------------------------------------------------------------ outputs
+    def _registerOutputs(self, outputs, *sources):
+        """Define ``outputs`` (name -> set; names from ``_possibleOutputs``
+        or the protocol's dynamic subsets) and relate each to ``sources``."""
+        self._defineOutputs(**outputs)
+        for output in outputs.values():
+            for source in sources:
+                self._defineSourceRelation(source, output)
 
     def _copyFlexInfo(self, out_set, **attrs):
         """Start ``out_set``'s flexibility information from the input
@@ -170,14 +176,17 @@ class CryoStarBoltzProtBase(EMProtocol, ProtFlexBase):
             if value is not None:
                 info.setAttr(name, value)
 
-    def _createStructureSets(self, full_pdb, coarse_pdb, z, suffix, folder,
+    def _createStructureSets(self, folder, record, z, suffix, models,
                              values=None, **attrs):
-        """Full-atom and coarse ``SetOfAtomStructFlex`` from two multi-model
-        PDB files of the engine (one structure per model, latent ``z``)."""
+        """Full-atom and coarse ``SetOfAtomStructFlex`` from the two
+        multi-model files an engine record names (``record["pdb"]`` and
+        ``record["coarse_pdb"]`` in ``folder``): one structure per model,
+        split into ``extra/MODELS/{full,coarse}``, at latents ``z``."""
         from .. import convert
         sets = []
-        for atoms, pdb, tag in (("full", full_pdb, ""), ("coarse", coarse_pdb, "Coarse")):
-            files = convert.split_models(pdb, self._getExtraPath(folder, atoms))
+        for atoms, key, tag in (("full", "pdb", ""), ("coarse", "coarse_pdb", "Coarse")):
+            files = convert.split_models(os.path.join(folder, record[key]),
+                                         self._getExtraPath(models, atoms))
             structures = self._createSetOfAtomStructFlex(
                 suffix=suffix + tag, progName=cts.CRYOSTAR_BOLTZ)
             self._copyFlexInfo(structures, **dict(attrs, **{cts.FLEX_ATOMS: atoms}))

@@ -1,6 +1,5 @@
 """Decode ensembles of latents of a training run to atomic models (coarse
 and full atom) and, after stage 2, to density maps."""
-import glob
 import os
 
 import numpy as np
@@ -10,6 +9,9 @@ from pyworkflow.constants import BETA
 from pwem.objects import SetOfAtomStructFlex, SetOfVolumesFlex
 
 from .. import constants as cts
+from ..engine import layout
+from ..engine.io import read_json
+from .form import Outputs, add_choice, choice_is
 from .protocol_base import CryoStarBoltzProtBase, flex_attr
 
 SOURCE_LABELS = {
@@ -20,18 +22,13 @@ SOURCE_LABELS = {
     "file": "the latents of %(file)s",
 }
 
+OUTPUTS = Outputs(Structures=SetOfAtomStructFlex,
+                  StructuresCoarse=SetOfAtomStructFlex,
+                  Volumes=SetOfVolumesFlex)
 
-#: Output names (several outputs share a class, so not an Enum).
-OUT_STRUCTURES = "Structures"
-OUT_STRUCTURES_COARSE = "StructuresCoarse"
-OUT_VOLUMES = "Volumes"
 
-#: Output name -> class, what Scipion expects before the run.
-GENERATE_OUTPUTS = {
-    OUT_STRUCTURES: SetOfAtomStructFlex,
-    OUT_STRUCTURES_COARSE: SetOfAtomStructFlex,
-    OUT_VOLUMES: SetOfVolumesFlex,
-}
+def _source_is(*names):
+    return choice_is("source", cts.GENERATE_SOURCES, *names)
 
 
 class CryoStarBoltzProtGenerate(CryoStarBoltzProtBase):
@@ -44,44 +41,41 @@ class CryoStarBoltzProtGenerate(CryoStarBoltzProtBase):
     """
     _label = "generate ensemble"
     _devStatus = BETA
-    _possibleOutputs = GENERATE_OUTPUTS
+    _possibleOutputs = OUTPUTS
+    _engineChoices = {"source": cts.GENERATE_SOURCES, "sampler": cts.SAMPLERS}
 
     # ------------------------------------------------------------ form
     def _defineParams(self, form):
         form.addSection(label="Input")
         self._defineRunInput(form)
-        form.addParam("source", params.EnumParam,
-                      choices=["PCA path", "k-means centres", "prior basins",
-                               "prior samples", "latent file"],
-                      default=0, display=params.EnumParam.DISPLAY_COMBO,
-                      label="Latent points",
-                      help="Where the points come from:\n*PCA path*: evenly "
-                           "spaced along one principal component of the "
-                           "particles' latents (5th to 95th percentile);\n"
-                           "*k-means centres*: cluster centres, each snapped "
-                           "to its nearest particle;\n*prior basins*: the "
-                           "prior's distinct low-energy states;\n*prior "
-                           "samples*: random draws from the prior;\n*latent "
-                           "file*: a .npy array, one latent per row.")
+        add_choice(form, "source", cts.GENERATE_SOURCES, "pca", label="Latent points",
+                   help="Where the points come from:\n*pca*: evenly spaced "
+                        "along one principal component of the particles' "
+                        "latents (5th to 95th percentile);\n*kmeans*: "
+                        "k-means cluster centres, each snapped to its nearest "
+                        "particle;\n*basins*: the prior's distinct low-energy "
+                        "states;\n*samples*: random draws from the prior;\n"
+                        "*file*: a .npy array, one latent per row.")
         form.addParam("component", params.IntParam, default=1,
-                      validators=[params.Positive], condition="source == 0",
+                      validators=[params.Positive], condition=_source_is("pca"),
                       label="Principal component",
                       help="Which component to follow (1 = the largest "
                            "variance).")
         form.addParam("numberOfPoints", params.IntParam, default=10,
-                      validators=[params.Positive], condition="source in (0, 3)",
+                      validators=[params.Positive],
+                      condition=_source_is("pca", "samples"),
                       label="Points", help="Points along the path, or prior "
                       "samples.")
         form.addParam("numberOfClusters", params.IntParam, default=10,
-                      validators=[params.Positive], condition="source in (1, 2)",
+                      validators=[params.Positive],
+                      condition=_source_is("kmeans", "basins"),
                       label="Clusters / most basins",
                       help="k of k-means, or the most basins to keep.")
-        form.addParam("sampler", params.EnumParam, choices=list(cts.SAMPLERS),
-                      default=0, condition="source == 3",
-                      display=params.EnumParam.DISPLAY_COMBO, label="Sampler",
-                      help="dimod sampler of Boltzmann priors (grbm, rbm); "
-                           "gaussian and gmm priors are sampled directly.")
-        form.addParam("latentFile", params.FileParam, condition="source == 4",
+        add_choice(form, "sampler", cts.SAMPLERS, cts.DEFAULT_SAMPLER,
+                   condition=_source_is("samples"), label="Sampler",
+                   help="dimod sampler of Boltzmann priors (grbm, rbm); "
+                        "gaussian and gmm priors are sampled directly.")
+        form.addParam("latentFile", params.FileParam, condition=_source_is("file"),
                       label="Latent file (.npy)",
                       help="A NumPy array of shape (points, latent dimension) "
                            "(or the run's decoder inputs).")
@@ -101,10 +95,10 @@ class CryoStarBoltzProtGenerate(CryoStarBoltzProtBase):
         self._insertFunctionStep(self.createOutputStep, needsGPU=False)
 
     def _sourceName(self):
-        return cts.GENERATE_SOURCES[self.source.get()]
+        return self._choice("source")
 
     def _outDir(self, *paths):
-        return self._getExtraPath("ensemble", *paths)
+        return self._getExtraPath(layout.PROTOCOL_ENSEMBLE, *paths)
 
     def _stem(self):
         source = self._sourceName()
@@ -118,8 +112,7 @@ class CryoStarBoltzProtGenerate(CryoStarBoltzProtBase):
     def generateStep(self):
         source = self._sourceName()
         args = ["--run", self._getRunDir(), "--out", self._outDir(),
-                "--name", self._stem(), "--seed", self.seed.get(),
-                "--device", "cuda" if self.usesGpu() else "cpu"]
+                "--name", self._stem(), "--seed", self.seed.get()] + self._engineDevice()
         if source == "file":
             args += ["--z", self.latentFile.get()]
         else:
@@ -127,29 +120,24 @@ class CryoStarBoltzProtGenerate(CryoStarBoltzProtBase):
                      "--n", self.numberOfPoints.get(),
                      "--k", self.numberOfClusters.get()]
             if source == "samples":
-                args += ["--sampler", cts.SAMPLERS[self.sampler.get()]]
+                args += ["--sampler", self._choice("sampler")]
         if self._wantsMaps():
             args.append("--maps")
         self._runEngine("generate", args)
 
     def createOutputStep(self):
-        stem = self._stem()
-        z = np.load(self._outDir(stem + "_z.npy"))
-        attrs = {cts.FLEX_SOURCE: self._sourceName()}
-        if self._sourceName() == "samples":
-            attrs[cts.FLEX_SAMPLER] = cts.SAMPLERS[self.sampler.get()]
-        full, coarse = self._createStructureSets(
-            self._outDir(stem + ".pdb"), self._outDir(stem + "_coarse.pdb"),
-            z, "", "models", **attrs)
-        outputs = {OUT_STRUCTURES: full,
-                   OUT_STRUCTURES_COARSE: coarse}
-        maps = sorted(glob.glob(self._outDir(stem + "_[0-9]*.mrc")))
-        if self._wantsMaps() and maps:
-            outputs[OUT_VOLUMES] = self._createVolumeSet(
-                maps, z, "", **attrs)
-        self._defineOutputs(**outputs)
-        for output in outputs.values():
-            self._defineSourceRelation(self.inputParticles, output)
+        record = read_json(self._outDir(layout.SUMMARY))
+        z = np.load(self._outDir(record["z"]))
+        attrs = {cts.FLEX_SOURCE: record["source"]}
+        if record["source"] == "samples":
+            attrs[cts.FLEX_SAMPLER] = self._choice("sampler")
+        full, coarse = self._createStructureSets(self._outDir(), record, z, "",
+                                                 "models", **attrs)
+        outputs = {OUTPUTS.Structures: full, OUTPUTS.StructuresCoarse: coarse}
+        if record["maps"]:
+            outputs[OUTPUTS.Volumes] = self._createVolumeSet(
+                [self._outDir(name) for name in record["maps"]], z, "", **attrs)
+        self._registerOutputs(outputs, self.inputParticles)
 
     # ------------------------------------------------------------ info
     def _validate(self):
@@ -162,7 +150,7 @@ class CryoStarBoltzProtGenerate(CryoStarBoltzProtBase):
             path = self.latentFile.get()
             if not path or not os.path.isfile(path):
                 errors.append("Give an existing .npy file of latents.")
-        if source == "basins" and self._runPriorName() == "gaussian":
+        if source == "basins" and self._runHasOneBasin():
             errors.append("The gaussian prior has a single basin (z = 0): "
                           "choose another source, or train with a "
                           "multi-basin prior (gmm, grbm or rbm).")
@@ -188,24 +176,24 @@ class CryoStarBoltzProtGenerate(CryoStarBoltzProtBase):
             "n": self.numberOfPoints.get(), "file": self.latentFile.get()}
 
     def _summary(self):
-        if not self.hasAttribute(OUT_STRUCTURES):
+        if not self.hasAttribute(OUTPUTS.Structures):
             return ["Generation has not run yet (%s)." % self._describeSource()]
-        structures = getattr(self, OUT_STRUCTURES)
+        structures = getattr(self, OUTPUTS.Structures)
         summary = ["%d structures (full atom and coarse) at %s."
                    % (structures.getSize(), self._describeSource())]
-        if self.hasAttribute(OUT_VOLUMES):
+        if self.hasAttribute(OUTPUTS.Volumes):
             summary.append("%d density maps."
-                           % getattr(self, OUT_VOLUMES).getSize())
+                           % getattr(self, OUTPUTS.Volumes).getSize())
         return summary
 
     def _methods(self):
-        if not self.hasAttribute(OUT_STRUCTURES):
+        if not self.hasAttribute(OUTPUTS.Structures):
             return []
-        structures = getattr(self, OUT_STRUCTURES)
+        structures = getattr(self, OUTPUTS.Structures)
         text = ("Atomic models were decoded at %d latent points (%s) with the "
                 "trained cryoSTAR decoder [Li2024cryostar]"
                 % (structures.getSize(), self._describeSource()))
-        if self.hasAttribute(OUT_VOLUMES):
+        if self.hasAttribute(OUTPUTS.Volumes):
             text += ", and density maps with its density decoder"
         return [text + "."]
 

@@ -1,6 +1,5 @@
 """Sample the trained latent prior of a run and decode the samples to
 structures; list the prior's basins."""
-
 import numpy as np
 
 import pyworkflow.protocol.params as params
@@ -8,24 +7,13 @@ from pyworkflow.constants import BETA
 from pwem.objects import SetOfAtomStructFlex
 
 from .. import constants as cts
-from .protocol_base import CryoStarBoltzProtBase, read_json
+from ..engine import layout
+from ..engine.io import read_json
+from .form import Outputs, add_choice
+from .protocol_base import CryoStarBoltzProtBase
 
-BOLTZMANN_PRIORS = ("grbm", "rbm")
-
-
-#: Output names (several outputs share a class, so not an Enum).
-OUT_SAMPLES = "Samples"
-OUT_SAMPLES_COARSE = "SamplesCoarse"
-OUT_BASINS = "Basins"
-OUT_BASINS_COARSE = "BasinsCoarse"
-
-#: Output name -> class, what Scipion expects before the run.
-SAMPLE_PRIOR_OUTPUTS = {
-    OUT_SAMPLES: SetOfAtomStructFlex,
-    OUT_SAMPLES_COARSE: SetOfAtomStructFlex,
-    OUT_BASINS: SetOfAtomStructFlex,
-    OUT_BASINS_COARSE: SetOfAtomStructFlex,
-}
+OUTPUTS = Outputs(Samples=SetOfAtomStructFlex, SamplesCoarse=SetOfAtomStructFlex,
+                  Basins=SetOfAtomStructFlex, BasinsCoarse=SetOfAtomStructFlex)
 
 
 class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
@@ -38,7 +26,8 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
     """
     _label = "sample prior"
     _devStatus = BETA
-    _possibleOutputs = SAMPLE_PRIOR_OUTPUTS
+    _possibleOutputs = OUTPUTS
+    _engineChoices = {"sampler": cts.SAMPLERS}
 
     # ------------------------------------------------------------ form
     def _defineParams(self, form):
@@ -49,19 +38,19 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
                       help="Latents to draw from the prior, each decoded to "
                            "a structure. 0 with basin mode lists the basins "
                            "only.")
-        form.addParam("sampler", params.EnumParam, choices=list(cts.SAMPLERS),
-                      default=0, display=params.EnumParam.DISPLAY_COMBO,
-                      label="Sampler",
-                      help="dimod sampler of the Boltzmann priors (grbm, rbm):\n"
-                           "*gibbs*: block Gibbs sampling (fast, exact in the "
-                           "limit of many sweeps);\n*sa*: simulated annealing "
-                           "(dwave-samplers) at the prior's temperature;\n"
-                           "*exact*: enumeration of every binary state "
-                           "(small models only);\n*qpu*: a D-Wave quantum "
-                           "annealer (needs dwave-system and a configured "
-                           "API token; the effective temperature is "
-                           "estimated and reported).\nThe gaussian and gmm "
-                           "priors are sampled directly and ignore it.")
+        add_choice(form, "sampler", cts.SAMPLERS, cts.DEFAULT_SAMPLER, label="Sampler",
+                   help="dimod sampler of the Boltzmann priors (grbm, rbm):\n"
+                        "*gibbs*: block Gibbs sampling (fast, exact in the "
+                        "limit of many sweeps);\n*sa*: simulated annealing "
+                        "(dwave-samplers) at the prior's temperature;\n"
+                        "*sa-optimise*: simulated annealing down to a low "
+                        "temperature: the lowest-energy states, not samples "
+                        "of the prior;\n*exact*: enumeration of every binary "
+                        "state (small models only);\n*qpu*: a D-Wave quantum "
+                        "annealer (needs dwave-system and a configured "
+                        "API token; the effective temperature is "
+                        "estimated and reported).\nThe gaussian and gmm "
+                        "priors are sampled directly and ignore it.")
         form.addParam("maxStructures", params.IntParam, default=100,
                       validators=[params.Positive],
                       label="Structures to decode",
@@ -71,8 +60,9 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
                            "folder (z.npy, energies.npy).")
         form.addParam("numSweeps", params.IntParam, default=0,
                       expertLevel=params.LEVEL_ADVANCED, label="Sweeps",
-                      help="Sweeps per sample for gibbs and sa; 0 takes the "
-                           "sampler's default.")
+                      help="Sweeps per sample of the samplers that sweep "
+                           "(gibbs, sa, sa-optimise; the others ignore it); 0 "
+                           "takes the sampler's default.")
         form.addParam("beta", params.FloatParam, default=1.0,
                       validators=[params.Positive],
                       expertLevel=params.LEVEL_ADVANCED,
@@ -107,21 +97,20 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
         self._insertFunctionStep(self.createOutputStep, needsGPU=False)
 
     def _outDir(self, *paths):
-        return self._getExtraPath("samples", *paths)
+        return self._getExtraPath(layout.PROTOCOL_SAMPLES, *paths)
 
     def sampleStep(self):
         args = ["--run", self._getRunDir(), "--n", self.numberOfSamples.get(),
                 "--seed", self.seed.get(), "--out", self._outDir(),
-                "--structures", min(self.maxStructures.get(), self.numberOfSamples.get()),
-                "--device", "cuda" if self.usesGpu() else "cpu"]
-        if self._runPriorName() in BOLTZMANN_PRIORS:
+                "--structures", min(self.maxStructures.get(), self.numberOfSamples.get())]
+        if self._runPriorName() in cts.BOLTZMANN_PRIORS:
             args += ["--sampler", self._samplerName(), "--beta", self.beta.get()]
-            if self.numSweeps.get() and self._samplerName() in ("gibbs", "sa"):
+            if self.numSweeps.get():
                 args += ["--num-sweeps", self.numSweeps.get()]
         if self.doBasins:
             args += ["--basins", "--max-basins", self.maxBasins.get(),
                      "--basin-reads", self.basinReads.get()]
-        self._runEngine("sample-prior", args)
+        self._runEngine("sample-prior", args + self._engineDevice())
 
     def createOutputStep(self):
         outputs = {}
@@ -129,37 +118,38 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
             outputs.update(self._sampleSets())
         if self.doBasins:
             outputs.update(self._basinSets())
-        self._defineOutputs(**outputs)
-        for output in outputs.values():
-            self._defineSourceRelation(self.inputParticles, output)
+        self._registerOutputs(outputs, self.inputParticles)
 
     def _sampleSets(self):
-        info = read_json(self._outDir("info.json")) or {}
-        z = np.load(self._outDir("z.npy"))
-        count = (info.get("structures") or {}).get("count", len(z))
-        values = {cts.ITEM_ENERGY: np.load(self._outDir("energies.npy"))[:count],
-                  cts.ITEM_FREE_ENERGY: np.load(self._outDir("free_energy.npy"))[:count]}
+        """Samples and their coarse copies: the decoded samples are the
+        first ones, as many as ``info.json`` records."""
+        info = read_json(self._outDir(layout.SAMPLES_INFO))
+        structures = info["structures"]
+        count = structures["count"]
+        z = np.load(self._outDir(layout.LATENTS))[:count]
+        values = {cts.ITEM_ENERGY: np.load(self._outDir(layout.ENERGIES))[:count],
+                  cts.ITEM_FREE_ENERGY: np.load(self._outDir(layout.FREE_ENERGY))[:count]}
         full, coarse = self._createStructureSets(
-            self._outDir("samples.pdb"), self._outDir("samples_coarse.pdb"),
-            z[:count], "Samples", "samples_models", values,
+            self._outDir(), structures, z, "Samples", "samples_models", values,
             **{cts.FLEX_SOURCE: "samples", cts.FLEX_SAMPLER: info.get("sampler")})
-        return {OUT_SAMPLES: full,
-                OUT_SAMPLES_COARSE: coarse}
+        return {OUTPUTS.Samples: full, OUTPUTS.SamplesCoarse: coarse}
 
     def _basinSets(self):
-        table = read_json(self._outDir("basins.json"))["basins"]
-        z = np.load(self._outDir("basins_z.npy"))
+        """Basins and their coarse copies, in the order of ``basins.json``."""
+        record = read_json(self._outDir(layout.BASINS_INFO))
+        table = record["basins"]
+        stem = self._outDir(record["pdb"])[:-len(layout.FULL_SUFFIX)]
+        z = np.load(layout.points_file(stem))
         values = {cts.ITEM_ENERGY: np.array([b["energy"] for b in table]),
                   cts.ITEM_FREE_ENERGY: np.array([b["free_energy"] for b in table]),
                   cts.ITEM_INDEX: np.array([b["basin"] for b in table], dtype=np.int64)}
         full, coarse = self._createStructureSets(
-            self._outDir("basins.pdb"), self._outDir("basins_coarse.pdb"),
-            z, "Basins", "basin_models", values, **{cts.FLEX_SOURCE: "basins"})
-        return {OUT_BASINS: full,
-                OUT_BASINS_COARSE: coarse}
+            self._outDir(), record, z, "Basins", "basin_models", values,
+            **{cts.FLEX_SOURCE: "basins"})
+        return {OUTPUTS.Basins: full, OUTPUTS.BasinsCoarse: coarse}
 
     def _samplerName(self):
-        return cts.SAMPLERS[self.sampler.get()]
+        return self._choice("sampler")
 
     # ------------------------------------------------------------ info
     def _validate(self):
@@ -171,7 +161,7 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
             errors.append("The number of samples cannot be negative.")
         elif n == 0 and not self.doBasins:
             errors.append("Ask for samples, or for the basins (or both).")
-        if self.doBasins and self._runPriorName() == "gaussian":
+        if self.doBasins and self._runHasOneBasin():
             errors.append("The gaussian prior has a single basin (z = 0): "
                           "basins need a multi-basin prior (gmm, grbm or "
                           "rbm); train with one of those.")
@@ -180,7 +170,8 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
     def _warnings(self):
         warnings = []
         prior = self._runPriorName()
-        if prior and prior not in BOLTZMANN_PRIORS and self.sampler.get() != 0:
+        if (prior and prior not in cts.BOLTZMANN_PRIORS
+                and self._samplerName() != cts.DEFAULT_SAMPLER):
             warnings.append("The %s prior is sampled directly: the chosen "
                             "sampler is not used." % prior)
         if self._samplerName() == "qpu":
@@ -192,7 +183,7 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
 
     def _summary(self):
         summary = []
-        info = read_json(self._outDir("info.json"))
+        info = read_json(self._outDir(layout.SAMPLES_INFO))
         if info:
             timing = info.get("timing") or {}
             summary.append("%d samples of the %s prior with the *%s* sampler "
@@ -210,7 +201,7 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
                 facts.append("log Z %.4g" % info["log_z"])
             if facts:
                 summary.append(", ".join(facts) + ".")
-        basins = read_json(self._outDir("basins.json"))
+        basins = read_json(self._outDir(layout.BASINS_INFO))
         if basins:
             energies = ", ".join("%.4g" % b["energy"] for b in basins["basins"][:10])
             summary.append("%d basins, energies %s." % (len(basins["basins"]), energies))
@@ -219,7 +210,7 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
         return summary
 
     def _methods(self):
-        info = read_json(self._outDir("info.json"))
+        info = read_json(self._outDir(layout.SAMPLES_INFO))
         if not info:
             return []
         text = ("%d latents were sampled from the learned %s prior with "

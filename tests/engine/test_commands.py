@@ -203,6 +203,27 @@ def test_generate_maps_next_to_the_structures(density_run, tmp_path):
     assert not list(tmp_path.glob("*.tmp*")) and not list(tmp_path.glob(".*"))
 
 
+def test_generate_records_what_it_made(density_run, tmp_path):
+    """summary.json, written last, names every file and the source."""
+    assert cli("generate", "--run", density_run, "--from", "kmeans", "--k", 2,
+               "--maps", "--out", tmp_path, "--name", "states") == 0
+    record = json.loads((tmp_path / "summary.json").read_text())
+    assert (record["source"], record["n"], record["options"]) == ("kmeans", 2, {"k": 2})
+    assert (record["pdb"], record["coarse_pdb"], record["z"]) == (
+        "states.pdb", "states_coarse.pdb", "states_z.npy")
+    assert record["maps"] == ["states_000.mrc", "states_001.mrc"]
+    for name in [record["pdb"], record["coarse_pdb"], record["z"], *record["maps"]]:
+        assert (tmp_path / name).is_file(), name
+    assert len(np.load(tmp_path / record["z"])) == 2
+    mine = tmp_path / "mine.npy"
+    np.save(mine, np.zeros((3, 8), np.float32))
+    assert cli("generate", "--run", density_run, "--z", mine, "--out",
+               tmp_path / "file") == 0
+    record = json.loads((tmp_path / "file" / "summary.json").read_text())
+    assert (record["source"], record["n"], record["maps"]) == ("file", 3, [])
+    assert record["options"] == {"file": str(mine)} and record["pdb"] == "structures.pdb"
+
+
 def test_generate_refusals(gaussian_run, grbm_run, tmp_path, capsys):
     np.save(tmp_path / "bad.npy", np.zeros((2, 3), np.float32))
     cases = [

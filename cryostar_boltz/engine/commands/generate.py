@@ -15,8 +15,11 @@ in the reference's own frame (so outside tools can score them against it):
 DIR/NAME.pdb (full atom, each residue moved rigidly with its pseudo-atom),
 DIR/NAME_coarse.pdb (one CA / C1' per residue) and DIR/NAME_z.npy (the
 decoder inputs used). --maps also writes one density map per point with
-the run's stage-2 density decoder (train-density first). Every file
-appears complete or not at all, so an interrupted run is simply rerun.
+the run's stage-2 density decoder (train-density first): DIR/NAME_000.mrc...
+Last comes DIR/summary.json, the record of what was made: the source and
+its options, the number of points n, and the file names (pdb, coarse_pdb,
+z, maps). Every file appears complete or not at all, so an interrupted run
+is simply rerun.
 
 Examples:
 
@@ -59,8 +62,9 @@ def add_args(parser):
 
 
 def main(args):
+    from ..io import save_array, save_json
     from ..latents import load_points, points_from_run
-    from ..io import save_array
+    from ..layout import SUMMARY, points_file
     from ..runs import TrainedRun
     if args.source in ("pca", "samples") and args.n < 1:
         raise ValueError("--n must be at least 1, got %d" % args.n)
@@ -88,8 +92,26 @@ def main(args):
     out.mkdir(parents=True, exist_ok=True)
     full, coarse = run.write_structures(out / name, z)
     print("%d models: %s, %s" % (len(z), full, coarse))
+    points = points_file(out / name)
+    maps = []
     if density is None:
-        save_array(out / (name + "_z.npy"), z)
+        save_array(points, z)
     else:
         maps = run.write_maps(z, out, name, density)
         print("%d maps: %s ... %s" % (len(maps), maps[0].name, maps[-1].name))
+    save_json(out / SUMMARY, record_of(args, run, name, len(z), full, coarse,
+                                       points, maps))
+
+
+def record_of(args, run, name, n, full, coarse, points, maps):
+    """What ``main`` made (``summary.json``): the source and the options that
+    chose the points, and the names of the files in the output folder."""
+    source = "file" if args.z else args.source
+    options = {"pca": {"component": args.component, "n": args.n},
+               "kmeans": {"k": args.k}, "basins": {"k": args.k, "seed": args.seed},
+               "samples": {"n": args.n, "sampler": args.sampler, "seed": args.seed},
+               "file": {"file": str(args.z)}}[source]
+    return {"run": str(run.run_dir), "source": source, "options": options,
+            "name": name, "n": int(n), "pdb": Path(full).name,
+            "coarse_pdb": Path(coarse).name, "z": Path(points).name,
+            "maps": [Path(m).name for m in maps]}

@@ -1,0 +1,58 @@
+"""Pieces of the protocol forms: choices by name, output declarations and
+the help texts several forms share.
+
+An ``EnumParam`` stores the index of the chosen item; the engine takes
+names. Forms list the engine's names themselves (``constants.py`` tuples,
+pinned to the engine's registries by ``tests/scipion/test_form_choices.py``)
+and conditions are written by name through :func:`choice_is`, so a new
+prior or sampler never shifts a condition onto the wrong item.
+"""
+import pyworkflow.protocol.params as params
+
+GPU_HELP = ("GPU ids to use, e.g. *0* or *0 1* (several GPUs train one model "
+            "in data-parallel processes; the results do not depend on their "
+            "number). The ids are those of the machine that runs the job "
+            "(or those the queue assigns).")
+THREADS_HELP = ("CPU threads the engine uses (torch intra-op threads) when "
+                "it runs on the CPU.")
+
+
+class Outputs(dict):
+    """A protocol's outputs, output name -> class: pyworkflow's
+    ``_possibleOutputs`` (a dict, since several outputs share a class),
+    whose names are also attributes (``OUTPUTS.Particles == "Particles"``),
+    so code names an output from its one declaration and a misspelt name
+    raises ``AttributeError``."""
+
+    def __getattr__(self, name):
+        if name in self:
+            return name
+        raise AttributeError("no output %r; declared: %s" % (name, ", ".join(self)))
+
+
+def add_choice(form, name, choices, default, display=params.EnumParam.DISPLAY_COMBO,
+               **kwargs):
+    """Add an ``EnumParam`` listing ``choices`` (engine names) with the item
+    called ``default`` selected; ``ValueError`` if it is not among them."""
+    return form.addParam(name, params.EnumParam, choices=list(choices),
+                         default=list(choices).index(default), display=display,
+                         **kwargs)
+
+
+def choice_is(param, choices, *names):
+    """A form condition, true when ``EnumParam`` ``param`` listing ``choices``
+    has one of ``names`` selected: ``choice_is("prior", PRIORS, "rbm")`` is
+    ``"prior == 3"``. ``ValueError`` for a name not in ``choices``."""
+    return _condition(param, choices, names, "==", "in")
+
+
+def choice_is_not(param, choices, *names):
+    """The negation of :func:`choice_is` (``"prior != 0"``)."""
+    return _condition(param, choices, names, "!=", "not in")
+
+
+def _condition(param, choices, names, equal, member):
+    indices = [list(choices).index(name) for name in names]
+    if len(indices) == 1:
+        return "%s %s %d" % (param, equal, indices[0])
+    return "%s %s (%s)" % (param, member, ", ".join(str(i) for i in indices))

@@ -1,0 +1,264 @@
+"""The training protocol's form: inputs, stage 1 (latent and prior),
+losses and optimiser, stage 2 (density decoder).
+
+Defaults come from the engine's options: stage 1 from ``TrainConfig``
+(torch-free). The stage-2 options (``DensityConfig``) and the priors'
+options live in modules that import torch, which Scipion's process does
+not load: their defaults are stated in :data:`DENSITY_DEFAULTS` and
+:data:`PRIOR_DEFAULTS`, and ``tests/scipion/test_form_choices.py`` pins
+them to the engine's. Each form parameter that the engine takes as it is
+maps to its option in :data:`STAGE1_FIELDS` / :data:`DENSITY_FIELDS`,
+which give both its default and its command-line flag (:func:`flag`).
+"""
+import pyworkflow.protocol.params as params
+
+from .. import constants as cts
+from ..engine.config import TrainConfig
+from .form import add_choice, choice_is, choice_is_not
+
+#: Stage-1 defaults (``cryostar-boltz train``).
+TRAIN = TrainConfig()
+#: Stage-2 defaults (``DensityConfig`` of ``cryostar-boltz train-density``).
+DENSITY_DEFAULTS = {"epochs": 20, "box": None, "hidden": 1024, "layers": 3,
+                    "batch_size": 8}
+#: Defaults of the prior options the form sets (the priors' constructors).
+PRIOR_DEFAULTS = {"components": 8, "hidden_units": 8, "visible_units": 8,
+                  "num_chains": 256, "gibbs_steps": 1}
+
+#: Form parameter -> ``TrainConfig`` field, passed on every new training.
+STAGE1_FIELDS = {
+    "numberOfEpochs": "epochs", "batchSize": "batch_size",
+    "latentDim": "latent_dim", "lowPass": "low_pass",
+    "continuityWeight": "continuity_weight", "elasticWeight": "elastic_weight",
+    "clashWeight": "clash_weight", "elasticCutoff": "elastic_cutoff",
+    "elasticKeep": "elastic_keep", "elasticTolerance": "elastic_tolerance",
+    "freeBits": "free_bits", "klBeta": "kl_beta", "learningRate": "lr",
+    "maskRadius": "mask_radius", "klWarmup": "kl_warmup", "seed": "seed",
+}
+#: Form parameter -> ``TrainConfig`` field, passed unless empty (None).
+STAGE1_OPTIONAL = {"sigma": "sigma", "elasticWeightFinal": "elastic_weight_final"}
+#: Form parameter -> ``DensityConfig`` field of a new stage-2 run.
+DENSITY_FIELDS = {"densityHidden": "hidden", "densityLayers": "layers",
+                  "densityBatch": "batch_size"}
+
+NEW_RUN = "not doContinue"
+NOT_GAUSSIAN = choice_is_not("prior", cts.PRIORS, "gaussian")
+BOLTZMANN = choice_is("prior", cts.PRIORS, *cts.BOLTZMANN_PRIORS)
+
+
+def flag(field):
+    """The engine's command-line flag of option ``field`` (``--batch-size``)."""
+    return "--" + field.replace("_", "-")
+
+
+def _train(param):
+    field = STAGE1_FIELDS.get(param) or STAGE1_OPTIONAL[param]
+    return getattr(TRAIN, field)
+
+
+def define_input(form):
+    form.addSection(label="Input")
+    form.addParam("doContinue", params.BooleanParam, default=False,
+                  label="Continue a previous run?",
+                  help="Train a previous cryoSTAR-Boltz run further: its "
+                       "run folder is copied here and training resumes "
+                       "from its last checkpoint up to the number of "
+                       "epochs given below (more than it has done). "
+                       "Its inputs and model settings are kept.")
+    form.addParam("continueRun", params.PointerParam,
+                  pointerClass="CryoStarBoltzProtTrain",
+                  condition="doContinue", allowsNull=True, important=True,
+                  label="Previous run",
+                  help="The training protocol to continue.")
+    form.addParam("inputParticles", params.PointerParam,
+                  pointerClass="SetOfParticles", condition=NEW_RUN,
+                  important=True, label="Particles",
+                  help="Particles with 3D poses (projection alignment) "
+                       "and CTF, e.g. from a consensus 3D refinement.")
+    form.addParam("inputReference", params.PointerParam,
+                  pointerClass="AtomStruct", condition=NEW_RUN,
+                  important=True, label="Reference atomic model",
+                  help="Atomic model (PDB/mmCIF) of one state, in the "
+                       "frame of the particle box: docked into the "
+                       "consensus map (give the map below) or centred on "
+                       "the box. Protein and nucleic-acid residues become "
+                       "one pseudo-atom each.")
+    form.addParam("inputMap", params.PointerParam, pointerClass="Volume",
+                  condition=NEW_RUN, allowsNull=True,
+                  label="Consensus map (optional)",
+                  help="The map the reference model was docked into "
+                       "(MRC). Its header origin, voxel size and box "
+                       "place the model in the particle box. Leave empty "
+                       "when the model is already centred on the box.")
+
+
+def define_stage1(form):
+    form.addSection(label="Training")
+    form.addParam("numberOfEpochs", params.IntParam, default=_train("numberOfEpochs"),
+                  validators=[params.Positive], label="Epochs",
+                  help="Passes over the particles. When continuing a "
+                       "run, the total number of epochs (more than the "
+                       "previous run did).")
+    form.addParam("batchSize", params.IntParam, default=_train("batchSize"),
+                  validators=[params.Positive], condition=NEW_RUN,
+                  label="Batch size",
+                  help="Particles per optimisation step (the global batch, "
+                       "split over GPUs).")
+    form.addParam("latentDim", params.IntParam, default=_train("latentDim"),
+                  validators=[params.Positive], condition=NEW_RUN,
+                  label="Latent dimension",
+                  help="Size of each particle's continuous latent code. "
+                       "8 is the published default; 1-2 make very "
+                       "simple motions easy to browse.")
+    form.addParam("boxSize", params.IntParam, default=TRAIN.box or 0,
+                  condition=NEW_RUN, label="Training box (px)",
+                  help="Downsample the particles to this box (Fourier "
+                       "cropping, even number) before training; 0 keeps "
+                       "the particles' box. 64-128 px is usually enough "
+                       "for the coarse-grained model.")
+    form.addParam("lowPass", params.FloatParam, default=_train("lowPass"),
+                  validators=[params.Positive], condition=NEW_RUN,
+                  label="Low-pass filter (A)",
+                  help="Resolution limit of the image comparison, in "
+                       "Angstrom. The coarse model cannot explain finer "
+                       "detail; 10 A is the published default.")
+    group = form.addGroup("Latent prior", condition=NEW_RUN)
+    add_choice(group, "prior", cts.PRIORS, TRAIN.prior, label="Prior",
+               help="Distribution over the latent space:\n"
+                    "*gaussian*: standard normal (the published "
+                    "method);\n*gmm*: mixture of Gaussians;\n*grbm*: "
+                    "Gaussian-Bernoulli restricted Boltzmann machine "
+                    "(a mixture of 2^H Gaussians whose binary hidden "
+                    "layer is a model D-Wave samplers can sample);\n"
+                    "*rbm*: a binary RBM latent next to the "
+                    "continuous one (discrete VAE).\nMulti-basin "
+                    "priors (gmm, grbm, rbm) let the latent space "
+                    "cluster where the data do.")
+    group.addParam("priorSize", params.IntParam, default=PRIOR_DEFAULTS["hidden_units"],
+                   validators=[params.Positive], condition=NOT_GAUSSIAN,
+                   label="Components / hidden units",
+                   help="gmm: number of Gaussian components; grbm and "
+                        "rbm: number of hidden binary units (the prior "
+                        "can have up to 2^N modes).")
+    group.addParam("rbmVisible", params.IntParam, default=PRIOR_DEFAULTS["visible_units"],
+                   validators=[params.Positive],
+                   condition=choice_is("prior", cts.PRIORS, "rbm"),
+                   label="Binary latent units",
+                   help="rbm: number of visible binary units, the binary "
+                        "code each particle gets next to its continuous "
+                        "latent.")
+    group.addParam("gibbsChains", params.IntParam, default=PRIOR_DEFAULTS["num_chains"],
+                   validators=[params.Positive], condition=BOLTZMANN,
+                   expertLevel=params.LEVEL_ADVANCED,
+                   label="Persistent Gibbs chains",
+                   help="grbm and rbm are trained by persistent "
+                        "contrastive divergence: the negative phase is "
+                        "sampled by this many persistent block-Gibbs "
+                        "chains (the training sampler).")
+    group.addParam("gibbsSteps", params.IntParam, default=PRIOR_DEFAULTS["gibbs_steps"],
+                   validators=[params.Positive], condition=BOLTZMANN,
+                   expertLevel=params.LEVEL_ADVANCED,
+                   label="Gibbs sweeps per step",
+                   help="Block-Gibbs sweeps of the persistent chains at "
+                        "each optimisation step.")
+
+
+def define_losses(form):
+    group = form.addGroup("Losses and optimiser", condition=NEW_RUN,
+                          expertLevel=params.LEVEL_ADVANCED)
+    for name, label, text in (
+            ("continuityWeight", "Continuity weight",
+             "Weight of the chain-continuity restraint (bonded "
+             "neighbours keep their distance)."),
+            ("elasticWeight", "Elastic network weight",
+             "Weight of the elastic-network restraint between nearby "
+             "residues."),
+            ("clashWeight", "Clash weight",
+             "Weight of the penalty on residues closer than %g A."
+             % TRAIN.clash_distance),
+            ("elasticCutoff", "Elastic network cutoff (A)",
+             "Residue pairs of a chain closer than this are joined by "
+             "an elastic-network edge."),
+            ("elasticKeep", "Elastic edges kept (quantile)",
+             "Per chain, keep the edges below this quantile of distance "
+             "variance; lower (e.g. 0.8) frees large domain motions."),
+            ("elasticTolerance", "Elastic tolerance (A)",
+             "An elastic edge may stretch or shrink this much for free "
+             "(a flat-bottomed well); 0 is the published harmonic loss."),
+            ("freeBits", "KL free bits",
+             "Nats of KL below which the Gaussian prior's KL term is "
+             "not penalised (avoids posterior collapse)."),
+            ("klBeta", "KL weight", "Final weight of the KL term."),
+            ("learningRate", "Learning rate", "AdamW learning rate."),
+            ("maskRadius", "Mask radius",
+             "Radius of the circular loss mask, as a fraction of half "
+             "the box.")):
+        group.addParam(name, params.FloatParam, default=_train(name),
+                       label=label, help=text)
+    group.addParam("sigma", params.FloatParam, default=_train("sigma"),
+                   allowsNull=True, label="Gaussian width (A)",
+                   help="Standard deviation of the Gaussians rendered in "
+                        "the projections. Empty: 2 A, a residue's, or an "
+                        "atom's (1 A widened by the pixel) when every heavy "
+                        "atom is rendered.")
+    add_choice(group, "pseudoAtoms", cts.PSEUDO_ATOMS, TRAIN.pseudo_atoms,
+               display=params.EnumParam.DISPLAY_HLIST, label="Render residues at",
+               help="Where each residue's Gaussian is projected:\n*ca*: at "
+                    "its CA (C1' for nucleotides), as the published method "
+                    "does;\n*centroid*: at its heavy-atom centroid, which "
+                    "follows the backbone and matches images of real atoms "
+                    "better;\n*atoms*: every heavy atom of the reference, "
+                    "carried by its residue (closest to a real map; about 8 "
+                    "times the projection work).")
+    group.addParam("elasticWeightFinal", params.FloatParam,
+                   default=_train("elasticWeightFinal"),
+                   allowsNull=True, label="Final elastic weight",
+                   help="If set, the elastic-network weight decays (cosine) "
+                        "from its weight above to this value over the "
+                        "run: strong restraints early carry the model "
+                        "through the noise, weaker ones late let the "
+                        "images set the local geometry.")
+    group.addParam("klWarmup", params.IntParam, default=_train("klWarmup"),
+                   label="KL warm-up (steps)",
+                   help="Optimisation steps over which the KL weight rises "
+                        "from 0 to its final value.")
+    group.addParam("seed", params.IntParam, default=_train("seed"), label="Random seed",
+                   help="Seed of the particle order, the noise and the "
+                        "initial weights: the same seed and inputs give "
+                        "the same run.")
+    form.addParam("extraParams", params.StringParam, default="",
+                  condition=NEW_RUN, expertLevel=params.LEVEL_ADVANCED,
+                  label="Extra engine options",
+                  help="Further options for 'cryostar-boltz train' (see "
+                       "its --help), e.g. *--amp* for mixed precision.")
+
+
+def define_stage2(form):
+    form.addSection(label="Density (stage 2)")
+    form.addParam("doDensity", params.BooleanParam, default=False,
+                  label="Train the density decoder?",
+                  help="After stage 1, learn a density map for every "
+                       "latent (the stage-1 latents stay fixed). Needed "
+                       "to generate maps; structures need only stage 1.")
+    form.addParam("densityEpochs", params.IntParam, default=DENSITY_DEFAULTS["epochs"],
+                  validators=[params.Positive], condition="doDensity",
+                  label="Epochs", help="Passes over the particles.")
+    form.addParam("densityBox", params.IntParam, default=DENSITY_DEFAULTS["box"] or 0,
+                  condition="doDensity", label="Box (px)",
+                  help="Downsample the particles to this box for stage "
+                       "2; 0 uses the stage-1 box. The maps have this "
+                       "box.")
+    form.addParam("densityHidden", params.IntParam, default=DENSITY_DEFAULTS["hidden"],
+                  validators=[params.Positive], condition="doDensity",
+                  expertLevel=params.LEVEL_ADVANCED,
+                  label="Decoder width",
+                  help="Width of the density decoder (1024 as in "
+                       "cryoDRGN; smaller is faster on a CPU).")
+    form.addParam("densityLayers", params.IntParam, default=DENSITY_DEFAULTS["layers"],
+                  validators=[params.Positive], condition="doDensity",
+                  expertLevel=params.LEVEL_ADVANCED,
+                  label="Residual blocks", help="Depth of the decoder.")
+    form.addParam("densityBatch", params.IntParam, default=DENSITY_DEFAULTS["batch_size"],
+                  validators=[params.Positive], condition="doDensity",
+                  expertLevel=params.LEVEL_ADVANCED,
+                  label="Batch size", help="Particles per step.")

@@ -1,0 +1,87 @@
+"""``cryostar-boltz place``: a reference model placed in the particle box,
+by the consensus map's header or as it is, and refused when it does not fit."""
+import mrcfile
+import numpy as np
+import pytest
+
+from cryostar_boltz.engine.cli import main
+from cryostar_boltz.engine.structure import load_structure, write_models
+
+BOX, APIX = 64, 3.0
+
+
+def cli(*args):
+    return main(["place", *map(str, args)])
+
+
+@pytest.fixture
+def centred(adk_dir, tmp_path):
+    """The closed adenylate kinase moved so that its centre is the box centre."""
+    model = load_structure(adk_dir / "adk_closed.pdb")
+    path = tmp_path / "centred.pdb"
+    write_models(path, model, model.coords - model.coords.mean(0), full_atom=True)
+    return path
+
+
+def consensus_map(path, centre, box=BOX, voxel=APIX):
+    """An empty MRC map whose header puts its box centre at ``centre`` (A)."""
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(np.zeros((box, box, box), np.float32))
+        mrc.voxel_size = voxel
+        origin = np.asarray(centre) - (box // 2) * voxel
+        mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = origin
+    return path
+
+
+def test_a_centred_model_is_left_in_place(centred, tmp_path, capsys):
+    out = tmp_path / "placed.pdb"
+    assert cli("--reference", centred, "--box", BOX, "--apix", APIX, "--out", out) == 0
+    text = capsys.readouterr().out
+    assert "214 residues" in text and "shift applied: 0.00 0.00 0.00 A" in text
+    np.testing.assert_allclose(load_structure(out).coords,
+                               load_structure(centred).coords, atol=1e-3)
+
+
+def test_the_map_header_places_a_docked_model(adk_dir, tmp_path, capsys):
+    reference = adk_dir / "adk_closed.pdb"
+    model = load_structure(reference)
+    centre = model.coords.mean(0) + [3.0, -6.0, 9.0]  # the box centre, off the model's
+    volume = consensus_map(tmp_path / "consensus.mrc", centre)
+    out = tmp_path / "placed.cif"
+    assert cli("--reference", reference, "--map", volume, "--box", BOX,
+               "--apix", APIX, "--out", out) == 0
+    shift = [float(v) for v in capsys.readouterr().out.split("shift applied:")[1]
+             .split("A")[0].split()]
+    np.testing.assert_allclose(shift, -centre, atol=0.01)
+    placed = load_structure(out)
+    np.testing.assert_allclose(placed.coords, model.coords - centre, atol=1e-3)
+    np.testing.assert_allclose(placed.coords.mean(0), [-3.0, 6.0, -9.0], atol=1e-3)
+
+
+def test_a_model_off_the_box_centre_is_refused_in_one_line(centred, tmp_path, capsys):
+    model = load_structure(centred)
+    moved = tmp_path / "moved.pdb"
+    write_models(moved, model, model.coords + [60.0, 0.0, 0.0], full_atom=True)
+    assert cli("--reference", moved, "--box", BOX, "--apix", APIX) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("cryostar-boltz place: error: moved.pdb: ")
+    assert "box centre" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--box", 16, "--apix", APIX), "does not fit the box"),
+    (("--box", 0, "--apix", APIX), "--box 0"),
+    (("--box", BOX, "--apix", 2.0, "--map", "MAP"), "must be the consensus map"),
+])
+def test_bad_boxes_and_maps_are_refused(centred, tmp_path, capsys, args, message):
+    volume = consensus_map(tmp_path / "consensus.mrc", [0.0, 0.0, 0.0])
+    args = [volume if a == "MAP" else a for a in args]
+    assert cli("--reference", centred, *args) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_missing_model_is_named(tmp_path, capsys):
+    assert cli("--reference", tmp_path / "none.pdb", "--box", BOX, "--apix", APIX) == 1
+    assert "none.pdb" in capsys.readouterr().err
