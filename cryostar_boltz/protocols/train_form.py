@@ -1,10 +1,10 @@
 """The training protocol's form: inputs, stage 1 (latent and prior),
 losses and optimiser, stage 2 (density decoder).
 
-Defaults come from the engine's options: stage 1 from ``TrainConfig``
-(torch-free). The stage-2 options (``DensityConfig``) and the priors'
-options live in modules that import torch, which Scipion's process does
-not load: their defaults are stated in :data:`DENSITY_DEFAULTS` and
+Defaults come from the engine's options (``engine/training/config.py``,
+torch-free): stage 1 from ``TrainConfig``, stage 2 from ``DensityConfig``.
+The priors' options live in modules that import torch, which Scipion's
+process does not load: their defaults are stated in
 :data:`PRIOR_DEFAULTS`, and ``tests/scipion/test_form_choices.py`` pins
 them to the engine's. Each form parameter that the engine takes as it is
 maps to its option in :data:`STAGE1_FIELDS` / :data:`DENSITY_FIELDS`,
@@ -13,14 +13,13 @@ which give both its default and its command-line flag (:func:`flag`).
 import pyworkflow.protocol.params as params
 
 from .. import constants as cts
-from ..engine.config import TrainConfig
+from ..engine.training.config import DensityConfig, TrainConfig
 from .form import add_choice, choice_is, choice_is_not
 
 #: Stage-1 defaults (``cryostar-boltz train``).
 TRAIN = TrainConfig()
-#: Stage-2 defaults (``DensityConfig`` of ``cryostar-boltz train-density``).
-DENSITY_DEFAULTS = {"epochs": 20, "box": None, "hidden": 1024, "layers": 3,
-                    "batch_size": 8}
+#: Stage-2 defaults (``cryostar-boltz train-density``).
+DENSITY = DensityConfig()
 #: Defaults of the prior options the form sets (the priors' constructors).
 PRIOR_DEFAULTS = {"components": 8, "hidden_units": 8, "visible_units": 8,
                   "num_chains": 256, "gibbs_steps": 1}
@@ -240,25 +239,25 @@ def define_stage2(form):
                   help="After stage 1, learn a density map for every "
                        "latent (the stage-1 latents stay fixed). Needed "
                        "to generate maps; structures need only stage 1.")
-    form.addParam("densityEpochs", params.IntParam, default=DENSITY_DEFAULTS["epochs"],
+    form.addParam("densityEpochs", params.IntParam, default=DENSITY.epochs,
                   validators=[params.Positive], condition="doDensity",
                   label="Epochs", help="Passes over the particles.")
-    form.addParam("densityBox", params.IntParam, default=DENSITY_DEFAULTS["box"] or 0,
+    form.addParam("densityBox", params.IntParam, default=DENSITY.box or 0,
                   condition="doDensity", label="Box (px)",
                   help="Downsample the particles to this box for stage "
                        "2; 0 uses the stage-1 box. The maps have this "
                        "box.")
-    form.addParam("densityHidden", params.IntParam, default=DENSITY_DEFAULTS["hidden"],
+    form.addParam("densityHidden", params.IntParam, default=DENSITY.hidden,
                   validators=[params.Positive], condition="doDensity",
                   expertLevel=params.LEVEL_ADVANCED,
                   label="Decoder width",
                   help="Width of the density decoder (1024 as in "
                        "cryoDRGN; smaller is faster on a CPU).")
-    form.addParam("densityLayers", params.IntParam, default=DENSITY_DEFAULTS["layers"],
+    form.addParam("densityLayers", params.IntParam, default=DENSITY.layers,
                   validators=[params.Positive], condition="doDensity",
                   expertLevel=params.LEVEL_ADVANCED,
                   label="Residual blocks", help="Depth of the decoder.")
-    form.addParam("densityBatch", params.IntParam, default=DENSITY_DEFAULTS["batch_size"],
+    form.addParam("densityBatch", params.IntParam, default=DENSITY.batch_size,
                   validators=[params.Positive], condition="doDensity",
                   expertLevel=params.LEVEL_ADVANCED,
                   label="Batch size", help="Particles per step.")

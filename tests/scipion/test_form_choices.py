@@ -21,12 +21,11 @@ from pwem.protocols import EMProtocol  # noqa: E402
 from cryostar_boltz import constants as cts  # noqa: E402
 from cryostar_boltz.engine.analysis import METHODS  # noqa: E402
 from cryostar_boltz.engine.cli import main  # noqa: E402
-from cryostar_boltz.engine.config import TrainConfig  # noqa: E402
+from cryostar_boltz.engine.training.config import DensityConfig, TrainConfig  # noqa: E402
 from cryostar_boltz.engine.latents import SOURCES  # noqa: E402
 from cryostar_boltz.engine.priors import PRIORS, build_prior  # noqa: E402
 from cryostar_boltz.engine.pseudoatoms import MODES  # noqa: E402
 from cryostar_boltz.engine.samplers import SAMPLERS  # noqa: E402
-from cryostar_boltz.engine.train_density import DensityConfig  # noqa: E402
 from cryostar_boltz.protocols import (CryoStarBoltzProtAnalyze,  # noqa: E402
                                       CryoStarBoltzProtGenerate,
                                       CryoStarBoltzProtSamplePrior,
@@ -89,8 +88,7 @@ def test_training_form_defaults_are_train_config():
 
 def test_stage2_form_defaults_are_density_config():
     protocol, config = CryoStarBoltzProtTrain(), asdict(DensityConfig())
-    assert train_form.DENSITY_DEFAULTS == {key: config[key]
-                                           for key in train_form.DENSITY_DEFAULTS}
+    assert train_form.DENSITY == DensityConfig()
     for param, field in train_form.DENSITY_FIELDS.items():
         assert getattr(protocol, param).get() == config[field], param
     assert protocol.densityEpochs.get() == config["epochs"]
