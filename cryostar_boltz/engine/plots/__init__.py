@@ -79,9 +79,10 @@ def plot_run(run_dir, out_dir, what=GROUPS, analysis_dir=None, sample_dirs=(),
     A group that cannot be drawn (no clusters, UMAP not installed...) is
     reported through ``log`` and skipped; unknown group or picture names
     raise PlotError. Returns the summary: ``{"pictures": {name: path},
-    "scripts": {name: {"script": path, "models": path or None}},
-    "skipped": {group or picture: reason}}`` (paths absolute; in
-    ``summary.json`` they are file names inside ``out_dir``).
+    "scripts": {name: {"script", "models", "structures", "maps"}}`` (see
+    :func:`ensemble_scripts`), ``"skipped": {group or picture: reason}}``;
+    in ``summary.json`` the files written are names inside ``out_dir``
+    and the files shown absolute paths.
     """
     unknown = sorted(set(what) - set(GROUPS))
     if unknown:
@@ -148,10 +149,17 @@ def plot_run(run_dir, out_dir, what=GROUPS, analysis_dir=None, sample_dirs=(),
 
 
 def _relative(summary, out_dir):
-    """The summary with every path as a name inside ``out_dir``."""
+    """The summary as JSON: what was written as names inside ``out_dir``,
+    the files shown as absolute paths."""
     def name(path):
         return None if path is None else str(Path(path).relative_to(out_dir))
+
+    def absolute(path):
+        return None if path is None else str(Path(path).resolve())
+
     return {"pictures": {k: name(p) for k, p in summary["pictures"].items()},
-            "scripts": {k: {role: name(p) for role, p in v.items()}
+            "scripts": {k: {"script": name(v["script"]), "models": name(v["models"]),
+                            "structures": absolute(v["structures"]),
+                            "maps": [absolute(m) for m in v["maps"]]}
                         for k, v in summary["scripts"].items()},
             "skipped": dict(summary["skipped"])}

@@ -267,7 +267,8 @@ def ensemble_plots(run_dir, out_dir=None, model_files=None, map_files=None,
 def ensemble_scripts(run_dir, script_dir, model_files=None, map_files=None,
                      pictures=None, only=None):
     """ChimeraX scripts in ``script_dir``, as ``{name: {"script": .cxc,
-    "models": displacement PDB or None}}``:
+    "models": displacement PDB or None, "structures": the multi-model file
+    shown or None, "maps": [map files shown]}}``:
 
     * per multi-model file (as :func:`ensemble_plots` chooses them),
       ``<name>.cxc`` and ``<name>_displacement.pdb`` (RMSF in the B-factor
@@ -289,14 +290,19 @@ def ensemble_scripts(run_dir, script_dir, model_files=None, map_files=None,
         if only is not None and "ensemble_" + name not in only:
             continue
         pdb, cxc = chimerax.write_ensemble_session(path, script_dir, name, reference)
-        scripts[name] = {"script": cxc, "models": pdb}
+        scripts[name] = {"script": cxc, "models": pdb, "structures": Path(path),
+                         "maps": []}
         if map_files and model_files:
+            both = Path(script_dir) / (name + "_maps" + chimerax.SCRIPT_SUFFIX)
             scripts[name + "_maps"] = {
                 "script": chimerax.write_cxc(
-                    Path(script_dir) / (name + "_maps" + chimerax.SCRIPT_SUFFIX), [pdb], map_files,
+                    both, [pdb], map_files,
                     title="%s with %d maps" % (Path(path).name, len(map_files))),
-                "models": pdb}
+                "models": pdb, "structures": Path(path),
+                "maps": [Path(m) for m in map_files]}
     if map_files:
-        scripts["maps"] = {"script": chimerax.write_cxc(
-            Path(script_dir) / ("maps" + chimerax.SCRIPT_SUFFIX), maps=map_files), "models": None}
+        scripts["maps"] = {
+            "script": chimerax.write_cxc(
+                Path(script_dir) / ("maps" + chimerax.SCRIPT_SUFFIX), maps=map_files),
+            "models": None, "structures": None, "maps": [Path(m) for m in map_files]}
     return scripts

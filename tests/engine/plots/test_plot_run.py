@@ -29,7 +29,9 @@ def test_plot_command_writes_every_group(run, tmp_path, capsys, assert_picture):
                                    "trajectory_pc1": "trajectory_pc1.png",
                                    "ensemble_pc1": "ensemble_pc1.png"}
     assert summary["scripts"] == {"pc1": {"script": "pc1.cxc",
-                                          "models": "pc1_displacement.pdb"}}
+                                          "models": "pc1_displacement.pdb",
+                                          "structures": str(pc1.resolve()),
+                                          "maps": []}}
 
 
 def test_one_picture_per_invocation(run, tmp_path, assert_picture):
@@ -63,7 +65,11 @@ def test_ensemble_without_a_run(run, map_files, tmp_path):
     assert main(argv + ["--what", "ensemble"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["pictures"]) == {"ensemble_gibbs_samples", "ensemble_maps"}
-    assert summary["scripts"]["gibbs_samples_maps"]["script"] == "gibbs_samples_maps.cxc"
+    both = summary["scripts"]["gibbs_samples_maps"]
+    assert both["script"] == "gibbs_samples_maps.cxc"
+    assert both["structures"] == str(samples.resolve())
+    assert both["maps"] == [str(p.resolve()) for p in map_files]
+    assert summary["scripts"]["maps"]["structures"] is None
     assert (out / "gibbs_samples_maps.cxc").is_file()
 
 
