@@ -60,6 +60,9 @@ SAMPLES_INFO = "info.json"
 ENERGIES = "energies.npy"
 FREE_ENERGY = "free_energy.npy"
 STATES = "states.npy"
+#: sample-prior: array name -> file (the decoder inputs are ``LATENTS``).
+SAMPLE_ARRAYS = {"z": "z.npy", "energies": ENERGIES, "free_energy": FREE_ENERGY,
+                 "states": STATES}
 #: sample-prior --basins: the basin table.
 BASINS_INFO = "basins.json"
 #: analyze and the run's own analysis.
@@ -71,9 +74,21 @@ UMAP = "umap.npy"
 PC_PATH = "pc%d"
 PC_POINTS = PC_PATH + ".npy"
 KMEANS = "kmeans%d"
-#: Cluster centres in latent space, and the particle snapped to each.
+#: Cluster centres in latent space, and the particle snapped to each
+#: (the run's own k-means; ``analyze`` writes ``CLUSTER_CENTRES`` and
+#: ``CLUSTER_CENTRE_PARTICLES``, with its clusters' structures and maps
+#: under the stem ``CLUSTERS``).
 CENTRES = "centers.npy"
 CENTRE_PARTICLES = "centers_particles.npy"
+CLUSTER_CENTRES = "centres.npy"
+CLUSTER_CENTRE_PARTICLES = "centres_particles.npy"
+CLUSTERS = "clusters"
+CLUSTER_MAPS = "cluster"
+#: sample-prior: the samples' and the basins' structures (stems), the
+#: basins' decoder inputs.
+SAMPLES = "samples"
+BASINS = "basins"
+BASIN_POINTS = "basins_z.npy"
 #: Structure files: STEM + suffix.
 FULL_SUFFIX = ".pdb"
 COARSE_SUFFIX = "_coarse.pdb"
@@ -96,6 +111,12 @@ PROTOCOL_ENSEMBLE = "ensemble"
 PROTOCOL_ANALYSIS = "analysis"
 #: Where viewers write their pictures, under a protocol's extra folder.
 PLOTS = "plots"
+
+
+def glob_pattern(name):
+    """A numbered name of this module (``PC_PATH``, ``KMEANS``...) as a
+    glob pattern matching every number."""
+    return name.replace("%d", "*")
 
 
 def structure_files(stem):

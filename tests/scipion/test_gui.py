@@ -1,6 +1,7 @@
 """The Scipion GUI on a virtual display: the training protocol's form and
-the latent-space viewer (its form and the picture window) open, and
-screenshots of them are far from an empty screen.
+the latent-space viewer (its form and the window of the PNG the engine's
+plot command wrote) open, and screenshots of them are far from an empty
+screen.
 
 Needs Xvfb and ImageMagick's ``import`` (Debian packages ``xvfb`` and
 ``imagemagick``; ``xdotool`` is used to check the windows' titles when
@@ -150,14 +151,14 @@ def test_training_form_opens(display, project, windows, tmp_path):
 
 def test_latent_viewer_window_opens(display, project, trained, windows, tmp_path):
     from cryostar_boltz.viewers import CryoStarBoltzLatentViewer
-    from cryostar_boltz.viewers.base import FigureView
+    from cryostar_boltz.viewers.views import PictureView
     empty = screenshot(tmp_path / "empty.png")
     viewer = CryoStarBoltzLatentViewer(project=project, protocol=trained)
     viewer.visualize(trained)  # the viewer's form
     settle(viewer.formWindow.root)
     assert_non_trivial(screenshot(tmp_path / "viewer_form.png"), empty)
     views = viewer._getVisualizeDict()["displayLatent"]("displayLatent")
-    figures = [v for v in views if isinstance(v, FigureView)]
+    figures = [v for v in views if isinstance(v, PictureView)]
     assert len(figures) == 1
     for window in windows:
         window.root.withdraw()  # the picture alone on screen

@@ -2,11 +2,16 @@
 
 Simulated adenylate-kinase particles (two states, 32 px) are imported and
 trained for one epoch with a grbm prior; the prior is sampled, an ensemble
-generated along PC1 and the latents clustered. Every viewer button must
-write non-blank PNGs under the protocol's ``extra/plots`` (no display is
-needed: the windows are only built when a view is shown).
+generated along PC1 and the latents clustered. Every viewer button runs the
+engine's plot command and must show non-blank PNGs written under the
+protocol's ``extra/plots`` (no display is needed: the windows are only
+built when a view is shown); using the viewers loads neither torch nor the
+engine's pictures into Scipion's process.
 """
 import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -24,7 +29,7 @@ from cryostar_boltz.viewers import (CryoStarBoltzEnsembleViewer,  # noqa: E402
                                     CryoStarBoltzLatentViewer,
                                     CryoStarBoltzPriorViewer,
                                     CryoStarBoltzTrajectoryViewer)
-from cryostar_boltz.viewers.base import FigureView, MessageView  # noqa: E402
+from cryostar_boltz.viewers.views import MessageView, PictureView  # noqa: E402
 
 BOX, APIX = 32, 4.0
 CPU = {"useGpu": False, "numberOfThreads": 1}
@@ -105,7 +110,7 @@ def press(viewer, button):
 
 
 def pictures(views):
-    return [v.png for v in views if isinstance(v, FigureView)]
+    return [v.png for v in views if isinstance(v, PictureView)]
 
 
 def test_viewers_are_offered_for_their_protocols(project, protocols):
@@ -192,3 +197,69 @@ def test_ensemble_viewer_of_samples_and_clusters(project, protocols):
     assert notes and "ChimeraX was not found" in notes[0]
     maps = press(viewer, "displayMaps")
     assert isinstance(maps[0], MessageView) and "no maps" in maps[0].text
+
+
+def test_a_failing_plot_command_becomes_an_error_message(project, protocols):
+    viewer = viewer_for(CryoStarBoltzLatentViewer, project, protocols["train"],
+                        colorBy=2, latentDim=9)
+    views = viewer._getVisualizeDict()["displayLatent"]("displayLatent")
+    assert len(views) == 1 and isinstance(views[0], MessageView)
+    assert views[0].error
+    assert "latent dimension 9: the run has dimensions 1..4" in views[0].text
+    assert "\n" not in views[0].text
+
+
+def test_the_viewers_summary_names_the_pictures(project, protocols):
+    import json
+    viewer = viewer_for(CryoStarBoltzPriorViewer, project, protocols["train"],
+                        drawSamples=60)
+    paths = pictures(press(viewer, "displayEnergies"))
+    summary = json.loads(open(os.path.join(
+        protocols["train"]._getExtraPath("plots"), "summary.json")).read())
+    assert summary["pictures"] == {"prior_energies": "prior_energies.png"}
+    assert [p.name for p in paths] == ["prior_energies.png"]
+
+
+#: Run in a fresh interpreter: load the project, press buttons of every
+#: viewer, report the modules loaded.
+_USE_VIEWERS = textwrap.dedent("""
+    import sys
+    from pyworkflow.project import Manager
+    from cryostar_boltz.viewers import (CryoStarBoltzEnsembleViewer,
+                                        CryoStarBoltzLatentViewer,
+                                        CryoStarBoltzPriorViewer,
+                                        CryoStarBoltzTrajectoryViewer)
+    workspace, name, train, generate = sys.argv[1:5]
+    project = Manager(workspace=workspace).loadProject(name)
+    shown = []
+    for cls, protocol, button in (
+            (CryoStarBoltzLatentViewer, train, "displayTraining"),
+            (CryoStarBoltzPriorViewer, train, "displayLandscape"),
+            (CryoStarBoltzTrajectoryViewer, generate, "displayMotion"),
+            (CryoStarBoltzEnsembleViewer, generate, "displayTraces")):
+        protocol = project.getProtocol(int(protocol))
+        viewer = cls(project=project, protocol=protocol)
+        viewer.setProtocol(protocol)
+        for view in viewer._getVisualizeDict()[button](button):
+            shown.append(type(view).__name__)
+    print("SHOWN=" + ",".join(shown))
+    print("LOADED=" + ",".join(sorted(
+        m for m in sys.modules if m.split(".")[0] == "torch"
+        or m.startswith("cryostar_boltz.engine"))))
+""")
+
+
+def test_using_the_viewers_loads_no_torch_and_no_engine_pictures(project, protocols):
+    result = subprocess.run(
+        [sys.executable, "-c", _USE_VIEWERS,
+         os.path.dirname(os.path.dirname(project.path)),  # WORKSPACE/projects/NAME
+         project.getShortName(), str(protocols["train"].getObjId()),
+         str(protocols["generate"].getObjId())],
+        cwd=project.path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = dict(line.split("=", 1) for line in result.stdout.splitlines()
+                 if line.startswith(("SHOWN=", "LOADED=")))
+    assert lines["SHOWN"].split(",") == ["PictureView"] * 4
+    loaded = set(lines["LOADED"].split(",")) - {""}
+    assert loaded <= {"cryostar_boltz.engine", "cryostar_boltz.engine.layout",
+                      "cryostar_boltz.engine.io"}, loaded

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import layout
+
 
 def add_args(parser):
     from ..analysis import METHODS
@@ -88,12 +90,12 @@ def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
     out.mkdir(parents=True, exist_ok=True)
     clustering = cluster_latents(z, method, k, seed, prior=prior, codes=codes,
                                  basin_options={"num_reads": basin_reads, "seed": seed})
-    save_array(out / "labels.npy", clustering.labels)
-    save_array(out / "centres.npy", clustering.centres.astype(np.float32))
-    save_array(out / "centres_particles.npy", clustering.snapped)
+    save_array(out / layout.LABELS, clustering.labels)
+    save_array(out / layout.CLUSTER_CENTRES, clustering.centres.astype(np.float32))
+    save_array(out / layout.CLUSTER_CENTRE_PARTICLES, clustering.snapped)
     pca = fit_pca(z, min(z.shape[1], 10))
     scores = pca.transform(z).astype(np.float32)
-    save_npz(out / "pca.npz", components=pca.components_, mean=pca.mean_,
+    save_npz(out / layout.PCA, components=pca.components_, mean=pca.mean_,
              explained_variance=pca.explained_variance_,
              explained_variance_ratio=pca.explained_variance_ratio_, scores=scores)
     summary = {"run": str(run.run_dir), "particles": str(loaded.path),
@@ -103,18 +105,18 @@ def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
                "explained_variance_ratio": pca.explained_variance_ratio_.tolist()}
     summary.update(clustering.details)
     if umap:
-        save_array(out / "umap.npy", umap_embedding(z, seed=seed))
-        summary["umap"] = "umap.npy"
+        save_array(out / layout.UMAP, umap_embedding(z, seed=seed))
+        summary["umap"] = layout.UMAP
     summary["subsets"] = write_cluster_subsets(loaded, clustering.labels, out,
                                                clustering.k)
     inputs = run.particle_decoder_inputs(clustering.snapped)
-    full, coarse = run.write_structures(out / "clusters", inputs)
-    summary.update(pdb=full.name, coarse_pdb=coarse.name, z="cluster_z.npy")
+    full, coarse = run.write_structures(out / layout.CLUSTERS, inputs)
+    summary.update(pdb=full.name, coarse_pdb=coarse.name, z=layout.points_file(layout.CLUSTER_MAPS).name)
     if maps and run.has_density():
-        written = run.write_maps(inputs, out, "cluster")
+        written = run.write_maps(inputs, out, layout.CLUSTER_MAPS)
         summary["maps"] = [Path(p).name for p in written]
     else:
-        save_array(out / "cluster_z.npy", inputs)
+        save_array(layout.points_file(out / layout.CLUSTER_MAPS), inputs)
         if maps:
             log("no density decoder in %s (stage 2): cluster maps skipped"
                 % run.run_dir)
@@ -130,6 +132,6 @@ def main(args):
                           args.basin_reads, args.particles, args.datadir,
                           maps=not args.no_maps)
     summary["options"] = request_of(args)
-    save_json(out / "summary.json", summary)
+    save_json(out / layout.SUMMARY, summary)
     print("%d clusters (%s), sizes %s: %s"
           % (summary["k"], args.method, summary["sizes"], out))

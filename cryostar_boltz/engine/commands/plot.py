@@ -3,69 +3,121 @@
 Groups (--what, comma-separated; default all):
 
     latent      PCA plane (or --embedding umap) coloured by cluster, by the
-                prior's free energy and by latent dimension --dim, with the
-                prior's free-energy contours; --kind hexbin for big sets
+                prior's free energy, by latent dimension --dim and by
+                density (--color-by picks), with the prior's free-energy
+                contours (--no-contours leaves them out); --kind hexbin for
+                big sets
     training    every loss term, the KL weight and learning rate by step
-    prior       the prior's free energy over the PC plane with its basins;
-                for Boltzmann priors the unit occupancy and histograms of
-                sample energies per sampler (--samples folders of
-                sample-prior, else fresh gibbs and sa samples) against the
-                exact distribution, and beta_eff of QPU runs
+    prior       the prior's free energy over the PC plane with its basins
+                (--no-basins leaves them out); for Boltzmann priors the unit
+                occupancy and histograms of sample energies per sampler
+                (--samples folders of sample-prior, else --draw fresh gibbs
+                and sa samples) against the exact distribution, and
+                beta_eff of QPU runs
     trajectory  RMSD to the reference and per-residue RMSF of multi-model
                 files (--models; default the run's PC paths)
     ensemble    CA traces coloured by RMSF, plus NAME_displacement.pdb
                 (RMSF as B-factors) and NAME.cxc to open them in ChimeraX;
-                --maps adds map projections and maps.cxc
+                --maps adds map projections, maps.cxc and, for each
+                --models file, NAME_maps.cxc (the models with the maps)
+
+Every picture's name starts with its group (latent_pca_cluster, training,
+prior_landscape, prior_occupancy, prior_energies, trajectory_pc1,
+ensemble_pc1, ensemble_maps...); --pictures draws only the names given.
+The command writes OUT/summary.json last: picture name -> PNG file and
+ChimeraX script name -> script (and displacement models), names inside OUT,
+and what was skipped and why.
 
 Clusters come from --analysis (an analyze output folder) or the run's own
-k-means. A group that cannot be drawn is reported and skipped.
+k-means. A group that cannot be drawn is reported and skipped; when nothing
+can be drawn the command fails with the reasons. --run may be left out for
+the trajectory and ensemble groups when --models or --maps are given.
 
 Examples:
 
     cryostar-boltz plot --run run1 --out run1/plots
     cryostar-boltz plot --run run1 --out figs --what latent,prior \\
         --analysis run1/analysis_basins8 --samples s_gibbs --samples s_qpu
+    cryostar-boltz plot --run run1 --out figs --what latent --color-by dim \\
+        --dim 3 --kind hexbin --no-contours
+    cryostar-boltz plot --run run1 --out figs --pictures prior_energies \\
+        --draw 1000
     cryostar-boltz plot --run run1 --out figs --what trajectory,ensemble \\
         --models pc1/pc1.pdb --maps pc1/pc1_000.mrc --maps pc1/pc1_009.mrc
 """
 
 
+def _names(values):
+    """Comma-separated and repeated options as one list."""
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
 def add_args(parser):
-    from ..plots import GROUPS
-    parser.add_argument("--run", required=True, help="training run folder")
+    from ..plots import COLOR_BY, EMBEDDINGS, GROUPS, KINDS
+    parser.add_argument("--run", help="training run folder (needed for every "
+                        "group but trajectory and ensemble of given files)")
     parser.add_argument("-o", "--out", required=True,
-                        help="folder for the PNG files")
+                        help="folder for the PNG files, scripts and "
+                        "summary.json")
     parser.add_argument("--what", default=",".join(GROUPS),
                         help="picture groups, comma-separated (default all: "
                         "%(default)s)")
+    parser.add_argument("--pictures", action="append", default=[],
+                        metavar="NAME", help="draw only these pictures "
+                        "(comma-separated or repeated), e.g. prior_occupancy")
     parser.add_argument("--analysis", help="analyze output folder (clusters, "
                         "UMAP)")
+    parser.add_argument("--color-by", action="append", default=[],
+                        metavar="COLOUR", help="latent colourings, "
+                        "comma-separated or repeated, from %s (default all)"
+                        % ", ".join(COLOR_BY))
+    parser.add_argument("--dim", type=int, default=1,
+                        help="latent dimension to colour by (1-based)")
+    parser.add_argument("--embedding", choices=EMBEDDINGS, default="pca")
+    parser.add_argument("--kind", choices=KINDS, default="scatter")
+    parser.add_argument("--no-contours", dest="contours", action="store_false",
+                        help="no prior free-energy contours on the latent "
+                        "pictures")
     parser.add_argument("--samples", action="append", default=[],
                         metavar="DIR", help="sample-prior output folder "
                         "(repeatable)")
+    parser.add_argument("--draw", type=int, default=300, metavar="N",
+                        help="fresh prior samples per sampler (gibbs, sa) "
+                        "when no --samples are given; 0: none (default "
+                        "%(default)s)")
+    parser.add_argument("--no-basins", dest="basins", action="store_false",
+                        help="do not search the prior's basins (landscape "
+                        "without them, occupancy unsorted)")
     parser.add_argument("--models", action="append", default=[],
                         metavar="FILE", help="multi-model PDB/mmCIF for the "
                         "trajectory and ensemble pictures (repeatable)")
     parser.add_argument("--maps", action="append", default=[], metavar="FILE",
                         help="density map for the ensemble pictures "
                         "(repeatable)")
-    parser.add_argument("--embedding", choices=("pca", "umap"), default="pca")
-    parser.add_argument("--kind", choices=("scatter", "hexbin"),
-                        default="scatter")
-    parser.add_argument("--dim", type=int, default=1,
-                        help="latent dimension to colour by (1-based)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
 def main(args):
     import matplotlib
     matplotlib.use("Agg")
-    from ..plots import plot_run
-    what = [w.strip() for w in args.what.split(",") if w.strip()]
-    written = plot_run(args.run, args.out, what, args.analysis, args.samples,
+    from ..plots import COLOR_BY, plot_run
+    what = _names([args.what])
+    if args.run is None and not (args.models or args.maps):
+        raise ValueError("give --run, or --models / --maps for the trajectory "
+                         "and ensemble pictures")
+    if args.draw < 0:
+        raise ValueError("--draw must be 0 or more, got %d" % args.draw)
+    summary = plot_run(args.run, args.out, what, args.analysis, args.samples,
                        args.models or None, args.maps or None, args.embedding,
-                       args.kind, args.dim)
-    for path in written.values():
+                       args.kind, args.dim, pictures=_names(args.pictures) or None,
+                       color_by=_names(args.color_by) or COLOR_BY,
+                       contours=args.contours, draw=args.draw, basins=args.basins)
+    for path in summary["pictures"].values():
         print(path)
-    if not written:
-        raise ValueError("no picture could be drawn for %s" % args.run)
+    for entry in summary["scripts"].values():
+        print(entry["script"])
+    if not summary["pictures"]:
+        reasons = "; ".join("%s: %s" % kv for kv in summary["skipped"].items())
+        raise ValueError("no picture could be drawn for %s%s" % (
+            args.run or ", ".join(args.models + args.maps),
+            " (%s)" % reasons if reasons else ""))

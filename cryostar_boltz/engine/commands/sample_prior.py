@@ -27,6 +27,8 @@ Examples:
 """
 from pathlib import Path
 
+from .. import layout
+
 
 def add_args(parser):
     parser.add_argument("--run", required=True, help="training run folder")
@@ -76,23 +78,23 @@ def main(args):
         arrays, facts = draw_samples(prior, args.n, args.sampler, args.seed,
                                      args.num_sweeps, args.beta)
         for key, array in arrays.items():
-            save_array(out / (key + ".npy"), array)
+            save_array(out / layout.SAMPLE_ARRAYS[key], array)
         count = len(arrays["z"]) if args.structures is None else min(
             max(args.structures, 0), len(arrays["z"]))
         if count:
-            full, coarse = run.write_structures(out / "samples", arrays["z"][:count])
+            full, coarse = run.write_structures(out / layout.SAMPLES, arrays["z"][:count])
             facts["structures"] = {"count": count, "pdb": full.name,
                                    "coarse_pdb": coarse.name}
         facts["run"] = str(run.run_dir)
-        save_json(out / "info.json", facts)
+        save_json(out / layout.SAMPLES_INFO, facts)
         print("%d samples from the %s prior (%s, %.2f s): %s"
               % (args.n, prior.name, facts["sampler"],
                  facts["timing"]["total_seconds"], out))
     if args.basins:
         table, z = basin_table(prior, args.max_basins, args.basin_reads, args.seed)
-        save_array(out / "basins_z.npy", z)
-        full, coarse = run.write_structures(out / "basins", z)
-        save_json(out / "basins.json", {"prior": prior.name, "basins": table,
+        save_array(out / layout.BASIN_POINTS, z)
+        full, coarse = run.write_structures(out / layout.BASINS, z)
+        save_json(out / layout.BASINS_INFO, {"prior": prior.name, "basins": table,
                                         "pdb": full.name, "coarse_pdb": coarse.name})
         print("%d basins, energies %s: %s" % (len(table), ", ".join(
-            "%.3g" % row["energy"] for row in table[:10]), out / "basins.json"))
+            "%.3g" % row["energy"] for row in table[:10]), out / layout.BASINS_INFO))

@@ -15,10 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import write_text
+from ..io import write_text
+from .motion import rmsf
 
 #: Low -> high displacement (ChimeraX colour names, colon-separated).
 DEFAULT_PALETTE = "blue:white:red"
+#: ``NAME`` + this: the displacement models of an ensemble.
+DISPLACEMENT_SUFFIX = "_displacement.pdb"
+#: ``NAME`` + this: its ChimeraX script.
+SCRIPT_SUFFIX = ".cxc"
 
 
 def _quote(path):
@@ -85,8 +90,7 @@ def write_displacement_models(model_file, out_path, values=None, model=None):
     about the mean model, Angstrom) in the B-factor column; returns
     (path, values). ``model``: the CoarseModel the file was written from
     (the run's reference; default: read from the file itself)."""
-    from .structure import load_structure, read_models, write_models
-    from .plots import rmsf
+    from ..structure import load_structure, read_models, write_models
     coords = read_models(model_file)
     if model is None or model.n != coords.shape[1]:
         model = load_structure(model_file)
@@ -107,8 +111,8 @@ def write_ensemble_session(model_file, out_dir, name=None, model=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     name = name or Path(model_file).name.split(".")[0]
     pdb, values = write_displacement_models(
-        model_file, out_dir / (name + "_displacement.pdb"), model=model)
-    cxc = write_cxc(out_dir / (name + ".cxc"), [pdb],
+        model_file, out_dir / (name + DISPLACEMENT_SUFFIX), model=model)
+    cxc = write_cxc(out_dir / (name + SCRIPT_SUFFIX), [pdb],
                     color_range=(0.0, max(float(values.max()), 0.1)),
                     title="%s, coloured by RMSF (Angstrom)" % Path(model_file).name)
     return pdb, cxc
