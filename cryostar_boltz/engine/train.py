@@ -26,7 +26,7 @@ import torch
 
 from . import imaging
 from .config import TrainConfig
-from .data import cache_downsampled, load_particles
+from .particles import cache_downsampled, load_particles
 from .distributed import init_distributed
 from .losses import (StructuralRestraints, beta_schedule, correlation_loss,
                      gaussian_kl)

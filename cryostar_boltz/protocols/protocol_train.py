@@ -338,8 +338,8 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
         """The particles as a RELION star (stacks referenced where they are)
         and their ids in star order."""
         from .. import convert
-        ids = convert.write_particles_star(self._getInputParticles(),
-                                           self._getFileName("star"))
+        ids = convert.write_particles_star(self._getFileName("star"),
+                                           self._getInputParticles())
         convert.save_particle_ids(self._getFileName("ids"), ids)
 
     def continueStep(self):

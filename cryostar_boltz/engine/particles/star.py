@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_write
+from ..io import atomic_write
+from .errors import DataError
 
-__all__ = ["DataError", "read_star", "write_star", "STAR_VERSION"]
+__all__ = ["read_star", "write_star", "STAR_VERSION"]
 
 #: Version line RELION 3.1+ writes before each data block.
 STAR_VERSION = "# version 30001"
@@ -30,10 +31,6 @@ _WRITE_ROWS = 100_000
 # whitespace) or a run of non-blank characters.
 _QUOTED_TOKEN = re.compile(rb"""'[^']*'(?=\s|$)|"[^"]*"(?=\s|$)|\S+""")
 _COMMENT_LINE = re.compile(rb"(?m)^[ \t]*#[^\n]*")
-
-
-class DataError(ValueError):
-    """Bad particle input: names the file and the problem."""
 
 
 # ------------------------------------------------------------------ reading
