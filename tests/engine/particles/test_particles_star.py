@@ -54,3 +54,18 @@ def test_read_star_malformed(tmp_path):
         read_star(bad)
     with pytest.raises(DataError, match="missing.star"):
         read_star(tmp_path / "missing.star")
+
+
+@pytest.mark.parametrize("name, blocks, rows", [
+    ("empiar_10076_7.star", [""], 7),                     # RELION 3.0, no optics
+    ("relion31.star", ["optics", "particles"], 5),
+    ("relion31.v2.star", ["particles", "optics"], 5),
+    ("relion31.6opticsgroups.star", ["optics", "particles"], 139),
+    ("relion5.star", ["optics", "particles"], 17),
+    ("trpv1_small_stack.star", ["optics", "particles"], 10),
+])
+def test_reads_every_real_star(real_data, name, blocks, rows):
+    star = read_star(real_data / name)
+    assert list(star) == blocks
+    table = star[blocks[0] if name.startswith("empiar") else "particles"]
+    assert {len(column) for column in table.values()} == {rows}
