@@ -124,7 +124,7 @@ def truth_maps(args, frames_used, centre, D, apix, apix0):
 
 
 def accuracy(args, run):
-    from cryostar_boltz.engine.data import load_particles
+    from cryostar_boltz.engine.particles import load_particles
     from cryostar_boltz.engine.density import TrainedDensity
     from cryostar_boltz.engine.fsc import fsc, resolution
     from cryostar_boltz.engine.reconstruct import reconstruct

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from adk_dataset import DEFAULT_DATA, load_path  # noqa: E402
 
 from cryostar_boltz.engine import imaging  # noqa: E402
+from cryostar_boltz.engine.geometry import euler_to_matrix  # noqa: E402
 from cryostar_boltz.engine.losses import correlation_loss  # noqa: E402
 from cryostar_boltz.engine.pseudoatoms import (atom_sigma, render_points,  # noqa: E402
                                                render_positions)
@@ -128,7 +129,7 @@ def main():
     for f in args.frames:
         _, euler, shifts, ctf = draw_parameters(args.images, [1.0], rng,
                                                 shift_std=2 * APIX)
-        rotations = imaging.euler_to_rotation(euler)
+        rotations = euler_to_matrix(euler)
         images = render_particles(frames[f][heavy], z, rotations, shifts, ctf, BOX, APIX)
         tensors = [torch.as_tensor(x, dtype=torch.float32) for x in (rotations, shifts, ctf)]
         amplitudes = torch.as_tensor(closed.amplitudes, dtype=torch.float32)

@@ -16,13 +16,14 @@ import os
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 import pwem.constants as emcts
 import pwem.objects as emobj
 from pyworkflow.object import Float, Integer
 
-from .engine.starfile import read_star, write_star
+from .engine.geometry import euler_to_matrix, matrix_to_euler
+from .engine.particles.relion import particle_table
+from .engine.particles.star import read_star, write_star
 
 #: Optics group name for particles whose acquisition does not name one.
 DEFAULT_OPTICS_GROUP = "opticsGroup1"
@@ -72,7 +73,8 @@ def transforms_to_relion(matrices, apix):
 
     ``matrices`` (N, 4, 4) Scipion ``Transform`` matrices (shifts in pixels);
     returns Euler angles ``rot, tilt, psi`` (N, 3, degrees) and origins
-    ``rlnOriginX/YAngst`` (N, 2, Angstrom).
+    ``rlnOriginX/YAngst`` (N, 2, Angstrom). The rotation block is RELION's
+    ``A`` transposed (``engine.geometry`` holds the convention).
     """
     matrices = np.asarray(matrices, dtype=np.float64).reshape(-1, 4, 4)
     rotations = matrices[:, :3, :3]
@@ -82,7 +84,7 @@ def transforms_to_relion(matrices, apix):
         raise ConversionError(
             "transform %d is not a proper rotation (determinant %.4f): "
             "mirrored or scaled poses cannot be converted" % (bad[0], det[bad[0]]))
-    euler = Rotation.from_matrix(rotations).as_euler("ZYZ", degrees=True)
+    euler = matrix_to_euler(np.swapaxes(rotations, -1, -2))
     origins = np.einsum("nji,nj->ni", rotations, matrices[:, :3, 3])
     return euler, origins[:, :2] * apix
 
@@ -96,7 +98,7 @@ def relion_to_transforms(euler, origins, apix):
     """
     euler = np.asarray(euler, dtype=np.float64).reshape(-1, 3)
     origins = np.asarray(origins, dtype=np.float64).reshape(-1, 2)
-    rotations = Rotation.from_euler("ZYZ", euler, degrees=True).as_matrix()
+    rotations = np.swapaxes(euler_to_matrix(euler), -1, -2)
     shifts = np.zeros((len(euler), 3))
     shifts[:, :2] = origins / apix
     matrices = np.zeros((len(euler), 4, 4))
@@ -237,20 +239,14 @@ def _convert_to_mrc(source, target):
         raise ConversionError("cannot convert %s to MRC: %s" % (source, err)) from err
 
 
-def _optics_block(groups, apix, box):
+def _optics_values(groups):
+    """(names, (G, 3) voltage, Cs, amplitude contrast) of the optics groups
+    ``{key: id}`` in id order; an error for a value the acquisition lacks."""
     keys = sorted(groups, key=groups.get)
-    return {
-        "rlnOpticsGroup": np.array([groups[k] for k in keys], dtype=np.int64),
-        "rlnOpticsGroupName": np.array([k[0] for k in keys]),
-        "rlnVoltage": np.array([_required(k[1], "voltage", k[0]) for k in keys]),
-        "rlnSphericalAberration": np.array(
-            [_required(k[2], "spherical aberration", k[0]) for k in keys]),
-        "rlnAmplitudeContrast": np.array(
-            [_required(k[3], "amplitude contrast", k[0]) for k in keys]),
-        "rlnImagePixelSize": np.full(len(keys), apix),
-        "rlnImageSize": np.full(len(keys), box, dtype=np.int64),
-        "rlnImageDimensionality": np.full(len(keys), 2, dtype=np.int64),
-    }
+    values = np.array([[_required(k[1], "voltage", k[0]),
+                        _required(k[2], "spherical aberration", k[0]),
+                        _required(k[3], "amplitude contrast", k[0])] for k in keys])
+    return [k[0] for k in keys], values
 
 
 def _required(value, what, group):
@@ -259,7 +255,7 @@ def _required(value, what, group):
     return float(value)
 
 
-def write_particles_star(particles, star_path, stack_dir=None):
+def write_particles_star(star_path, particles, stack_dir=None):
     """Write a set of particles as a RELION 3.1 star file for the engine.
 
     Rows follow the set's ids (ascending; disabled particles left out) and
@@ -267,7 +263,8 @@ def write_particles_star(particles, star_path, stack_dir=None):
     particle, in star order) map back to the set. Stacks are referenced
     where they are, relative to the star file; with ``stack_dir``, through
     ``.mrcs`` links (or converted copies, for non-MRC stacks) in that
-    folder. Returns the Scipion ids in star order.
+    folder. The table is the engine's (``particles.relion.particle_table``).
+    Returns the Scipion ids in star order.
     """
     star_path = Path(star_path)
     star_path.parent.mkdir(parents=True, exist_ok=True)
@@ -275,23 +272,20 @@ def write_particles_star(particles, star_path, stack_dir=None):
     box = get_box_size(particles)
     columns = _gather(particles)
     paths = _stack_paths(columns.files, star_path.parent.absolute(), stack_dir)
-    block = {
-        "rlnImageName": np.array(["%06d@%s" % (i, p)
-                                  for i, p in zip(columns.index, paths)]),
-        "rlnImageId": columns.ids,
-    }
+    names, acquisition = _optics_values(columns.groups)
+    per_particle = acquisition[columns.optics - 1]
+    ctf = dict(zip(("voltage", "cs", "amplitude_contrast"), per_particle.T))
+    if columns.ctf is not None:
+        ctf.update(zip(("defocus_u", "defocus_v", "defocus_angle", "phase_shift"),
+                       columns.ctf.T))
+    euler = origins = None
     if columns.matrices is not None:
         euler, origins = transforms_to_relion(columns.matrices, apix)
-        block.update(rlnAngleRot=euler[:, 0], rlnAngleTilt=euler[:, 1],
-                     rlnAnglePsi=euler[:, 2], rlnOriginXAngst=origins[:, 0],
-                     rlnOriginYAngst=origins[:, 1])
-    if columns.ctf is not None:
-        block.update(rlnDefocusU=columns.ctf[:, 0], rlnDefocusV=columns.ctf[:, 1],
-                     rlnDefocusAngle=columns.ctf[:, 2],
-                     rlnPhaseShift=columns.ctf[:, 3])
-    block["rlnOpticsGroup"] = columns.optics
-    write_star(star_path, {"optics": _optics_block(columns.groups, apix, box),
-                           "particles": block})
+    image_names = np.array(["%06d@%s" % (i, p) for i, p in zip(columns.index, paths)])
+    write_star(star_path, particle_table(
+        image_names, apix, box, euler=euler, origins=origins, ctf=ctf,
+        optics_group=columns.optics, optics_names=names,
+        columns={"rlnImageId": columns.ids}))
     return columns.ids
 
 

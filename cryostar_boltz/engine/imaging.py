@@ -4,7 +4,8 @@ Conventions (see ``cryostar_boltz.engine`` and ``docs/conventions.rst``):
 lengths in Angstrom, images ``[..., y, x]``, volumes ``[z, y, x]``, pixel
 ``i`` at ``(i - D//2) * apix``, RELION poses (``x_image = A @ x_model``; the
 particle centre sits at the box centre minus the origin ``(ox, oy)``) and
-RELION's CTF sign (positive density appears white).
+RELION's CTF sign (positive density appears white). Rotations are RELION's
+matrices ``A`` from ``engine.geometry`` (``euler_to_matrix``), as tensors.
 
 Everything works on batched torch tensors, float32 or float64, on any device;
 the Gaussian projection is differentiable in the coordinates and the widths.
@@ -15,7 +16,6 @@ import numpy as np
 import scipy.constants
 import torch
 import torch.nn.functional as F
-from scipy.spatial.transform import Rotation
 
 from . import CTF_COLUMNS
 
@@ -29,31 +29,7 @@ _VOLUME_SAMPLES_PER_CHUNK = 1 << 22
 _RENDER_ELEMENTS_PER_CHUNK = 1 << 23
 
 
-# --------------------------------------------------------------------- poses
-
-def euler_to_rotation(euler_deg):
-    """RELION projection matrices ``A`` (N, 3, 3) from Euler angles (N, 3).
-
-    ``euler_deg`` holds ``rot, tilt, psi`` in degrees (ZYZ); ``A`` maps the
-    model frame onto the image frame: ``x_image = A @ x_model``.
-    """
-    euler = np.asarray(euler_deg, dtype=np.float64)
-    if euler.shape[-1:] != (3,):
-        raise ValueError(f"Euler angles must have shape (..., 3), got {euler.shape}")
-    flat = euler.reshape(-1, 3)
-    mats = Rotation.from_euler("ZYZ", flat, degrees=True).as_matrix()
-    return np.swapaxes(mats, -1, -2).reshape(euler.shape[:-1] + (3, 3))
-
-
-def rotation_to_euler(rotations):
-    """Euler angles ``rot, tilt, psi`` (N, 3), degrees, of RELION matrices ``A``."""
-    mats = np.asarray(rotations, dtype=np.float64)
-    if mats.shape[-2:] != (3, 3):
-        raise ValueError(f"rotations must have shape (..., 3, 3), got {mats.shape}")
-    flat = np.swapaxes(mats.reshape(-1, 3, 3), -1, -2)
-    euler = Rotation.from_matrix(flat).as_euler("ZYZ", degrees=True)
-    return euler.reshape(mats.shape[:-2] + (3,))
-
+# --------------------------------------------------------------------- grids
 
 def pixel_coordinates(D, apix, device=None, dtype=torch.float32):
     """Positions (D,) in Angstrom of the pixel centres: ``(i - D//2) * apix``."""

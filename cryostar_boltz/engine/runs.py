@@ -151,7 +151,7 @@ class TrainedRun:
         """The run's particles (metadata only: no stacks are opened), from
         ``config.json`` unless ``particles`` names the file; checked to be
         the particles of ``z.npy``."""
-        from .data import load_particles
+        from .particles import load_particles
         path = Path(particles or self.config.particles)
         if not path.is_file():
             raise FileNotFoundError(

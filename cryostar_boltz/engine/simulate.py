@@ -18,11 +18,10 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 import torch
-from scipy.spatial.transform import Rotation
-
 from . import imaging
-from .data import write_star
+from .geometry import euler_to_matrix, random_euler
 from .io import atomic_path, save_npz
+from .particles import particle_table, write_star
 from .pseudoatoms import atom_sigma
 from .structure import CoarseModel, load_ensemble, load_structure, write_models
 
@@ -93,19 +92,13 @@ def ensemble_from_structures(paths):
                          first, rows)
 
 
-def random_rotations(n, rng):
-    """Uniformly distributed rotations (Haar measure) as RELION Euler angles."""
-    rot = Rotation.random(n, random_state=rng)
-    return rot.as_euler("ZYZ", degrees=True)
-
-
 def draw_parameters(n, weights, rng, defocus_range=(10000.0, 30000.0),
                     astigmatism=300.0, shift_std=2.0, voltage=300.0, cs=2.7,
                     amplitude_contrast=0.1):
     """Per-particle state, Euler angles, origin shifts (Angstrom) and CTF."""
     weights = np.asarray(weights, dtype=np.float64)
     state = rng.choice(len(weights), size=n, p=weights / weights.sum())
-    euler = random_rotations(n, rng)
+    euler = random_euler(n, rng)
     shifts = rng.normal(0.0, shift_std, size=(n, 2))
     defocus = rng.uniform(*defocus_range, size=n)
     delta = rng.uniform(0.0, astigmatism, size=n)
@@ -181,7 +174,7 @@ def simulate_dataset(structures, out_dir, n_particles, box, apix, weights=None,
     state, euler, shifts, ctf = draw_parameters(
         n_particles, weights, rng, defocus_range, astigmatism, shift_std,
         voltage, cs, amplitude_contrast)
-    rotations = imaging.euler_to_rotation(euler)
+    rotations = euler_to_matrix(euler)
 
     stack = out_dir / (name + ".mrcs")
     with atomic_path(stack) as tmp_stack, mrcfile.new_mmap(
@@ -202,7 +195,10 @@ def simulate_dataset(structures, out_dir, n_particles, box, apix, weights=None,
         mrc.update_header_stats()
 
     star = out_dir / (name + ".star")
-    write_star(star, _star_blocks(stack.name, euler, shifts, ctf, box, apix))
+    names = np.array(["%06d@%s" % (i + 1, stack.name) for i in range(n_particles)])
+    write_star(star, particle_table(
+        names, apix, box, euler=euler, origins=shifts, ctf=ctf,
+        columns={"rlnRandomSubset": np.arange(n_particles) % 2 + 1}))
     truth = out_dir / (name + "_truth.npz")
     save_npz(truth, state=state, euler=euler, shifts=shifts, ctf=ctf,
              weights=np.asarray(weights, dtype=np.float64), centre=centre,
@@ -240,33 +236,3 @@ def _mean_variance(images, chunk=4096):
                               dtype=np.float64).sum())
     return total / len(images)
 
-
-def _star_blocks(stack_name, euler, shifts, ctf, box, apix):
-    n = len(euler)
-    optics = {
-        "rlnOpticsGroup": np.array([1]),
-        "rlnOpticsGroupName": np.array(["opticsGroup1"]),
-        "rlnAmplitudeContrast": ctf[:1, 5],
-        "rlnSphericalAberration": ctf[:1, 4],
-        "rlnVoltage": ctf[:1, 3],
-        "rlnImagePixelSize": np.array([apix]),
-        "rlnImageSize": np.array([box]),
-        "rlnImageDimensionality": np.array([2]),
-    }
-    particles = {
-        "rlnImageName": np.array(["%06d@%s" % (i + 1, stack_name)
-                                  for i in range(n)]),
-        "rlnAngleRot": euler[:, 0],
-        "rlnAngleTilt": euler[:, 1],
-        "rlnAnglePsi": euler[:, 2],
-        "rlnOriginXAngst": shifts[:, 0],
-        "rlnOriginYAngst": shifts[:, 1],
-        "rlnDefocusU": ctf[:, 0],
-        "rlnDefocusV": ctf[:, 1],
-        "rlnDefocusAngle": ctf[:, 2],
-        "rlnPhaseShift": ctf[:, 6],
-        "rlnCtfBfactor": ctf[:, 7],
-        "rlnOpticsGroup": np.ones(n, dtype=np.int64),
-        "rlnRandomSubset": np.arange(n) % 2 + 1,
-    }
-    return {"optics": optics, "particles": particles}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import write_particles_cs, write_particles_star
+from .particles import write_particles_cs, write_particles_star
 
 
 def cluster_name(index, k):

@@ -72,7 +72,7 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
         """The particles as a RELION star (stacks referenced where they are)
         and their ids in star order."""
         from .. import convert
-        ids = convert.write_particles_star(self._getInputParticles(), self._starFile())
+        ids = convert.write_particles_star(self._starFile(), self._getInputParticles())
         convert.save_particle_ids(self._idsFile(), ids)
 
     def continueStep(self):

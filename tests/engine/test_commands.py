@@ -7,7 +7,7 @@ import torch
 
 from cryostar_boltz.engine.cli import main
 from cryostar_boltz.engine.training.config import TrainConfig
-from cryostar_boltz.engine.data import load_particles
+from cryostar_boltz.engine.particles import load_particles
 from cryostar_boltz.engine.runs import TrainedRun
 from cryostar_boltz.engine.simulate import simulate_dataset
 from cryostar_boltz.engine.structure import read_models
@@ -370,7 +370,7 @@ def test_analyze_refusals(dataset, gaussian_run, tmp_path, capsys):
     unfinished.mkdir()
     TrainConfig(particles=str(dataset.star)).save(unfinished)
     other = tmp_path / "other.star"
-    from cryostar_boltz.engine.data import write_particles_star
+    from cryostar_boltz.engine.particles import write_particles_star
     write_particles_star(other, load_particles(dataset.star), np.arange(10))
     cases = [
         (("--run", tmp_path / "missing"), "not found"),

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cryostar_boltz.engine import imaging
-from cryostar_boltz.engine.data import load_particles
+from cryostar_boltz.engine.particles import load_particles
 
 LOWPASS_A = 15.0
 

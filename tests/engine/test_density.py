@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from cryostar_boltz.engine import density, imaging
+from cryostar_boltz.engine.geometry import euler_to_matrix
 
 BOX = 32
 
@@ -32,7 +33,7 @@ def test_central_slice_matches_the_projection_in_fourier_and_hartley_space():
     apix, sigma = 3.0, 4.0          # wide blobs: no aliasing at Nyquist
     coords, amps = _gaussians()
     euler = np.array([[30.0, 50.0, 70.0], [120.0, 10.0, -40.0], [0.0, 90.0, 0.0]])
-    rotations = torch.as_tensor(imaging.euler_to_rotation(euler))
+    rotations = torch.as_tensor(euler_to_matrix(euler))
     shifts = torch.tensor([[3.0, -2.0], [1.5, 4.0], [0.0, 0.0]], dtype=torch.float64)
     images = imaging.project_gaussians(coords, amps, rotations, BOX, apix,
                                        sigma=sigma, shifts=shifts)

@@ -4,13 +4,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from scipy.spatial.transform import Rotation
 
 from cryostar_boltz.engine import imaging
+from cryostar_boltz.engine.geometry import euler_to_matrix
 
 
 def random_rotations(n, seed):
-    return imaging.euler_to_rotation(
+    return euler_to_matrix(
         np.random.default_rng(seed).uniform([-180, 0, -180], [180, 180, 180], (n, 3)))
 
 
@@ -27,29 +27,7 @@ def correlation(a, b):
     return np.corrcoef(a, b)[0, 1]
 
 
-# ------------------------------------------------------------------ poses
-
-def test_euler_to_rotation_is_relion_projection_matrix():
-    euler = np.array([[30.0, 60.0, -45.0], [-120.0, 10.0, 170.0]])
-    expected = Rotation.from_euler("ZYZ", euler, degrees=True).as_matrix().transpose(0, 2, 1)
-    np.testing.assert_allclose(imaging.euler_to_rotation(euler), expected, atol=1e-12)
-    # rot = 90 alone turns the model x axis onto the image -y axis.
-    A = imaging.euler_to_rotation([[90.0, 0.0, 0.0]])[0]
-    np.testing.assert_allclose(A @ [1.0, 0.0, 0.0], [0.0, -1.0, 0.0], atol=1e-12)
-
-
-def test_euler_round_trip():
-    euler = np.random.default_rng(0).uniform([-180, 1, -180], [180, 179, 180], (50, 3))
-    rotations = imaging.euler_to_rotation(euler)
-    back = imaging.rotation_to_euler(rotations)
-    np.testing.assert_allclose(back, euler, atol=1e-8)
-    np.testing.assert_allclose(imaging.euler_to_rotation(back), rotations, atol=1e-12)
-
-
-def test_bad_euler_shape_raises():
-    with pytest.raises(ValueError, match="Euler"):
-        imaging.euler_to_rotation(np.zeros((4, 2)))
-
+# ------------------------------------------------------------------ grids
 
 def test_pixel_coordinates_put_box_centre_at_zero():
     assert imaging.pixel_coordinates(6, 2.0).tolist() == [-6, -4, -2, 0, 2, 4]
@@ -136,7 +114,7 @@ def test_shift_puts_particle_at_box_centre_minus_origin():
 def test_rotation_moves_atom_as_relion_projection():
     D, apix = 32, 1.0
     atom = torch.tensor([[10.0, 0.0, 0.0]])
-    A = torch.from_numpy(imaging.euler_to_rotation([[90.0, 0.0, 0.0]])).float()
+    A = torch.from_numpy(euler_to_matrix([[90.0, 0.0, 0.0]])).float()
     image = imaging.project_gaussians(atom, torch.ones(1), A, D, apix)[0]
     assert peak_pixel(image) == (D // 2 - 10, D // 2)
 

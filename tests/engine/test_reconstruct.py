@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cryostar_boltz.engine import imaging
-from cryostar_boltz.engine.data import load_particles
+from cryostar_boltz.engine.particles import load_particles
 from cryostar_boltz.engine.pseudoatoms import atom_sigma
 from cryostar_boltz.engine.reconstruct import FourierBackprojector, reconstruct
 from cryostar_boltz.engine.simulate import (ensemble_from_structures,

@@ -16,7 +16,7 @@ from pwem.constants import ALIGN_PROJ  # noqa: E402
 from pwem.protocols import ProtImportParticles, ProtImportPdb  # noqa: E402
 
 from cryostar_boltz import convert  # noqa: E402
-from cryostar_boltz.engine.starfile import read_star  # noqa: E402
+from cryostar_boltz.engine.particles import read_star  # noqa: E402
 
 BOX = 64
 APIX = 2.0
@@ -105,7 +105,7 @@ def test_imported_set_converts_back_to_the_simulated_star(imported_particles,
                                                           simulated, tmp_path):
     result, truth = simulated
     star = tmp_path / "particles.star"
-    ids = convert.write_particles_star(imported_particles, star)
+    ids = convert.write_particles_star(star, imported_particles)
     np.testing.assert_array_equal(ids, np.arange(1, N_PARTICLES + 1))
     ours = read_star(star)
     original = read_star(result.star)

@@ -129,12 +129,12 @@ def scipion_particles(sqlite_path, stack, truth, disabled=()):
 def converted(simulated, tmp_path_factory):
     """The simulated particles as a Scipion set, written by convert and
     loaded by the engine."""
-    from cryostar_boltz.engine.data import load_particles
+    from cryostar_boltz.engine.particles import load_particles
     result, truth = simulated
     folder = tmp_path_factory.mktemp("roundtrip_scipion")
     particles = scipion_particles(folder / "particles.sqlite", result.stack, truth)
     star = folder / "engine" / "particles.star"
-    ids = convert.write_particles_star(particles, star)
+    ids = convert.write_particles_star(star, particles)
     particles.close()
     return ids, load_particles(star)
 
@@ -162,8 +162,8 @@ def test_star_keeps_scipion_ids(converted):
 def test_engine_reads_the_poses_and_ctf(converted, simulated):
     _, data = converted
     _, truth = simulated
-    from cryostar_boltz.engine.imaging import euler_to_rotation
-    np.testing.assert_allclose(data.rotations, euler_to_rotation(truth["euler"]),
+    from cryostar_boltz.engine.geometry import euler_to_matrix
+    np.testing.assert_allclose(data.rotations, euler_to_matrix(truth["euler"]),
                                atol=1e-9)
     np.testing.assert_allclose(data.shifts, truth["shifts"], atol=1e-9)
     np.testing.assert_allclose(data.ctf[:, :7], truth["ctf"][:, :7], atol=1e-9)
@@ -207,11 +207,11 @@ def test_wrong_convention_fails_the_comparison(converted, simulated, adk_dir,
 # ----------------------------------------------------- star writer options
 
 def test_stack_dir_links_the_stacks(simulated, tmp_path):
-    from cryostar_boltz.engine.data import load_particles
+    from cryostar_boltz.engine.particles import load_particles
     result, truth = simulated
     particles = scipion_particles(tmp_path / "particles.sqlite", result.stack, truth)
     star = tmp_path / "engine" / "particles.star"
-    convert.write_particles_star(particles, star, stack_dir=tmp_path / "stacks")
+    convert.write_particles_star(star, particles, stack_dir=tmp_path / "stacks")
     particles.close()
     data = load_particles(star)
     linked = {Path(f) for f in data.images.files}
@@ -224,11 +224,11 @@ def test_stack_dir_links_the_stacks(simulated, tmp_path):
 
 
 def test_disabled_particles_are_left_out(simulated, tmp_path):
-    from cryostar_boltz.engine.starfile import read_star
+    from cryostar_boltz.engine.particles import read_star
     result, truth = simulated
     particles = scipion_particles(tmp_path / "particles.sqlite", result.stack,
                                   truth, disabled={101, 103})
-    ids = convert.write_particles_star(particles, tmp_path / "particles.star")
+    ids = convert.write_particles_star(tmp_path / "particles.star", particles)
     particles.close()
     np.testing.assert_array_equal(ids, [100, 102, 104, 105])
     table = read_star(tmp_path / "particles.star")["particles"]
@@ -242,17 +242,17 @@ def test_2d_alignment_is_refused(simulated, tmp_path):
     particles = scipion_particles(tmp_path / "particles.sqlite", result.stack, truth)
     particles.setAlignment2D()
     with pytest.raises(convert.ConversionError, match="projection"):
-        convert.write_particles_star(particles, tmp_path / "particles.star")
+        convert.write_particles_star(tmp_path / "particles.star", particles)
     particles.close()
 
 
 def test_format_hint_in_file_name_is_dropped(simulated, tmp_path):
-    from cryostar_boltz.engine.data import load_particles
+    from cryostar_boltz.engine.particles import load_particles
     result, truth = simulated
     particles = scipion_particles(tmp_path / "particles.sqlite",
                                   "%s:mrcs" % result.stack, truth)
     star = tmp_path / "particles.star"
-    convert.write_particles_star(particles, star)
+    convert.write_particles_star(star, particles)
     particles.close()
     assert ":mrcs" not in star.read_text()
     np.testing.assert_array_equal(stored_images(load_particles(star)),

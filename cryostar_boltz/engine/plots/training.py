@@ -16,7 +16,7 @@ EXTRA_TERMS = ("kl_gaussian", "kl_binary")
 
 def training_figure(metrics, title="Training"):
     """Every loss term of ``metrics`` ({column: values per step}, as
-    :func:`cryostar_boltz.engine.progress.read_metrics` returns) against the
+    :func:`cryostar_boltz.engine.training.progress.read_metrics` returns) against the
     step, raw (thin) and smoothed over 1/40 of the steps (thick), epoch
     boundaries dotted; the KL weight and learning rate, and the throughput,
     in the last panels. PlotError when the table is empty."""

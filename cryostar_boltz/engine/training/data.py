@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from ..data import cache_downsampled, load_particles
+from ..particles import cache_downsampled, load_particles
 from ..layout import RunLayout
 
 #: Stacks smaller than this (bytes, float32) are read into memory once;
