@@ -1,9 +1,10 @@
 """Pseudo-atom (CA / C1') coordinates of every model of a multi-model file.
 
 Ensembles written by the engine reach 1,000 models of 3,341 atoms; reading
-them through Biopython's structure parsers takes minutes, so this reader
-picks the pseudo-atom records out of the text instead
-(``benchmarks/bench_structure_io.py`` gives the figures). PDB records are
+them through Biopython (``PDBParser``, ``MMCIF2Dict``) takes 13 to 18 times
+the CPU time (1,000 models: 82 and 151 s against 5 and 12 s;
+``benchmarks/bench_structure_io.py``), so this reader picks the
+pseudo-atom records out of the text instead. PDB records are
 read by their fixed columns. An mmCIF ``_atom_site`` loop is read one row
 per line when every line of it holds exactly one row (files from the PDB
 and from :func:`~.writing.write_models`); any other valid layout (rows
