@@ -16,13 +16,14 @@ import numpy as np
 
 from ..layout import (CENTRES, COARSE_SUFFIX, FULL_SUFFIX, KMEANS, PC_PATH,
                       glob_pattern)
+from ..structure.files import CIF_SUFFIXES, PDB_SUFFIXES
 from . import chimerax
 from .figure import PlotError, new_figure, save_if
 from .maps import MAX_MAPS, PICTURE as MAPS_PICTURE, maps_figure, read_maps
 from .motion import displacement, rmsf
 
 #: Suffixes of structure files, stripped to name their pictures.
-STRUCTURE_SUFFIXES = (FULL_SUFFIX, ".cif", ".mmcif", ".ent")
+STRUCTURE_SUFFIXES = PDB_SUFFIXES + CIF_SUFFIXES
 #: The run's principal-component paths and k-means centres in ``analysis/``.
 PC_PATHS = glob_pattern(PC_PATH) + FULL_SUFFIX
 KMEANS_CENTRES = "%s/%s%s" % (glob_pattern(KMEANS), Path(CENTRES).stem, FULL_SUFFIX)

@@ -1,0 +1,37 @@
+"""The reference atomic model: read, coarse-grain, write ensembles.
+
+One pseudo-atom per polymer residue (the CA of an amino acid, the C1' of a
+nucleotide) whose amplitude is the sum of the atomic numbers of the
+residue's heavy atoms. The full-atom model of the first MODEL is kept, so
+that decoded pseudo-atom positions can be written back as full-atom models
+(each residue moved rigidly with its pseudo-atom).
+
+Modules, one job each:
+
+* :mod:`.files`: formats by suffix, gzip text, :class:`StructureError`.
+* :mod:`.elements`: atomic numbers; the element of an atom from its name.
+* :mod:`.residues`: which residues are polymer; their pseudo-atom.
+* :mod:`.model`: :class:`Atoms`, :class:`CoarseModel`, chains and segments.
+* :mod:`.reading`: PDB / mmCIF -> CoarseModel through Biopython.
+* :mod:`.coordinates`: pseudo-atom coordinates of every model of a file.
+* :mod:`.writing`: multi-model PDB / mmCIF output.
+* :mod:`.rmsd`: RMSD between pseudo-atom sets.
+
+Everything here needs numpy and Biopython only (no torch): Scipion's
+process may import it.
+"""
+from .coordinates import read_models
+from .elements import ATOMIC_NUMBERS
+from .files import CIF_SUFFIXES, PDB_SUFFIXES, StructureError, structure_format
+from .model import BREAK_DISTANCE, Atoms, CoarseModel
+from .reading import load_ensemble, load_structure
+from .residues import AMINO_ACIDS, LINK_DISTANCE, NUCLEOTIDES
+from .rmsd import ca_rmsd
+from .writing import write_models
+
+__all__ = [
+    "AMINO_ACIDS", "ATOMIC_NUMBERS", "Atoms", "BREAK_DISTANCE",
+    "CIF_SUFFIXES", "CoarseModel", "LINK_DISTANCE", "NUCLEOTIDES",
+    "PDB_SUFFIXES", "StructureError", "ca_rmsd", "load_ensemble",
+    "load_structure", "read_models", "structure_format", "write_models",
+]
