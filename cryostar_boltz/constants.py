@@ -54,7 +54,7 @@ ITEM_INDEX = "_cryostarIndex"
 # Choices of the protocol forms: the engine's names, in the engine's order.
 # Scipion's process does not import the engine's registries (they import
 # torch); tests/scipion/test_form_choices.py pins these to them.
-#: Latent priors (``engine/priors.py`` PRIORS).
+#: Latent priors (``engine/priors/`` PRIORS).
 PRIORS = ("gaussian", "gmm", "grbm", "rbm")
 #: Priors built on a binary Boltzmann machine, sampled through a dimod sampler.
 BOLTZMANN_PRIORS = ("grbm", "rbm")

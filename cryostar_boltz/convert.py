@@ -22,6 +22,7 @@ import pwem.objects as emobj
 from pyworkflow.object import Float, Integer
 
 from .engine.geometry import euler_to_matrix, matrix_to_euler
+from .engine.io import write_text
 from .engine.particles.relion import particle_table
 from .engine.particles.star import read_star, write_star
 
@@ -548,9 +549,7 @@ def split_models(pdb_path, out_dir, stem=None):
     paths = []
     for k, lines in enumerate(models, start=1):
         path = out_dir / ("%s_%0*d.pdb" % (stem, width, k))
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(header + lines) + "END\n")
-        os.replace(tmp, path)
+        write_text(path, "".join(header + lines) + "END\n")
         paths.append(path)
     return paths
 
