@@ -112,9 +112,10 @@ def test_two_processes_agree_with_one(dataset, tmp_path, engine_command):
     subprocess.run(cmd, env=env, check=True, capture_output=True)
     two = tmp_path / "two"
     args = train_args(dataset, two)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node",
-           "2", "--master_port", "29517", "-m", "cryostar_boltz.engine.cli",
-           *args]
+    # --standalone: torchrun picks a free rendezvous port (a fixed one
+    # collides with any other run on the machine)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           "--nproc_per_node", "2", "-m", "cryostar_boltz.engine.cli", *args]
     _, env = engine_command()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
