@@ -155,8 +155,17 @@ def simulate_dataset(structures, out_dir, n_particles, box, apix, weights=None,
     ``shift_std`` defaults to 2 pixels.
     """
     t0 = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if n_particles < 1:
+        raise ValueError("the number of particles must be at least 1, got %d"
+                         % n_particles)
+    if box < 2 or box % 2:
+        raise ValueError("the box must be an even number of pixels (training "
+                         "needs one), got %d" % box)
+    if not apix > 0:
+        raise ValueError("the pixel size must be positive, got %g A" % apix)
+    if not 0 < defocus_range[0] <= defocus_range[1]:
+        raise ValueError("the defocus range must be positive and low <= high, "
+                         "got %g %g A" % tuple(defocus_range))
     ensemble = (structures if isinstance(structures, StateEnsemble)
                 else ensemble_from_structures(structures))
     weights = np.ones(ensemble.n_states) if weights is None else weights
@@ -170,6 +179,8 @@ def simulate_dataset(structures, out_dir, n_particles, box, apix, weights=None,
                            ensemble.model.translated(-centre),
                            ensemble.atom_index)
     _check_fits(placed, box, apix)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     shift_std = 2.0 * apix if shift_std is None else shift_std
     state, euler, shifts, ctf = draw_parameters(
         n_particles, weights, rng, defocus_range, astigmatism, shift_std,

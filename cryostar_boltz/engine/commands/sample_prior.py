@@ -72,11 +72,15 @@ def main(args):
     prior = run.prior
     if args.basins and prior.name == "gaussian":
         basin_table(prior)  # refuse before any work
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    # sample first: a bad sampler or option fails before the folder is made
     if args.n:
         arrays, facts = draw_samples(prior, args.n, args.sampler, args.seed,
                                      args.num_sweeps, args.beta)
+    if args.basins:
+        table, z = basin_table(prior, args.max_basins, args.basin_reads, args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.n:
         for key, array in arrays.items():
             save_array(out / layout.SAMPLE_ARRAYS[key], array)
         count = len(arrays["z"]) if args.structures is None else min(
@@ -91,10 +95,9 @@ def main(args):
               % (args.n, prior.name, facts["sampler"],
                  facts["timing"]["total_seconds"], out))
     if args.basins:
-        table, z = basin_table(prior, args.max_basins, args.basin_reads, args.seed)
         save_array(out / layout.BASIN_POINTS, z)
         full, coarse = run.write_structures(out / layout.BASINS, z)
         save_json(out / layout.BASINS_INFO, {"prior": prior.name, "basins": table,
-                                        "pdb": full.name, "coarse_pdb": coarse.name})
+                                             "pdb": full.name, "coarse_pdb": coarse.name})
         print("%d basins, energies %s: %s" % (len(table), ", ".join(
             "%.3g" % row["energy"] for row in table[:10]), out / layout.BASINS_INFO))

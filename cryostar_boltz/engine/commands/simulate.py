@@ -55,6 +55,15 @@ def add_args(parser):
 
 def main(args):
     import torch
+    if args.n_particles < 1:
+        raise ValueError("-n must be at least 1, got %d" % args.n_particles)
+    if args.box < 2 or args.box % 2:
+        raise ValueError("--box must be an even number of pixels, got %d" % args.box)
+    if not args.apix > 0:
+        raise ValueError("--apix must be positive, got %g" % args.apix)
+    if not 0 < args.defocus[0] <= args.defocus[1]:
+        raise ValueError("--defocus MIN MAX: need 0 < MIN <= MAX, got %g %g"
+                         % tuple(args.defocus))
     if args.threads:
         torch.set_num_threads(args.threads)
     result = simulate_dataset(

@@ -99,9 +99,20 @@ def plot_run(run_dir, out_dir, what=GROUPS, analysis_dir=None, sample_dirs=(),
         for name in wanted:
             only.setdefault(group_of(name), set()).add(name)
         what = [g for g in what if g in only]
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # every input is checked before the output folder is made
+    if analysis_dir is not None and not Path(analysis_dir).is_dir():
+        raise PlotError("analysis folder %s not found" % analysis_dir)
+    for folder in sample_dirs or ():
+        if not Path(folder).is_dir():
+            raise PlotError("sample-prior folder %s not found" % folder)
+    for path in list(model_files or ()) + list(map_files or ()):
+        if not Path(path).is_file():
+            raise PlotError("file %s not found" % path)
     pics = RunPictures(run_dir, analysis_dir) if run_dir is not None else None
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PlotError("--out %s is a file, not a folder" % out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     written, scripts, skipped = {}, {}, {}
 
     def ensemble():
