@@ -61,7 +61,7 @@ ENERGIES = "energies.npy"
 FREE_ENERGY = "free_energy.npy"
 STATES = "states.npy"
 #: sample-prior: array name -> file (the decoder inputs are ``LATENTS``).
-SAMPLE_ARRAYS = {"z": "z.npy", "energies": ENERGIES, "free_energy": FREE_ENERGY,
+SAMPLE_ARRAYS = {"z": LATENTS, "energies": ENERGIES, "free_energy": FREE_ENERGY,
                  "states": STATES}
 #: sample-prior --basins: the basin table.
 BASINS_INFO = "basins.json"

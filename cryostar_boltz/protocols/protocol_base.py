@@ -19,7 +19,7 @@ from pwem.protocols import EMProtocol, ProtFlexBase
 from .. import constants as cts
 from ..engine import layout
 from .form import GPU_HELP
-from .jobs import quote_args
+from ..program import quote_args
 
 
 def flex_attr(obj, name, default=None):

@@ -8,22 +8,20 @@ Pure file-system checks on the names of
 import os
 from pathlib import Path
 
-from ..engine.layout import (CONFIG, ENERGIES, LABELS, LATENTS, MODEL,
-                             PROTOCOL_ANALYSIS, PROTOCOL_ENSEMBLE,
-                             PROTOCOL_SAMPLES, SAMPLES_INFO)
+from ..engine.layout import (COARSE_SUFFIX, ENERGIES, LABELS, PROTOCOL_ANALYSIS,
+                             PROTOCOL_ENSEMBLE, PROTOCOL_SAMPLES, REFERENCE_STEM,
+                             SAMPLES_INFO, RunLayout)
 
-#: Files of a finished training run folder.
-RUN_MARKERS = (CONFIG, MODEL, LATENTS)
 #: Folders, in a protocol's extra path, where the engine writes outputs.
 OUTPUT_FOLDERS = (PROTOCOL_ENSEMBLE, PROTOCOL_SAMPLES, PROTOCOL_ANALYSIS)
 #: Parts of the names of engine files that are not ensembles to show.
-NOT_ENSEMBLES = ("_coarse.", "_displacement.", "reference.")
+NOT_ENSEMBLES = (Path(COARSE_SUFFIX).stem + ".", "_displacement.",
+                 REFERENCE_STEM + ".")
 
 
 def is_run_folder(path):
     """Whether ``path`` holds a finished training run."""
-    path = Path(path)
-    return all((path / name).exists() for name in RUN_MARKERS)
+    return RunLayout(path).is_finished()
 
 
 def is_analysis_folder(path):

@@ -1,28 +1,24 @@
 """Running the engine's ``cryostar-boltz plot`` as a job from Scipion's
 process and reading what it wrote.
 
-The command line comes from ``Plugin.getProgram("plot")`` (the engine's
-environment as configured) and runs with ``Plugin.getEnviron()``; the
-command records its pictures and ChimeraX scripts in ``OUT/summary.json``
+The command runs through :mod:`cryostar_boltz.program` (the
+engine's environment as configured); it records its pictures and ChimeraX scripts in ``OUT/summary.json``
 (:data:`cryostar_boltz.engine.layout.SUMMARY`), which is all the viewers
 read. A failing command (exit code 1, one line on stderr) raises
 :class:`PlotJobError` with that line.
 """
-import shlex
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine.io import read_json
 from ..engine.layout import SUMMARY
+from ..program import EngineCommandError, run
 
 #: The engine command the viewers run.
 COMMAND = "plot"
-#: Prefix of the engine's error line (``cli.main``).
-ERROR_PREFIX = "cryostar-boltz %s: error: " % COMMAND
 
 
-class PlotJobError(ValueError):
+class PlotJobError(EngineCommandError):
     """The plot command failed; the message is its error line."""
 
 
@@ -71,36 +67,12 @@ class PlotResult:
         return None
 
 
-def plot_command(args, out_dir):
-    """The shell command line running ``cryostar-boltz plot --out OUT
-    ARGS`` in the engine's environment."""
-    from .. import Plugin
-    words = ["--out", str(out_dir)] + [str(a) for a in args]
-    return "%s %s" % (Plugin.getProgram(COMMAND), " ".join(map(shlex.quote, words)))
-
-
-def error_line(stderr, returncode):
-    """The engine's one-line error (prefix dropped), else the last line of
-    ``stderr``, else the exit code."""
-    lines = [line.strip() for line in (stderr or "").splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith(ERROR_PREFIX)]
-    if errors:
-        return errors[-1][len(ERROR_PREFIX):]
-    if lines:
-        return lines[-1]
-    return "cryostar-boltz %s ended with exit code %d" % (COMMAND, returncode)
-
-
 def run_plot(args, out_dir, cwd=None):
-    """Run the plot command with ``args`` into ``out_dir`` (created) and
-    return its :class:`PlotResult`; PlotJobError with the command's error
-    line when it fails."""
-    from .. import Plugin
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(plot_command(args, out_dir), shell=True, cwd=cwd,
-                          env=Plugin.getEnviron(), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        raise PlotJobError(error_line(done.stderr, done.returncode))
+    """Run the plot command with ``args`` into ``out_dir`` and return its
+    :class:`PlotResult`; PlotJobError with the command's error line when it
+    fails."""
+    try:
+        run(COMMAND, ["--out", out_dir] + list(args), cwd=cwd)
+    except EngineCommandError as err:
+        raise PlotJobError(str(err)) from None
     return PlotResult.read(out_dir)

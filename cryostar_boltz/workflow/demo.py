@@ -43,12 +43,13 @@ def run_demo(out="cryostar_boltz_demo", n_particles=1500, epochs=15,
         log("Scipion configuration: headless, under %s" % (out / "scipion"))
     start = time.perf_counter()
 
+    from .. import program
     from ..engine.resources import adk_dir
     data = out / "data"
     if not (data / "particles.star").exists():
         log("simulating %d adenylate-kinase particles (closed 60%%, open 40%%)"
             % n_particles)
-        _run_engine("simulate", [
+        program.run("simulate", [
             "--structures", adk_dir() / "adk_closed.pdb", adk_dir() / "adk_open.pdb",
             "--weights", 0.6, 0.4, "-n", n_particles, "--box", 48, "--apix", 2.5,
             "--snr", 0.1, "--seed", 0, "--threads", threads, "--out", data])
@@ -132,22 +133,6 @@ def run_demo(out="cryostar_boltz_demo", n_particles=1500, epochs=15,
         % (made["seconds"], "" if not configured else
            " (with SCIPION_USER_DATA=%s)" % os.environ["SCIPION_USER_DATA"]))
     return made
-
-
-def _run_engine(command, args):
-    """Run ``cryostar-boltz <command>`` where the plugin runs the engine
-    (this interpreter or the engine environment), as the protocols do."""
-    import shlex
-    import subprocess
-
-    from .. import Plugin
-    line = "%s %s" % (Plugin.getProgram(command),
-                      " ".join(shlex.quote(str(a)) for a in args))
-    done = subprocess.run(line, shell=True, env=Plugin.getEnviron(),
-                          capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError("cryostar-boltz %s failed:\n%s"
-                           % (command, (done.stderr or done.stdout).strip()))
 
 
 def _free_project_name(manager, base):

@@ -7,7 +7,7 @@ pytest.importorskip("pwem")
 
 from cryostar_boltz.protocols.form import (Outputs, add_choice, choice_is,  # noqa: E402
                                            choice_is_not)
-from cryostar_boltz.protocols.jobs import error_line  # noqa: E402
+from cryostar_boltz.program import error_line  # noqa: E402
 
 CHOICES = ("gaussian", "gmm", "grbm", "rbm")
 
