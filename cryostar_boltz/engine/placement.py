@@ -2,42 +2,31 @@
 
 The engine works in the box frame: origin at the box centre (pixel D//2).
 A reference is either given already centred on the box, or in the frame of
-the consensus map it was docked into: the map's origin, voxel size and box
-then say where the box centre is (the convention of ChimeraX and RELION:
-voxel ``i`` sits at ``origin + i * voxel`` along each axis, with
-``origin = nstart * voxel`` when the header origin is zero).
+the consensus map it was docked into: the map's header then says where the
+box centre is (``mapfile.read_map``: voxel ``i`` sits at ``origin + i *
+voxel`` along each axis, with ``origin = nstart * voxel`` when the header
+origin is zero, as ChimeraX and RELION read it; axis order MAPC/MAPR/MAPS
+interpreted).
 """
-from pathlib import Path
-
-import mrcfile
 import numpy as np
+
+from .mapfile import read_map_header
 
 
 def map_box_centre(map_path):
-    """(centre xyz in Angstrom, box, voxel size) of a consensus map."""
-    map_path = Path(map_path)
-    try:
-        with mrcfile.open(str(map_path), header_only=True, permissive=True) as mrc:
-            header = mrc.header
-            voxel = np.array([float(mrc.voxel_size.x), float(mrc.voxel_size.y),
-                              float(mrc.voxel_size.z)])
-            shape = np.array([int(header.nx), int(header.ny), int(header.nz)])
-            origin = np.array([float(header.origin.x), float(header.origin.y),
-                               float(header.origin.z)])
-            start = np.array([int(header.nxstart), int(header.nystart),
-                              int(header.nzstart)], dtype=np.float64)
-    except (OSError, ValueError) as err:
-        raise ValueError("%s: cannot read the map header: %s" % (map_path, err))
-    if not np.all(voxel > 0):
-        raise ValueError("%s: the voxel size in the header is %s: set it "
-                         "before using the map to place the model"
-                         % (map_path, voxel.tolist()))
-    if len(set(shape.tolist())) != 1:
-        raise ValueError("%s: the map is %s voxels, not a cube"
-                         % (map_path, shape.tolist()))
-    offset = origin if np.any(origin != 0) else start * voxel
-    centre = offset + (shape // 2) * voxel
-    return centre, int(shape[0]), float(voxel[0])
+    """(centre x, y, z in Angstrom, box in voxels, voxel size in Angstrom)
+    of a consensus map: the centre is voxel ``(D//2, D//2, D//2)``, placed
+    by ``mapfile.read_map`` (axis order, start indices and origin
+    interpreted). ``MapError`` (a ValueError) naming the file for a file
+    that is not an MRC map, a header without a voxel size, or a map that
+    is not a cube."""
+    header = read_map_header(map_path)
+    if len(set(header.shape)) != 1:
+        nz, ny, nx = header.shape
+        raise ValueError("%s: the map is %d x %d x %d voxels (x, y, z), not a "
+                         "cube like a consensus map of particles"
+                         % (map_path, nx, ny, nz))
+    return header.centre, int(header.shape[0]), header.voxel_size
 
 
 def place_reference(model, box, apix, map_path=None, source="reference"):
@@ -55,15 +44,21 @@ def place_reference(model, box, apix, map_path=None, source="reference"):
                 "of these particles" % (map_path, map_box, voxel, width, box,
                                         apix, particle_width))
         model = model.translated(-centre)
-    check_fits(model.coords, box, apix, source)
+    check_fits(model.coords, box, apix, source, map_path)
     return model
 
 
-def check_fits(coords, box, apix, source="reference"):
-    """Refuse a model that is not centred on the box or sticks out of it."""
+def check_fits(coords, box, apix, source="reference", map_path=None):
+    """Refuse a model that is not centred on the box or sticks out of it
+    (``map_path``: the map that placed it, named in the message)."""
     half = (box // 2) * apix
     centre = coords.mean(axis=0)
     radius = np.linalg.norm(coords - 0.0, axis=1).max()
+    if np.linalg.norm(centre) > 0.25 * box * apix and map_path is not None:
+        raise ValueError(
+            "%s: placed by the header of %s, the model's centre is %.1f A from "
+            "the map's centre (the box is %.1f A wide): the model is not docked "
+            "into this map" % (source, map_path, np.linalg.norm(centre), box * apix))
     if np.linalg.norm(centre) > 0.25 * box * apix:
         raise ValueError(
             "%s: the model's centre is %.1f A from the box centre (the box is "

@@ -21,7 +21,7 @@ import torch
 from . import imaging
 from .geometry import euler_to_matrix, random_euler
 from .io import atomic_path, save_npz
-from .particles import particle_table, write_star
+from .particles import check_box, particle_table, write_star
 from .pseudoatoms import atom_sigma
 from .structure import CoarseModel, load_ensemble, load_structure, write_models
 
@@ -158,9 +158,7 @@ def simulate_dataset(structures, out_dir, n_particles, box, apix, weights=None,
     if n_particles < 1:
         raise ValueError("the number of particles must be at least 1, got %d"
                          % n_particles)
-    if box < 2 or box % 2:
-        raise ValueError("the box must be an even number of pixels (training "
-                         "needs one), got %d" % box)
+    box = check_box(box, "--box")
     if not apix > 0:
         raise ValueError("the pixel size must be positive, got %g A" % apix)
     if not 0 < defocus_range[0] <= defocus_range[1]:

@@ -37,11 +37,12 @@ def add_args(parser):
 def main(args):
     import numpy as np
 
+    from ..particles import check_box
     from ..placement import place_reference
     from ..structure import load_structure, write_models
-    if args.box < 2 or not args.apix > 0:
-        raise ValueError("--box %d --apix %g: the particle box needs at least "
-                         "2 px and a positive pixel size" % (args.box, args.apix))
+    check_box(args.box, "--box")
+    if not np.isfinite(args.apix) or not args.apix > 0:
+        raise ValueError("--apix %g: the pixel size must be positive (Angstrom)" % args.apix)
     path = Path(args.reference)
     model = load_structure(path)
     placed = place_reference(model, args.box, args.apix, args.map, source=path.name)

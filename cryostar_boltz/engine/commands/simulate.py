@@ -55,10 +55,11 @@ def add_args(parser):
 
 def main(args):
     import torch
+
+    from ..particles import check_box
     if args.n_particles < 1:
         raise ValueError("-n must be at least 1, got %d" % args.n_particles)
-    if args.box < 2 or args.box % 2:
-        raise ValueError("--box must be an even number of pixels, got %d" % args.box)
+    check_box(args.box, "--box")
     if not args.apix > 0:
         raise ValueError("--apix must be positive, got %g" % args.apix)
     if not 0 < args.defocus[0] <= args.defocus[1]:

@@ -15,10 +15,10 @@ from .dataset import Particles
 from .errors import DataError
 from .load import load_particles
 from .relion import particle_table, read_particles_star, write_particles_star
-from .stacks import ImageStack, fourier_crop, write_stack
+from .stacks import ImageStack, check_box, fourier_crop, write_stack
 from .star import read_star, write_star
 
 __all__ = ["DataError", "Particles", "load_particles", "read_particles_star",
            "read_particles_cs", "particle_table", "write_particles_star",
            "write_particles_cs", "ImageStack", "fourier_crop", "write_stack",
-           "cache_downsampled", "read_star", "write_star"]
+           "cache_downsampled", "read_star", "write_star", "check_box"]

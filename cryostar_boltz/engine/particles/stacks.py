@@ -18,7 +18,7 @@ from scipy import fft as sfft
 from ..io import atomic_path
 from .errors import DataError
 
-__all__ = ["ImageStack", "write_stack", "fourier_crop", "DEFAULT_MAX_OPEN"]
+__all__ = ["ImageStack", "write_stack", "fourier_crop", "check_box", "DEFAULT_MAX_OPEN"]
 
 #: Stack files kept open at once by an ImageStack (two descriptors each).
 DEFAULT_MAX_OPEN = 128
@@ -53,10 +53,26 @@ def fourier_crop(images, D_new):
 
 def check_box_size(D_new, D):
     """``D_new`` as an int; ``ValueError`` unless it is even and in [2, D]."""
-    if int(D_new) != D_new or D_new % 2 or not 2 <= D_new <= D:
-        raise ValueError("the downsampled box must be an even number of pixels "
-                         "between 2 and %d, got %s" % (D, D_new))
-    return int(D_new)
+    return check_box(D_new, "the downsampled box", D)
+
+
+def check_box(box, name="--box", largest=None):
+    """``box`` (pixels) as an int: the one check of every box the engine is
+    given (``place --box``, ``train --box``, ``simulate --box``, downsampling).
+    ``ValueError`` naming ``name`` unless it is a whole, even number of at
+    least 2 pixels (and at most ``largest``): the engine's box centre is
+    pixel ``D//2`` and its Fourier grids need even boxes."""
+    try:
+        whole = float(box) == int(box)
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or int(box) % 2 or int(box) < 2 or (
+            largest is not None and int(box) > largest):
+        given = "%s %s" % (name, box) if name.startswith("-") else box
+        raise ValueError("%s must be an even number of pixels, at least 2%s (got %s)"
+                         % (name, "" if largest is None else " and at most %d "
+                            "(the particles' box)" % largest, given))
+    return int(box)
 
 
 # ------------------------------------------------------------ image stacks

@@ -35,10 +35,11 @@ def _quote(path):
 
 
 def default_map_level(path, sigmas=3.0):
-    """A contour level for a map: mean + ``sigmas`` standard deviations."""
-    import mrcfile
-    with mrcfile.mmap(path, permissive=True) as mrc:
-        data = np.asarray(mrc.data, dtype=np.float64)
+    """A contour level for a map: mean + ``sigmas`` standard deviations
+    (``engine.mapfile.read_map``; MapError naming a file that is not a
+    usable map)."""
+    from ..mapfile import read_map
+    data = read_map(path, require_voxel=False).data.astype(np.float64)
     if data.size == 0:
         raise ValueError("%s: empty map" % path)
     return float(data.mean() + sigmas * data.std())

@@ -14,16 +14,18 @@ PICTURE = "ensemble_maps"
 
 def read_maps(paths, limit=MAX_MAPS):
     """The first ``limit`` maps of ``paths`` (MRC files) as float32 arrays
-    (mrcfile, permissive); FileNotFoundError naming a missing file."""
-    import mrcfile
+    ``[z, y, x]`` (``engine.mapfile.read_map``: axis order interpreted);
+    FileNotFoundError naming a missing file, PlotError naming a file that
+    is not a usable map."""
+    from ..mapfile import MapError, read_map
     maps = []
     for path in list(paths)[:limit]:
         if not Path(path).is_file():
             raise FileNotFoundError("map file %s not found" % path)
-        with mrcfile.open(path, permissive=True) as mrc:
-            if mrc.data is None:
-                raise PlotError("%s: not a readable MRC map" % path)
-            maps.append(np.asarray(mrc.data, dtype=np.float32))
+        try:
+            maps.append(read_map(path, require_voxel=False).data)
+        except MapError as err:
+            raise PlotError(str(err)) from None
     return maps
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from ..particles import cache_downsampled, load_particles
+from ..particles import cache_downsampled, check_box, load_particles
 from ..layout import RunLayout
 
 #: Stacks smaller than this (bytes, float32) are read into memory once;
@@ -35,10 +35,10 @@ class TrainingData:
                              % (particles_path, apix0.tolist()))
         self.particles, self.device = particles, ctx.device
         self.box0, self.apix0 = int(particles.box), float(apix0[0])
-        self.D = int(box or self.box0)
-        if self.D > self.box0 or self.D % 2:
-            raise ValueError("--box %d: must be even and at most the "
-                             "particles' box (%d)" % (self.D, self.box0))
+        if box is None:
+            self.D = check_box(self.box0, "%s: the particle box" % particles_path)
+        else:
+            self.D = check_box(box, "--box", self.box0)
         self.apix = self.apix0 * self.box0 / self.D
         if self.D != self.box0:
             cache = RunLayout(run_dir).cached_particles(self.D)
