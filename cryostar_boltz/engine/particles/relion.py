@@ -47,43 +47,147 @@ _REQUIRED_CTF = CTF_COLUMNS[:6]
 def read_particles_star(path, datadir=None, require_pose=True, require_ctf=True,
                         require_images=True):
     """Read a RELION particle star into ``Particles`` (see ``load_particles``
-    for the arguments). Every problem raises ``DataError`` naming the file."""
+    for the arguments). Every column the engine reads is interpreted or
+    refused (``docs/conventions.rst``, "Fields of the input files"): every
+    problem raises ``DataError`` naming the file, the column and the row."""
     path = Path(path)
     blocks = read_star(path)
-    table, optics = _particle_blocks(blocks, path)
+    block, table, optics = _particle_blocks(blocks, path)
     n = len(next(iter(table.values())))
     if n == 0:
         raise DataError("%s has no particles" % path)
-    rows, groups = _optics_rows(table, optics, path, n)
+    rows, groups = _optics_rows(table, optics, path, n, block)
 
     def column(name):
-        """Per-particle values from the particle block or the optics group."""
+        """Per-particle float64 values from the particle block or the optics
+        group; DataError naming the column and row of a non-number, NaN or
+        infinity."""
         if name in table:
-            return table[name]
+            return numeric_column(table[name], name, path, block)
         if optics is not None and name in optics:
-            return optics[name][rows]
+            return numeric_column(optics[name], name, path, "optics")[rows]
         return None
 
-    apix = _star_pixel_size(column)
-    box = single_box(column("rlnImageSize"), path)
+    _refuse_unsupported(column, path, groups)
+    apix = _star_pixel_size(column, path)
+    size = column("rlnImageSize")
+    box = single_box(size, path)
     images = None
     if require_images:
-        images = _star_images(table, path, datadir, box)
+        images = _star_images(table, path, datadir, box, _image_factors(column, path))
         box = images.source_box
     if apix is None:
         apix = _header_pixel_size(images, path, n)
     euler, rotations, shifts = _star_pose(column, path, apix, require_pose)
     ctf = _star_ctf(column, path, n, require_ctf)
+    _check_random_subset(column, path)
     return Particles(path=path, images=images, euler=euler, rotations=rotations,
                      shifts=shifts, ctf=ctf, apix=apix, box=box, optics_group=groups,
                      table=table, optics=optics, source_format="star", datadir=datadir)
 
 
+def numeric_column(values, name, path, block):
+    """A STAR column as float64 (N,); ``DataError`` naming ``path``, the
+    block, the column and the first row (counting from 1) that is not a
+    number, or is NaN or infinite."""
+    try:
+        numbers = np.asarray(values).astype(np.float64)
+    except ValueError:
+        text = np.asarray(values).astype(str)
+        row = next(i for i, v in enumerate(text.tolist()) if not _is_number(v))
+        raise DataError("%s, data_%s: %s in row %d is %r, not a number"
+                        % (path, block, name, row + 1, text[row])) from None
+    bad = np.flatnonzero(~np.isfinite(numbers))
+    if len(bad):
+        raise DataError("%s, data_%s: %s in row %d is %s (%d row%s not finite)"
+                        % (path, block, name, bad[0] + 1, numbers[bad[0]], len(bad),
+                           "" if len(bad) == 1 else "s"))
+    return numbers
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+#: Optics flags of images the engine cannot model: refused when not 0.
+_REFUSED_FLAGS = {
+    "rlnCtfDataAreCtfPremultiplied":
+        "the images already carry their CTF (premultiplied), which the engine "
+        "would apply a second time; extract the particles without CTF "
+        "premultiplication and give that star file",
+    "rlnCtfDataArePhaseFlipped":
+        "the images are phase-flipped, which loses the CTF sign the engine "
+        "models; extract the particles without phase flipping and give that "
+        "star file",
+}
+#: Largest departure of rlnMagMat from the identity accepted (not applied):
+#: 5% moves a point 100 A from the box centre by 5 A, half the engine's
+#: usual 10 A low-pass.
+MAX_ANISOMAG = 0.05
+
+
+def _refuse_unsupported(column, path, groups):
+    """Refuse the optics settings the engine does not model."""
+    for name, why in _REFUSED_FLAGS.items():
+        flag = column(name)
+        if flag is not None and np.any(flag != 0):
+            first = int(np.flatnonzero(flag != 0)[0])
+            raise DataError("%s: %s = %g (optics group %d): %s"
+                            % (path, name, flag[first], groups[first], why))
+    dims = column("rlnImageDimensionality")
+    if dims is not None and np.any(dims != 2):
+        first = int(np.flatnonzero(dims != 2)[0])
+        raise DataError("%s: rlnImageDimensionality = %g (optics group %d): the "
+                        "engine reads 2D particle images only"
+                        % (path, dims[first], groups[first]))
+    for name in ("rlnOriginZAngst", "rlnOriginZ"):
+        values = column(name)
+        if values is not None and np.any(values != 0):
+            raise DataError("%s: %s is not 0 (row %d): 3D origins are for "
+                            "subtomograms; the engine reads 2D particle images"
+                            % (path, name, int(np.flatnonzero(values != 0)[0]) + 1))
+    mag = [column("rlnMagMat%s" % ij) for ij in ("00", "01", "10", "11")]
+    if all(m is not None for m in mag):
+        deviation = np.abs(np.stack(mag, 1) - [1.0, 0.0, 0.0, 1.0]).max(1)
+        if np.any(deviation > MAX_ANISOMAG):
+            first = int(np.argmax(deviation > MAX_ANISOMAG))
+            raise DataError("%s: rlnMagMat00..11 of optics group %d depart from the "
+                            "identity by %.3f; the engine does not model anisotropic "
+                            "magnification beyond %g" % (path, groups[first],
+                                                         deviation[first], MAX_ANISOMAG))
+
+
+def _image_factors(column, path):
+    """Per-particle factor the images are multiplied by when read: 1 /
+    rlnCtfScalefactor (RELION multiplies its CTF by it, ``ctf.h``), or None
+    when every factor is 1."""
+    scale = column("rlnCtfScalefactor")
+    if scale is None or np.all(scale == 1.0):
+        return None
+    if np.any(scale <= 0):
+        row = int(np.flatnonzero(scale <= 0)[0])
+        raise DataError("%s: rlnCtfScalefactor in row %d is %g; it must be positive"
+                        % (path, row + 1, scale[row]))
+    return 1.0 / scale
+
+
+def _check_random_subset(column, path):
+    halves = column("rlnRandomSubset")
+    if halves is not None and not np.all(np.isin(halves, (1, 2))):
+        row = int(np.flatnonzero(~np.isin(halves, (1, 2)))[0])
+        raise DataError("%s: rlnRandomSubset in row %d is %g; RELION's half sets "
+                        "are 1 and 2" % (path, row + 1, halves[row]))
+
+
 def _particle_blocks(blocks, path):
-    """(particle table, optics table or None) of a star file."""
+    """(name, particle table, optics table or None) of a star file."""
     optics = blocks.get("optics")
     if "particles" in blocks:
-        return blocks["particles"], optics
+        return "particles", blocks["particles"], optics
     candidates = [name for name, b in blocks.items()
                   if name != "optics" and "rlnImageName" in b]
     if not candidates:
@@ -91,25 +195,39 @@ def _particle_blocks(blocks, path):
     if not candidates:
         raise DataError("%s has no particle table (data_particles or a loop with "
                         "rlnImageName)" % path)
-    return blocks[candidates[0]], optics
+    return candidates[0], blocks[candidates[0]], optics
 
 
-def _optics_rows(table, optics, path, n):
+def _group_ids(values, path, block):
+    """An rlnOpticsGroup column as int64; DataError for non-integers."""
+    numbers = numeric_column(values, "rlnOpticsGroup", path, block)
+    if np.any(numbers != np.round(numbers)):
+        row = int(np.flatnonzero(numbers != np.round(numbers))[0])
+        raise DataError("%s, data_%s: rlnOpticsGroup in row %d is %g, not a group "
+                        "number" % (path, block, row + 1, numbers[row]))
+    return numbers.astype(np.int64)
+
+
+def _optics_rows(table, optics, path, n, block="particles"):
     """Per particle, its row in the optics table and its optics group."""
     group = table.get("rlnOpticsGroup")
+    if group is not None:
+        group = _group_ids(group, path, block)
     if optics is None or not optics:
-        return None, np.ones(n, np.int64) if group is None else group.astype(np.int64)
+        return None, np.ones(n, np.int64) if group is None else group
     ids = optics.get("rlnOpticsGroup")
     count = len(next(iter(optics.values())))
     if ids is None:
         ids = np.arange(1, count + 1)
-    ids = np.asarray(ids).astype(np.int64)
+    ids = _group_ids(ids, path, "optics")
+    if len(np.unique(ids)) != len(ids):
+        raise DataError("%s, data_optics: rlnOpticsGroup defines a group twice (%s)"
+                        % (path, ", ".join(map(str, ids.tolist()))))
     if group is None:
         if count != 1:
             raise DataError("%s: particles carry no rlnOpticsGroup but data_optics "
                             "has %d groups" % (path, count))
         return np.zeros(n, np.int64), np.full(n, ids[0])
-    group = group.astype(np.int64)
     order = np.argsort(ids)
     pos = np.minimum(np.searchsorted(ids[order], group), count - 1)
     unknown = ids[order][pos] != group
@@ -119,15 +237,28 @@ def _optics_rows(table, optics, path, n):
     return order[pos], group
 
 
-def _star_pixel_size(column):
+def _star_pixel_size(column, path):
+    """Pixel size (N,) Angstrom: rlnImagePixelSize, else rlnPixelSize, else
+    rlnDetectorPixelSize (micrometre) * 1e4 / rlnMagnification (RELION 3.0;
+    RELION 3.1 ignores these two when the optics group gives the image
+    pixel size, and so does the engine). None when the star gives none."""
     for name in ("rlnImagePixelSize", "rlnPixelSize"):
         values = column(name)
         if values is not None:
-            return values.astype(np.float64)
+            return _positive(values, name, path)
     detector, magnification = column("rlnDetectorPixelSize"), column("rlnMagnification")
     if detector is not None and magnification is not None:
-        return detector * 1e4 / magnification.astype(np.float64)
+        return (_positive(detector, "rlnDetectorPixelSize", path) * 1e4
+                / _positive(magnification, "rlnMagnification", path))
     return None
+
+
+def _positive(values, name, path):
+    if np.any(values <= 0):
+        row = int(np.flatnonzero(values <= 0)[0])
+        raise DataError("%s: %s is %g (particle row %d); it must be positive"
+                        % (path, name, values[row], row + 1))
+    return values
 
 
 def _header_pixel_size(images, path, n):
@@ -136,20 +267,25 @@ def _header_pixel_size(images, path, n):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             with mrcfile.open(images.files[0], header_only=True, permissive=True) as mrc:
-                size = float(mrc.voxel_size.x)
-        if size > 0:
-            return np.full(n, size)
+                size = (float(mrc.voxel_size.x), float(mrc.voxel_size.y))
+        if size[0] > 0 and abs(size[0] - size[1]) > 1e-4 * size[0]:
+            raise DataError("%s gives no pixel size and the header of %s gives "
+                            "different ones along x and y %s" % (path, images.files[0],
+                                                                 list(size)))
+        if np.isfinite(size[0]) and size[0] > 0:
+            return np.full(n, size[0])
     raise DataError("%s gives no pixel size (rlnImagePixelSize, or "
                     "rlnDetectorPixelSize and rlnMagnification)" % path)
 
 
-def _star_images(table, path, datadir, box):
+def _star_images(table, path, datadir, box, factors=None):
     names = table.get("rlnImageName")
     if names is None:
         raise DataError("%s has no rlnImageName column (no images to read)" % path)
     files, file_ids, indices = split_image_names(names, path)
     resolved = resolve_stacks(files, path, datadir)
-    return ImageStack.from_file_ids(resolved, file_ids, indices, box=box, source=path)
+    return ImageStack.from_file_ids(resolved, file_ids, indices, box=box, source=path,
+                                    factors=factors)
 
 
 def split_image_names(names, path):
@@ -181,16 +317,33 @@ def _star_pose(column, path, apix, required):
                             % (path, ", ".join(missing)))
         return None, None, None
     euler = np.stack(angles, axis=1).astype(np.float64)
-    origin = [column(c) for c in ORIGIN_LABELS]
-    if origin[0] is not None and origin[1] is not None:
-        shifts = np.stack(origin, axis=1).astype(np.float64)
-    else:
-        pixels = [column(c) for c in _ORIGIN_PIXEL_LABELS]
-        if pixels[0] is not None and pixels[1] is not None:
-            shifts = np.stack(pixels, axis=1) * apix[:, None]
-        else:
-            shifts = np.zeros((len(euler), 2))
+    angstrom = _origin_pair(column, ORIGIN_LABELS, path)
+    pixels = _origin_pair(column, _ORIGIN_PIXEL_LABELS, path)
+    if pixels is not None:
+        pixels = pixels * apix[:, None]
+    if angstrom is not None and pixels is not None:
+        apart = np.abs(angstrom - pixels).max(1)
+        if np.any(apart > 0.01 * apix):
+            row = int(np.argmax(apart > 0.01 * apix))
+            raise DataError(
+                "%s: rlnOriginX/YAngst and rlnOriginX/Y (pixels) disagree in row %d "
+                "(%.3f, %.3f A against %.3f, %.3f A); RELION 3.1 reads the Angstrom "
+                "columns: remove the pixel ones" % ((path, row + 1) + tuple(angstrom[row])
+                                                    + tuple(pixels[row])))
+    shifts = angstrom if angstrom is not None else pixels
+    if shifts is None:
+        shifts = np.zeros((len(euler), 2))
     return euler, euler_to_matrix(euler), shifts
+
+
+def _origin_pair(column, labels, path):
+    """(N, 2) origins from two columns, None when neither is given;
+    DataError when only one is."""
+    x, y = (column(c) for c in labels)
+    if (x is None) != (y is None):
+        raise DataError("%s has %s but not %s" % ((path,) + (
+            labels if y is None else labels[::-1])))
+    return None if x is None else np.stack([x, y], axis=1)
 
 
 def _star_ctf(column, path, n, required):
@@ -202,6 +355,12 @@ def _star_ctf(column, path, n, required):
             raise DataError("%s has no CTF parameters: missing column(s) %s"
                             % (path, ", ".join(missing)))
         return None
+    _positive(values[3], CTF_LABELS["voltage"], path)
+    w = values[5]
+    if np.any((w < 0) | (w >= 1)):
+        row = int(np.flatnonzero((w < 0) | (w >= 1))[0])
+        raise DataError("%s: rlnAmplitudeContrast is %g (particle row %d); it is a "
+                        "fraction in [0, 1)" % (path, w[row], row + 1))
     extra = [column(CTF_LABELS[c]) for c in CTF_COLUMNS[6:]]
     values += [np.zeros(n) if v is None else v for v in extra]
     return np.stack(values, axis=1).astype(np.float64)

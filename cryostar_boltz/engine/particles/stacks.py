@@ -110,6 +110,21 @@ class _OpenStacks:
             mrc.close()
             raise DataError("%s is not a readable MRC image stack (truncated or "
                             "not 2D images)" % path)
+        header = mrc.header
+        order = (int(header.mapc), int(header.mapr), int(header.maps))
+        problem = None
+        if np.iscomplexobj(data):
+            problem = "MRC mode %d holds complex values, not images" % header.mode
+        elif order != (1, 2, 3) and sorted(order) == [1, 2, 3] and order[2] != 3:
+            problem = ("MAPC/MAPR/MAPS = %d,%d,%d: the sections are not images "
+                       "(particle stacks are 1,2,3)" % order)
+        elif order == (2, 1, 3):
+            data = data.transpose(0, 2, 1) if data.ndim == 3 else data.T
+        elif order != (1, 2, 3):
+            problem = "MAPC/MAPR/MAPS = %d,%d,%d is not an axis order" % order
+        if problem:
+            mrc.close()
+            raise DataError("%s: %s" % (path, problem))
         return mrc, data[None] if data.ndim == 2 else data
 
     def close(self):
@@ -131,7 +146,7 @@ class ImageStack:
     """
 
     def __init__(self, files, indices, downsample=None, box=None, source=None,
-                 max_open=DEFAULT_MAX_OPEN):
+                 max_open=DEFAULT_MAX_OPEN, factors=None):
         indices = np.asarray(indices, dtype=np.int64).ravel()
         if isinstance(files, (str, os.PathLike)):
             unique, file_ids = [files], np.zeros(len(indices), dtype=np.int64)
@@ -143,26 +158,35 @@ class ImageStack:
             if len(file_ids) != len(indices):
                 raise ValueError("ImageStack needs one file per index: %d files, "
                                  "%d indices" % (len(file_ids), len(indices)))
-        self._setup(unique, file_ids, indices, downsample, box, source, max_open)
+        self._setup(unique, file_ids, indices, downsample, box, source, max_open,
+                    factors)
 
     @classmethod
     def from_file_ids(cls, files, file_ids, indices, downsample=None, box=None,
-                      source=None, max_open=DEFAULT_MAX_OPEN):
+                      source=None, max_open=DEFAULT_MAX_OPEN, factors=None):
         """Build from the distinct ``files`` and, per particle, the position
         of its file in ``files`` and its 0-based index in that file."""
         stack = cls.__new__(cls)
         stack._setup(list(files), np.asarray(file_ids, dtype=np.int64).ravel(),
                      np.asarray(indices, dtype=np.int64).ravel(),
-                     downsample, box, source, max_open)
+                     downsample, box, source, max_open, factors)
         return stack
 
-    def _setup(self, files, file_ids, indices, downsample, box, source, max_open):
+    def _setup(self, files, file_ids, indices, downsample, box, source, max_open,
+               factors=None):
         if len(file_ids) != len(indices):
             raise ValueError("ImageStack: %d file ids for %d indices"
                              % (len(file_ids), len(indices)))
         self._files = [Path(os.path.abspath(f)) for f in files]
         self._file_ids = file_ids
         self._indices = indices
+        self._rows = np.arange(len(indices), dtype=np.int64)
+        self._factors = None
+        if factors is not None:
+            self._factors = np.asarray(factors, dtype=np.float32).ravel()
+            if self._factors.shape != indices.shape:
+                raise ValueError("ImageStack: %d factors for %d images"
+                                 % (len(self._factors), len(indices)))
         self._source = source
         self._stacks = _OpenStacks(self._files, max_open)
         self._source_box = self._validate(box)
@@ -206,21 +230,24 @@ class ImageStack:
 
     # -- views ---------------------------------------------------------
 
-    def _view(self, file_ids, indices, downsample):
+    def _view(self, idx, downsample):
         view = ImageStack.__new__(ImageStack)
         view.__dict__.update(self.__dict__)
-        view._file_ids, view._indices, view._downsample = file_ids, indices, downsample
+        if idx is not None:
+            view._file_ids, view._indices = self._file_ids[idx], self._indices[idx]
+            view._rows = self._rows[idx]
+            view._factors = None if self._factors is None else self._factors[idx]
+        view._downsample = downsample
         return view
 
     def subset(self, indices):
         """The images of particles ``indices`` (ints or a boolean mask)."""
-        idx = as_index(indices, len(self))
-        return self._view(self._file_ids[idx], self._indices[idx], self._downsample)
+        return self._view(as_index(indices, len(self)), self._downsample)
 
     def downsampled(self, D_new):
         """The same images Fourier-cropped to ``D_new`` (None: full size)."""
         size = None if D_new is None else check_box_size(D_new, self._source_box)
-        return self._view(self._file_ids, self._indices, size)
+        return self._view(None, size)
 
     # -- access --------------------------------------------------------
 
@@ -252,6 +279,13 @@ class ImageStack:
         """Per particle, its 0-based index in its stack."""
         return self._indices
 
+    @property
+    def factors(self):
+        """Per particle, the factor its stored image is multiplied by when
+        read (None: 1), e.g. the data sign and CTF scale of the particle
+        file (``docs/conventions.rst``)."""
+        return self._factors
+
     def __getitem__(self, key):
         if isinstance(key, (int, np.integer)):
             return self._read(as_index([key], len(self)))[0]
@@ -272,9 +306,29 @@ class ImageStack:
             rows = local[group]
             in_file_order = np.argsort(rows, kind="stable")
             out[group[in_file_order]] = data[rows[in_file_order]]
+        self._check_finite(out, idx)
+        if self._factors is not None:
+            out *= self._factors[idx][:, None, None]
         if self._downsample and self._downsample != D:
             out = fourier_crop(out, self._downsample)
         return out
+
+    def _check_finite(self, images, idx):
+        """``DataError`` naming the stack, the image and the particle when a
+        batch holds NaN or infinite values (checked on every batch read, so
+        a stack is never scanned twice; nothing is skipped)."""
+        if np.isfinite(images).all():
+            return
+        k = int(np.flatnonzero(~np.isfinite(images).reshape(len(images), -1)
+                               .all(axis=1))[0])
+        particle = idx[k]
+        where = (" (particle row %d of %s)" % (self._rows[particle] + 1, self._source)
+                 if self._source else " (particle %d, counting from 1)" % (particle + 1))
+        raise DataError("%s: image %d holds NaN or infinite values%s; the run "
+                        "stops here (no image is skipped): remove that particle "
+                        "or re-extract it"
+                        % (self._files[self._file_ids[particle]],
+                           self._indices[particle] + 1, where))
 
     def close(self):
         """Close the open stack files (they reopen on the next read)."""
