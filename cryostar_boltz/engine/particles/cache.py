@@ -17,7 +17,8 @@ def cache_downsampled(particles, D_new, path, chunk=2048, apix=None, reuse=True)
 
     ``particles`` is a ``Particles`` or an ``ImageStack``. With ``reuse`` an
     existing cache of the right shape, newer than every source stack, is
-    kept. ``apix`` is the source pixel size for the header (default: the
+    kept (newer than the particle file too: its data signs and CTF
+    scales are applied to the images). ``apix`` is the source pixel size for the header (default: the
     particles' first pixel size).
     """
     path = Path(path)
@@ -28,7 +29,9 @@ def cache_downsampled(particles, D_new, path, chunk=2048, apix=None, reuse=True)
     source = stack.downsampled(None)
     D_new = check_box_size(D_new, source.box)
     n = len(source)
-    if reuse and _cache_is_current(path, n, D_new, source.files):
+    # the particle file too: its signs and CTF scales change the images
+    inputs = source.files + ([Path(source.source)] if source.source else [])
+    if reuse and _cache_is_current(path, n, D_new, inputs):
         return ImageStack(path, np.arange(n), source=path)
     if apix is None:
         apix = 1.0 if is_stack else float(particles.apix[0])
@@ -48,6 +51,6 @@ def _cache_is_current(path, n, D_new, sources):
                 shape = (int(mrc.header.nz), int(mrc.header.ny), int(mrc.header.nx))
     except (OSError, ValueError):
         return False
-    newest = max((s.stat().st_mtime for s in sources), default=0.0)
+    newest = max((s.stat().st_mtime for s in sources if s.is_file()), default=0.0)
     return shape == (n, D_new, D_new) and path.stat().st_mtime >= newest
 

@@ -9,6 +9,16 @@ rotation vector: ``engine.geometry.rotvec_to_matrix``),
 ``ctf/df_angle_rad``, ``ctf/accel_kv``, ``ctf/cs_mm``, ``ctf/amp_contrast``,
 ``ctf/phase_shift_rad``, ``ctf/bfactor``; ``ctf/exp_group_id``. The field
 meanings are those pyem's ``csparc2star`` and cryoDRGN read.
+
+Every field the engine reads is a finite number or refused naming the file,
+the field and the row. ``blob/sign`` (cryoSPARC's data sign) and
+``ctf/scale`` are applied to the images as they are read: cryoSPARC's CTF
+has the opposite sign of RELION's (as cryoDRGN's, ``docs/conventions.rst``)
+and models an image as ``blob/sign * ctf/scale * CTF_cs * projection``, so
+in the engine's convention (``CTF_relion * projection``) a stored image is
+multiplied by ``-blob/sign / ctf/scale``: the usual ``blob/sign = -1``
+leaves it as stored (white particles, as in RELION stacks), ``+1`` inverts
+it.
 """
 from pathlib import Path
 
@@ -43,9 +53,11 @@ def read_particles_cs(path, datadir=None, require_pose=True, require_ctf=True,
     fields = set(raw.dtype.names)
     if "blob/psize_A" not in fields:
         raise DataError("%s has no blob/psize_A (pixel size)" % path)
-    apix = raw["blob/psize_A"].astype(np.float64)
+    apix = _positive(raw, "blob/psize_A", path)
     box = single_box(raw["blob/shape"][:, -1], path) if "blob/shape" in fields else None
-    images = _cs_images(raw, path, datadir, box) if require_images else None
+    _refuse_unsupported(raw, path)
+    images = (_cs_images(raw, path, datadir, box, _image_factors(raw, path))
+              if require_images else None)
     if images is not None:
         box = images.source_box
     euler, rotations, shifts = _cs_pose(raw, path, apix, require_pose)
@@ -64,7 +76,82 @@ def stack_names(raw):
     return np.char.decode(raw["blob/path"], "utf-8")
 
 
-def _cs_images(raw, path, datadir, box):
+def field(raw, name, path):
+    """Field ``name`` of a .cs array as float64 ``(N,)`` or ``(N, k)``;
+    ``DataError`` naming the file, the field and the first row (counting
+    from 0, like ``blob/idx``) holding NaN or infinity."""
+    values = raw[name].astype(np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad.reshape(len(values), -1).any(axis=1))[0])
+        raise DataError("%s: %s in row %d (from 0) is %s, not a finite number"
+                        % (path, name, row, values[row].tolist()))
+    return values
+
+
+def _positive(raw, name, path):
+    values = field(raw, name, path)
+    if np.any(values <= 0):
+        row = int(np.flatnonzero(values <= 0)[0])
+        raise DataError("%s: %s in row %d (from 0) is %g; it must be positive"
+                        % (path, name, row, values[row]))
+    return values
+
+
+#: Largest departure of ``ctf/anisomag`` from none accepted (not applied),
+#: as for RELION's rlnMagMat.
+MAX_ANISOMAG = 0.05
+#: Largest ``ctf/shift_A`` accepted (not applied), Angstrom.
+MAX_CTF_SHIFT_A = 0.01
+
+
+def _refuse_unsupported(raw, path):
+    """Refuse the optics the engine does not model: anisotropic
+    magnification beyond ``MAX_ANISOMAG`` (cryoSPARC writes zeros when it
+    was not refined; an identity matrix is accepted too), a CTF image
+    shift, half-set labels other than 0 and 1."""
+    fields = raw.dtype.names
+    if "ctf/anisomag" in fields:
+        mag = field(raw, "ctf/anisomag", path).reshape(len(raw), -1)
+        off = np.abs(mag).max(1)
+        if mag.shape[1] == 4:
+            off = np.minimum(off, np.abs(mag - [1.0, 0.0, 0.0, 1.0]).max(1))
+        if np.any(off > MAX_ANISOMAG):
+            row = int(np.argmax(off > MAX_ANISOMAG))
+            raise DataError("%s: ctf/anisomag in row %d (from 0) is %s; the engine "
+                            "does not model anisotropic magnification beyond %g"
+                            % (path, row, mag[row].tolist(), MAX_ANISOMAG))
+    if "ctf/shift_A" in fields:
+        shift = np.abs(field(raw, "ctf/shift_A", path).reshape(len(raw), -1)).max(1)
+        if np.any(shift > MAX_CTF_SHIFT_A):
+            row = int(np.argmax(shift > MAX_CTF_SHIFT_A))
+            raise DataError("%s: ctf/shift_A in row %d (from 0) is %s A; the engine "
+                            "does not apply cryoSPARC's CTF shift"
+                            % (path, row, raw["ctf/shift_A"][row].tolist()))
+    if "alignments3D/split" in fields:
+        split = field(raw, "alignments3D/split", path)
+        if not np.all(np.isin(split, (0, 1))):
+            row = int(np.flatnonzero(~np.isin(split, (0, 1)))[0])
+            raise DataError("%s: alignments3D/split in row %d (from 0) is %g; "
+                            "cryoSPARC's half sets are 0 and 1" % (path, row, split[row]))
+
+
+def _image_factors(raw, path):
+    """Per-particle factor ``-blob/sign / ctf/scale`` the stored images are
+    multiplied by (module docstring), or None when it is 1 everywhere."""
+    fields = raw.dtype.names
+    sign = (field(raw, "blob/sign", path) if "blob/sign" in fields
+            else -np.ones(len(raw)))
+    if not np.all(np.isin(sign, (-1.0, 1.0))):
+        row = int(np.flatnonzero(~np.isin(sign, (-1.0, 1.0)))[0])
+        raise DataError("%s: blob/sign in row %d (from 0) is %g; cryoSPARC's data "
+                        "sign is -1 or +1" % (path, row, sign[row]))
+    scale = _positive(raw, "ctf/scale", path) if "ctf/scale" in fields else 1.0
+    factors = -sign / scale
+    return None if np.all(factors == 1.0) else factors
+
+
+def _cs_images(raw, path, datadir, box, factors=None):
     missing = [f for f in ("blob/path", "blob/idx") if f not in raw.dtype.names]
     if missing:
         raise DataError("%s has no images: missing field(s) %s" % (path, ", ".join(missing)))
@@ -73,7 +160,7 @@ def _cs_images(raw, path, datadir, box):
                            dtype=np.int64)
     resolved = resolve_stacks(list(keys), path, datadir)
     return ImageStack.from_file_ids(resolved, file_ids, raw["blob/idx"].astype(np.int64),
-                                    box=box, source=path)
+                                    box=box, source=path, factors=factors)
 
 
 def _cs_pose(raw, path, apix, required):
@@ -84,11 +171,11 @@ def _cs_pose(raw, path, apix, required):
             raise DataError("%s has no 3D poses: missing field(s) %s"
                             % (path, ", ".join(missing)))
         return None, None, None
-    rotations = rotvec_to_matrix(raw["alignments3D/pose"])
+    rotations = rotvec_to_matrix(field(raw, "alignments3D/pose", path))
     euler = matrix_to_euler(rotations)
-    pixel = (raw["alignments3D/psize_A"].astype(np.float64)
+    pixel = (_positive(raw, "alignments3D/psize_A", path)
              if "alignments3D/psize_A" in fields else apix)
-    shifts = raw["alignments3D/shift"].astype(np.float64) * pixel[:, None]
+    shifts = field(raw, "alignments3D/shift", path) * pixel[:, None]
     return euler, rotations, shifts
 
 
@@ -101,13 +188,20 @@ def _cs_ctf(raw, path, required):
                             % (path, ", ".join(missing)))
         return None
     n = len(raw)
-    optional = {f: raw[f].astype(np.float64) if f in fields else np.zeros(n)
-                for f in ("ctf/phase_shift_rad", "ctf/bfactor")}
-    return np.stack([raw["ctf/df1_A"], raw["ctf/df2_A"],
-                     np.degrees(raw["ctf/df_angle_rad"].astype(np.float64)),
-                     raw["ctf/accel_kv"], raw["ctf/cs_mm"], raw["ctf/amp_contrast"],
-                     np.degrees(optional["ctf/phase_shift_rad"]),
-                     optional["ctf/bfactor"]], axis=1).astype(np.float64)
+    values = {f: field(raw, f, path) for f in _CTF_FIELDS}
+    values.update({f: field(raw, f, path) if f in fields else np.zeros(n)
+                   for f in ("ctf/phase_shift_rad", "ctf/bfactor")})
+    _positive(raw, "ctf/accel_kv", path)
+    w = values["ctf/amp_contrast"]
+    if np.any((w < 0) | (w >= 1)):
+        row = int(np.flatnonzero((w < 0) | (w >= 1))[0])
+        raise DataError("%s: ctf/amp_contrast in row %d (from 0) is %g; it is a "
+                        "fraction in [0, 1)" % (path, row, w[row]))
+    return np.stack([values["ctf/df1_A"], values["ctf/df2_A"],
+                     np.degrees(values["ctf/df_angle_rad"]),
+                     values["ctf/accel_kv"], values["ctf/cs_mm"], w,
+                     np.degrees(values["ctf/phase_shift_rad"]),
+                     values["ctf/bfactor"]], axis=1)
 
 
 def write_particles_cs(path, particles, indices=None):

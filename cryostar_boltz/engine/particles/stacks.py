@@ -280,6 +280,11 @@ class ImageStack:
         return self._indices
 
     @property
+    def source(self):
+        """The particle file (star or .cs) the stack was built from, or None."""
+        return self._source
+
+    @property
     def factors(self):
         """Per particle, the factor its stored image is multiplied by when
         read (None: 1), e.g. the data sign and CTF scale of the particle
