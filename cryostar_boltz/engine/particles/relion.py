@@ -71,6 +71,10 @@ def read_particles_star(path, datadir=None, require_pose=True, require_ctf=True,
     _refuse_unsupported(column, path, groups)
     apix = _star_pixel_size(column, path)
     size = column("rlnImageSize")
+    if size is not None and np.any(size != np.round(size)):
+        row = int(np.flatnonzero(size != np.round(size))[0])
+        raise DataError("%s: rlnImageSize is %g (particle row %d), not a whole number "
+                        "of pixels" % (path, size[row], row + 1))
     box = single_box(size, path)
     images = None
     if require_images:
@@ -302,9 +306,13 @@ def split_image_names(names, path):
     try:
         indices = np.array(numbers, dtype=np.int64) - 1
     except ValueError:
-        bad = next(v for v in numbers if not v.strip().isdigit())
-        raise DataError("%s: image name with a bad index %r (expected idx@file)"
-                        % (path, bad)) from None
+        row = next(i for i, v in enumerate(numbers) if not v.strip().isdigit())
+        raise DataError("%s: rlnImageName in row %d has a bad index %r (expected "
+                        "idx@file)" % (path, row + 1, numbers[row])) from None
+    if len(indices) and indices.min() < 0:
+        row = int(np.argmax(indices < 0))
+        raise DataError("%s: rlnImageName in row %d has index %d; RELION counts "
+                        "images from 1" % (path, row + 1, indices[row] + 1))
     return list(keys), np.array(ids, dtype=np.int64), indices
 
 

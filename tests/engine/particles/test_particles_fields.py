@@ -266,3 +266,13 @@ def test_cs_fields_the_engine_does_not_model_are_refused(star, tmp_path, changes
 def test_cs_identity_or_zero_anisomag_is_accepted(star, tmp_path):
     star()
     assert load_particles(_cs(tmp_path, **{"ctf/anisomag": [[1, 0, 0, 1]] * N})).n == N
+
+
+def test_image_names_and_sizes_are_checked_by_row(star):
+    names = ["1@parts.mrcs", "0@parts.mrcs", "3@parts.mrcs", "4@parts.mrcs"]
+    refused(star(**{"particles/rlnImageName": names}),
+            "rlnImageName in row 2 has index 0")
+    names[1] = "x@parts.mrcs"
+    refused(star(**{"particles/rlnImageName": names}),
+            "rlnImageName in row 2 has a bad index 'x'")
+    refused(star(**{"optics/rlnImageSize": [8.5]}), "rlnImageSize is 8.5")
