@@ -330,8 +330,8 @@ class ImageStack:
         where = (" (particle row %d of %s)" % (self._rows[particle] + 1, self._source)
                  if self._source else " (particle %d, counting from 1)" % (particle + 1))
         raise DataError("%s: image %d holds NaN or infinite values%s; the run "
-                        "stops here (no image is skipped): remove that particle "
-                        "or re-extract it"
+                        "stops here (images are checked as they are read and none "
+                        "is skipped): remove that particle or re-extract it"
                         % (self._files[self._file_ids[particle]],
                            self._indices[particle] + 1, where))
 
