@@ -30,7 +30,7 @@ from .dataset import Particles
 from .errors import DataError
 from .stacks import ImageStack, as_index, resolve_stacks, single_box
 
-__all__ = ["read_particles_cs", "write_particles_cs", "stack_names"]
+__all__ = ["read_particles_cs", "write_particles_cs", "stack_names", "cs_ctf_scale"]
 
 _CTF_FIELDS = ("ctf/df1_A", "ctf/df2_A", "ctf/df_angle_rad",
                "ctf/accel_kv", "ctf/cs_mm", "ctf/amp_contrast")
@@ -149,6 +149,14 @@ def _image_factors(raw, path):
     scale = _positive(raw, "ctf/scale", path) if "ctf/scale" in fields else 1.0
     factors = -sign / scale
     return None if np.all(factors == 1.0) else factors
+
+
+def cs_ctf_scale(raw):
+    """RELION's ``rlnCtfScalefactor`` (N,) for the rows of a .cs array, the
+    inverse of ``_image_factors``: ``-blob/sign * ctf/scale`` (RELION
+    multiplies its CTF by it); None when it is 1 everywhere."""
+    factors = _image_factors(raw, "cryoSPARC particles")
+    return None if factors is None else 1.0 / factors
 
 
 def _cs_images(raw, path, datadir, box, factors=None):

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import CTF_COLUMNS
 from ..geometry import euler_to_matrix
-from .cryosparc import stack_names
+from .cryosparc import cs_ctf_scale, stack_names
 from .dataset import Particles
 from .errors import DataError
 from .stacks import ImageStack, resolve_stacks, single_box
@@ -167,15 +167,16 @@ def _refuse_unsupported(column, path, groups):
 
 def _image_factors(column, path):
     """Per-particle factor the images are multiplied by when read: 1 /
-    rlnCtfScalefactor (RELION multiplies its CTF by it, ``ctf.h``), or None
-    when every factor is 1."""
+    rlnCtfScalefactor (RELION multiplies its CTF by it, ``ctf.h``; negative
+    for the inverted images of a cryoSPARC ``blob/sign`` +1), or None when
+    every factor is 1."""
     scale = column("rlnCtfScalefactor")
     if scale is None or np.all(scale == 1.0):
         return None
-    if np.any(scale <= 0):
-        row = int(np.flatnonzero(scale <= 0)[0])
-        raise DataError("%s: rlnCtfScalefactor in row %d is %g; it must be positive"
-                        % (path, row + 1, scale[row]))
+    if np.any(scale == 0):
+        row = int(np.flatnonzero(scale == 0)[0])
+        raise DataError("%s: rlnCtfScalefactor in row %d is 0; it multiplies the "
+                        "CTF and must not be 0" % (path, row + 1))
     return 1.0 / scale
 
 
@@ -478,7 +479,10 @@ def write_particles_star(path, particles, indices=None):
     its columns and its optics table; .cs input goes through
     ``particle_table`` (image names, poses, CTF, one optics group per
     distinct voltage, Cs, amplitude contrast and pixel size, and
-    ``rlnRandomSubset`` from cryoSPARC's half-set split). Image names point
+    ``rlnRandomSubset`` from cryoSPARC's half-set split, and
+    ``rlnCtfScalefactor = -blob/sign * ctf/scale`` when that is not 1
+    everywhere, so that RELION and this reader see the images the .cs
+    file describes). Image names point
     to the stacks from the new file's folder: relative when the stacks lie
     below it, absolute otherwise. Returns ``path``.
     """
@@ -495,6 +499,9 @@ def write_particles_star(path, particles, indices=None):
         extra = {}
         if sub.raw is not None and "alignments3D/split" in sub.raw.dtype.names:
             extra["rlnRandomSubset"] = sub.raw["alignments3D/split"].astype(np.int64) + 1
+        scale = cs_ctf_scale(sub.raw) if sub.raw is not None else None
+        if scale is not None:
+            extra["rlnCtfScalefactor"] = scale
         blocks = particle_table(names, sub.apix, sub.box, euler=sub.euler,
                                 origins=sub.shifts, ctf=sub.ctf, columns=extra)
     write_star(path, blocks)

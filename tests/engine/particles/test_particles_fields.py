@@ -10,7 +10,8 @@ import torch
 
 from cryostar_boltz.engine import imaging
 from cryostar_boltz.engine.particles import (DataError, load_particles, particle_table,
-                                             read_star, write_stack, write_star)
+                                             read_star, write_particles_star, write_stack,
+                                             write_star)
 
 N, BOX, APIX = 4, 8, 2.0
 CTF = np.array([[12000.0, 11000.0, 30.0, 300.0, 2.7, 0.1, 0.0, 0.0]] * N)
@@ -235,8 +236,16 @@ def test_cs_blob_sign_plus_one_images_are_inverted(tmp_path, images):
     """Stored images of sign +1 are the negatives of the engine's: read
     back, they equal the engine's white images."""
     write_stack(tmp_path / "parts.mrcs", -images, APIX)
-    p = load_particles(_cs(tmp_path, **{"blob/sign": [1.0, 1.0, 1.0, 1.0]}))
-    np.testing.assert_array_equal(p.images[:], images)
+    p = load_particles(_cs(tmp_path, **{"blob/sign": [1.0, 1.0, 1.0, 1.0],
+                                        "ctf/scale": [1.0, 2.0, 1.0, 1.0]}))
+    expected = images / np.array([1, 2, 1, 1], np.float32)[:, None, None]
+    np.testing.assert_allclose(p.images[:], expected, rtol=1e-6)
+    # a star subset says the same through rlnCtfScalefactor = -sign * scale
+    write_particles_star(tmp_path / "subset.star", p, [1, 2])
+    table = read_star(tmp_path / "subset.star")["particles"]
+    np.testing.assert_allclose(table["rlnCtfScalefactor"], [-2.0, -1.0])
+    np.testing.assert_allclose(load_particles(tmp_path / "subset.star").images[:],
+                               expected[[1, 2]], rtol=1e-6)
     refused(_cs(tmp_path, **{"blob/sign": [1.0, 0.0, 1.0, 1.0]}),
             "blob/sign in row 1 (from 0) is 0")
 
