@@ -11,7 +11,11 @@ Every reader (``relion.read_particles_star``, ``cryosparc.read_particles_cs``;
   the origin;
 * ``ctf`` ``(N, 8)`` has the columns of ``engine.CTF_COLUMNS``; voltage, Cs,
   amplitude contrast and pixel size come from each particle's optics group;
-* ``apix`` ``(N,)`` Angstrom per pixel, ``box`` pixels.
+* ``apix`` ``(N,)`` Angstrom per pixel, ``box`` pixels;
+* ``images`` read in the engine's sign convention (white particles, the
+  CTF of ``docs/conventions.rst``): each stored image multiplied by its
+  particle's factor (``ImageStack.factors``: cryoSPARC's ``-blob/sign /
+  ctf/scale``, RELION's ``1 / rlnCtfScalefactor``).
 """
 from dataclasses import dataclass, replace
 from pathlib import Path
