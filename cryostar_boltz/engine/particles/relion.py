@@ -20,6 +20,8 @@ from ..geometry import euler_to_matrix
 from .cryosparc import cs_ctf_scale, stack_names
 from .dataset import Particles
 from .errors import DataError
+from .relion_fields import (check_random_subset, image_factors, numeric_column,
+                            positive, refuse_unsupported)
 from .stacks import ImageStack, resolve_stacks, single_box
 from .star import read_star, write_star
 
@@ -68,7 +70,7 @@ def read_particles_star(path, datadir=None, require_pose=True, require_ctf=True,
             return numeric_column(optics[name], name, path, "optics")[rows]
         return None
 
-    _refuse_unsupported(column, path, groups)
+    refuse_unsupported(column, path, groups)
     apix = _star_pixel_size(column, path)
     size = column("rlnImageSize")
     if size is not None and np.any(size != np.round(size)):
@@ -78,114 +80,16 @@ def read_particles_star(path, datadir=None, require_pose=True, require_ctf=True,
     box = single_box(size, path)
     images = None
     if require_images:
-        images = _star_images(table, path, datadir, box, _image_factors(column, path))
+        images = _star_images(table, path, datadir, box, image_factors(column, path))
         box = images.source_box
     if apix is None:
         apix = _header_pixel_size(images, path, n)
     euler, rotations, shifts = _star_pose(column, path, apix, require_pose)
     ctf = _star_ctf(column, path, n, require_ctf)
-    _check_random_subset(column, path)
+    check_random_subset(column, path)
     return Particles(path=path, images=images, euler=euler, rotations=rotations,
                      shifts=shifts, ctf=ctf, apix=apix, box=box, optics_group=groups,
                      table=table, optics=optics, source_format="star", datadir=datadir)
-
-
-def numeric_column(values, name, path, block):
-    """A STAR column as float64 (N,); ``DataError`` naming ``path``, the
-    block, the column and the first row (counting from 1) that is not a
-    number, or is NaN or infinite."""
-    try:
-        numbers = np.asarray(values).astype(np.float64)
-    except ValueError:
-        text = np.asarray(values).astype(str)
-        row = next(i for i, v in enumerate(text.tolist()) if not _is_number(v))
-        raise DataError("%s, data_%s: %s in row %d is %r, not a number"
-                        % (path, block, name, row + 1, text[row])) from None
-    bad = np.flatnonzero(~np.isfinite(numbers))
-    if len(bad):
-        raise DataError("%s, data_%s: %s in row %d is %s (%d row%s not finite)"
-                        % (path, block, name, bad[0] + 1, numbers[bad[0]], len(bad),
-                           "" if len(bad) == 1 else "s"))
-    return numbers
-
-
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-#: Optics flags of images the engine cannot model: refused when not 0.
-_REFUSED_FLAGS = {
-    "rlnCtfDataAreCtfPremultiplied":
-        "the images already carry their CTF (premultiplied), which the engine "
-        "would apply a second time; extract the particles without CTF "
-        "premultiplication and give that star file",
-    "rlnCtfDataArePhaseFlipped":
-        "the images are phase-flipped, which loses the CTF sign the engine "
-        "models; extract the particles without phase flipping and give that "
-        "star file",
-}
-#: Largest departure of rlnMagMat from the identity accepted (not applied):
-#: 5% moves a point 100 A from the box centre by 5 A, half the engine's
-#: usual 10 A low-pass.
-MAX_ANISOMAG = 0.05
-
-
-def _refuse_unsupported(column, path, groups):
-    """Refuse the optics settings the engine does not model."""
-    for name, why in _REFUSED_FLAGS.items():
-        flag = column(name)
-        if flag is not None and np.any(flag != 0):
-            first = int(np.flatnonzero(flag != 0)[0])
-            raise DataError("%s: %s = %g (optics group %d): %s"
-                            % (path, name, flag[first], groups[first], why))
-    dims = column("rlnImageDimensionality")
-    if dims is not None and np.any(dims != 2):
-        first = int(np.flatnonzero(dims != 2)[0])
-        raise DataError("%s: rlnImageDimensionality = %g (optics group %d): the "
-                        "engine reads 2D particle images only"
-                        % (path, dims[first], groups[first]))
-    for name in ("rlnOriginZAngst", "rlnOriginZ"):
-        values = column(name)
-        if values is not None and np.any(values != 0):
-            raise DataError("%s: %s is not 0 (row %d): 3D origins are for "
-                            "subtomograms; the engine reads 2D particle images"
-                            % (path, name, int(np.flatnonzero(values != 0)[0]) + 1))
-    mag = [column("rlnMagMat%s" % ij) for ij in ("00", "01", "10", "11")]
-    if all(m is not None for m in mag):
-        deviation = np.abs(np.stack(mag, 1) - [1.0, 0.0, 0.0, 1.0]).max(1)
-        if np.any(deviation > MAX_ANISOMAG):
-            first = int(np.argmax(deviation > MAX_ANISOMAG))
-            raise DataError("%s: rlnMagMat00..11 of optics group %d depart from the "
-                            "identity by %.3f; the engine does not model anisotropic "
-                            "magnification beyond %g" % (path, groups[first],
-                                                         deviation[first], MAX_ANISOMAG))
-
-
-def _image_factors(column, path):
-    """Per-particle factor the images are multiplied by when read: 1 /
-    rlnCtfScalefactor (RELION multiplies its CTF by it, ``ctf.h``; negative
-    for the inverted images of a cryoSPARC ``blob/sign`` +1), or None when
-    every factor is 1."""
-    scale = column("rlnCtfScalefactor")
-    if scale is None or np.all(scale == 1.0):
-        return None
-    if np.any(scale == 0):
-        row = int(np.flatnonzero(scale == 0)[0])
-        raise DataError("%s: rlnCtfScalefactor in row %d is 0; it multiplies the "
-                        "CTF and must not be 0" % (path, row + 1))
-    return 1.0 / scale
-
-
-def _check_random_subset(column, path):
-    halves = column("rlnRandomSubset")
-    if halves is not None and not np.all(np.isin(halves, (1, 2))):
-        row = int(np.flatnonzero(~np.isin(halves, (1, 2)))[0])
-        raise DataError("%s: rlnRandomSubset in row %d is %g; RELION's half sets "
-                        "are 1 and 2" % (path, row + 1, halves[row]))
 
 
 def _particle_blocks(blocks, path):
@@ -250,20 +154,12 @@ def _star_pixel_size(column, path):
     for name in ("rlnImagePixelSize", "rlnPixelSize"):
         values = column(name)
         if values is not None:
-            return _positive(values, name, path)
+            return positive(values, name, path)
     detector, magnification = column("rlnDetectorPixelSize"), column("rlnMagnification")
     if detector is not None and magnification is not None:
-        return (_positive(detector, "rlnDetectorPixelSize", path) * 1e4
-                / _positive(magnification, "rlnMagnification", path))
+        return (positive(detector, "rlnDetectorPixelSize", path) * 1e4
+                / positive(magnification, "rlnMagnification", path))
     return None
-
-
-def _positive(values, name, path):
-    if np.any(values <= 0):
-        row = int(np.flatnonzero(values <= 0)[0])
-        raise DataError("%s: %s is %g (particle row %d); it must be positive"
-                        % (path, name, values[row], row + 1))
-    return values
 
 
 def _header_pixel_size(images, path, n):
@@ -364,7 +260,7 @@ def _star_ctf(column, path, n, required):
             raise DataError("%s has no CTF parameters: missing column(s) %s"
                             % (path, ", ".join(missing)))
         return None
-    _positive(values[3], CTF_LABELS["voltage"], path)
+    positive(values[3], CTF_LABELS["voltage"], path)
     w = values[5]
     if np.any((w < 0) | (w >= 1)):
         row = int(np.flatnonzero((w < 0) | (w >= 1))[0])
