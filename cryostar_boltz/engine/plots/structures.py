@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..layout import (CENTRES, COARSE_SUFFIX, FULL_SUFFIX, KMEANS, PC_PATH,
-                      glob_pattern)
+from ..layout import (CENTRES, KMEANS, PC_PATH, glob_pattern, is_coarse,
+                      structure_files, structure_patterns)
+from ..structure.files import input_format
 from ..structure.files import CIF_SUFFIXES, PDB_SUFFIXES
 from . import chimerax
 from .figure import PlotError, new_figure, save_if
@@ -25,8 +26,9 @@ from .motion import displacement, rmsf
 #: Suffixes of structure files, stripped to name their pictures.
 STRUCTURE_SUFFIXES = PDB_SUFFIXES + CIF_SUFFIXES
 #: The run's principal-component paths and k-means centres in ``analysis/``.
-PC_PATHS = glob_pattern(PC_PATH) + FULL_SUFFIX
-KMEANS_CENTRES = "%s/%s%s" % (glob_pattern(KMEANS), Path(CENTRES).stem, FULL_SUFFIX)
+#: (one glob pattern per structure format).
+PC_PATHS = structure_patterns(glob_pattern(PC_PATH))
+KMEANS_CENTRES = structure_patterns("%s/%s" % (glob_pattern(KMEANS), Path(CENTRES).stem))
 
 
 def trajectory_figure(coords, reference=None, residues=None, frame_values=None,
@@ -168,7 +170,7 @@ def read_trajectory(path, reference=None):
     coords = read_models(path)
     if reference is not None and reference.n == coords.shape[1]:
         return coords, reference.res_ids
-    coarse = path.with_name(file_stem(path) + COARSE_SUFFIX)
+    coarse = structure_files(path.with_name(file_stem(path)), input_format(path))[1]
     model = load_structure(coarse if coarse.is_file() else path)
     return coords, model.res_ids
 
@@ -186,10 +188,11 @@ def resolve_model_files(pictures, files=None, centres=False):
     if pictures is None:
         raise PlotError("structure pictures need a run folder or model files")
     analysis = pictures.layout.analysis
-    found = sorted(f for f in analysis.glob(PC_PATHS)
-                   if not f.name.endswith(COARSE_SUFFIX))
+    found = sorted(f for pattern in PC_PATHS for f in analysis.glob(pattern)
+                   if not is_coarse(f))
     if centres:
-        found += sorted(analysis.glob(KMEANS_CENTRES))
+        found += sorted(f for pattern in KMEANS_CENTRES
+                        for f in analysis.glob(pattern) if not is_coarse(f))
     return found
 
 
@@ -273,7 +276,7 @@ def ensemble_scripts(run_dir, script_dir, model_files=None, map_files=None,
     shown or None, "maps": [map files shown]}}``:
 
     * per multi-model file (as :func:`ensemble_plots` chooses them),
-      ``<name>.cxc`` and ``<name>_displacement.pdb`` (RMSF in the B-factor
+      ``<name>.cxc`` and ``<name>_displacement.pdb`` (or ``.cif``; RMSF in the B-factor
       column), see :func:`~.chimerax.write_ensemble_session`;
     * with ``map_files``, ``maps.cxc`` (the maps as one series) and, for
       each file given in ``model_files``, ``<name>_maps.cxc`` (its

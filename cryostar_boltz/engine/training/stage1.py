@@ -27,7 +27,7 @@ from ..placement import place_reference
 from ..priors import build_prior, fit_to_posteriors
 from ..pseudoatoms import default_sigma, render_points
 from ..runs import write_analysis
-from ..structure import load_structure
+from ..structure import load_structure, output_format
 from .config import TrainConfig
 from .data import TrainingData
 from .loop import EpochTrainer, save_torch
@@ -308,7 +308,13 @@ class Stage1Trainer(EpochTrainer):
 
 def run_training(cfg, run_dir, resume=False, log=print):
     """Train (or resume) a stage-1 run with ``cfg`` (a ``TrainConfig``) in
-    ``run_dir`` and write its outputs; returns ``Path(run_dir)``."""
+    ``run_dir`` and write its outputs; returns ``Path(run_dir)``.
+
+    The format of the structures (``cfg.format``) is decided first, from
+    the reference, and saved in the config: StructureError before anything
+    is written when ``'pdb'`` cannot hold the reference's model."""
+    cfg.format = output_format(load_structure(cfg.reference), cfg.format,
+                               cfg.reference)
     trainer = Stage1Trainer(cfg, run_dir, resume=resume, log=log)
     try:
         trainer.fit()
