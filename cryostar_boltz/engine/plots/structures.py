@@ -93,10 +93,13 @@ def _trace_segments(points, breaks):
 
 
 def ensemble_figure(coords, values=None, value_label="displacement (Angstrom)",
-                    title="Ensemble", break_distance=4.6):
+                    title="Ensemble", break_distance=4.6, segment_index=None):
     """CA traces of every model (M, N, 3) in two orthogonal views (the
     reference's principal axes), each bond coloured by the per-residue
-    ``values`` (default: RMSF); the first model is drawn thick."""
+    ``values`` (default: RMSF); the first model is drawn thick. Traces
+    break between segments (``segment_index`` (N,), the reference's
+    chains split at its breaks, :mod:`..structure.links`), or, without
+    it, where the first model's CA step exceeds ``break_distance``."""
     from matplotlib.collections import LineCollection
     from matplotlib.colors import Normalize
     coords = np.asarray(coords, dtype=np.float64)
@@ -107,8 +110,11 @@ def ensemble_figure(coords, values=None, value_label="displacement (Angstrom)",
     rotation = _principal_frame(coords[0])
     centre = coords[0].mean(0)
     frames = (coords - centre) @ rotation
-    gaps = np.linalg.norm(np.diff(coords[0], axis=0), axis=-1)
-    breaks = np.flatnonzero(gaps > break_distance)
+    if segment_index is not None and len(segment_index) == coords.shape[1]:
+        breaks = np.flatnonzero(np.diff(np.asarray(segment_index)) != 0)
+    else:
+        gaps = np.linalg.norm(np.diff(coords[0], axis=0), axis=-1)
+        breaks = np.flatnonzero(gaps > break_distance)
     norm = Normalize(0.0, max(float(values.max()), 1e-6))
     fig = new_figure(11, 5.2)
     axes = fig.subplots(1, 2)
@@ -250,6 +256,7 @@ def ensemble_plots(run_dir, out_dir=None, model_files=None, map_files=None,
     is given."""
     from ..structure import read_models
     pics = _pictures(run_dir, pictures)
+    reference = pics.reference_or_none() if pics is not None else None
     figures = {}
     if model_files or only is None or set(only) - {MAPS_PICTURE}:
         for path in resolve_model_files(pics, model_files, centres=True):
@@ -257,9 +264,11 @@ def ensemble_plots(run_dir, out_dir=None, model_files=None, map_files=None,
             if only is not None and name not in only:
                 continue
             coords = read_models(path)
+            segments = (reference.segment_index if reference is not None
+                        and reference.n == coords.shape[1] else None)
             figures[name] = ensemble_figure(
                 coords, rmsf(coords), "RMSF about the mean model (Angstrom)",
-                title=Path(path).name)
+                title=Path(path).name, segment_index=segments)
     if map_files and (only is None or MAPS_PICTURE in only):
         figures[MAPS_PICTURE] = maps_figure(
             read_maps(map_files), [Path(f).name for f in map_files[:MAX_MAPS]],
