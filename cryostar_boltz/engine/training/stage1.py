@@ -6,8 +6,8 @@ checkpoints (everything needed to resume: weights, optimiser, prior, step;
 and the weights of every epoch), and at the end the posterior means and
 log variances (dataset order), the binary codes (``rbm`` prior), the model
 file (what ``generate`` needs; written last) and the analysis (PCA paths
-and k-means centres decoded to PDB). The loop, checkpoints and resume are
-:class:`~.loop.EpochTrainer`'s.
+and k-means centres decoded to structure files in the run's format). The
+loop, checkpoints and resume are :class:`~.loop.EpochTrainer`'s.
 """
 import contextlib
 import math
