@@ -69,3 +69,6 @@ GENERATE_SOURCES = ("pca", "kmeans", "basins", "samples", "file")
 CLUSTER_METHODS = ("kmeans", "gmm", "basins")
 #: Where each residue's Gaussian is rendered (``engine/pseudoatoms.py`` MODES).
 PSEUDO_ATOMS = ("ca", "centroid", "atoms")
+#: Structure files a run writes (``engine/structure/formats.py``
+#: FORMAT_CHOICES): auto (PDB when it holds the model), pdb, cif.
+STRUCTURE_FORMATS = ("auto", "pdb", "cif")

@@ -507,49 +507,32 @@ def fill_particle_subsets(subsets, particles, ids, labels):
     return counts
 
 
-def split_models(pdb_path, out_dir, stem=None):
-    """One PDB file per MODEL of a multi-model PDB (``stem_001.pdb``...);
-    a file without MODEL records is one model. Returns the paths in order.
+def split_models(model_path, out_dir, stem=None):
+    """One file per model of a multi-model PDB or mmCIF file
+    (``stem_001.pdb``... or ``stem_001.cif``..., the input's format); a
+    file without MODEL records is one model. Returns the paths in order.
 
     Scipion atomic structures are one file each; the engine writes an
-    ensemble as one multi-model file.
+    ensemble as one multi-model file (``engine.structure.splitting``).
     """
-    pdb_path = Path(pdb_path)
-    if pdb_path.suffix.lower() not in (".pdb", ".ent"):
-        raise ConversionError("%s: only multi-model PDB files are split into "
-                              "models" % pdb_path)
-    if not pdb_path.is_file():
-        raise ConversionError("structure file %s does not exist" % pdb_path)
+    from .engine.layout import STRUCTURE_SUFFIXES
+    from .engine.structure.files import StructureError, input_format
+    from .engine.structure.splitting import model_texts
+
+    model_path = Path(model_path)
+    try:
+        suffix = STRUCTURE_SUFFIXES[input_format(model_path)]
+        texts = model_texts(model_path)
+    except StructureError as err:
+        raise ConversionError(str(err)) from err
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = stem or pdb_path.stem
-    models, header, current = [], [], None
-    with pdb_path.open() as fh:
-        for line in fh:
-            record = line[:6].rstrip()
-            if record == "MODEL":
-                current = []
-            elif record == "ENDMDL":
-                if current is not None:
-                    models.append(current)
-                current = None
-            elif record in ("END", "MASTER"):
-                continue
-            elif current is not None:
-                current.append(line)
-            elif not models:
-                header.append(line)
-    if not models:  # a single model without MODEL records
-        models = [[line for line in header if not line.startswith("REMARK")]]
-        header = [line for line in header if line.startswith("REMARK")]
-    if not any(line.startswith(("ATOM", "HETATM"))
-               for model in models for line in model):
-        raise ConversionError("%s holds no atoms" % pdb_path)
-    width = max(3, len(str(len(models))))
+    stem = stem or model_path.name.split(".")[0]
+    width = max(3, len(str(len(texts))))
     paths = []
-    for k, lines in enumerate(models, start=1):
-        path = out_dir / ("%s_%0*d.pdb" % (stem, width, k))
-        write_text(path, "".join(header + lines) + "END\n")
+    for k, text in enumerate(texts, start=1):
+        path = out_dir / ("%s_%0*d%s" % (stem, width, k, suffix))
+        write_text(path, text)
         paths.append(path)
     return paths
 

@@ -17,7 +17,7 @@ Run folder (``cryostar-boltz train --out RUN``)::
     z.npy z_logvar.npy posterior means and log-variances, particle order
     z_code.npy         binary code per particle (rbm prior only)
     model.pt           the trained model: written last, marks a finished run
-    analysis/          PCA paths (pcN.npy, pcN.pdb) and k-means centres
+    analysis/          PCA paths (pcN.npy, pcN.pdb/.cif) and k-means centres
                        (kmeansK/: labels, centers, centers_particles;
                        summary.json)
     density/           stage 2: its own config.json, checkpoints/, metrics.csv
@@ -28,7 +28,9 @@ what it made: ``summary.json`` (generate, analyze), ``info.json`` and
 ``basins.json`` (sample-prior); readers take file names from the record.
 
 Structure outputs: ``STEM.pdb`` (full atom, multi-model), ``STEM_coarse.pdb``
-(one pseudo-atom per residue) and ``STEM_z.npy`` (the decoder inputs used);
+(one pseudo-atom per residue), or ``STEM.cif`` and ``STEM_coarse.cif`` when
+the run's models need mmCIF (``config.json`` ``format``; records name the
+files), and ``STEM_z.npy`` (the decoder inputs used);
 maps ``STEM_000.mrc``, ``STEM_001.mrc``... (one per decoder input).
 """
 from pathlib import Path
@@ -89,9 +91,11 @@ CLUSTER_MAPS = "cluster"
 SAMPLES = "samples"
 BASINS = "basins"
 BASIN_POINTS = "basins_z.npy"
-#: Structure files: STEM + suffix.
-FULL_SUFFIX = ".pdb"
-COARSE_SUFFIX = "_coarse.pdb"
+#: Structure files: STEM + suffix of the run's format (``--format``, in
+#: config.json): ``STEM.pdb`` and ``STEM_coarse.pdb``, or ``STEM.cif`` and
+#: ``STEM_coarse.cif`` when a PDB file cannot hold the model.
+STRUCTURE_SUFFIXES = {"pdb": ".pdb", "cif": ".cif"}
+COARSE_TAG = "_coarse"
 POINTS_SUFFIX = "_z.npy"
 MAP_SUFFIX = ".mrc"
 #: Compressed atomic-model suffixes kept whole when the reference is copied.
@@ -119,11 +123,40 @@ def glob_pattern(name):
     return name.replace("%d", "*")
 
 
-def structure_files(stem):
-    """(full-atom, coarse) multi-model files of the structures ``stem``."""
-    stem = Path(stem)
-    return (stem.parent / (stem.name + FULL_SUFFIX),
-            stem.parent / (stem.name + COARSE_SUFFIX))
+def structure_files(stem, fmt="pdb"):
+    """(full-atom, coarse) multi-model files of the structures ``stem`` in
+    format ``fmt`` (``'pdb'`` or ``'cif'``; ValueError otherwise)."""
+    if fmt not in STRUCTURE_SUFFIXES:
+        raise ValueError("structure format %r: expected one of %s"
+                         % (fmt, ", ".join(STRUCTURE_SUFFIXES)))
+    stem, suffix = Path(stem), STRUCTURE_SUFFIXES[fmt]
+    return (stem.parent / (stem.name + suffix),
+            stem.parent / (stem.name + COARSE_TAG + suffix))
+
+
+def structure_patterns(stem_pattern):
+    """Glob patterns of the full-atom files ``stem_pattern`` + suffix, one
+    per format (``glob_pattern(PC_PATH)`` -> ``('pc*.pdb', 'pc*.cif')``);
+    coarse files match too: leave them out with :func:`is_coarse`."""
+    return tuple(stem_pattern + suffix for suffix in STRUCTURE_SUFFIXES.values())
+
+
+def is_coarse(path):
+    """Whether ``path`` names a coarse structure file (``STEM_coarse.EXT``)."""
+    return any(Path(path).name.endswith(COARSE_TAG + suffix)
+               for suffix in STRUCTURE_SUFFIXES.values())
+
+
+def structure_stem(path):
+    """The stem of a structure file the engine wrote: ``out/basins.cif`` ->
+    ``out/basins`` (also for ``STEM_coarse.EXT``)."""
+    path = Path(path)
+    name = path.name
+    for suffix in STRUCTURE_SUFFIXES.values():
+        for tail in (COARSE_TAG + suffix, suffix):
+            if name.endswith(tail):
+                return path.parent / name[:-len(tail)]
+    return path.parent / path.stem
 
 
 def points_file(stem):

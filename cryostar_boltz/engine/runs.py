@@ -19,7 +19,7 @@ from .io import save_array, save_json, save_npz
 from .layout import (CENTRE_PARTICLES, CENTRES, CODES, CONFIG, LABELS, LATENTS,
                      MODEL, PCA, SUMMARY, RunLayout, points_file, structure_files)
 from .models import StructureVAE
-from .structure import load_structure, write_models
+from .structure import load_structure, output_format, write_models
 
 
 def check_run_folder(run_dir):
@@ -137,12 +137,29 @@ class TrainedRun:
             out.append(self.vae.decode(t).cpu().double().numpy())
         return np.concatenate(out) + self.centre
 
-    def write_structures(self, stem, z):
-        """Decode ``z`` and write ``stem.pdb`` (full atom) and
-        ``stem_coarse.pdb`` (one pseudo-atom per residue), multi-model;
+    def structure_format(self, requested=None):
+        """The format (``'pdb'`` or ``'cif'``) to write structures in: the
+        run's (``config.json`` ``format``, decided from the reference before
+        training; runs without it: PDB when it holds the model) unless
+        ``requested`` (``'auto'``, ``'pdb'``, ``'cif'``) says otherwise.
+        StructureError, before any work, for ``'pdb'`` and a model a PDB
+        file cannot hold."""
+        source = self.run_dir / self.state["reference"]
+        if requested is None:
+            saved = self.config.format if self.layout.config.is_file() else "auto"
+            if saved in ("pdb", "cif"):
+                return saved
+            requested = "auto"
+        return output_format(self.reference, requested, source)
+
+    def write_structures(self, stem, z, fmt=None):
+        """Decode ``z`` and write ``stem.EXT`` (full atom) and
+        ``stem_coarse.EXT`` (one pseudo-atom per residue), multi-model, in
+        format ``fmt`` (default: the run's, :meth:`structure_format`);
         each file appears complete or not at all."""
+        fmt = fmt or self.structure_format()
         coords = self.decode(z)
-        full, coarse = structure_files(stem)
+        full, coarse = structure_files(stem, fmt)
         write_models(full, self.reference, coords, full_atom=True)
         write_models(coarse, self.reference, coords, full_atom=False)
         return full, coarse
@@ -210,13 +227,14 @@ def _same_array(path, array):
 
 def write_analysis(run_dir, z, k=10, n_points=10, log=print, device="cpu"):
     """PCA paths (10 points from the 5th to the 95th percentile of PC1..3)
-    and k-means centres snapped to particles, decoded to PDB files in
-    ``RUN/analysis``; returns a summary dict (also ``summary.json``).
+    and k-means centres snapped to particles, decoded to structure files
+    (the run's format) in ``RUN/analysis``; returns a summary dict (also ``summary.json``).
 
     Structures that cannot be decoded (an ``rbm`` run without the
     particles' binary codes) are left out with a note; the latents,
     scores and labels are written regardless."""
     run = TrainedRun(run_dir, device)
+    fmt = run.structure_format()
     out = run.layout.analysis
     out.mkdir(exist_ok=True)
     pca = fit_pca(z, 3)
@@ -229,11 +247,11 @@ def write_analysis(run_dir, z, k=10, n_points=10, log=print, device="cpu"):
 
     def structures(stem, inputs):
         try:
-            full, coarse = run.write_structures(stem, inputs())
+            full, coarse = run.write_structures(stem, inputs(), fmt)
         except ValueError as err:
             notes.append(str(err))
             return {}
-        return {"pdb": full.name, "coarse_pdb": coarse.name}
+        return {"pdb": full.name, "coarse_pdb": coarse.name, "format": fmt}
 
     for c in range(pca.n_components_):
         points = pc_path(pca, z, c, n_points)

@@ -21,9 +21,11 @@ import torch
 from . import imaging
 from .geometry import euler_to_matrix, random_euler
 from .io import atomic_path, save_npz
+from .layout import REFERENCE_STEM, structure_files
 from .particles import check_box, particle_table, write_star
 from .pseudoatoms import atom_sigma
-from .structure import CoarseModel, load_ensemble, load_structure, write_models
+from .structure import (CoarseModel, load_ensemble, load_structure, output_format,
+                        write_models)
 
 
 @dataclass
@@ -150,8 +152,9 @@ def simulate_dataset(structures, out_dir, n_particles, box, apix, weights=None,
     ``structures``: a ``StateEnsemble``, or structure file paths (several
     files, or one multi-model file). States are centred together: the
     amplitude-weighted centre of state 0 goes to the box centre, and
-    ``reference.pdb`` holds state 0 in that box frame (the reference a
-    training run should get). ``snr=None`` writes noiseless images.
+    ``reference.pdb`` (``reference.cif`` when a PDB file cannot hold the
+    model) holds state 0 in that box frame (the reference a training run
+    should get). ``snr=None`` writes noiseless images.
     ``shift_std`` defaults to 2 pixels.
     """
     t0 = time.perf_counter()
@@ -177,6 +180,7 @@ def simulate_dataset(structures, out_dir, n_particles, box, apix, weights=None,
                            ensemble.model.translated(-centre),
                            ensemble.atom_index)
     _check_fits(placed, box, apix)
+    fmt = output_format(placed.model)  # mmCIF when PDB cannot hold it
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     shift_std = 2.0 * apix if shift_std is None else shift_std
@@ -214,7 +218,7 @@ def simulate_dataset(structures, out_dir, n_particles, box, apix, weights=None,
              noise_std=noise_std, snr=np.nan if snr is None else snr,
              box=box, apix=apix,
              state_coords=placed.pseudo_atom_coords())
-    reference = out_dir / "reference.pdb"
+    reference = structure_files(out_dir / REFERENCE_STEM, fmt)[0]
     write_models(reference, placed.model, placed.model.coords, full_atom=True)
     if log:
         log("simulated %d particles (%d states, %d px, %.2f A/px) in %.1f s"

@@ -138,7 +138,7 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
         """Basins and their coarse copies, in the order of ``basins.json``."""
         record = read_json(self._outDir(layout.BASINS_INFO))
         table = record["basins"]
-        stem = self._outDir(record["pdb"])[:-len(layout.FULL_SUFFIX)]
+        stem = layout.structure_stem(self._outDir(record["pdb"]))
         z = np.load(layout.points_file(stem))
         values = {cts.ITEM_ENERGY: np.array([b["energy"] for b in table]),
                   cts.ITEM_FREE_ENERGY: np.array([b["free_energy"] for b in table]),

@@ -35,7 +35,8 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
     _devStatus = BETA
     _possibleOutputs = OUTPUTS
     _useGpuDefault = True
-    _engineChoices = {"prior": cts.PRIORS, "pseudoAtoms": cts.PSEUDO_ATOMS}
+    _engineChoices = {"prior": cts.PRIORS, "pseudoAtoms": cts.PSEUDO_ATOMS,
+                      "structureFormat": cts.STRUCTURE_FORMATS}
 
     # ------------------------------------------------------------ form
     def _defineParams(self, form):
@@ -157,7 +158,8 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
                 "--reference", self._getReferenceFile(),
                 "--out", str(self._runLayout().root),
                 "--prior", self._choice("prior"),
-                "--pseudo-atoms", self._choice("pseudoAtoms")]
+                "--pseudo-atoms", self._choice("pseudoAtoms"),
+                "--format", self._choice("structureFormat")]
         for key, value in self._priorOptions().items():
             args += ["--prior-option", "%s=%s" % (key, value)]
         if self._getMapFile():

@@ -89,6 +89,16 @@ def define_input(form):
                        "(MRC). Its header origin, voxel size and box "
                        "place the model in the particle box. Leave empty "
                        "when the model is already centred on the box.")
+    add_choice(form, "structureFormat", cts.STRUCTURE_FORMATS, TRAIN.format,
+               display=params.EnumParam.DISPLAY_HLIST, condition=NEW_RUN,
+               expertLevel=params.LEVEL_ADVANCED, label="Structure files",
+               help="Format of the atomic models the run writes (and "
+                    "later generations from it):\n*auto*: PDB when a PDB "
+                    "file holds the reference exactly, mmCIF otherwise "
+                    "(chain ids longer than one character, residue "
+                    "numbers past 9999, more than 99,999 atoms);\n*pdb*: "
+                    "always PDB (refused for a model PDB cannot hold);\n"
+                    "*cif*: always mmCIF.")
 
 
 def define_stage1(form):

@@ -8,14 +8,14 @@ Pure file-system checks on the names of
 import os
 from pathlib import Path
 
-from ..engine.layout import (COARSE_SUFFIX, ENERGIES, LABELS, PROTOCOL_ANALYSIS,
+from ..engine.layout import (COARSE_TAG, ENERGIES, LABELS, PROTOCOL_ANALYSIS,
                              PROTOCOL_ENSEMBLE, PROTOCOL_SAMPLES, REFERENCE_STEM,
-                             SAMPLES_INFO, RunLayout)
+                             SAMPLES_INFO, RunLayout, structure_patterns)
 
 #: Folders, in a protocol's extra path, where the engine writes outputs.
 OUTPUT_FOLDERS = (PROTOCOL_ENSEMBLE, PROTOCOL_SAMPLES, PROTOCOL_ANALYSIS)
 #: Parts of the names of engine files that are not ensembles to show.
-NOT_ENSEMBLES = (Path(COARSE_SUFFIX).stem + ".", "_displacement.",
+NOT_ENSEMBLES = (COARSE_TAG + ".", "_displacement.",
                  REFERENCE_STEM + ".")
 
 
@@ -144,7 +144,7 @@ def output_folders(protocol):
             if Path(protocol._getExtraPath(name)).is_dir()]
 
 
-def structure_files(folder, patterns=("*.pdb", "*.cif")):
+def structure_files(folder, patterns=structure_patterns("*")):
     """Multi-model structure files the engine wrote in ``folder`` (full
     atom; coarse copies and viewer outputs left out), sorted."""
     found = []

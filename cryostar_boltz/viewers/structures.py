@@ -15,9 +15,9 @@ from .folders import is_run_folder, map_files, output_folders, structure_files
 from .views import MessageView, chimerax_available, chimerax_views
 
 #: The run's own PC paths and k-means centres, in its analysis folder.
-RUN_ENSEMBLES = (layout.glob_pattern(layout.PC_PATH) + layout.FULL_SUFFIX,
-                 "%s/%s%s" % (layout.glob_pattern(layout.KMEANS),
-                              Path(layout.CENTRES).stem, layout.FULL_SUFFIX))
+RUN_ENSEMBLES = (layout.structure_patterns(layout.glob_pattern(layout.PC_PATH))
+                 + layout.structure_patterns("%s/%s" % (
+                     layout.glob_pattern(layout.KMEANS), Path(layout.CENTRES).stem)))
 
 
 def short_name(path):

@@ -26,6 +26,7 @@ from cryostar_boltz.engine.latents import SOURCES  # noqa: E402
 from cryostar_boltz.engine.priors import PRIORS, build_prior  # noqa: E402
 from cryostar_boltz.engine.pseudoatoms import MODES  # noqa: E402
 from cryostar_boltz.engine.samplers import SAMPLERS  # noqa: E402
+from cryostar_boltz.engine.structure.formats import FORMAT_CHOICES  # noqa: E402
 from cryostar_boltz.protocols import (CryoStarBoltzProtAnalyze,  # noqa: E402
                                       CryoStarBoltzProtGenerate,
                                       CryoStarBoltzProtSamplePrior,
@@ -38,6 +39,7 @@ REGISTRIES = {
     "GENERATE_SOURCES": tuple(SOURCES) + ("file",),
     "CLUSTER_METHODS": tuple(METHODS),
     "PSEUDO_ATOMS": tuple(MODES),
+    "STRUCTURE_FORMATS": tuple(FORMAT_CHOICES),
 }
 PROTOCOLS = [CryoStarBoltzProtTrain, CryoStarBoltzProtSamplePrior,
              CryoStarBoltzProtGenerate, CryoStarBoltzProtAnalyze]
@@ -84,6 +86,7 @@ def test_training_form_defaults_are_train_config():
     assert protocol.boxSize.get() == (config.box or 0)
     assert protocol._choice("prior") == config.prior
     assert protocol._choice("pseudoAtoms") == config.pseudo_atoms
+    assert protocol._choice("structureFormat") == config.format == "auto"
 
 
 def test_stage2_form_defaults_are_density_config():
@@ -115,7 +118,8 @@ def engine_options(command, capsys):
 def test_the_flags_the_training_protocol_passes_exist(capsys):
     train = engine_options("train", capsys)
     fields = list(train_form.STAGE1_FIELDS.values()) + list(
-        train_form.STAGE1_OPTIONAL.values()) + ["box", "prior", "pseudo_atoms"]
+        train_form.STAGE1_OPTIONAL.values()) + ["box", "prior", "pseudo_atoms",
+                                                "format"]
     assert {train_form.flag(f) for f in fields} <= train
     density = engine_options("train-density", capsys)
     fields = list(train_form.DENSITY_FIELDS.values()) + ["epochs", "box"]

@@ -13,7 +13,8 @@ empty basins are dropped). Writes to --out (default RUN/analysis_METHODK):
                           columns: re-refine it in RELION), and
     cluster_XXX.cs        the same rows as a cryoSPARC file (.cs input)
     clusters.pdb          one model per cluster, decoded at its snapped
-    clusters_coarse.pdb   centre (cluster_z.npy: the decoder inputs)
+    clusters_coarse.pdb   centre (cluster_z.npy: the decoder inputs);
+                          .cif in the run's mmCIF format or --format cif
     cluster_XXX.mrc       its map, when the run has a density decoder
                           (stage 2)
     pca.npz               PCA of the latents (scores, components...)
@@ -35,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import layout
+from ..structure.formats import FORMAT_CHOICES
 
 
 def add_args(parser):
@@ -57,6 +59,9 @@ def add_args(parser):
                         help="skip the per-cluster maps even with stage 2")
     parser.add_argument("-o", "--out", help="output folder (default "
                         "RUN/analysis_METHODK)")
+    parser.add_argument("--format", choices=FORMAT_CHOICES, default=None,
+                        help="structure files: pdb, cif (mmCIF) or auto "
+                        "(default: the run's format, from its config.json)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -69,15 +74,17 @@ def request_of(args):
 
 def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
                 basin_reads=200, particles=None, datadir=None, maps=True,
-                log=print):
+                log=print, fmt=None):
     """Cluster ``run``'s latents and write every output to ``out``;
-    returns the summary dict."""
+    returns the summary dict. ``fmt``: the structure format (``'auto'``,
+    ``'pdb'``, ``'cif'``; default the run's)."""
     from ..analysis import cluster_latents, fit_pca, require_umap, umap_embedding
     from ..io import save_array, save_npz
     from ..layout import CODES
     from ..subsets import write_cluster_subsets
     if umap:
         require_umap()
+    fmt = run.structure_format(fmt)  # refuse before any work
     z = run.latents()
     if int(k) < 1 or int(k) > len(z):
         raise ValueError("--k %d: need 1 <= k <= %d (the number of particles)"
@@ -110,8 +117,8 @@ def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
     summary["subsets"] = write_cluster_subsets(loaded, clustering.labels, out,
                                                clustering.k)
     inputs = run.particle_decoder_inputs(clustering.snapped)
-    full, coarse = run.write_structures(out / layout.CLUSTERS, inputs)
-    summary.update(pdb=full.name, coarse_pdb=coarse.name, z=layout.points_file(layout.CLUSTER_MAPS).name)
+    full, coarse = run.write_structures(out / layout.CLUSTERS, inputs, fmt)
+    summary.update(pdb=full.name, coarse_pdb=coarse.name, format=fmt, z=layout.points_file(layout.CLUSTER_MAPS).name)
     if maps and run.has_density():
         written = run.write_maps(inputs, out, layout.CLUSTER_MAPS)
         summary["maps"] = [Path(p).name for p in written]
@@ -130,7 +137,7 @@ def main(args):
     out = Path(args.out or run.run_dir / ("analysis_%s%d" % (args.method, args.k)))
     summary = analyze_run(run, out, args.method, args.k, args.seed, args.umap,
                           args.basin_reads, args.particles, args.datadir,
-                          maps=not args.no_maps)
+                          maps=not args.no_maps, fmt=args.format)
     summary["options"] = request_of(args)
     save_json(out / layout.SUMMARY, summary)
     print("%d clusters (%s), sizes %s: %s"

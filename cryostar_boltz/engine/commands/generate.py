@@ -14,11 +14,12 @@ The output holds one model per point, residues in the reference's order and
 in the reference's own frame (so outside tools can score them against it):
 DIR/NAME.pdb (full atom, each residue moved rigidly with its pseudo-atom),
 DIR/NAME_coarse.pdb (one CA / C1' per residue) and DIR/NAME_z.npy (the
-decoder inputs used). --maps also writes one density map per point with
+decoder inputs used); .cif instead of .pdb when the run writes mmCIF (a
+model a PDB file cannot hold) or --format cif asks for it. --maps also writes one density map per point with
 the run's stage-2 density decoder (train-density first): DIR/NAME_000.mrc...
 Last comes DIR/summary.json, the record of what was made: the source and
-its options, the number of points n, and the file names (pdb, coarse_pdb,
-z, maps). Every file appears complete or not at all, so an interrupted run
+its options, the number of points n, and the file names (pdb, coarse_pdb:
+the structure files, PDB or mmCIF as format says; z, maps). Every file appears complete or not at all, so an interrupted run
 is simply rerun.
 
 Examples:
@@ -33,6 +34,7 @@ Examples:
 from pathlib import Path
 
 from ..latents import SOURCES
+from ..structure.formats import FORMAT_CHOICES
 
 
 def add_args(parser):
@@ -57,6 +59,9 @@ def add_args(parser):
     parser.add_argument("--name", default=None,
                         help="base name of the output files (default: the "
                         "source, or 'structures' for --z)")
+    parser.add_argument("--format", choices=FORMAT_CHOICES, default=None,
+                        help="structure files: pdb, cif (mmCIF) or auto "
+                        "(default: the run's format, from its config.json)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -77,7 +82,8 @@ def main(args):
     if args.source == "kmeans" and args.k > len(run.latents()):
         raise ValueError("--k %d: the run has only %d particles"
                          % (args.k, len(run.latents())))
-    density = run.density() if args.maps else None  # refuse before any work
+    fmt = run.structure_format(args.format)  # refuse before any work
+    density = run.density() if args.maps else None
     if args.z:
         z = load_points(args.z)
         if z.shape[1] != run.decoder_input_dim:
@@ -90,7 +96,7 @@ def main(args):
                          else args.source)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    full, coarse = run.write_structures(out / name, z)
+    full, coarse = run.write_structures(out / name, z, fmt)
     print("%d models: %s, %s" % (len(z), full, coarse))
     points = points_file(out / name)
     maps = []
@@ -113,5 +119,6 @@ def record_of(args, run, name, n, full, coarse, points, maps):
                "file": {"file": str(args.z)}}[source]
     return {"run": str(run.run_dir), "source": source, "options": options,
             "name": name, "n": int(n), "pdb": Path(full).name,
-            "coarse_pdb": Path(coarse).name, "z": Path(points).name,
+            "coarse_pdb": Path(coarse).name, "format": Path(full).suffix[1:],
+            "z": Path(points).name,
             "maps": [Path(m).name for m in maps]}

@@ -39,12 +39,17 @@ def main(args):
 
     from ..particles import check_box
     from ..placement import place_reference
-    from ..structure import load_structure, write_models
+    from ..structure import (StructureError, load_structure, pdb_problem,
+                             structure_format, write_models)
     check_box(args.box, "--box")
     if not np.isfinite(args.apix) or not args.apix > 0:
         raise ValueError("--apix %g: the pixel size must be positive (Angstrom)" % args.apix)
     path = Path(args.reference)
     model = load_structure(path)
+    if args.out and structure_format(args.out) == "pdb":  # refused first
+        problem = pdb_problem(model)
+        if problem:
+            raise StructureError("%s: %s; give --out a .cif name" % (path, problem))
     placed = place_reference(model, args.box, args.apix, args.map, source=path.name)
     shift = placed.coords.mean(0) - model.coords.mean(0)
     coords = placed.coords

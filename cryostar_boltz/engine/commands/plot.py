@@ -16,7 +16,7 @@ Groups (--what, comma-separated; default all):
                 beta_eff of QPU runs
     trajectory  RMSD to the reference and per-residue RMSF of multi-model
                 files (--models; default the run's PC paths)
-    ensemble    CA traces coloured by RMSF, plus NAME_displacement.pdb
+    ensemble    CA traces coloured by RMSF, plus NAME_displacement.pdb (.cif)
                 (RMSF as B-factors) and NAME.cxc to open them in ChimeraX;
                 --maps adds map projections, maps.cxc and, for each
                 --models file, NAME_maps.cxc (the models with the maps)

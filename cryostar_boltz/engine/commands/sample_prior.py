@@ -6,7 +6,8 @@ of each sample for Boltzmann priors, the free energy F(z) otherwise),
 free_energy.npy, states.npy (the sampled binary states, Boltzmann priors),
 info.json (prior, sampler and its options, timing, effective inverse
 temperature beta_eff for a QPU, log Z when known, energy statistics), and
-the decoded samples as samples.pdb (full atom) and samples_coarse.pdb.
+the decoded samples as samples.pdb (full atom) and samples_coarse.pdb
+(.cif for a run that writes mmCIF, or with --format cif).
 
 --basins also lists the prior's distinct low-energy states (annealing to
 low temperature, then steepest descent): basins.json (bits, energy, how
@@ -28,6 +29,7 @@ Examples:
 from pathlib import Path
 
 from .. import layout
+from ..structure.formats import FORMAT_CHOICES
 
 
 def add_args(parser):
@@ -54,6 +56,9 @@ def add_args(parser):
     parser.add_argument("--basin-reads", type=int, default=200,
                         help="annealing runs used to find the basins")
     parser.add_argument("-o", "--out", required=True, help="output folder")
+    parser.add_argument("--format", choices=FORMAT_CHOICES, default=None,
+                        help="structure files: pdb, cif (mmCIF) or auto "
+                        "(default: the run's format, from its config.json)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -69,6 +74,7 @@ def main(args):
     if args.max_basins is not None and args.max_basins < 1:
         raise ValueError("--max-basins must be at least 1, got %d" % args.max_basins)
     run = TrainedRun(args.run, args.device)
+    fmt = run.structure_format(args.format)  # refuse before any work
     prior = run.prior
     if args.basins and prior.name == "gaussian":
         basin_table(prior)  # refuse before any work
@@ -86,9 +92,10 @@ def main(args):
         count = len(arrays["z"]) if args.structures is None else min(
             max(args.structures, 0), len(arrays["z"]))
         if count:
-            full, coarse = run.write_structures(out / layout.SAMPLES, arrays["z"][:count])
+            full, coarse = run.write_structures(out / layout.SAMPLES,
+                                                arrays["z"][:count], fmt)
             facts["structures"] = {"count": count, "pdb": full.name,
-                                   "coarse_pdb": coarse.name}
+                                   "coarse_pdb": coarse.name, "format": fmt}
         facts["run"] = str(run.run_dir)
         save_json(out / layout.SAMPLES_INFO, facts)
         print("%d samples from the %s prior (%s, %.2f s): %s"
@@ -96,8 +103,9 @@ def main(args):
                  facts["timing"]["total_seconds"], out))
     if args.basins:
         save_array(out / layout.BASIN_POINTS, z)
-        full, coarse = run.write_structures(out / layout.BASINS, z)
+        full, coarse = run.write_structures(out / layout.BASINS, z, fmt)
         save_json(out / layout.BASINS_INFO, {"prior": prior.name, "basins": table,
-                                             "pdb": full.name, "coarse_pdb": coarse.name})
+                                             "pdb": full.name, "coarse_pdb": coarse.name,
+                                             "format": fmt})
         print("%d basins, energies %s: %s" % (len(table), ", ".join(
             "%.3g" % row["energy"] for row in table[:10]), out / layout.BASINS_INFO))

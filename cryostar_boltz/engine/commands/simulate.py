@@ -5,7 +5,8 @@ random shift and a defocus; its image is projected from all heavy atoms,
 CTF-modulated (RELION sign) and given Gaussian noise at the requested SNR.
 Writes NAME.star (RELION 3.1), NAME.mrcs, NAME_truth.npz (state, Euler
 angles, shifts, CTF and the states' CA coordinates per particle) and
-reference.pdb (the first structure in the box frame).
+reference.pdb (the first structure in the box frame; reference.cif when a PDB
+file cannot hold it).
 
 Examples:
 

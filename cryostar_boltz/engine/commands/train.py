@@ -23,6 +23,7 @@ Examples:
     torchrun --nproc_per_node 2 -m cryostar_boltz.engine.cli train ...
 """
 from ..pseudoatoms import MODES as PSEUDO_ATOM_MODES
+from ..structure.formats import FORMAT_CHOICES
 from ..training.config import RESUME_OPTIONS, TrainConfig, config_from_args
 
 _DEFAULTS = TrainConfig()
@@ -41,6 +42,12 @@ def add_args(parser):
     io.add_argument("-o", "--out", required=True, help="run folder")
     io.add_argument("--resume", action="store_true",
                     help="continue the run in --out from its last checkpoint")
+    io.add_argument("--format", choices=FORMAT_CHOICES, default=None,
+                    help="structure files the run writes: pdb, cif (mmCIF), "
+                    "or auto (default: PDB when a PDB file holds the "
+                    "reference's chain ids, residue numbers and atoms "
+                    "exactly, else mmCIF); pdb is refused before training "
+                    "for a model it cannot hold")
     data = parser.add_argument_group("data")
     data.add_argument("--box", type=int, help="downsample the particles to "
                       "this box (Fourier cropping; default: no downsampling)")

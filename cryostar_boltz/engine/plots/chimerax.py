@@ -1,6 +1,6 @@
 """ChimeraX command scripts (``.cxc``) for ensembles and maps.
 
-A multi-model PDB opens as one structure with several coordinate sets
+A multi-model PDB or mmCIF file opens as one structure with several coordinate sets
 (``open FILE coordsets true``), so ChimeraX plays it as a movie
 (``coordset #1``, with a slider). Per-residue displacement travels in the
 B-factor column (:func:`write_displacement_models`) and colours the
@@ -20,8 +20,9 @@ from .motion import rmsf
 
 #: Low -> high displacement (ChimeraX colour names, colon-separated).
 DEFAULT_PALETTE = "blue:white:red"
-#: ``NAME`` + this: the displacement models of an ensemble.
-DISPLACEMENT_SUFFIX = "_displacement.pdb"
+#: ``NAME`` + this + the ensemble's suffix (.pdb or .cif): its
+#: displacement models.
+DISPLACEMENT_TAG = "_displacement"
 #: ``NAME`` + this: its ChimeraX script.
 SCRIPT_SUFFIX = ".cxc"
 
@@ -104,15 +105,18 @@ def write_displacement_models(model_file, out_path, values=None, model=None):
 
 
 def write_ensemble_session(model_file, out_dir, name=None, model=None):
-    """``NAME_displacement.pdb`` (RMSF in the B-factor column) and
-    ``NAME.cxc`` (the models as a trajectory, coloured by it) in
-    ``out_dir``; returns (pdb, cxc). ``model``: as for
-    :func:`write_displacement_models`."""
+    """``NAME_displacement.EXT`` (RMSF in the B-factor column; EXT the
+    ensemble's own format, .pdb or .cif) and ``NAME.cxc`` (the models as a
+    trajectory, coloured by it) in ``out_dir``; returns (models, cxc).
+    ``model``: as for :func:`write_displacement_models`."""
+    from ..layout import STRUCTURE_SUFFIXES
+    from ..structure.files import input_format
+    suffix = STRUCTURE_SUFFIXES[input_format(model_file)]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = name or Path(model_file).name.split(".")[0]
     pdb, values = write_displacement_models(
-        model_file, out_dir / (name + DISPLACEMENT_SUFFIX), model=model)
+        model_file, out_dir / (name + DISPLACEMENT_TAG + suffix), model=model)
     cxc = write_cxc(out_dir / (name + SCRIPT_SUFFIX), [pdb],
                     color_range=(0.0, max(float(values.max()), 0.1)),
                     title="%s, coloured by RMSF (Angstrom)" % Path(model_file).name)

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..layout import (CENTRES, COARSE_SUFFIX, FULL_SUFFIX, KMEANS, PC_PATH,
-                      glob_pattern)
+from ..layout import (CENTRES, KMEANS, PC_PATH, glob_pattern, is_coarse,
+                      structure_files, structure_patterns)
+from ..structure.files import input_format
 from ..structure.files import CIF_SUFFIXES, PDB_SUFFIXES
 from . import chimerax
 from .figure import PlotError, new_figure, save_if
@@ -25,8 +26,9 @@ from .motion import displacement, rmsf
 #: Suffixes of structure files, stripped to name their pictures.
 STRUCTURE_SUFFIXES = PDB_SUFFIXES + CIF_SUFFIXES
 #: The run's principal-component paths and k-means centres in ``analysis/``.
-PC_PATHS = glob_pattern(PC_PATH) + FULL_SUFFIX
-KMEANS_CENTRES = "%s/%s%s" % (glob_pattern(KMEANS), Path(CENTRES).stem, FULL_SUFFIX)
+#: (one glob pattern per structure format).
+PC_PATHS = structure_patterns(glob_pattern(PC_PATH))
+KMEANS_CENTRES = structure_patterns("%s/%s" % (glob_pattern(KMEANS), Path(CENTRES).stem))
 
 
 def trajectory_figure(coords, reference=None, residues=None, frame_values=None,
@@ -91,10 +93,13 @@ def _trace_segments(points, breaks):
 
 
 def ensemble_figure(coords, values=None, value_label="displacement (Angstrom)",
-                    title="Ensemble", break_distance=4.6):
+                    title="Ensemble", break_distance=4.6, segment_index=None):
     """CA traces of every model (M, N, 3) in two orthogonal views (the
     reference's principal axes), each bond coloured by the per-residue
-    ``values`` (default: RMSF); the first model is drawn thick."""
+    ``values`` (default: RMSF); the first model is drawn thick. Traces
+    break between segments (``segment_index`` (N,), the reference's
+    chains split at its breaks, :mod:`..structure.links`), or, without
+    it, where the first model's CA step exceeds ``break_distance``."""
     from matplotlib.collections import LineCollection
     from matplotlib.colors import Normalize
     coords = np.asarray(coords, dtype=np.float64)
@@ -105,8 +110,11 @@ def ensemble_figure(coords, values=None, value_label="displacement (Angstrom)",
     rotation = _principal_frame(coords[0])
     centre = coords[0].mean(0)
     frames = (coords - centre) @ rotation
-    gaps = np.linalg.norm(np.diff(coords[0], axis=0), axis=-1)
-    breaks = np.flatnonzero(gaps > break_distance)
+    if segment_index is not None and len(segment_index) == coords.shape[1]:
+        breaks = np.flatnonzero(np.diff(np.asarray(segment_index)) != 0)
+    else:
+        gaps = np.linalg.norm(np.diff(coords[0], axis=0), axis=-1)
+        breaks = np.flatnonzero(gaps > break_distance)
     norm = Normalize(0.0, max(float(values.max()), 1e-6))
     fig = new_figure(11, 5.2)
     axes = fig.subplots(1, 2)
@@ -168,7 +176,7 @@ def read_trajectory(path, reference=None):
     coords = read_models(path)
     if reference is not None and reference.n == coords.shape[1]:
         return coords, reference.res_ids
-    coarse = path.with_name(file_stem(path) + COARSE_SUFFIX)
+    coarse = structure_files(path.with_name(file_stem(path)), input_format(path))[1]
     model = load_structure(coarse if coarse.is_file() else path)
     return coords, model.res_ids
 
@@ -186,10 +194,11 @@ def resolve_model_files(pictures, files=None, centres=False):
     if pictures is None:
         raise PlotError("structure pictures need a run folder or model files")
     analysis = pictures.layout.analysis
-    found = sorted(f for f in analysis.glob(PC_PATHS)
-                   if not f.name.endswith(COARSE_SUFFIX))
+    found = sorted(f for pattern in PC_PATHS for f in analysis.glob(pattern)
+                   if not is_coarse(f))
     if centres:
-        found += sorted(analysis.glob(KMEANS_CENTRES))
+        found += sorted(f for pattern in KMEANS_CENTRES
+                        for f in analysis.glob(pattern) if not is_coarse(f))
     return found
 
 
@@ -247,6 +256,7 @@ def ensemble_plots(run_dir, out_dir=None, model_files=None, map_files=None,
     is given."""
     from ..structure import read_models
     pics = _pictures(run_dir, pictures)
+    reference = pics.reference_or_none() if pics is not None else None
     figures = {}
     if model_files or only is None or set(only) - {MAPS_PICTURE}:
         for path in resolve_model_files(pics, model_files, centres=True):
@@ -254,9 +264,11 @@ def ensemble_plots(run_dir, out_dir=None, model_files=None, map_files=None,
             if only is not None and name not in only:
                 continue
             coords = read_models(path)
+            segments = (reference.segment_index if reference is not None
+                        and reference.n == coords.shape[1] else None)
             figures[name] = ensemble_figure(
                 coords, rmsf(coords), "RMSF about the mean model (Angstrom)",
-                title=Path(path).name)
+                title=Path(path).name, segment_index=segments)
     if map_files and (only is None or MAPS_PICTURE in only):
         figures[MAPS_PICTURE] = maps_figure(
             read_maps(map_files), [Path(f).name for f in map_files[:MAX_MAPS]],
@@ -273,7 +285,7 @@ def ensemble_scripts(run_dir, script_dir, model_files=None, map_files=None,
     shown or None, "maps": [map files shown]}}``:
 
     * per multi-model file (as :func:`ensemble_plots` chooses them),
-      ``<name>.cxc`` and ``<name>_displacement.pdb`` (RMSF in the B-factor
+      ``<name>.cxc`` and ``<name>_displacement.pdb`` (or ``.cif``; RMSF in the B-factor
       column), see :func:`~.chimerax.write_ensemble_session`;
     * with ``map_files``, ``maps.cxc`` (the maps as one series) and, for
       each file given in ``model_files``, ``<name>_maps.cxc`` (its

@@ -11,9 +11,11 @@ Modules, one job each:
 * :mod:`.files`: formats by suffix, gzip text, :class:`StructureError`.
 * :mod:`.elements`: atomic numbers; the element of an atom from its name.
 * :mod:`.residues`: which residues are polymer; their pseudo-atom.
+* :mod:`.links`: which consecutive residues are bonded (chain breaks).
 * :mod:`.model`: :class:`Atoms`, :class:`CoarseModel`, chains and segments.
 * :mod:`.reading`: PDB / mmCIF -> CoarseModel through Biopython.
 * :mod:`.coordinates`: pseudo-atom coordinates of every model of a file.
+* :mod:`.formats`: whether a PDB file can hold a model; the output format.
 * :mod:`.writing`: multi-model PDB / mmCIF output.
 * :mod:`.rmsd`: RMSD between pseudo-atom sets.
 
@@ -23,15 +25,18 @@ process may import it.
 from .coordinates import read_models
 from .elements import ATOMIC_NUMBERS
 from .files import CIF_SUFFIXES, PDB_SUFFIXES, StructureError, structure_format
-from .model import BREAK_DISTANCE, Atoms, CoarseModel
+from .formats import FORMAT_CHOICES, FORMATS, output_format, pdb_problem
+from .links import BOND_DISTANCE, BREAK_DISTANCE
+from .model import Atoms, CoarseModel
 from .reading import load_ensemble, load_structure
-from .residues import AMINO_ACIDS, LINK_DISTANCE, NUCLEOTIDES
+from .residues import AMINO_ACIDS, NUCLEOTIDES
 from .rmsd import ca_rmsd
 from .writing import write_models
 
 __all__ = [
-    "AMINO_ACIDS", "ATOMIC_NUMBERS", "Atoms", "BREAK_DISTANCE",
-    "CIF_SUFFIXES", "CoarseModel", "LINK_DISTANCE", "NUCLEOTIDES",
-    "PDB_SUFFIXES", "StructureError", "ca_rmsd", "load_ensemble",
-    "load_structure", "read_models", "structure_format", "write_models",
+    "AMINO_ACIDS", "ATOMIC_NUMBERS", "Atoms", "BOND_DISTANCE",
+    "BREAK_DISTANCE", "CIF_SUFFIXES", "CoarseModel", "FORMATS",
+    "FORMAT_CHOICES", "NUCLEOTIDES", "PDB_SUFFIXES", "StructureError",
+    "ca_rmsd", "load_ensemble", "load_structure", "output_format",
+    "pdb_problem", "read_models", "structure_format", "write_models",
 ]

@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from .files import StructureError, read_text, structure_format
+from .files import StructureError, input_format, read_text
 from .residues import NUCLEIC_CENTRE
 
 PSEUDO_ATOM_NAMES = ("CA",) + NUCLEIC_CENTRE
@@ -163,7 +163,7 @@ def read_models(path):
     named CA are not C-alphas. StructureError naming the file when it has
     no pseudo-atom or models of different sizes.
     """
-    kind = structure_format(path)
+    kind = input_format(path)
     text = read_text(path)
     models = (_pdb_pseudo_atoms(text, path) if kind == "pdb"
               else _cif_pseudo_atoms(text, path))

@@ -29,6 +29,18 @@ def structure_format(path):
         f"{', '.join(PDB_SUFFIXES + CIF_SUFFIXES)} (optionally .gz)")
 
 
+def input_format(path):
+    """``'pdb'`` or ``'cif'`` of a structure file to read; StructureError
+    naming ``path`` when it is missing, a folder, or of an unknown suffix."""
+    path = Path(path)
+    if path.is_dir():
+        raise StructureError(f"{path}: is a folder, not a structure file "
+                             f"(give a {', '.join(PDB_SUFFIXES + CIF_SUFFIXES)} file)")
+    if not path.is_file():
+        raise StructureError(f"{path}: no such file")
+    return structure_format(path)
+
+
 def is_gzip(path):
     """Whether ``path`` names a gzip file (``.gz`` suffix)."""
     return Path(path).suffix.lower() == ".gz"

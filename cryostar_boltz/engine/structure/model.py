@@ -3,22 +3,17 @@ amplitudes, chains and segments, and the full-atom model it came from.
 
 A pseudo-atom's amplitude is the sum of the atomic numbers of its
 residue's heavy atoms. Chains (the chain id, or the segment id when the
-chain id is blank) are split into segments at breaks: a residue-number jump
-other than 0 or +1, a change between protein and nucleic acid, or
-consecutive pseudo-atoms farther apart than :data:`BREAK_DISTANCE`;
-consecutive pseudo-atoms of one segment are bonded.
+chain id is blank) are split into segments where consecutive residues are
+not bonded (:mod:`.links`: from the polymer type and the bond geometry,
+never from the residue numbers); consecutive pseudo-atoms of one segment
+are bonded.
 """
 import dataclasses
 
 import numpy as np
 
 from .elements import ATOMIC_NUMBERS
-
-#: Pseudo-atom distance (Angstrom) above which consecutive residues are not
-#: bonded. CA-CA is 3.8 (trans) or 2.9 (cis) Angstrom; C1'-C1' is about 4.9
-#: in B-DNA and 5.4 in A-RNA, with room left for unstacked steps.
-BREAK_DISTANCE = {"protein": 4.5, "nucleic": 8.0}
-
+from .links import segment_index as _segment_index
 
 @dataclasses.dataclass(eq=False, repr=False)
 class Atoms:
@@ -101,25 +96,6 @@ class CoarseModel:
         return self.atoms.coords[keep], self.atoms.atomic_numbers[keep]
 
 
-def segments(coords, chain_index, res_ids, is_nucleic):
-    """(N,) int64 segment index per pseudo-atom: chains split at breaks.
-
-    ``coords`` (N, 3) Angstrom, ``chain_index`` and ``res_ids`` (N,) int,
-    ``is_nucleic`` (N,) bool, in chain order."""
-    n = len(coords)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    step = np.linalg.norm(np.diff(coords, axis=0), axis=1)
-    cutoff = np.where(is_nucleic[1:], BREAK_DISTANCE["nucleic"],
-                      BREAK_DISTANCE["protein"])
-    jump = np.diff(res_ids)
-    new = ((chain_index[1:] != chain_index[:-1])
-           | (is_nucleic[1:] != is_nucleic[:-1])
-           | ((jump != 0) & (jump != 1))
-           | (step > cutoff))
-    return np.concatenate([[0], np.cumsum(new)]).astype(np.int64)
-
-
 def coarse_model(residues, source):
     """The CoarseModel of polymer residues (a list of
     :class:`~.residues.Residue`, in file order, at least one); ``source``
@@ -162,7 +138,7 @@ def coarse_model(residues, source):
     coords = atoms.coords[atom_index]
     res_ids = np.array([r.res_id for r in residues], dtype=np.int64)
     is_nucleic = np.array([r.nucleic for r in residues], dtype=bool)
-    segment_index = segments(coords, chain_index, res_ids, is_nucleic)
+    segment_index = _segment_index(residues)
     i = np.flatnonzero(segment_index[1:] == segment_index[:-1])
     return CoarseModel(
         coords=coords, amplitudes=amplitudes, chain_ids=chain_ids,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .elements import element_of
-from .files import StructureError, read_text, structure_format
+from .files import StructureError, input_format, read_text
 from .model import coarse_model
 from .residues import Residue, centre_atom, polymer_residues
 
@@ -61,7 +61,7 @@ def _parse(path):
     """Every model of the file as Bio.PDB Models, and a chain-id map."""
     from Bio.PDB import MMCIFParser, PDBParser
 
-    kind = structure_format(path)
+    kind = input_format(path)
     text = read_text(path)
     if not text.strip():
         raise StructureError(f"{path}: contains no atoms (empty file)")

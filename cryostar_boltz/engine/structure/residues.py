@@ -5,12 +5,15 @@ One pseudo-atom per polymer residue: the carbon CA of an amino acid, the
 C1' (or old-style C1*) atom of a nucleotide. Residues of standard names in
 ATOM records are polymer; other residues (HETATM modified residues such as
 MSE, or non-standard names) only when bonded to a neighbour of the same
-chain and kind by a peptide (C-N) or phosphodiester (O3'-P) bond. Waters,
+chain and kind by a peptide (C-N) or phosphodiester (O3'-P) bond
+(:func:`.links.backbone_bond`). Waters,
 ions and ligands, bonded to nothing, are dropped.
 """
 import dataclasses
 
 import numpy as np
+
+from .links import backbone_bond
 
 AMINO_ACIDS = frozenset(
     "ALA ARG ASN ASP CYS GLN GLU GLY HIS ILE LEU LYS MET PHE PRO SER THR TRP "
@@ -21,11 +24,6 @@ NUCLEOTIDES = frozenset(
     "DA5 DC5 DG5 DT5 DA3 DC3 DG3 DT3".split())
 #: Residue names of the standard polymer (PDB, CHARMM and AMBER spellings).
 STANDARD_RESIDUES = AMINO_ACIDS | NUCLEOTIDES
-
-#: Largest covalent-bond length (Angstrom) accepted as a peptide (C-N) or
-#: phosphodiester (O3'-P) link when deciding whether a non-standard residue
-#: is part of the polymer (real bonds are 1.33 and 1.61).
-LINK_DISTANCE = 2.0
 
 NUCLEIC_CENTRE = ("C1'", "C1*")
 
@@ -79,20 +77,13 @@ def centre_atom(names, elements):
     return None
 
 
-def linked(a, b):
-    """Whether residue ``b`` follows ``a`` through a peptide (C-N) or a
-    phosphodiester (O3'-P) bond no longer than :data:`LINK_DISTANCE`."""
-    pairs = (("O3'", "P"), ("O3*", "P")) if a.nucleic else (("C", "N"),)
-    for end, start in pairs:
-        x, y = a.atom(end), b.atom(start)
-        if x is not None and y is not None:
-            return float(np.linalg.norm(x - y)) <= LINK_DISTANCE
-    return False
-
-
 def polymer_residues(residues):
     """The residues of the polymer, in order: standard ones, and the others
     that are linked to a neighbour of the same chain and kind."""
+    def linked(a, b):
+        return (a.chain == b.chain and a.nucleic == b.nucleic
+                and bool(backbone_bond(a, b)))
+
     keep = []
     for i, res in enumerate(residues):
         if res.standard:

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_write
-from .files import is_gzip, structure_format
+from .files import StructureError, is_gzip, structure_format
+from .formats import pdb_problem
 
 
 def _output_table(model, full_atom):
@@ -58,30 +59,23 @@ def _pdb_atom_name(name, element):
 
 
 def _pdb_chain_columns(label, segid):
-    """(chain column, segid column) for a chain label."""
+    """(chain column, segid column) for a chain label: a one-character id,
+    or a blank chain named by its segment id (checked by ``pdb_problem``)."""
     if len(label) <= 1:
         return (label or " "), segid
-    if len(label) <= 4:
-        return " ", label
-    raise ValueError(f"chain id {label!r} is too long for PDB; write .cif")
+    return " ", label
 
 
 def _pdb_template(model, rows, chain_ends):
     """Per-model %-format string of the ATOM/HETATM records (and TERs)."""
     atoms = model.atoms
-    if np.any(atoms.res_ids[rows] > 9999) or np.any(atoms.res_ids[rows] < -999):
-        raise ValueError("residue numbers beyond PDB's 4 columns; write .cif")
     parts = []
     for k, row in enumerate(rows):
         name, element = atoms.names[row], atoms.elements[row]
-        res_name = atoms.res_names[row]
-        if len(res_name) > 3:
-            raise ValueError(f"residue name {res_name!r} is too long for PDB; "
-                             f"write .cif")
         chain, segid = _pdb_chain_columns(atoms.chain_ids[row], atoms.segids[row])
         record = "HETATM" if atoms.hetero[row] else "ATOM  "
-        line = (f"{record}{(k + 1) % 100000:5d} "
-                f"{_pdb_atom_name(name, element)} {res_name:>3s} {chain}"
+        line = (f"{record}{k + 1:5d} "
+                f"{_pdb_atom_name(name, element)} {atoms.res_names[row]:>3s} {chain}"
                 f"{atoms.res_ids[row]:4d}{(atoms.icodes[row] or ' '):1s}   ")
         parts.append(line.replace("%", "%%") + "%8.3f%8.3f%8.3f%6.2f%6.2f"
                      + f"      {segid:<4s}{element:>2s}  \n".replace("%", "%%"))
@@ -94,8 +88,6 @@ def _pdb_chunks(model, positions, occupancy, bfactors, rows):
     chain = model.atoms.chain_ids[rows]
     ends = set(np.flatnonzero(np.r_[chain[1:] != chain[:-1], True]).tolist())
     template = _pdb_template(model, rows, ends)
-    if np.any(positions <= -999.9995) or np.any(positions >= 9999.9995):
-        raise ValueError("coordinates beyond PDB's 8 columns; write .cif")
     occ = np.clip(occupancy, 0.0, 999.99)
     yield "REMARK   1 MODELS WRITTEN BY CRYOSTAR-BOLTZ\n"
     for m, xyz in enumerate(positions):
@@ -117,18 +109,36 @@ _CIF_COLUMNS = ("group_PDB", "id", "type_symbol", "label_atom_id",
 
 
 def _cif_value(text):
-    """A CIF token: quoted when it holds quotes or spaces, '.' when empty."""
+    """A CIF token (CIF 1.1 syntax): '.' when empty; quoted when it holds
+    white space or quotes, starts with a reserved character, or is a
+    reserved word or '.' / '?'."""
     if not text:
         return "."
-    if "'" in text or " " in text or text[0] in "_#$;[]\"":
+    if (any(c in text for c in " \t'\"") or text[0] in "_#$;[]"
+            or text in (".", "?")
+            or text.lower().startswith(("data_", "loop_", "save_", "global_",
+                                        "stop_"))):
         return f'"{text}"' if '"' not in text else f"'{text}'"
     return text
 
 
+def _asym_label(index):
+    """mmCIF label_asym_id of the ``index``-th chain: A..Z, AA, AB..."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
 def _cif_chunks(model, positions, occupancy, bfactors, rows, name):
+    """The _atom_site loop: label_* columns name the engine's chains
+    (label_asym_id A, B... per chain, one entity per chain, label_seq_id
+    1, 2... along it); auth_* columns and pdbx_PDB_ins_code keep the
+    reference's chain ids, residue numbers and insertion codes."""
     atoms = model.atoms
     residue = atoms.residue_index[rows]
-    # label_seq_id: 1-based position of the residue in its chain
     seq = np.zeros(model.n, dtype=np.int64)
     for c in np.unique(model.chain_index):
         members = np.flatnonzero(model.chain_index == c)
@@ -138,9 +148,11 @@ def _cif_chunks(model, positions, occupancy, bfactors, rows, name):
         atom = _cif_value(atoms.names[row])
         comp = _cif_value(atoms.res_names[row])
         chain = _cif_value(atoms.chain_ids[row])
+        icode = _cif_value(atoms.icodes[row]) if atoms.icodes[row] else "?"
         record = "HETATM" if atoms.hetero[row] else "ATOM"
-        head = (f" {atoms.elements[row]} {atom} . {comp} {chain} "
-                f"{model.chain_index[res] + 1} {seq[res]} {atoms.icodes[row] or '?'} ")
+        c = model.chain_index[res]
+        head = (f" {atoms.elements[row]} {atom} . {comp} {_asym_label(c)} "
+                f"{c + 1} {seq[res]} {icode} ")
         tail = f" {atoms.res_ids[row]} {comp} {chain} {atom} "
         lines.append(record + " %d" + head.replace("%", "%%")
                      + "%.3f %.3f %.3f %.2f %.2f" + tail.replace("%", "%%")
@@ -188,9 +200,12 @@ def write_models(path, model, coords, full_atom=False, bfactors=None):
     format follows the suffix (.pdb/.ent or .cif/.mmcif, optionally .gz).
     The file appears complete or not at all (written through
     :func:`cryostar_boltz.engine.io.atomic_write`). Atoms are numbered
-    1, 2, ... in each model (PDB serials wrap past 99999); a TER record
-    ends each chain. ValueError for coordinates of another shape or not
-    finite, or for values that do not fit PDB's columns (write .cif then).
+    1, 2, ... in each model; a TER record ends each chain. Chain ids,
+    residue numbers, insertion codes, residue and atom names are the
+    model's, exactly (mmCIF: the auth_* columns and pdbx_PDB_ins_code).
+    ValueError for coordinates of another shape or not finite;
+    StructureError naming ``path`` for a PDB file that cannot hold the
+    model (:func:`~.formats.pdb_problem`: write .cif then).
     """
     coords = np.asarray(coords, dtype=np.float64)
     if coords.ndim == 2:
@@ -203,6 +218,10 @@ def write_models(path, model, coords, full_atom=False, bfactors=None):
     kind = structure_format(path)
     rows, residue = _output_table(model, full_atom)
     positions = _positions(model, coords, rows, residue, full_atom)
+    if kind == "pdb":
+        problem = pdb_problem(model, full_atom, positions)
+        if problem:
+            raise StructureError(f"{path}: {problem}; write mmCIF (.cif) instead")
     occupancy = model.atoms.occupancy[rows]
     b = _per_model_bfactors(bfactors, model, rows, residue, len(coords))
     if kind == "pdb":

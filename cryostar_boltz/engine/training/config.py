@@ -136,6 +136,10 @@ class TrainConfig(LoopOptions):
     kl_warmup: int = 10000
     # optimisation (and the epoch loop's options)
     lr_schedule: str = "constant"      # or "cosine": decay to 10% of lr by the end
+    # outputs: structure files in "pdb" or "cif", decided from the reference
+    # before training ("auto": PDB when it holds the model); config.json
+    # files without it read as "auto"
+    format: str = "auto"
 
 
 @dataclass

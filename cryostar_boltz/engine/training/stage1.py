@@ -6,8 +6,8 @@ checkpoints (everything needed to resume: weights, optimiser, prior, step;
 and the weights of every epoch), and at the end the posterior means and
 log variances (dataset order), the binary codes (``rbm`` prior), the model
 file (what ``generate`` needs; written last) and the analysis (PCA paths
-and k-means centres decoded to PDB). The loop, checkpoints and resume are
-:class:`~.loop.EpochTrainer`'s.
+and k-means centres decoded to structure files in the run's format). The
+loop, checkpoints and resume are :class:`~.loop.EpochTrainer`'s.
 """
 import contextlib
 import math
@@ -27,7 +27,7 @@ from ..placement import place_reference
 from ..priors import build_prior, fit_to_posteriors
 from ..pseudoatoms import default_sigma, render_points
 from ..runs import write_analysis
-from ..structure import load_structure
+from ..structure import load_structure, output_format
 from .config import TrainConfig
 from .data import TrainingData
 from .loop import EpochTrainer, save_torch
@@ -308,7 +308,13 @@ class Stage1Trainer(EpochTrainer):
 
 def run_training(cfg, run_dir, resume=False, log=print):
     """Train (or resume) a stage-1 run with ``cfg`` (a ``TrainConfig``) in
-    ``run_dir`` and write its outputs; returns ``Path(run_dir)``."""
+    ``run_dir`` and write its outputs; returns ``Path(run_dir)``.
+
+    The format of the structures (``cfg.format``) is decided first, from
+    the reference, and saved in the config: StructureError before anything
+    is written when ``'pdb'`` cannot hold the reference's model."""
+    cfg.format = output_format(load_structure(cfg.reference), cfg.format,
+                               cfg.reference)
     trainer = Stage1Trainer(cfg, run_dir, resume=resume, log=log)
     try:
         trainer.fit()

@@ -92,3 +92,32 @@ def test_bad_boxes_and_maps_are_refused(centred, tmp_path, capsys, args, message
 def test_a_missing_model_is_named(tmp_path, capsys):
     assert cli("--reference", tmp_path / "none.pdb", "--box", BOX, "--apix", APIX) == 1
     assert "none.pdb" in capsys.readouterr().err
+
+
+def test_a_folder_as_reference_is_named_in_one_line(tmp_path, capsys):
+    folder = tmp_path / "some_folder"
+    folder.mkdir()
+    assert cli("--reference", folder, "--box", BOX, "--apix", APIX) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "some_folder: is a folder, not a structure file" in err[0]
+
+
+def test_a_pdb_out_that_cannot_hold_the_model_is_refused_first(centred, tmp_path,
+                                                                capsys):
+    import dataclasses
+    model = load_structure(centred)
+    atoms = dataclasses.replace(model.atoms, chain_ids=np.full(model.atoms.n, "AA-10"),
+                                segids=np.full(model.atoms.n, ""))
+    cif = tmp_path / "long.cif"
+    write_models(cif, dataclasses.replace(model, atoms=atoms), model.coords, full_atom=True)
+    out = tmp_path / "placed.pdb"
+    assert cli("--reference", cif, "--box", BOX, "--apix", APIX, "--out", out) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith(
+        "long.cif: chain id 'AA-10' does not fit a PDB file (1 character); "
+        "give --out a .cif name")
+    assert not out.exists()
+    assert cli("--reference", cif, "--box", BOX, "--apix", APIX,
+               "--out", tmp_path / "placed.cif") == 0
+    assert set(load_structure(tmp_path / "placed.cif").chain_ids) == {"AA-10"}

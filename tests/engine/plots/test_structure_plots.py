@@ -74,3 +74,22 @@ def test_ensemble_with_maps_writes_one_script_for_both(run, map_files, tmp_path,
     # only the maps picture: no structure drawn, no run needed
     only = plots.ensemble_plots(None, None, None, map_files, only={"ensemble_maps"})
     assert set(only) == {"ensemble_maps"}
+
+
+def test_ensemble_traces_break_between_segments_not_by_distance():
+    # two chains whose ends touch (3.8 A apart): separate traces when the
+    # reference's segments are given; a 6 A step inside one segment is drawn
+    coords = np.zeros((2, 6, 3))
+    coords[:, :, 0] = [0.0, 3.8, 7.6, 11.4, 17.4, 21.2]
+    coords[1] += 0.5
+    segments = np.array([0, 0, 0, 1, 1, 1])
+
+    def step_lengths(fig):
+        return sorted(round(float(np.linalg.norm(s[1] - s[0])), 1)
+                      for s in fig.axes[0].collections[0].get_segments())
+
+    # 5 steps; the one between the segments (3.8 A) is left out
+    assert step_lengths(plots.ensemble_figure(coords, segment_index=segments)) == [
+        3.8, 3.8, 3.8, 6.0]
+    # without segments: the 6 A step breaks the trace instead
+    assert step_lengths(plots.ensemble_figure(coords)) == [3.8] * 4

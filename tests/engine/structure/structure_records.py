@@ -46,18 +46,27 @@ def write(path, lines):
 ALA_HEAVY = 7 + 6 + 6 + 8 + 6  # N CA C O CB
 
 
-def nucleotide_lines(n, chain, res_name="DA", first_serial=1):
-    """B-DNA-like strand: C1' on a helix (radius 5.86, 36 deg, rise 3.38)."""
+def nucleotide_lines(n, chain, res_name="DA", first_serial=1, res_ids=None):
+    """B-DNA-like strand: C1' on a helix (radius 5.86, 36 deg, rise 3.38);
+    the O3' of each nucleotide sits 1.6 A from the P of the next one (a
+    phosphodiester bond). ``res_ids``: residue numbers (default 1..n)."""
+    res_ids = list(range(1, n + 1)) if res_ids is None else list(res_ids)
+    offsets = {"P": (2.5, 1.0, -2.0), "O5'": (2.0, 0.5, -1.2),
+               "C4'": (1.2, 0.8, -0.5), "O3'": (1.8, -1.0, 0.2),
+               "C1'": (0.0, 0.0, 0.0), "N9": (-1.4, 0.2, 0.1),
+               "H1'": (0.2, -1.0, -0.3)}
+    c1 = [np.array([5.86 * np.cos(np.radians(36.0 * k)),
+                    5.86 * np.sin(np.radians(36.0 * k)), 3.38 * k])
+          for k in range(n)]
     lines, serial = [], first_serial
     for k in range(n):
-        angle = np.radians(36.0 * k)
-        c1 = np.array([5.86 * np.cos(angle), 5.86 * np.sin(angle), 3.38 * k])
-        atoms = {"P": (2.5, 1.0, -2.0), "O5'": (2.0, 0.5, -1.2),
-                 "C4'": (1.2, 0.8, -0.5), "O3'": (1.8, -1.0, 0.2),
-                 "C1'": (0.0, 0.0, 0.0), "N9": (-1.4, 0.2, 0.1),
-                 "H1'": (0.2, -1.0, -0.3)}
-        for name, off in atoms.items():
-            lines.append(atom_line(serial, name, res_name, chain, k + 1,
-                                   c1 + off, name[0]))
+        atoms = {name: c1[k] + off for name, off in offsets.items()}
+        if k + 1 < n:
+            p_next = c1[k + 1] + offsets["P"]
+            atoms["O3'"] = p_next + 1.6 * (atoms["C4'"] - p_next) / np.linalg.norm(
+                atoms["C4'"] - p_next)
+        for name, xyz in atoms.items():
+            lines.append(atom_line(serial, name, res_name, chain, res_ids[k],
+                                   xyz, name[0]))
             serial += 1
     return lines

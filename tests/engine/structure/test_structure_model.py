@@ -64,10 +64,11 @@ def test_hydrogens_do_not_change_the_model(tmp_path):
     assert len(with_h.heavy_atoms()[0]) == bare.atoms.n
 
 
-def test_numbering_gap_breaks_the_chain(tmp_path):
+def test_numbering_gap_does_not_break_a_bonded_chain(tmp_path):
+    # residue numbers skip, but every C(i)-N(i+1) is a peptide bond
     m = load_structure(write(tmp_path / "gap.pdb", backbone([1, 2, 3, 5, 6])))
-    assert list(m.segment_index) == [0, 0, 0, 1, 1]
-    assert m.bonds.tolist() == [[0, 1], [1, 2], [3, 4]]
+    assert list(m.segment_index) == [0, 0, 0, 0, 0]
+    assert m.bonds.tolist() == [[0, 1], [1, 2], [2, 3], [3, 4]]
 
 
 def test_long_ca_distance_breaks_the_chain(tmp_path):

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from cryostar_boltz.engine.structure import StructureError, load_ensemble, load_structure
+from cryostar_boltz.engine.structure import (StructureError, load_ensemble, load_structure,
+                                             read_models)
 from structure_records import atom_line, backbone, write
 
 
@@ -70,10 +71,31 @@ def test_unreadable_files_are_errors(tmp_path):
     bad.write_text("data_x\nloop_\n_something.else\n1\n")
     with pytest.raises(StructureError, match="bad.cif"):
         load_structure(bad)
+    (tmp_path / "model.xyz").write_text("ATOM\n")
     with pytest.raises(StructureError, match="unknown structure format"):
         load_structure(tmp_path / "model.xyz")
     with pytest.raises(StructureError, match="no such file"):
         load_structure(tmp_path / "missing.pdb")
+
+
+@pytest.mark.parametrize("reader", [load_structure, load_ensemble, read_models])
+def test_every_reader_refuses_bad_paths_in_one_line(tmp_path, reader):
+    folder = tmp_path / "some_folder"
+    folder.mkdir()
+    (tmp_path / "empty.cif").write_text("")
+    (tmp_path / "junk.pdb").write_text("not a structure\n")
+    (tmp_path / "model.txt").write_text("ATOM\n")
+    cases = {folder: "some_folder: is a folder, not a structure file",
+             tmp_path / "missing.cif": "missing.cif: no such file",
+             tmp_path / "model.txt": "model.txt: unknown structure format '.txt'",
+             tmp_path / "empty.cif": "empty.cif: ",
+             tmp_path / "junk.pdb": "junk.pdb: "}
+    for path, message in cases.items():
+        with pytest.raises(StructureError) as err:
+            reader(path)
+        text = str(err.value)
+        assert text.startswith(str(path)) and "\n" not in text
+        assert message in text
 
 
 def test_hybrid36_serials_are_read(tmp_path):

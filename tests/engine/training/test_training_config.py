@@ -74,3 +74,20 @@ def test_prior_options_are_typed_and_checked():
         parse_prior_options(["hidden"])
     with pytest.raises(ValueError, match=r"unknown TrainConfig options \['colour'\]"):
         TrainConfig.from_options(colour=1)
+
+
+def test_structure_format_option_and_old_configs_read_as_auto(tmp_path):
+    parser = command_parser("train")
+    args = parser.parse_args(["--particles", "p", "--reference", "r", "--out", "o",
+                              "--format", "cif"])
+    assert config_from_args(args).format == "cif"
+    assert TrainConfig().format == "auto"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--out", "o", "--format", "mol2"])
+    # a config.json written before the option existed
+    cfg = TrainConfig(particles="p.star", reference="r.pdb")
+    cfg.save(tmp_path)
+    path = tmp_path / "config.json"
+    path.write_text(path.read_text().replace('  "format": "auto",\n', ""))
+    assert '"format"' not in path.read_text()
+    assert TrainConfig.load(tmp_path).format == "auto"
