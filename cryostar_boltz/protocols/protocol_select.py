@@ -12,12 +12,10 @@ from pwem.objects import SetOfParticles
 from .. import constants as cts
 from ..engine import layout
 from ..engine.io import read_json, write_text
-from .form import Outputs
+from .form import Outputs, add_choice
 from .protocol_base import CryoStarBoltzProtBase, flex_attr
 
 OUTPUTS = Outputs(Particles=SetOfParticles)
-#: Coordinates a polygon is drawn in (the engine's ``select --space``).
-SPACES = ("pca", "umap")
 #: The engine's output folder and the polygon file in the extra folder.
 SELECTION = "selection"
 POLYGON_FILE = "polygon.json"
@@ -35,6 +33,7 @@ class CryoStarBoltzProtSelect(CryoStarBoltzProtBase):
     _label = "select particles"
     _devStatus = BETA
     _possibleOutputs = OUTPUTS
+    _engineChoices = {"space": cts.SELECT_SPACES}
 
     # ------------------------------------------------------------ form
     def _defineParams(self, form):
@@ -52,8 +51,8 @@ class CryoStarBoltzProtSelect(CryoStarBoltzProtBase):
                            "on the latent plot, e.g. [[0, 0], [1, 0], [0, 1]]; "
                            "the particles inside are selected. Empty: no "
                            "polygon. The latent-space viewer fills it in.")
-        form.addParam("space", params.EnumParam, choices=["PCA", "UMAP"],
-                      default=0, display=params.EnumParam.DISPLAY_HLIST,
+        add_choice(form, "space", cts.SELECT_SPACES, "pca",
+                      display=params.EnumParam.DISPLAY_HLIST,
                       label="Polygon drawn on",
                       help="PCA: PC1 and PC2 of the latents, as the latent "
                            "plot draws them. UMAP: the UMAP embedding of the "
@@ -105,9 +104,9 @@ class CryoStarBoltzProtSelect(CryoStarBoltzProtBase):
         vertices = self._polygon()
         if vertices is not None:
             polygon = self._getExtraPath(POLYGON_FILE)
-            write_text(polygon, json.dumps({"space": SPACES[self.space.get()],
+            write_text(polygon, json.dumps({"space": self._choice("space"),
                                             "vertices": vertices}) + "\n")
-            args += ["--polygon", polygon, "--space", SPACES[self.space.get()]]
+            args += ["--polygon", polygon, "--space", self._choice("space")]
         for text in (self.ranges.get() or "").split():
             args += ["--range", text]
         if (self.clusters.get() or "").strip():
@@ -161,7 +160,7 @@ class CryoStarBoltzProtSelect(CryoStarBoltzProtBase):
         return ["%d of %d particles selected%s." % (
             summary["n_selected"], summary["n_particles"],
             " inside a %d-vertex polygon on %s" % (
-                len(self._polygon()), SPACES[self.space.get()].upper())
+                len(self._polygon()), self._choice("space").upper())
             if self._polygon() else "")]
 
     def _methods(self):

@@ -176,3 +176,57 @@ def test_latent_viewer_window_opens(display, project, trained, windows, tmp_path
     titles = window_titles()
     if titles is not None:
         assert any("latent" in t for t in titles)
+
+
+def test_the_demos_open_command_shows_the_project(display, tmp_path, adk_dir):
+    """The command the demo prints opens the project in Scipion's project
+    window: the window appears on the display and the project's protocols
+    are loaded in that process."""
+    import threading
+    from pwem.protocols import ProtImportPdb
+    from pyworkflow.project import Manager
+    from cryostar_boltz.workflow import headless
+    from cryostar_boltz.workflow.project import open_command
+    name = "cryostar_boltz_open_" + tmp_path.name[-12:].replace("-", "_")
+    project = Manager().createProject(name)
+    cwd = os.getcwd()
+    os.chdir(project.path)
+    try:
+        imported = project.newProtocol(ProtImportPdb, skipChimera=True,
+                                       inputPdbData=ProtImportPdb.IMPORT_FROM_FILES,
+                                       pdbFile=str(adk_dir / "adk_closed.pdb"))
+        project.launchProtocol(imported, wait=True)
+        assert imported.isFinished()
+    finally:
+        os.chdir(cwd)
+    command = open_command(name, headless.configured_root())
+    empty = screenshot(tmp_path / "empty.png")
+    window = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(window.stdout), daemon=True)
+    reader.start()
+    try:
+        end = time.monotonic() + 180
+        while time.monotonic() < end and window.poll() is None and \
+                not any(line.startswith("project %s" % name) for line in lines):
+            time.sleep(0.5)
+        loaded = [line for line in lines if line.startswith("project %s" % name)]
+        assert loaded, "".join(lines)[-3000:]
+        assert "1 protocols: %s" % imported.getRunName() in loaded[0]
+        titles = []
+        while time.monotonic() < end and window.poll() is None:
+            titles = window_titles() or []
+            if any(name in t for t in titles) or shutil.which("xdotool") is None:
+                break
+            time.sleep(1.0)
+        assert window.poll() is None, "".join(lines)[-3000:]
+        if shutil.which("xdotool"):
+            assert any(name in t for t in titles), titles
+        time.sleep(2.0)
+        assert_non_trivial(screenshot(tmp_path / "project_window.png"), empty)
+    finally:
+        if window.poll() is None:
+            os.killpg(window.pid, 15)
+        window.wait(30)
