@@ -230,3 +230,43 @@ def test_the_demos_open_command_shows_the_project(display, tmp_path, adk_dir):
         if window.poll() is None:
             os.killpg(window.pid, 15)
         window.wait(30)
+
+
+def test_lasso_window_draws_the_plot_and_saves_the_polygon(display, windows, tmp_path):
+    """The latent viewer's lasso window on a display: the coloured scatter
+    shows, a polygon counts the particles inside, and saving hands its
+    vertices on."""
+    import tkinter as tk
+    from cryostar_boltz.engine.io import save_npz
+    from cryostar_boltz.engine.plots.latent import latent_figure
+    from cryostar_boltz.viewers.lasso import LassoView
+    rng = np.random.default_rng(0)
+    xy = np.concatenate([rng.normal(-2, 0.4, (60, 2)), rng.normal(2, 0.4, (40, 2))])
+    labels = np.repeat([0, 1], [60, 40])
+    figure = latent_figure(xy, labels, categorical=True, color_label="cluster",
+                           axis_labels=("PC1 (99.5% of the variance)", "PC2 (0.3% ...)"))
+    save_npz(tmp_path / "latent_pca_cluster_points.npz", **figure.points)
+    empty = screenshot(tmp_path / "empty.png")
+    saved = []
+    root = tk.Tk()
+    root.withdraw()
+    try:
+        view = LassoView(tmp_path / "latent_pca_cluster_points.npz",
+                         lambda v: saved.append(v) or "launched", parent=root)
+        window = view.show()
+        window.geometry("800x700+0+0")
+        settle(window, 1.5)
+        assert_non_trivial(screenshot(tmp_path / "lasso.png"), empty)
+        view.save()
+        assert not saved and "draw a polygon first" in view.status.get()
+        square = [[0.5, -5.0], [5.0, -5.0], [5.0, 5.0], [0.5, 5.0]]
+        view.set_polygon(square)
+        settle(window, 0.5)
+        assert view.status.get() == "40 of 100 particles inside"
+        view.save()
+        assert saved == [square] and view.status.get() == "launched"
+        titles = window_titles()
+        if titles is not None:
+            assert "Select particles" in titles
+    finally:
+        root.destroy()
