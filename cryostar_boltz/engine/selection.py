@@ -32,9 +32,9 @@ from . import layout
 #: 2-D coordinates a polygon is drawn in.
 SPACES = ("pca", "umap")
 #: The subset files a selection writes in its output folder.
-PARTICLES_STAR = "particles.star"
-PARTICLES_CS = "particles.cs"
-INDICES = "indices.npy"
+PARTICLES_STAR = layout.SELECTED_STAR
+PARTICLES_CS = layout.SELECTED_CS
+INDICES = layout.SELECTED_INDICES
 
 
 # ------------------------------------------------------------ criteria

@@ -16,9 +16,6 @@ from .form import Outputs, add_choice
 from .protocol_base import CryoStarBoltzProtBase, flex_attr
 
 OUTPUTS = Outputs(Particles=SetOfParticles)
-#: The engine's output folder and the polygon file in the extra folder.
-SELECTION = "selection"
-POLYGON_FILE = "polygon.json"
 
 
 class CryoStarBoltzProtSelect(CryoStarBoltzProtBase):
@@ -78,7 +75,7 @@ class CryoStarBoltzProtSelect(CryoStarBoltzProtBase):
         self._insertFunctionStep(self.createOutputStep, needsGPU=False)
 
     def _outDir(self, *paths):
-        return self._getExtraPath(SELECTION, *paths)
+        return self._getExtraPath(layout.PROTOCOL_SELECTION, *paths)
 
     def _analysisDir(self):
         analysis = self.inputAnalysis.get()
@@ -103,7 +100,7 @@ class CryoStarBoltzProtSelect(CryoStarBoltzProtBase):
         args = ["--run", self._getRunDir(), "--out", self._outDir()]
         vertices = self._polygon()
         if vertices is not None:
-            polygon = self._getExtraPath(POLYGON_FILE)
+            polygon = self._getExtraPath(layout.PROTOCOL_POLYGON)
             write_text(polygon, json.dumps({"space": self._choice("space"),
                                             "vertices": vertices}) + "\n")
             args += ["--polygon", polygon, "--space", self._choice("space")]
@@ -122,10 +119,9 @@ class CryoStarBoltzProtSelect(CryoStarBoltzProtBase):
 
     def createOutputStep(self):
         from .. import convert
-        from ..engine.selection import INDICES
         particles = self._getInputFlex()
         ids = convert.load_particle_ids(flex_attr(particles, cts.FLEX_PARTICLE_IDS))
-        picked = np.load(self._outDir(INDICES))
+        picked = np.load(self._outDir(layout.SELECTED_INDICES))
         labels = np.full(len(ids), -1, dtype=np.int64)
         labels[picked] = 0
         subset = self._createSetOfParticles()
