@@ -121,7 +121,8 @@ def run_demo(out="cryostar_boltz_demo", n_particles=1500, epochs=15,
     finished = [project.getProtocol(p.getObjId())
                 for p in (train, samples, motion, clusters)]
     log("drawing the pictures of every step")
-    pictures = write_pictures(Path(project.path), *finished, out / "pictures")
+    pictures = write_pictures(Path(project.path), *finished, out / "pictures",
+                              log=log)
     made = {"project": project.path, "data": str(data),
             "protocols": [(p.getRunName(), p.getWorkingDir(), p.summary())
                           for p in finished],
@@ -207,13 +208,14 @@ def _process_alive(pid):
     return True
 
 
-def write_pictures(project_path, train, samples, motion, clusters, out):
+def write_pictures(project_path, train, samples, motion, clusters, out,
+                   log=_log_default):
     """The pictures of each step through ``cryostar-boltz plot``, in
     ``out/STEP/``: the training curves and latent space coloured by the
     analysis' clusters (train), the prior's landscape and sample energies
     (sample_prior), the motion's RMSD/RMSF and traces (generate), the
     clusters (analyze). Returns {step: [PNG paths]}; a step whose pictures
-    cannot be drawn is reported in its folder's summary and left empty."""
+    cannot be drawn is reported through ``log`` and left empty."""
     from .. import program
     from ..engine.io import read_json
     from ..engine.layout import (COARSE_SUFFIX, PROTOCOL_ANALYSIS,
@@ -238,7 +240,10 @@ def write_pictures(project_path, train, samples, motion, clusters, out):
     written = {}
     for step, args in jobs.items():
         folder = out / step
-        program.run("plot", ["--run", run, "--out", folder] + args)
+        try:
+            program.run("plot", ["--run", run, "--out", folder] + args)
+        except program.EngineCommandError as err:
+            log("pictures of %s skipped: %s" % (step, err))
         summary = read_json(folder / SUMMARY) or {}
         written[step] = [str(folder / png) for png in
                          summary.get("pictures", {}).values()]

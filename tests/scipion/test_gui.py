@@ -21,7 +21,8 @@ BOX, APIX = 32, 3.2
 MISSING = [tool for tool, package in (("Xvfb", "xvfb"), ("import", "imagemagick"))
            if shutil.which(tool) is None]
 pytestmark = pytest.mark.skipif(
-    bool(MISSING), reason="needs %s on PATH (apt-get install xvfb imagemagick)"
+    bool(MISSING), reason="needs %s on PATH (apt-get install xvfb imagemagick; "
+    "xdotool too, to check window titles)"
     % " and ".join(MISSING))
 
 
