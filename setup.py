@@ -43,7 +43,8 @@ setup(
         "pyworkflow.plugin": ["cryostar_boltz = cryostar_boltz"],
         "console_scripts": ["cryostar-boltz = cryostar_boltz.engine.cli:main"],
         # commands of the Scipion side, offered where Scipion is installed
-        "cryostar_boltz.commands": ["demo = cryostar_boltz.workflow.demo"],
+        "cryostar_boltz.commands": ["demo = cryostar_boltz.workflow.demo",
+                                    "project = cryostar_boltz.workflow.project"],
         # third-party dimod samplers register here; ours are built in
         "cryostar_boltz.samplers": [
             "gibbs = cryostar_boltz.engine.samplers:GibbsSampler",

@@ -67,6 +67,9 @@ DEFAULT_SAMPLER = "gibbs"
 GENERATE_SOURCES = ("pca", "kmeans", "basins", "samples", "file")
 #: Clustering methods (``engine/analysis.py`` METHODS).
 CLUSTER_METHODS = ("kmeans", "gmm", "basins")
+#: Coordinates a polygon of the select protocol is drawn in
+#: (``cryostar_boltz.engine.selection.SPACES``).
+SELECT_SPACES = ("pca", "umap")
 #: Where each residue's Gaussian is rendered (``engine/pseudoatoms.py`` MODES).
 PSEUDO_ATOMS = ("ca", "centroid", "atoms")
 #: Structure files a run writes (``engine/structure/formats.py``

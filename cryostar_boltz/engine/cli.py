@@ -32,6 +32,8 @@ COMMANDS = {
     "generate": ("generate", "Decode latents to structures (and maps)."),
     "sample-prior": ("sample_prior", "Sample latents from a trained prior."),
     "analyze": ("analyze", "PCA, clustering and per-cluster particle subsets."),
+    "select": ("select", "Select particles in the latent space (polygon, "
+                         "ranges, clusters) as a subset."),
     "plot": ("plot", "Write the pictures of a run as PNG files."),
 }
 

@@ -91,6 +91,11 @@ CLUSTER_MAPS = "cluster"
 SAMPLES = "samples"
 BASINS = "basins"
 BASIN_POINTS = "basins_z.npy"
+#: select: the subset (RELION star, cryoSPARC .cs for .cs input) and the
+#: rows of the selected particles in the run's particle order.
+SELECTED_STAR = "particles.star"
+SELECTED_CS = "particles.cs"
+SELECTED_INDICES = "indices.npy"
 #: Structure files: STEM + suffix of the run's format (``--format``, in
 #: config.json): ``STEM.pdb`` and ``STEM_coarse.pdb``, or ``STEM.cif`` and
 #: ``STEM_coarse.cif`` when a PDB file cannot hold the model.
@@ -113,6 +118,10 @@ PROTOCOL_PARTICLE_IDS = "particle_ids.npy"
 PROTOCOL_SAMPLES = "samples"
 PROTOCOL_ENSEMBLE = "ensemble"
 PROTOCOL_ANALYSIS = "analysis"
+#: The select protocol's engine output folder and the polygon file it
+#: hands to the engine.
+PROTOCOL_SELECTION = "selection"
+PROTOCOL_POLYGON = "polygon.json"
 #: Where viewers write their pictures, under a protocol's extra folder.
 PLOTS = "plots"
 

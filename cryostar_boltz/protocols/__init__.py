@@ -1,11 +1,13 @@
 """Scipion protocols of cryostar-boltz: train, sample the prior, generate
-ensembles and analyze (cluster) a training run."""
+ensembles, analyze (cluster) a training run and select particles in its
+latent space."""
 from .protocol_base import CryoStarBoltzProtBase
 from .protocol_train import CryoStarBoltzProtTrain
 from .protocol_sample_prior import CryoStarBoltzProtSamplePrior
 from .protocol_generate import CryoStarBoltzProtGenerate
 from .protocol_analyze import CryoStarBoltzProtAnalyze
+from .protocol_select import CryoStarBoltzProtSelect
 
 __all__ = ["CryoStarBoltzProtBase", "CryoStarBoltzProtTrain",
            "CryoStarBoltzProtSamplePrior", "CryoStarBoltzProtGenerate",
-           "CryoStarBoltzProtAnalyze"]
+           "CryoStarBoltzProtAnalyze", "CryoStarBoltzProtSelect"]

@@ -60,6 +60,11 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
                       expertLevel=params.LEVEL_ADVANCED,
                       label="Annealing runs",
                       help="Annealing runs used to find the prior's basins.")
+        form.addParam("doUmap", params.BooleanParam, default=False,
+                      label="UMAP embedding?",
+                      help="Also a 2-D UMAP embedding of the latents, for the "
+                           "latent-space viewer and for selecting particles "
+                           "on it (needs the umap-learn package).")
         form.addParam("doMaps", params.BooleanParam, default=True,
                       label="Cluster maps?",
                       help="Also write the map at each cluster centre when "
@@ -83,6 +88,8 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
                 "--seed", self.seed.get(), "--basin-reads", self.basinReads.get()]
         if not self.doMaps:
             args.append("--no-maps")
+        if self.doUmap:
+            args.append("--umap")
         self._runEngine("analyze", args + self._engineDevice())
 
     def createOutputStep(self):

@@ -189,8 +189,9 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
             summary.append("%d samples of the %s prior with the *%s* sampler "
                            "in %.2f s." % (info["n"], info["prior"], info["sampler"],
                                           timing.get("total_seconds", 0.0)))
-            summary.append("Energy (%s): mean %.4g, std %.4g."
-                           % (info.get("energy"), info["energy_mean"],
+            energy = info.get("energy") or "energy"
+            summary.append("%s: mean %.4g, std %.4g."
+                           % (energy[:1].upper() + energy[1:], info["energy_mean"],
                               info["energy_std"]))
             facts = []
             if info.get("beta") is not None:

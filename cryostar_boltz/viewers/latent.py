@@ -1,13 +1,21 @@
 """The latent-space viewer: the particles' latents on the PCA plane (or
 UMAP) coloured by cluster, prior free energy, a latent dimension or density,
-with the prior's contours; and the training curves."""
+with the prior's contours; particles picked by drawing a polygon on that
+plot (saved as a select protocol); and the training curves."""
+import os
+from pathlib import Path
+
 import pyworkflow.protocol.params as params
 from pwem.objects import SetOfParticlesFlex
 
 from ..constants import CRYOSTAR_BOLTZ
-from ..protocols import CryoStarBoltzProtAnalyze, CryoStarBoltzProtTrain
+from ..engine.layout import PROTOCOL_ANALYSIS, UMAP
+from ..protocols import (CryoStarBoltzProtAnalyze, CryoStarBoltzProtSelect,
+                         CryoStarBoltzProtTrain)
 from .base import CryoStarBoltzViewer
-from .folders import is_analysis_folder
+from .folders import is_analysis_folder, owner_protocol
+from .lasso import LassoView, new_select_protocol
+from .views import MessageView
 
 #: The form's colourings and the plot command's names for them
 #: (``--color-by``).
@@ -30,7 +38,8 @@ class CryoStarBoltzLatentViewer(CryoStarBoltzViewer):
     particles' latents coloured by cluster, prior free energy or a latent
     dimension, with the prior's free-energy contours; training curves."""
     _label = "cryostar-boltz latent space"
-    _targets = [CryoStarBoltzProtTrain, CryoStarBoltzProtAnalyze, SetOfParticlesFlex]
+    _targets = [CryoStarBoltzProtTrain, CryoStarBoltzProtAnalyze,
+                CryoStarBoltzProtSelect, SetOfParticlesFlex]
 
     @classmethod
     def can_handle_this_instance(cls, instance):
@@ -70,6 +79,13 @@ class CryoStarBoltzLatentViewer(CryoStarBoltzViewer):
                            "(a slice through the mean latent).")
         form.addParam("displayLatent", params.LabelParam,
                       label="Show the latent space")
+        form.addParam("displaySelect", params.LabelParam,
+                      label="Select particles on the plot",
+                      help="The same plot in a window where you click the "
+                           "corners of a polygon around the particles to "
+                           "keep; *Save as a particle subset* runs a "
+                           "'select particles' protocol with that polygon, "
+                           "whose output set any refinement protocol takes.")
         form.addSection(label="Training")
         form.addParam("displayTraining", params.LabelParam,
                       label="Show the training curves",
@@ -79,11 +95,54 @@ class CryoStarBoltzLatentViewer(CryoStarBoltzViewer):
 
     def _getVisualizeDict(self):
         return {"displayLatent": self._showLatent,
+                "displaySelect": self._showSelect,
                 "displayTraining": self._showTraining}
+
+    def _analysisProtocol(self):
+        """The analyze protocol shown (or read by the protocol shown), else
+        the newest finished one in the project of the same training run:
+        the clusters the user made colour the plot."""
+        target = self._target()
+        for candidate in (target, getattr(getattr(target, "inputAnalysis", None),
+                                          "get", lambda: None)()):
+            if isinstance(candidate, CryoStarBoltzProtAnalyze):
+                return candidate
+        run = self._runFolderOrNone()
+        if run is None:
+            return None
+        base = self._projectPath()
+        for protocol in sorted(self.getProject().getRuns(),
+                               key=lambda p: p.getObjId(), reverse=True):
+            if isinstance(protocol, CryoStarBoltzProtAnalyze) and \
+                    protocol.isFinished() and protocol._getRunDir() and \
+                    os.path.realpath(base / protocol._getRunDir()) == \
+                    os.path.realpath(run):
+                return protocol
+        return None
 
     def _analysisDir(self):
         folders = self._folders(is_analysis_folder)
-        return folders[0] if folders else None
+        if folders:
+            return folders[0]
+        analysis = self._analysisProtocol()
+        if analysis is None:
+            return None
+        folder = self._projectPath() / analysis._getExtraPath(PROTOCOL_ANALYSIS)
+        return folder if is_analysis_folder(folder) else None
+
+    def _particlesPointer(self):
+        """(protocol, output name) of the particles with latents shown."""
+        target = self._target()
+        if isinstance(target, CryoStarBoltzProtTrain):
+            return target, "Particles"
+        if hasattr(target, "inputParticles"):
+            return target.inputParticles.getObjValue(), target.inputParticles.getExtended()
+        owner = owner_protocol(target, self.getProject())
+        for name, output in owner.iterOutputAttributes():
+            if output.getObjId() == target.getObjId():
+                return owner, name
+        raise ValueError("the particles shown were made by no protocol of "
+                         "this project")
 
     def _latentArgs(self):
         """The plot command's arguments for the form's choices."""
@@ -101,6 +160,40 @@ class CryoStarBoltzLatentViewer(CryoStarBoltzViewer):
 
     def _showLatent(self, param=None):
         return self._guard(lambda: self._pictureViews(self._plot(*self._latentArgs())))
+
+    def _showSelect(self, param=None):
+        return self._guard(self._lassoViews)
+
+    def _lassoViews(self):
+        """A lasso window on the latent plot chosen in the form."""
+        embedding = self.embedding.get()
+        analysis = self._analysisDir()
+        if EMBEDDINGS[embedding] == "umap" and (
+                analysis is None or not (Path(analysis) / UMAP).is_file()):
+            return [MessageView(self, "Selecting on UMAP needs an analyze run "
+                                "made with its UMAP option; select on PCA, or "
+                                "run analyze with UMAP first.", error=True)]
+        result = self._plot(*self._latentArgs())
+        if not result.points:
+            return [MessageView(self, "The plot command drew no latent "
+                                "picture: %s" % result.skipped, error=True)]
+        parent = getattr(getattr(self, "formWindow", None), "root", None)
+        name, points = next(iter(result.points.items()))
+        return [LassoView(points, self._saveSelection,
+                          "%s: select particles (%s)" % (self.getName(), name),
+                          parent)]
+
+    def _saveSelection(self, vertices, wait=False):
+        """Launch a select protocol with the polygon ``vertices`` drawn on
+        the form's embedding; returns a line for the lasso window (the
+        protocol itself when ``wait``)."""
+        protocol = new_select_protocol(self.getProject(), self._particlesPointer(),
+                                       vertices, self.embedding.get(),
+                                       self._analysisProtocol())
+        self.getProject().launchProtocol(protocol, wait=wait)
+        if wait:
+            return protocol
+        return "launched '%s' (see the project window)" % protocol.getRunName()
 
     def _showTraining(self, param=None):
         return self._guard(lambda: self._pictureViews(self._plot(

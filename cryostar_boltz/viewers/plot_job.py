@@ -26,11 +26,13 @@ class PlotJobError(EngineCommandError):
 class PlotResult:
     """What one run of the plot command wrote in ``out_dir``:
     ``pictures`` {name: PNG path}, ``scripts`` {name: {"script", "models",
-    "structures", "maps"}} (paths), ``skipped`` {group or picture: why}."""
+    "structures", "maps"}} (paths), ``skipped`` {group or picture: why},
+    ``points`` {latent picture: the ``.npz`` of the points it draws}."""
     out_dir: Path
     pictures: dict = field(default_factory=dict)
     scripts: dict = field(default_factory=dict)
     skipped: dict = field(default_factory=dict)
+    points: dict = field(default_factory=dict)
 
     @classmethod
     def read(cls, out_dir):
@@ -53,7 +55,8 @@ class PlotResult:
                    for name, entry in summary.get("scripts", {}).items()}
         return cls(out_dir, {name: path(png) for name, png
                              in summary.get("pictures", {}).items()},
-                   scripts, dict(summary.get("skipped", {})))
+                   scripts, dict(summary.get("skipped", {})),
+                   {name: path(npz) for name, npz in summary.get("points", {}).items()})
 
     def script_for(self, structures=None, maps=False):
         """The script entry showing the multi-model file ``structures``

@@ -5,10 +5,16 @@ structures shipped with the engine, creates a Scipion project, imports the
 particles and the reference, and runs train (stage 1 with a
 Gaussian-Bernoulli RBM prior, then stage 2) -> sample prior -> generate
 (first principal motion, with maps) -> analyze (clusters and particle
-subsets), exactly as the scripting example of README.rst does, then prints
-what was made and where. A few minutes on 2 CPU cores. Needs the Scipion
-side of the package (scipion-pyworkflow, scipion-em); where no Scipion
-configuration is set, a headless one is made inside --out.
+subsets), exactly as the scripting example of README.rst does, writes the
+pictures of every step (OUT/pictures/STEP/*.png), then prints what was
+made, where, and the command that opens the project in Scipion's window.
+A few minutes on 2 CPU cores. Needs the Scipion side of the package
+(scipion-pyworkflow, scipion-em); where no Scipion configuration is set, a
+headless one is made inside --out.
+
+Running it again with the same --out continues the same project: finished
+protocols are kept, one that was interrupted (the demo killed, the machine
+restarted) continues where it stopped (training from its last checkpoint).
 
 This is the ``demo`` command of ``cryostar-boltz``, contributed by the
 Scipion side through the ``cryostar_boltz.commands`` entry point: an engine
@@ -23,7 +29,9 @@ import os
 import time
 from pathlib import Path
 
+from .. import constants
 from . import headless
+from .project import open_command
 
 #: Modules the command needs; without them the command line does not offer it.
 REQUIRES = ("pyworkflow", "pwem")
@@ -53,7 +61,7 @@ def run_demo(out="cryostar_boltz_demo", n_particles=1500, epochs=15,
             "--structures", adk_dir() / "adk_closed.pdb", adk_dir() / "adk_open.pdb",
             "--weights", 0.6, 0.4, "-n", n_particles, "--box", 48, "--apix", 2.5,
             "--snr", 0.1, "--seed", 0, "--threads", threads, "--out", data])
-    from .. import constants, convert
+    from .. import convert
     sqlite = data / "particles.sqlite"
     if not sqlite.exists():
         convert.particles_star_to_sqlite(data / "particles.star", sqlite)
@@ -65,23 +73,16 @@ def run_demo(out="cryostar_boltz_demo", n_particles=1500, epochs=15,
                             CryoStarBoltzProtSamplePrior, CryoStarBoltzProtTrain)
 
     manager = Manager()
-    name = _free_project_name(manager, "cryostar_boltz_demo")
-    project = manager.createProject(name)
+    name, project = _demo_project(manager, "cryostar_boltz_demo", sqlite)
+    if project is None:
+        project = manager.createProject(name)
+    else:
+        log("continuing the Scipion project %s" % name)
     previous = os.getcwd()
     os.chdir(project.path)
     try:
         def run(protocol_class, inputs=(), **params):
-            protocol = project.newProtocol(protocol_class, **params)
-            for attr, source, output in inputs:
-                getattr(protocol, attr).set(source)
-                getattr(protocol, attr).setExtended(output)
-            log("running %s" % protocol.getClassLabel())
-            project.launchProtocol(protocol, wait=True)
-            if not protocol.isFinished():
-                raise RuntimeError("%s failed: see its log %s"
-                                   % (protocol.getRunName(),
-                                      protocol.getLogPaths()[0]))
-            return protocol
+            return _run_step(project, protocol_class, inputs, params, log)
 
         particles = run(ProtImportParticles,
                         importFrom=ProtImportParticles.IMPORT_FROM_SCIPION,
@@ -119,9 +120,14 @@ def run_demo(out="cryostar_boltz_demo", n_particles=1500, epochs=15,
     project = manager.loadProject(name)
     finished = [project.getProtocol(p.getObjId())
                 for p in (train, samples, motion, clusters)]
+    log("drawing the pictures of every step")
+    pictures = write_pictures(Path(project.path), *finished, out / "pictures",
+                              log=log)
     made = {"project": project.path, "data": str(data),
             "protocols": [(p.getRunName(), p.getWorkingDir(), p.summary())
                           for p in finished],
+            "pictures": pictures,
+            "open": open_command(name, headless.configured_root()),
             "seconds": time.perf_counter() - start}
     log("")
     log("Scipion project %s: %s" % (name, project.path))
@@ -129,14 +135,123 @@ def run_demo(out="cryostar_boltz_demo", n_particles=1500, epochs=15,
         log("- %s (%s)" % (run_name, os.path.join(project.path, folder)))
         for line in summary:
             log("    %s" % line.replace("*", ""))
-    log("done in %.0f s; open the project in Scipion to browse it%s"
-        % (made["seconds"], "" if not configured else
-           " (with SCIPION_USER_DATA=%s)" % os.environ["SCIPION_USER_DATA"]))
+    log("pictures of every step (PNG):")
+    for step, files in pictures.items():
+        folder = Path(files[0]).parent if files else out / "pictures" / step
+        log("- %s: %s (%s)" % (step, folder, ", ".join(Path(f).name for f in files)))
+    log("done in %.0f s; open the project in Scipion's window with:"
+        % made["seconds"])
+    log("    %s" % made["open"])
     return made
 
 
-def _free_project_name(manager, base):
+def _demo_project(manager, base, sqlite):
+    """(name, project): the demo project of this --out (its particles
+    imported from ``sqlite``) to continue, else (a free name, None)."""
+    from pwem.protocols import ProtImportParticles
     names = {info.getName() for info in manager.listProjects()}
+    candidates = [base] + sorted(n for n in names if n.startswith(base + "_"))
+    for name in candidates:
+        if name not in names:
+            continue
+        project = manager.loadProject(name)
+        for protocol in project.getRuns():
+            if isinstance(protocol, ProtImportParticles) and \
+                    protocol.sqliteFile.get() == str(sqlite):
+                return name, project
+    return _free_project_name(names, base), None
+
+
+def _run_step(project, protocol_class, inputs, params, log):
+    """The project's protocol of ``protocol_class``: kept when it finished;
+    continued where it stopped when it was interrupted (its process gone:
+    Scipion's *Continue*, which skips the steps done and resumes training
+    from its last checkpoint); else a new one with ``params`` and
+    ``inputs`` (attribute, protocol, output) launched. Waits for it;
+    RuntimeError naming its log when it fails."""
+    from pyworkflow.protocol.constants import MODE_RESUME
+    existing = [p for p in project.getRuns(checkPids=True)
+                if type(p) is protocol_class]
+    protocol = existing[-1] if existing else None
+    if protocol is not None and protocol.isFinished():
+        log("kept %s (finished)" % protocol.getRunName())
+        return protocol
+    if protocol is None:
+        protocol = project.newProtocol(protocol_class, **params)
+        for attr, source, output in inputs:
+            getattr(protocol, attr).set(source)
+            getattr(protocol, attr).setExtended(output)
+        log("running %s" % protocol.getClassLabel())
+    else:
+        if protocol.isActive() and _process_alive(protocol.getPid()):
+            raise RuntimeError("%s is still running (process %d): wait for it, "
+                               "or stop it in Scipion, then run the demo again"
+                               % (protocol.getRunName(), protocol.getPid()))
+        log("continuing %s where it stopped" % protocol.getRunName())
+        protocol.runMode.set(MODE_RESUME)
+    project.launchProtocol(protocol, wait=True)
+    if not protocol.isFinished():
+        raise RuntimeError("%s failed: see its log %s"
+                           % (protocol.getRunName(), protocol.getLogPaths()[0]))
+    return protocol
+
+
+def _process_alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_pictures(project_path, train, samples, motion, clusters, out,
+                   log=_log_default):
+    """The pictures of each step through ``cryostar-boltz plot``, in
+    ``out/STEP/``: the training curves and latent space coloured by the
+    analysis' clusters (train), the prior's landscape and sample energies
+    (sample_prior), the motion's RMSD/RMSF and traces (generate), the
+    clusters (analyze). Returns {step: [PNG paths]}; a step whose pictures
+    cannot be drawn is reported through ``log`` and left empty."""
+    from .. import program
+    from ..engine.io import read_json
+    from ..engine.layout import (PROTOCOL_ANALYSIS, PROTOCOL_ENSEMBLE,
+                                 PROTOCOL_SAMPLES, SUMMARY, is_coarse,
+                                 structure_patterns)
+    from ..protocols.protocol_base import flex_attr
+    run = project_path / flex_attr(train.Particles, constants.FLEX_RUN_DIR)
+    analysis = project_path / clusters._getExtraPath(PROTOCOL_ANALYSIS)
+    ensemble = project_path / motion._getExtraPath(PROTOCOL_ENSEMBLE)
+    models = [p for pattern in structure_patterns("*")
+              for p in sorted(ensemble.glob(pattern)) if not is_coarse(p)]
+    maps = sorted(ensemble.glob("*.mrc"))
+    jobs = {
+        "train": ["--what", "latent,training", "--analysis", analysis],
+        "sample_prior": ["--what", "prior", "--samples",
+                         project_path / samples._getExtraPath(PROTOCOL_SAMPLES)],
+        "generate": ["--what", "trajectory,ensemble"]
+        + [a for m in models for a in ("--models", m)]
+        + [a for m in maps[::max(1, len(maps) // 3)] for a in ("--maps", m)],
+        "analyze": ["--what", "latent", "--color-by", "cluster", "--analysis",
+                    analysis],
+    }
+    written = {}
+    for step, args in jobs.items():
+        folder = out / step
+        try:
+            program.run("plot", ["--run", run, "--out", folder] + args)
+        except program.EngineCommandError as err:
+            log("pictures of %s skipped: %s" % (step, err))
+        summary = read_json(folder / SUMMARY) or {}
+        written[step] = [str(folder / png) for png in
+                         summary.get("pictures", {}).values()]
+    return written
+
+
+def _free_project_name(names, base):
     if base not in names:
         return base
     k = 2

@@ -35,15 +35,23 @@ ENVIRONMENT = {
 }
 
 
-def missing_variables():
-    return [name for name in ENVIRONMENT if name not in os.environ]
+#: Variables only a session without a display sets.
+HEADLESS_ONLY = ("MPLBACKEND",)
 
 
-def configure(root):
+def missing_variables(gui=False):
+    """The variables of :data:`ENVIRONMENT` not set (those a GUI session
+    needs when ``gui``: matplotlib then keeps its own backend)."""
+    return [name for name in ENVIRONMENT if name not in os.environ
+            and not (gui and name in HEADLESS_ONLY)]
+
+
+def configure(root, gui=False):
     """Set the missing variables under ``root``; returns their names.
+    ``gui``: for a session with a display (Scipion's project window).
 
     Must run before pyworkflow is imported; raises RuntimeError after."""
-    missing = missing_variables()
+    missing = missing_variables(gui)
     if not missing:
         return []
     if "pyworkflow" in sys.modules:
@@ -57,3 +65,16 @@ def configure(root):
     for name in missing:
         os.environ[name] = ENVIRONMENT[name](root)
     return missing
+
+
+def configured_root():
+    """The folder of the headless configuration in use (what
+    :func:`configure` set, here or in a parent process), or None when the
+    Scipion variables are the user's own."""
+    home = os.environ.get("SCIPION_HOME")
+    if not home:
+        return None
+    root = Path(home)
+    made = all(os.environ.get(name) == ENVIRONMENT[name](root)
+               for name in ("SCIPION_USER_DATA", "SCIPION_HOSTS"))
+    return root if made else None

@@ -8,6 +8,7 @@ forms fails here. The training form's defaults are the engine's options,
 and every flag a protocol passes is one the engine command takes.
 """
 import inspect
+import json
 from dataclasses import asdict
 
 import pytest
@@ -27,9 +28,11 @@ from cryostar_boltz.engine.priors import PRIORS, build_prior  # noqa: E402
 from cryostar_boltz.engine.pseudoatoms import MODES  # noqa: E402
 from cryostar_boltz.engine.samplers import SAMPLERS  # noqa: E402
 from cryostar_boltz.engine.structure.formats import FORMAT_CHOICES  # noqa: E402
+from cryostar_boltz.engine.selection import SPACES  # noqa: E402
 from cryostar_boltz.protocols import (CryoStarBoltzProtAnalyze,  # noqa: E402
                                       CryoStarBoltzProtGenerate,
                                       CryoStarBoltzProtSamplePrior,
+                                      CryoStarBoltzProtSelect,
                                       CryoStarBoltzProtTrain, train_form)
 
 #: constants.py tuple -> the engine's names, in the engine's order.
@@ -40,9 +43,11 @@ REGISTRIES = {
     "CLUSTER_METHODS": tuple(METHODS),
     "PSEUDO_ATOMS": tuple(MODES),
     "STRUCTURE_FORMATS": tuple(FORMAT_CHOICES),
+    "SELECT_SPACES": tuple(SPACES),
 }
 PROTOCOLS = [CryoStarBoltzProtTrain, CryoStarBoltzProtSamplePrior,
-             CryoStarBoltzProtGenerate, CryoStarBoltzProtAnalyze]
+             CryoStarBoltzProtGenerate, CryoStarBoltzProtAnalyze,
+             CryoStarBoltzProtSelect]
 #: Parameters pyworkflow puts in every form (its run mode is an EnumParam).
 STANDARD_PARAMS = {name for name, _ in EMProtocol().getDefinition().iterParams()}
 
@@ -124,3 +129,21 @@ def test_the_flags_the_training_protocol_passes_exist(capsys):
     density = engine_options("train-density", capsys)
     fields = list(train_form.DENSITY_FIELDS.values()) + ["epochs", "box"]
     assert {train_form.flag(f) for f in fields} <= density
+
+
+def test_the_flags_the_select_protocol_passes_exist(capsys, tmp_path):
+    flags = engine_options("select", capsys)
+    protocol = CryoStarBoltzProtSelect(polygon="[[0, 0], [1, 0], [0, 1]]",
+                                       ranges="1:0:1 pc2::0", clusters="0",
+                                       invert=True)
+    protocol._getRunDir = lambda: "run"
+    protocol._getExtraPath = lambda *p: str(tmp_path.joinpath(*p))
+    args = [str(a) for a in protocol._selectArgs()]
+    passed = {a for a in args if a.startswith("--")}
+    assert passed <= flags, passed - flags
+    assert {"--polygon", "--space", "--range", "--clusters", "--invert"} <= passed
+    assert args[args.index("--space") + 1] == "pca"
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--range"] == \
+        ["1:0:1", "pc2::0"]
+    assert json.loads((tmp_path / "polygon.json").read_text()) == {
+        "space": "pca", "vertices": [[0, 0], [1, 0], [0, 1]]}

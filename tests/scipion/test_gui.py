@@ -21,7 +21,8 @@ BOX, APIX = 32, 3.2
 MISSING = [tool for tool, package in (("Xvfb", "xvfb"), ("import", "imagemagick"))
            if shutil.which(tool) is None]
 pytestmark = pytest.mark.skipif(
-    bool(MISSING), reason="needs %s on PATH (apt-get install xvfb imagemagick)"
+    bool(MISSING), reason="needs %s on PATH (apt-get install xvfb imagemagick; "
+    "xdotool too, to check window titles)"
     % " and ".join(MISSING))
 
 
@@ -176,3 +177,97 @@ def test_latent_viewer_window_opens(display, project, trained, windows, tmp_path
     titles = window_titles()
     if titles is not None:
         assert any("latent" in t for t in titles)
+
+
+def test_the_demos_open_command_shows_the_project(display, tmp_path, adk_dir):
+    """The command the demo prints opens the project in Scipion's project
+    window: the window appears on the display and the project's protocols
+    are loaded in that process."""
+    import threading
+    from pwem.protocols import ProtImportPdb
+    from pyworkflow.project import Manager
+    from cryostar_boltz.workflow import headless
+    from cryostar_boltz.workflow.project import open_command
+    name = "cryostar_boltz_open_" + tmp_path.name[-12:].replace("-", "_")
+    project = Manager().createProject(name)
+    cwd = os.getcwd()
+    os.chdir(project.path)
+    try:
+        imported = project.newProtocol(ProtImportPdb, skipChimera=True,
+                                       inputPdbData=ProtImportPdb.IMPORT_FROM_FILES,
+                                       pdbFile=str(adk_dir / "adk_closed.pdb"))
+        project.launchProtocol(imported, wait=True)
+        assert imported.isFinished()
+    finally:
+        os.chdir(cwd)
+    command = open_command(name, headless.configured_root())
+    empty = screenshot(tmp_path / "empty.png")
+    window = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(window.stdout), daemon=True)
+    reader.start()
+    try:
+        end = time.monotonic() + 180
+        while time.monotonic() < end and window.poll() is None and \
+                not any(line.startswith("project %s" % name) for line in lines):
+            time.sleep(0.5)
+        loaded = [line for line in lines if line.startswith("project %s" % name)]
+        assert loaded, "".join(lines)[-3000:]
+        assert "1 protocols: %s" % imported.getRunName() in loaded[0]
+        titles = []
+        while time.monotonic() < end and window.poll() is None:
+            titles = window_titles() or []
+            if any(name in t for t in titles) or shutil.which("xdotool") is None:
+                break
+            time.sleep(1.0)
+        assert window.poll() is None, "".join(lines)[-3000:]
+        if shutil.which("xdotool"):
+            assert any(name in t for t in titles), titles
+        time.sleep(2.0)
+        assert_non_trivial(screenshot(tmp_path / "project_window.png"), empty)
+    finally:
+        if window.poll() is None:
+            os.killpg(window.pid, 15)
+        window.wait(30)
+
+
+def test_lasso_window_draws_the_plot_and_saves_the_polygon(display, windows, tmp_path):
+    """The latent viewer's lasso window on a display: the coloured scatter
+    shows, a polygon counts the particles inside, and saving hands its
+    vertices on."""
+    import tkinter as tk
+    from cryostar_boltz.engine.io import save_npz
+    from cryostar_boltz.engine.plots.latent import latent_figure
+    from cryostar_boltz.viewers.lasso import LassoView
+    rng = np.random.default_rng(0)
+    xy = np.concatenate([rng.normal(-2, 0.4, (60, 2)), rng.normal(2, 0.4, (40, 2))])
+    labels = np.repeat([0, 1], [60, 40])
+    figure = latent_figure(xy, labels, categorical=True, color_label="cluster",
+                           axis_labels=("PC1 (99.5% of the variance)", "PC2 (0.3% ...)"))
+    save_npz(tmp_path / "latent_pca_cluster_points.npz", **figure.points)
+    empty = screenshot(tmp_path / "empty.png")
+    saved = []
+    root = tk.Tk()
+    root.withdraw()
+    try:
+        view = LassoView(tmp_path / "latent_pca_cluster_points.npz",
+                         lambda v: saved.append(v) or "launched", parent=root)
+        window = view.show()
+        window.geometry("800x700+0+0")
+        settle(window, 1.5)
+        assert_non_trivial(screenshot(tmp_path / "lasso.png"), empty)
+        view.save()
+        assert not saved and "draw a polygon first" in view.status.get()
+        square = [[0.5, -5.0], [5.0, -5.0], [5.0, 5.0], [0.5, 5.0]]
+        view.set_polygon(square)
+        settle(window, 0.5)
+        assert view.status.get() == "40 of 100 particles inside"
+        view.save()
+        assert saved == [square] and view.status.get() == "launched"
+        titles = window_titles()
+        if titles is not None:
+            assert "Select particles" in titles
+    finally:
+        root.destroy()

@@ -157,6 +157,53 @@ def test_latent_viewer_of_the_output_particles(project, protocols):
                             protocols["train"]._getExtraPath("plots"))
 
 
+def test_latent_viewer_of_training_colours_by_the_users_analysis(project, protocols):
+    """The project's analyze run (3 clusters) colours the training run's
+    plot, not the run's own 10-cluster k-means."""
+    viewer = viewer_for(CryoStarBoltzLatentViewer, project, protocols["train"])
+    press(viewer, "displayLatent")
+    points = np.load(os.path.join(protocols["train"]._getExtraPath("plots"),
+                                  "latent_pca_cluster_points.npz"))
+    assert sorted(np.unique(points["values"]).tolist()) == [0, 1, 2]
+    assert str(points["axis_labels"][0]).startswith("PC1 (")
+
+
+def test_polygon_drawn_in_the_viewer_becomes_a_particle_subset(project, protocols):
+    from cryostar_boltz.viewers.lasso import LassoView, count_inside, read_points
+    viewer = viewer_for(CryoStarBoltzLatentViewer, project, protocols["train"])
+    views = press(viewer, "displaySelect")
+    assert len(views) == 1 and isinstance(views[0], LassoView)
+    points = read_points(views[0].points_file)
+    xy = points["xy"]
+    assert xy.shape == (200, 2) and points["categorical"]
+    # a triangle around the left part of the plane, as a user would draw it
+    (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
+    mid = (x0 + x1) / 2
+    polygon = [[x0 - 1, y0 - 1], [mid, y0 - 1], [mid, y1 + 1], [x0 - 1, y1 + 1]]
+    expected = count_inside(xy, polygon)
+    assert 0 < expected < 200
+    select = viewer._saveSelection(polygon, wait=True)
+    assert select.isFinished(), select.getStatus()
+    assert select.Particles.getSize() == expected
+    assert select.inputAnalysis.get().getObjId() == protocols["analyze"].getObjId()
+    # the parameters hold the polygon: the same protocol again from them
+    again = project.newProtocol(type(select), polygon=select.polygon.get(),
+                                space=select.space.get())
+    again.inputParticles.set(protocols["train"])
+    again.inputParticles.setExtended("Particles")
+    project.launchProtocol(again, wait=True)
+    assert {p.getObjId() for p in again.Particles.iterItems()} == \
+        {p.getObjId() for p in select.Particles.iterItems()}
+
+
+def test_lasso_on_umap_without_an_embedding_says_what_to_run(project, protocols):
+    viewer = viewer_for(CryoStarBoltzLatentViewer, project, protocols["train"],
+                        embedding=1)
+    views = viewer._getVisualizeDict()["displaySelect"]("displaySelect")
+    assert isinstance(views[0], MessageView) and views[0].error
+    assert "analyze run made with its UMAP option" in views[0].text
+
+
 def test_prior_viewer_of_the_sampling(project, protocols):
     viewer = viewer_for(CryoStarBoltzPriorViewer, project, protocols["sample"])
     for button, name in (("displayLandscape", "prior_landscape.png"),

@@ -25,6 +25,7 @@ from cryostar_boltz import constants as cts, convert  # noqa: E402
 from cryostar_boltz.protocols import (CryoStarBoltzProtAnalyze,  # noqa: E402
                                       CryoStarBoltzProtGenerate,
                                       CryoStarBoltzProtSamplePrior,
+                                      CryoStarBoltzProtSelect,
                                       CryoStarBoltzProtTrain)
 
 BOX = 32
@@ -210,6 +211,9 @@ def test_sample_prior_decodes_samples_and_basins(project, train):
     assert all(np.isfinite(getattr(b, cts.ITEM_ENERGY).get()) for b in basins)
     summary = "\n".join(protocol.summary())
     assert "gibbs" in summary and "basins" in summary
+    # the energy named once, in words
+    assert "Energy of the binary quadratic model (dimod convention): mean" in summary
+    assert "Energy (energy" not in summary
 
 
 # ------------------------------------------------------------ generation
@@ -301,6 +305,62 @@ def test_cluster_subset_feeds_a_standard_protocol(project, analyze):
     assert union.outputSet.getAlignment() == ALIGN_PROJ
 
 
+# ------------------------------------------------------------ selection
+
+def test_polygon_selection_makes_a_subset(project, train):
+    """A polygon on the PCA plane given as a parameter (as a project script
+    or the latent viewer gives it) selects the particles inside it, as a
+    plain subset that keeps each particle's CTF, pose and image."""
+    import json
+    from cryostar_boltz.engine.analysis import fit_pca
+    from cryostar_boltz.engine.particles import read_star
+    info = train.Particles.getFlexInfo()
+    z = np.load(os.path.join(info.getAttr(cts.FLEX_RUN_DIR), "z.npy"))
+    xy = fit_pca(z, min(z.shape[1], 10)).transform(z)[:, :2]
+    cut = float(np.median(xy[:, 0]))
+    pad = 10 * float(np.abs(xy).max()) + 1
+    polygon = [[cut, -pad], [pad, -pad], [pad, pad], [cut, pad]]
+    select = launch(project, CryoStarBoltzProtSelect, inputs=latents_of(train),
+                    polygon=json.dumps(polygon), space=0)
+    ids = convert.load_particle_ids(info.getAttr(cts.FLEX_PARTICLE_IDS))
+    expected = set(ids[xy[:, 0] >= cut].tolist())
+    subset = select.Particles
+    assert type(subset) is SetOfParticles
+    assert subset.hasCTF() and subset.getAlignment() == ALIGN_PROJ
+    assert {p.getObjId() for p in subset.iterItems()} == expected
+    originals = {p.getObjId(): p.clone() for p in train.Particles.iterItems()}
+    for particle in subset.iterItems():
+        original = originals[particle.getObjId()]
+        assert particle.getLocation() == original.getLocation()
+        assert particle.getCTF().getDefocusU() == original.getCTF().getDefocusU()
+        np.testing.assert_array_equal(particle.getTransform().getMatrix(),
+                                      original.getTransform().getMatrix())
+        assert not hasattr(particle, "_zFlex")
+    # the engine's subset keeps every column of the training particles
+    star = read_star(select._getExtraPath("selection", "particles.star"))
+    source = read_star(train._getExtraPath("particles.star"))
+    assert set(source["particles"]) <= set(star["particles"])
+    assert len(star["particles"]["rlnImageName"]) == len(expected)
+    assert "%d of %d particles selected inside a 4-vertex polygon on PCA." % (
+        len(expected), N_PARTICLES) in select.summary()[0]
+
+
+def test_selection_without_criteria_is_refused(project, train):
+    select = new(project, CryoStarBoltzProtSelect, inputs=latents_of(train))
+    assert "Give a polygon, latent ranges or clusters to select by." in \
+        select.validate()
+    bad = new(project, CryoStarBoltzProtSelect, inputs=latents_of(train),
+              polygon="[[0, 0], [1, 1]]")
+    assert any("at least 3 [x, y] vertices" in e for e in bad.validate())
+
+
+def test_cluster_selection_matches_the_cluster_subset(project, train, analyze):
+    select = launch(project, CryoStarBoltzProtSelect, inputs=dict(
+        latents_of(train), inputAnalysis=(analyze, None)), clusters="1")
+    members = {p.getObjId() for p in select.Particles.iterItems()}
+    assert members == {p.getObjId() for p in analyze.ParticlesCluster001.iterItems()}
+
+
 # ------------------------------------------------------------ continue
 
 def test_continue_training_extends_the_run(project, train):
@@ -376,7 +436,7 @@ STANDARD_PARAMS = {"runName", "runMode", "comment", "hostName", "numberOfThreads
 
 @pytest.mark.parametrize("protocol_class", [
     CryoStarBoltzProtTrain, CryoStarBoltzProtSamplePrior,
-    CryoStarBoltzProtGenerate, CryoStarBoltzProtAnalyze])
+    CryoStarBoltzProtGenerate, CryoStarBoltzProtAnalyze, CryoStarBoltzProtSelect])
 def test_every_parameter_has_help(protocol_class):
     protocol = protocol_class()
     names = [name for name, param in protocol.getDefinition().iterParams()

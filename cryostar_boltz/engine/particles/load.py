@@ -32,5 +32,5 @@ def load_particles(path, datadir=None, require_pose=True, require_ctf=True,
         raise DataError("particle file %s not found" % path)
     datadir = None if datadir is None else Path(datadir)
     if datadir is not None and not datadir.is_dir():
-        raise DataError("data folder %s (for %s) not found" % (datadir, path))
+        raise DataError("--datadir %s: folder not found (stacks of %s)" % (datadir, path))
     return reader(path, datadir, require_pose, require_ctf, require_images)

@@ -469,7 +469,7 @@ def resolve_stacks(files, path, datadir):
         tried = [str(t) for t in dict.fromkeys(tried)]
         tried = ", ".join(tried[:3]) + (", ..." if len(tried) > 3 else "")
         raise DataError("%s refers to image stack %s, which was not found%s (looked "
-                        "for %s); give the folder of the stacks as datadir"
+                        "for %s); give the folder of the stacks with --datadir"
                         % (path, name, more, tried))
     return resolved
 

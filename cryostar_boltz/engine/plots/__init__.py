@@ -20,10 +20,11 @@ Nothing here imports pyworkflow or pwem.
 """
 from pathlib import Path
 
-from ..io import save_json
+from ..io import save_json, save_npz
 from ..layout import SUMMARY
 from .figure import PlotError, new_figure, save_all, save_figure
-from .latent import COLOR_BY, EMBEDDINGS, KINDS, latent_figure, latent_plots
+from .latent import (COLOR_BY, EMBEDDINGS, KINDS, latent_figure, latent_plots,
+                     points_name)
 from .maps import maps_figure
 from .motion import displacement, rmsf
 from .pictures import RunPictures
@@ -80,7 +81,9 @@ def plot_run(run_dir, out_dir, what=GROUPS, analysis_dir=None, sample_dirs=(),
     reported through ``log`` and skipped; unknown group or picture names
     raise PlotError. Returns the summary: ``{"pictures": {name: path},
     "scripts": {name: {"script", "models", "structures", "maps"}}`` (see
-    :func:`ensemble_scripts`), ``"skipped": {group or picture: reason}}``;
+    :func:`ensemble_scripts`), ``"skipped": {group or picture: reason}``,
+    ``"points": {latent picture: NAME_points.npz}`` (the 2-D points each
+    latent picture draws, for the viewers' lasso)};
     in ``summary.json`` the files written are names inside ``out_dir``
     and the files shown absolute paths.
     """
@@ -113,7 +116,7 @@ def plot_run(run_dir, out_dir, what=GROUPS, analysis_dir=None, sample_dirs=(),
     if out_dir.exists() and not out_dir.is_dir():
         raise PlotError("--out %s is a file, not a folder" % out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written, scripts, skipped = {}, {}, {}
+    written, scripts, skipped, points = {}, {}, {}, {}
 
     def ensemble():
         figures = ensemble_plots(None, None, model_files, map_files,
@@ -148,13 +151,16 @@ def plot_run(run_dir, out_dir, what=GROUPS, analysis_dir=None, sample_dirs=(),
         if group in only:
             figures = {k: v for k, v in figures.items() if k in only[group]}
         written.update(save_all(figures, out_dir))
-        for fig in figures.values():
+        for name, fig in figures.items():
+            if getattr(fig, "points", None) is not None:
+                points[name] = save_npz(out_dir / points_name(name), **fig.points)
             fig.clear()
     for name in wanted or ():
         if name not in written and group_of(name) not in skipped:
             skipped[name] = "not drawn: no such picture for these inputs"
             log("plot: %s %s" % (name, skipped[name]))
-    summary = {"pictures": written, "scripts": scripts, "skipped": skipped}
+    summary = {"pictures": written, "scripts": scripts, "skipped": skipped,
+               "points": points}
     save_json(out_dir / SUMMARY, _relative(summary, out_dir))
     return summary
 
@@ -173,4 +179,5 @@ def _relative(summary, out_dir):
                             "structures": absolute(v["structures"]),
                             "maps": [absolute(m) for m in v["maps"]]}
                         for k, v in summary["scripts"].items()},
-            "skipped": dict(summary["skipped"])}
+            "skipped": dict(summary["skipped"]),
+            "points": {k: name(p) for k, p in summary["points"].items()}}

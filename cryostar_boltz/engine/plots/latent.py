@@ -23,6 +23,13 @@ def picture_name(embedding, colour, dim=1):
     return "latent_%s_%s" % (embedding, colour if colour != "dim" else "z%d" % dim)
 
 
+def points_name(picture):
+    """The file of the points a latent picture draws: ``NAME_points.npz``
+    (``xy`` (n, 2), ``values`` (n,) its colours, NaN for density,
+    ``categorical``, ``axis_labels``, ``color_label``)."""
+    return picture + "_points.npz"
+
+
 def latent_figure(xy, values=None, kind="scatter", color_label=None,
                   categorical=False, axis_labels=("PC1", "PC2"), contours=None,
                   centres=None, title="Latent space"):
@@ -35,8 +42,9 @@ def latent_figure(xy, values=None, kind="scatter", color_label=None,
     'hexbin' (every particle; each hexagon shows the mean value or the
     most frequent cluster). ``contours`` = (X, Y, F) draws the prior's free
     energy F (nats above its minimum) on the grid X, Y; ``centres`` (k, 2)
-    marks the cluster centres with their numbers. PlotError on other
-    shapes or kinds.
+    marks the cluster centres with their numbers. The figure's ``points``
+    attribute keeps what was drawn (see :func:`points_name`). PlotError on
+    other shapes or kinds.
     """
     xy = np.asarray(xy, dtype=np.float64)
     if xy.ndim != 2 or xy.shape[1] != 2 or not len(xy):
@@ -103,6 +111,12 @@ def latent_figure(xy, values=None, kind="scatter", color_label=None,
         ax.text(0.01, 0.01, "contours: prior free energy F(z) - min F (nats), "
                 "slice through the mean latent", transform=ax.transAxes,
                 fontsize=7, color="0.25")
+    # what was drawn, for tools that draw on the same plane (a lasso)
+    fig.points = {"xy": xy, "values": np.full(n, np.nan) if values is None
+                  else np.asarray(values, dtype=np.float64),
+                  "categorical": bool(categorical),
+                  "axis_labels": np.array(axis_labels, dtype=str),
+                  "color_label": np.array(color_label or "", dtype=str)}
     return fig
 
 

@@ -80,7 +80,7 @@ class RunPictures:
         """Axis labels of PCs ``a`` and ``b`` (0-based) with their share of
         the variance."""
         ratio = self.pca()[3]
-        return tuple("PC%d (%.0f%% of the variance)" % (c + 1, 100 * ratio[c])
+        return tuple("PC%d (%s of the variance)" % (c + 1, percent(ratio[c]))
                      if c < len(ratio) else "PC%d" % (c + 1) for c in (a, b))
 
     def project(self, points):
@@ -92,10 +92,17 @@ class RunPictures:
     # ------------------------------------------------------------ clusters
     def clusters(self):
         """(labels (n,), centres in latent space (k, d) or None, source
-        folder name) from the analysis folder given, else the run's own
-        k-means; None when neither holds labels."""
+        folder name) from the analysis folder given, else the newest
+        ``analyze`` folder inside the run (``RUN/analysis_*``, its default
+        output: the clustering the user ran), else the run's own k-means;
+        None when none holds labels."""
         folders = [self.analysis_dir] if self.analysis_dir else []
-        folders += sorted(self.layout.analysis.glob(layout.glob_pattern(layout.KMEANS)))
+        own = self.layout.analysis
+        ran = [f for f in self.run_dir.glob(own.name + "*")
+               if f.is_dir() and f != own and (f / LABELS).is_file()]
+        folders += sorted(ran, key=lambda f: (f / LABELS).stat().st_mtime,
+                          reverse=True)
+        folders += sorted(own.glob(layout.glob_pattern(layout.KMEANS)))
         for folder in folders:
             labels = folder / LABELS
             if labels.is_file():
@@ -160,17 +167,18 @@ class RunPictures:
             z = np.concatenate([z, codes.astype(np.float32)], 1)
         return self.free_energy(z)
 
-    def landscape(self, grid=120, a=0, b=1, margin=0.15, include=None):
+    def landscape(self, grid=120, a=0, b=1, margin=0.05, include=None):
         """(X, Y, F - min F) on a ``grid`` x ``grid`` mesh of the plane of
-        PCs ``a``, ``b`` through the mean latent, covering the particles
-        (0.5-99.5 percentiles plus ``margin``) and the points ``include``
-        (m, 2) of that plane. PlotError with fewer PCs than needed."""
+        PCs ``a``, ``b`` through the mean latent, covering every particle
+        (their whole extent plus ``margin`` of it on each side, so the
+        contours reach the outliers too) and the points ``include`` (m, 2)
+        of that plane. PlotError with fewer PCs than needed."""
         scores, components, mean, _ = self.pca()
         if components.shape[0] <= max(a, b):
             raise PlotError("%s: the latents have fewer than %d principal "
                             "components" % (self.run_dir, max(a, b) + 1))
-        lo = np.percentile(scores[:, [a, b]], 0.5, axis=0)
-        hi = np.percentile(scores[:, [a, b]], 99.5, axis=0)
+        lo = np.min(scores[:, [a, b]], axis=0)
+        hi = np.max(scores[:, [a, b]], axis=0)
         if include is not None and len(include):
             lo = np.minimum(lo, np.min(include, axis=0))
             hi = np.maximum(hi, np.max(include, axis=0))
@@ -211,6 +219,18 @@ class RunPictures:
         if prior.name == "rbm" and codes is not None:
             return codes.astype(np.float64), "binary unit"
         return None, None
+
+
+def percent(fraction):
+    """``fraction`` (0..1) as a percentage with the fewest decimals (at
+    most 3) that keep both it and its complement within 5 %: 0.995 ->
+    '99.5%', 0.003 -> '0.3%', 0.4237 -> '42%', 1.0 -> '100%'."""
+    p = 100.0 * float(fraction)
+    tolerance = 0.05 * min(p, 100.0 - p)
+    for decimals in range(4):
+        shown = round(p, decimals)
+        if abs(shown - p) <= tolerance or decimals == 3:
+            return "%.*f%%" % (decimals, shown)
 
 
 def read_sample_folder(folder):

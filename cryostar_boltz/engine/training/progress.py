@@ -22,13 +22,18 @@ class Progress:
         self.interval = interval if interval is not None else (0.2 if self.tty else 10.0)
         self.start = self.last = time.perf_counter()
         self.done = self.first = start_at
+        self.shown = None  # the last count printed
 
     def update(self, done, terms=None, rate=None, force=False):
+        """Report ``done`` steps; printed when ``interval`` s have passed
+        since the last line, or with ``force`` (once per count: a count
+        already printed is not printed again)."""
         self.done = done
         now = time.perf_counter()
-        if not self.enabled or (not force and now - self.last < self.interval):
+        if not self.enabled or done == self.shown or \
+                (not force and now - self.last < self.interval):
             return
-        self.last = now
+        self.last, self.shown = now, done
         text = "%s [%d/%d]" % (self.label, done, self.total)
         if terms:
             text += " " + " ".join("%s %.4g" % kv for kv in terms.items())

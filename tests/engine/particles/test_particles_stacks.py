@@ -41,3 +41,19 @@ def test_image_stack_order_files_and_downsampling(real_data, tmp_path, stack_dat
     np.testing.assert_array_equal(copy[[2, 1]], stack[[2, 1]])
     stack.close()
     np.testing.assert_array_equal(stack[0], data[4])  # reopens after close
+
+
+def test_missing_stack_error_names_the_datadir_option(real_data, tmp_path):
+    import shutil
+    import pytest
+    from cryostar_boltz.engine.particles import DataError, load_particles
+    shutil.copy(real_data / "empiar_10076_7.star", tmp_path / "moved.star")
+    with pytest.raises(DataError, match="give the folder of the stacks with --datadir"):
+        load_particles(tmp_path / "moved.star", require_pose=False)
+
+
+def test_missing_datadir_is_named_as_the_option(real_data, tmp_path):
+    import pytest
+    from cryostar_boltz.engine.particles import DataError, load_particles
+    with pytest.raises(DataError, match="--datadir .*nowhere: folder not found"):
+        load_particles(real_data / "empiar_10076_7.star", datadir=tmp_path / "nowhere")

@@ -84,3 +84,60 @@ def test_bad_coordinates_raise_clear_errors():
         plots.latent_figure(np.zeros((5, 3)))
     with pytest.raises(plots.PlotError, match="scatter or hexbin"):
         plots.latent_figure(np.zeros((5, 2)), kind="violin")
+
+
+# ------------------------------------------------------------ reading right
+
+def test_percentages_keep_the_digits_that_matter():
+    from cryostar_boltz.engine.plots.pictures import percent
+    assert [percent(f) for f in (0.995, 0.003, 0.4237, 1.0, 0.0, 0.00004)] == \
+        ["99.5%", "0.3%", "42%", "100%", "0%", "0.004%"]
+
+
+def test_axis_labels_show_the_variance_with_enough_digits(run):
+    class Skewed(plots.RunPictures):
+        def pca(self):
+            scores, components, mean, ratio = super().pca()
+            ratio = np.zeros_like(ratio)
+            ratio[:2] = 0.995, 0.003
+            return scores, components, mean, ratio
+
+    figure = plots.latent_plots(None, None, "density", contours=False,
+                                pictures=Skewed(run))["latent_pca_density"]
+    ax = figure.axes[0]
+    assert ax.get_xlabel() == "PC1 (99.5% of the variance)"
+    assert ax.get_ylabel() == "PC2 (0.3% of the variance)"
+
+
+def test_contours_cover_every_particle(pictures):
+    scores = pictures.pca()[0][:, :2]
+    X, Y, F = pictures.landscape(grid=12)
+    assert X.min() <= scores[:, 0].min() and X.max() >= scores[:, 0].max()
+    assert Y.min() <= scores[:, 1].min() and Y.max() >= scores[:, 1].max()
+    # the picture's contours span the scatter's whole extent
+    figure = plots.latent_plots(None, None, "density",
+                                pictures=pictures)["latent_pca_density"]
+    contour = next(c for c in figure.axes[0].collections
+                   if hasattr(c, "levels"))
+    (x0, y0), (x1, y1) = contour._mins, contour._maxs  # the grid's extent
+    assert x0 <= scores[:, 0].min() and x1 >= scores[:, 0].max()
+    assert y0 <= scores[:, 1].min() and y1 >= scores[:, 1].max()
+
+
+def test_clusters_come_from_the_analysis_the_user_ran(run, tmp_path):
+    """An ``analyze`` folder inside the run (its default output) colours
+    the picture rather than the run's own 10-cluster k-means."""
+    import shutil
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("cache"))
+    analysis = copy / "analysis_kmeans2"
+    analysis.mkdir()
+    n = len(np.load(copy / "z.npy"))
+    np.save(analysis / "labels.npy", (np.arange(n) % 2).astype(np.int64))
+    pics = plots.RunPictures(copy)
+    labels, _, source = pics.clusters()
+    assert source == "analysis_kmeans2" and labels.max() == 1
+    figure = plots.latent_plots(None, None, "cluster", contours=False,
+                                pictures=pics)["latent_pca_cluster"]
+    bar = figure.axes[1]
+    assert len(bar.get_yticks()) == 2 and "analysis_kmeans2" in bar.get_ylabel()
