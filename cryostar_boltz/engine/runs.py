@@ -16,27 +16,16 @@ import torch
 
 from .analysis import fit_pca, kmeans, nearest_particles, pc_path
 from .io import save_array, save_json, save_npz
-from .layout import (CENTRE_PARTICLES, CENTRES, CODES, CONFIG, LABELS, LATENTS,
-                     MODEL, PCA, SUMMARY, RunLayout, points_file, structure_files)
+from .layout import (CENTRE_PARTICLES, CENTRES, CODES, LABELS, LATENTS,
+                     PCA, SUMMARY, RunLayout, points_file, structure_files)
 from .models import StructureVAE
 from .structure import load_structure, write_models
 
 
 def check_run_folder(run_dir):
-    """Raise a clear FileNotFoundError unless ``run_dir`` holds a finished run."""
-    run_dir = Path(run_dir)
-    layout = RunLayout(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError("run folder %s not found" % run_dir)
-    if not layout.model.exists():
-        if layout.config.exists():
-            raise FileNotFoundError(
-                "%s: no %s: the run has not finished training (resume it "
-                "with 'cryostar-boltz train --resume --out %s')"
-                % (run_dir, MODEL, run_dir))
-        raise FileNotFoundError("%s is not a training run folder (no %s)"
-                                % (run_dir, CONFIG))
-    return run_dir
+    """Raise a clear FileNotFoundError unless ``run_dir`` holds a finished run
+    (``RunLayout.require_finished``)."""
+    return RunLayout(run_dir).require_finished()
 
 
 class TrainedRun:

@@ -155,7 +155,8 @@ def plot_run(run_dir, out_dir, what=GROUPS, analysis_dir=None, sample_dirs=(),
             skipped[name] = "not drawn: no such picture for these inputs"
             log("plot: %s %s" % (name, skipped[name]))
     summary = {"pictures": written, "scripts": scripts, "skipped": skipped}
-    save_json(out_dir / SUMMARY, _relative(summary, out_dir))
+    if written or scripts:  # nothing drawn: no record (the caller reports why)
+        save_json(out_dir / SUMMARY, _relative(summary, out_dir))
     return summary
 
 

@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from ..io import write_text
+from ..layout import DISPLACEMENT_SUFFIX, SCRIPT_SUFFIX
 from .motion import rmsf
 
 #: Low -> high displacement (ChimeraX colour names, colon-separated).
 DEFAULT_PALETTE = "blue:white:red"
-#: ``NAME`` + this: the displacement models of an ensemble.
-DISPLACEMENT_SUFFIX = "_displacement.pdb"
-#: ``NAME`` + this: its ChimeraX script.
-SCRIPT_SUFFIX = ".cxc"
+#: ``NAME`` + ``DISPLACEMENT_SUFFIX``: the displacement models of an
+#: ensemble; ``NAME`` + ``SCRIPT_SUFFIX``: its ChimeraX script (names from
+#: ``engine.layout``).
 
 
 def _quote(path):

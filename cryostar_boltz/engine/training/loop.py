@@ -8,6 +8,7 @@ uninterrupted run does. The batch size is global: with ``torchrun`` each
 process takes an equal slice of every batch and gradients are summed, so
 results do not depend on the number of processes.
 """
+import io
 import math
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 
 from ..io import atomic_write
 from ..layout import RunLayout
+from ..outputs import claim, prepare
 from .distributed import init_distributed
 from .progress import MetricsTable, Progress
 
@@ -25,10 +27,15 @@ class NonFiniteLoss(RuntimeError):
     """Raised after too many consecutive batches with a non-finite loss."""
 
 
-def save_torch(path, obj):
+def save_torch(path, obj, what="checkpoint"):
     """``torch.save(obj)`` written atomically: a kill never leaves a
-    truncated checkpoint under ``path``."""
-    return atomic_write(path, lambda fh: torch.save(obj, fh), binary=True)
+    truncated checkpoint under ``path``. Serialised in memory first, so a
+    full disk gives an OSError naming ``path`` and ``what`` (torch's own
+    writer reports it as a RuntimeError without the path)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getbuffer()
+    return atomic_write(path, lambda fh: fh.write(data), binary=True, what=what)
 
 
 class EpochTrainer:
@@ -50,7 +57,10 @@ class EpochTrainer:
     progress_terms = ("loss",)
     #: What the run folder holds, for messages.
     run_kind = "training run"
-    resume_hint = "pass --resume to continue it, or choose another output folder"
+    #: The command that owns the run folder (``outputs.OUTPUTS``) and the
+    #: option naming the folder, for messages.
+    command = "train"
+    out_option = "--out"
 
     def _start(self, cfg, run_dir, log):
         """Process context, logging, threads and the initial seed."""
@@ -67,13 +77,29 @@ class EpochTrainer:
         self.batch_in_epoch = 0
         self.bad_steps = 0
 
+    def run_inputs(self):
+        """What the run is made from, recorded in its ``run.json``."""
+        return {}
+
+    def _claim_run_dir(self, resume, overwrite):
+        """Check (changing nothing) that the run folder is new, empty, this
+        run's own on resume, or replaced with ``overwrite``
+        (``outputs.claim``); every process checks, so all refuse alike."""
+        if resume and overwrite:
+            raise ValueError("--resume continues the run in %s and --overwrite "
+                             "replaces it: give one of them" % self.run_dir)
+        self.claim = claim(self.run_dir, self.command, {}, self.run_inputs(),
+                           overwrite=overwrite, resume=resume, option=self.out_option)
+        self.ctx.barrier()  # before the main process writes the folder
+
     def _prepare_run_dir(self, resume):
-        self.layout.checkpoints.mkdir(parents=True, exist_ok=True)
+        """The run folder, once every input is checked: old outputs removed
+        (``--overwrite``), the record (``run.json``), ``config.json`` and
+        ``checkpoints/``."""
         if self.ctx.is_main:
-            if not resume and self.layout.last_checkpoint.exists():
-                raise ValueError("%s already holds a %s: %s"
-                                 % (self.run_dir, self.run_kind, self.resume_hint))
+            prepare(self.run_dir, self.command, {}, self.run_inputs(), self.claim)
             self.cfg.save(self.run_dir)
+            self.layout.checkpoints.mkdir(parents=True, exist_ok=True)
         self.ctx.barrier()
 
     # ------------------------------------------------------------ batches
@@ -193,11 +219,13 @@ class EpochTrainer:
         process only."""
         if not self.ctx.is_main:
             return
-        save_torch(self.layout.last_checkpoint, self.state())
+        save_torch(self.layout.last_checkpoint, self.state(),
+                   "checkpoint of step %d" % self.step)
         if epoch_copy:
             weights = self.epoch_state()
             weights.update(step=self.step, epoch=self.epoch)
-            save_torch(self.layout.epoch_checkpoint(self.epoch), weights)
+            save_torch(self.layout.epoch_checkpoint(self.epoch), weights,
+                       "weights of epoch %d" % self.epoch)
 
     def _load_checkpoint(self):
         path = self.layout.last_checkpoint
