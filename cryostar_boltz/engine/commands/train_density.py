@@ -83,7 +83,13 @@ def check_inputs(run, resume=False, overwrite=False):
     written."""
     from ..layout import RunLayout
     from ..outputs import claim
-    RunLayout(run).require_finished()
+    from ..layout import LATENTS, MODEL
+    layout = RunLayout(run)
+    if layout.config.is_file() and not (layout.model.is_file() and layout.latents.is_file()):
+        raise FileNotFoundError(
+            "%s: stage 1 has not finished (no %s or %s): finish it with "
+            "'cryostar-boltz train --resume --out %s'" % (run, MODEL, LATENTS, run))
+    layout.require_finished()
     if resume and overwrite:
         raise ValueError("--resume continues the density run of %s and "
                          "--overwrite replaces it: give one of them" % run)
