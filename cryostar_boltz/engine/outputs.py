@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import layout
-from .io import read_json, save_json
+from .io import read_json, save_json, write_error
 
 #: command -> the glob patterns of what it writes in the folder it owns.
 OUTPUTS = {"train": layout.RUN_OUTPUTS, "train-density": layout.DENSITY_OUTPUTS,
@@ -149,7 +149,10 @@ def prepare(folder, command, request, inputs=None, action=NEW, name=None):
         record = read_record(folder)
         if record is not None:
             return record
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise write_error(err, folder, "output folder of %s" % command) from None
     record = {"command": command, "id": uuid.uuid4().hex,
               "created": datetime.datetime.now().isoformat(timespec="seconds"),
               "inputs": _jsonable(inputs or {}), "request": _jsonable(request)}

@@ -119,3 +119,18 @@ def test_a_failed_command_leaves_no_skeleton(tmp_path):
             (run / "checkpoints").mkdir()
             raise RuntimeError("killed")
     assert not run.exists()
+
+
+def test_a_folder_that_cannot_be_made_is_named(tmp_path):
+    import os
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    parent.chmod(0o500)
+    try:
+        if os.access(parent, os.W_OK):
+            pytest.skip("running as a user who may write anywhere")
+        with pytest.raises(OSError, match="cannot write .*ro/out .output folder of generate.: "
+                                          "Permission denied"):
+            outputs.prepare(parent / "out", "generate", {})
+    finally:
+        parent.chmod(0o700)
