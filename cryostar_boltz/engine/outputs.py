@@ -114,6 +114,9 @@ def claim(folder, command, request, inputs=None, overwrite=False, resume=False,
         return NEW
     if overwrite:
         return REPLACE
+    if record is None and command in ALWAYS_CONTINUE and set(engine_files(folder)) <= set(
+            owned_files(folder, command)):
+        return CONTINUE  # e.g. a plot folder written before records existed
     same = record is not None and record.get("command") == command
     if same and (command in ALWAYS_CONTINUE
                  or (command not in RESUMABLE and record.get("request") == _jsonable(request))):

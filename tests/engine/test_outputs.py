@@ -134,3 +134,12 @@ def test_a_folder_that_cannot_be_made_is_named(tmp_path):
             outputs.prepare(parent / "out", "generate", {})
     finally:
         parent.chmod(0o700)
+
+
+def test_a_plot_folder_from_before_records_is_drawn_into_again(tmp_path):
+    (tmp_path / "summary.json").write_text("{}")
+    (tmp_path / "training.png").write_text("x")
+    assert outputs.claim(tmp_path, "plot", {}) == outputs.CONTINUE
+    (tmp_path / "labels.npy").write_text("x")  # an analysis is not a plot folder
+    with pytest.raises(ValueError, match="outputs of an earlier command"):
+        outputs.claim(tmp_path, "plot", {})

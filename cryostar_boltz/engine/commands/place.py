@@ -30,7 +30,7 @@ MODEL_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".pdb.gz", ".ent.gz",
 def add_args(parser):
     parser.add_argument("--reference", required=True,
                         help="reference atomic model (PDB/mmCIF)")
-    parser.add_argument("--box", type=opt_type.even_box, required=True,
+    parser.add_argument("--box", type=opt_type.at_least(2), required=True,
                         help="particle box (pixels, before any downsampling)")
     parser.add_argument("--apix", type=opt_type.positive_float, required=True,
                         help="particle pixel size (Angstrom)")

@@ -124,7 +124,7 @@ def check_pictures(names, what):
                      and name[len(group)] == "_"))
         if not known:
             raise ValueError(
-                "--pictures %s: no such picture (names: training, %s, latent_"
+                "--pictures: unknown picture %r (names: training, %s, latent_"
                 "EMBEDDING_COLOUR, trajectory_NAME, ensemble_NAME; groups %s)"
                 % (name, ", ".join(PRIOR_PICTURES), ", ".join(GROUPS)))
         if group not in what:

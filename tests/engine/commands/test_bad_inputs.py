@@ -55,7 +55,7 @@ def test_place_checks_out_before_its_work(adk_dir, tmp_path, capsys):
     refused(capsys, ["place", "--reference", tmp_path / "missing.pdb", "--box", 64,
                      "--apix", 3, "--out", tmp_path / "p.pdb"], "missing.pdb")
     refused(capsys, base[:3] + ["--box", 0, "--apix", 3],
-            "argument --box: must be an even number of pixels >= 2, got 0", 2)
+            "argument --box: must be an integer >= 2, got 0", 2)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -272,7 +272,7 @@ def test_plot_refuses_an_unknown_picture_name(tiny_run, tmp_path, capsys):
     """The example: an unknown name wrote an empty summary and two lines."""
     out = tmp_path / "pictures"
     refused(capsys, ["plot", "--run", tiny_run, "--out", out, "--pictures",
-                     "latent_bogus"], "--pictures latent_bogus: no such picture")
+                     "latent_bogus"], "--pictures: unknown picture 'latent_bogus'")
     refused(capsys, ["plot", "--run", tiny_run, "--out", out, "--pictures",
                      "prior_landscape", "--what", "latent"], "is not in --what")
     assert not out.exists()
