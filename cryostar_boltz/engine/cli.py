@@ -119,7 +119,9 @@ def main(argv=None):
     module, cmd_parser = _command(commands, name)
     try:
         args = cmd_parser.parse_args(argv[1:])
-    except SystemExit as done:  # --help, or one line for a bad option (2)
+    except SystemExit as done:  # a bad option: its line is printed (--help exits)
+        if done.code in (0, None):
+            raise
         return done.code
     try:
         return module.main(args) or 0
