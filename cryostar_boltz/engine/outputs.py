@@ -124,6 +124,8 @@ def claim(folder, command, request, inputs=None, overwrite=False, resume=False,
     if resume and command in RESUMABLE and (same or record is None):
         return CONTINUE
     held = describe(record, folder)
+    if resume:
+        raise ValueError("%s holds %s, not a %s run to resume" % (folder, held, command))
     other = ", or another %s" % option if option else ""
     if command in RESUMABLE:
         raise ValueError("%s holds %s; use --resume to continue it, --overwrite to "
@@ -196,18 +198,26 @@ def no_checkpoint(folder):
 
 
 @contextmanager
-def created_folder(folder, is_skeleton=_only_record):
+def created_folder(folder, is_skeleton=_only_record, refusals=()):
     """Around a command's work: when it fails, a folder it made (absent
     before) is removed when ``is_skeleton(folder)`` (default: it holds
-    nothing but the record; training runs: no checkpoint yet), so a
-    refused command leaves nothing behind."""
+    nothing but the record; training runs: no checkpoint yet), or whatever
+    it holds when the failure is one of ``refusals`` (exception classes:
+    a command whose outputs are cheap to make again), so a refused command
+    leaves nothing behind (in a folder that existed, the record it wrote
+    goes). An interrupted command keeps its outputs to continue from."""
     folder = Path(folder)
     existed = folder.exists()
+    record = folder / layout.RUN_RECORD
+    had_record = record.exists()
     try:
         yield folder
-    except BaseException:
-        if not existed and folder.is_dir() and is_skeleton(folder):
+    except BaseException as err:
+        refused = isinstance(err, tuple(refusals))
+        if not existed and folder.is_dir() and (refused or is_skeleton(folder)):
             shutil.rmtree(folder, ignore_errors=True)
+        elif existed and refused and not had_record:
+            record.unlink(missing_ok=True)
         raise
 
 

@@ -143,3 +143,26 @@ def test_a_plot_folder_from_before_records_is_drawn_into_again(tmp_path):
     (tmp_path / "labels.npy").write_text("x")  # an analysis is not a plot folder
     with pytest.raises(ValueError, match="outputs of an earlier command"):
         outputs.claim(tmp_path, "plot", {})
+
+
+def test_a_refusal_removes_a_new_folder_an_interruption_keeps_it(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(ValueError):
+        with outputs.created_folder(out, refusals=(ValueError,)):
+            outputs.prepare(out, "sample-prior", {})
+            (out / "z.npy").write_text("x")
+            raise ValueError("the structures cannot be written")
+    assert not out.exists()
+    with pytest.raises(KeyboardInterrupt):
+        with outputs.created_folder(out, refusals=(ValueError,)):
+            outputs.prepare(out, "generate", {})
+            (out / "pc1_000.mrc").write_text("x")
+            raise KeyboardInterrupt
+    assert (out / "pc1_000.mrc").exists()
+
+
+def test_resume_of_another_commands_folder_is_refused(tmp_path):
+    outputs.prepare(tmp_path, "generate", {})
+    with pytest.raises(ValueError, match="holds the generate outputs of .*, not a train "
+                                         "run to resume"):
+        outputs.claim(tmp_path, "train", {}, resume=True)

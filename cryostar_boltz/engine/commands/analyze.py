@@ -158,7 +158,7 @@ def main(args):
     from ..io import save_json
     from ..runs import TrainedRun
     run = TrainedRun(args.run, args.device)
-    with created_folder(out):
+    with created_folder(out, refusals=(ValueError,)):
         summary = analyze_run(
             run, out, args.method, args.k, args.seed, args.umap, args.basin_reads,
             args.particles, args.datadir, maps=not args.no_maps,

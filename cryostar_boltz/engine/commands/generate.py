@@ -128,7 +128,7 @@ def main(args):
                             args.sampler, args.seed)
     name = output_name(args)
     out = Path(args.out)
-    with created_folder(out):
+    with created_folder(out, refusals=(ValueError,)):
         prepare(out, "generate", request_of(args), {"run": args.run}, action, name)
         full, coarse = run.write_structures(out / name, z)
         print("%d models: %s, %s" % (len(z), full, coarse))

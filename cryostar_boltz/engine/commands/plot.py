@@ -147,7 +147,7 @@ def main(args):
     import matplotlib
     matplotlib.use("Agg")
     from ..plots import COLOR_BY, plot_run
-    with created_folder(out):
+    with created_folder(out, refusals=(ValueError,)):
         if action == "replace":
             prepare(out, "plot", {}, {"run": args.run}, action)
         summary = plot_run(args.run, out, what, args.analysis, args.samples,

@@ -103,7 +103,7 @@ def main(args):
     if args.basins:
         table, z = basin_table(prior, args.max_basins, args.basin_reads, args.seed)
     out = Path(args.out)
-    with created_folder(out):
+    with created_folder(out, refusals=(ValueError,)):
         prepare(out, "sample-prior", request_of(args), {"run": args.run}, action)
         write_outputs(args, run, out, arrays if args.n else None,
                       facts if args.n else None, (table, z) if args.basins else None)

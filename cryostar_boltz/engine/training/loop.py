@@ -44,7 +44,10 @@ class EpochTrainer:
     bit-for-bit (``checkpoints/last.pt``; the weights of every epoch in
     ``checkpoints/epoch_NNNN.pt``).
 
-    A stage calls ``_start`` and ``_prepare_run_dir``, sets ``data`` (a
+    A stage calls ``_start``, ``_claim_run_dir`` (nothing written), reads
+    and checks every input, then ``_prepare_run_dir`` (the folder, its
+    ``run.json`` and ``config.json``; ``--overwrite`` replaces another
+    run's outputs only here), sets ``data`` (a
     ``TrainingData``), ``D``, ``apix``, ``parameters`` and ``optimizer``,
     and implements ``train_step(batch, step) -> (values, bad)``,
     ``model_state()`` (what a resume needs besides the loop position),

@@ -42,8 +42,6 @@ class Stage1Trainer(EpochTrainer):
                       "particles_per_s", "skipped")
     progress_terms = ("loss", "image", "continuity", "elastic", "clash", "kl")
 
-    command = "train"
-
     def __init__(self, cfg, run_dir, resume=False, log=print, overwrite=False):
         self._start(cfg, run_dir, log)
         # every input is read and checked before anything is written

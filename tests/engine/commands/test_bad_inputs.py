@@ -307,3 +307,21 @@ def test_option_errors_are_one_line_before_torch(tmp_path):
         assert done.returncode in (1, 2), done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sample_prior_refused_while_writing_leaves_no_folder(tiny_run, tmp_path, capsys,
+                                                             monkeypatch):
+    """The example: a refused sample-prior left its output folder."""
+    from cryostar_boltz.engine.runs import TrainedRun
+
+    def refuse(self, stem, z):
+        raise ValueError("%s: these models cannot be written" % stem)
+    monkeypatch.setattr(TrainedRun, "write_structures", refuse)
+    out = tmp_path / "s"
+    refused(capsys, ["sample-prior", "--run", tiny_run, "--n", 3, "--out", out],
+            "cannot be written")
+    assert not out.exists()
+    out.mkdir()  # a folder that existed stays, with nothing written into it
+    refused(capsys, ["generate", "--run", tiny_run, "--from", "pca", "--n", 2,
+                     "--out", out], "cannot be written")
+    assert list(out.iterdir()) == []
