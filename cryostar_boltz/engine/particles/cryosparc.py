@@ -18,7 +18,7 @@ from ..geometry import matrix_to_euler, rotvec_to_matrix
 from ..io import save_array
 from .dataset import Particles
 from .errors import DataError
-from .stacks import ImageStack, as_index, resolve_stacks, single_box
+from .stacks import ImageStack, as_index, resolve_stacks, single_box, stack_locations
 
 __all__ = ["read_particles_cs", "write_particles_cs", "stack_names"]
 
@@ -139,13 +139,7 @@ def _with_blob_paths(rows, particles, folder):
     from .relion import _relative_if_below
     names = stack_names(rows)
     unique = list(dict.fromkeys(names.tolist()))
-    datadir = Path(particles.datadir) if particles.datadir is not None else None
-    try:
-        resolved = resolve_stacks(unique, particles.path, datadir)
-    except DataError:  # stacks not found: keep where they were looked for first
-        base = (datadir or particles.path.parent).absolute()
-        resolved = [Path(n) if Path(n.lstrip(">")).is_absolute() else base / n.lstrip(">")
-                    for n in unique]
+    resolved = stack_locations(unique, particles.path, particles.datadir)
     written = {n: _relative_if_below(r, folder).encode("utf-8")
                for n, r in zip(unique, resolved)}
     values = np.array([written[n] for n in names.tolist()])

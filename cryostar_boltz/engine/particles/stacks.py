@@ -399,6 +399,21 @@ def resolve_stacks(files, path, datadir):
     return resolved
 
 
+def stack_locations(files, path, datadir=None):
+    """Absolute paths of the stacks ``files`` named in the particle file
+    ``path``, found as :func:`resolve_stacks` finds them; a stack that is
+    not found keeps the first place it was looked for (relative to
+    ``datadir`` or to the file's folder). For writers that name the stacks
+    from another folder."""
+    datadir = Path(datadir) if datadir is not None else None
+    try:
+        return resolve_stacks(list(files), Path(path), datadir)
+    except DataError:
+        base = (datadir or Path(path).parent).absolute()
+        return [Path(f) if Path(f.lstrip(">")).is_absolute() else base / f.lstrip(">")
+                for f in files]
+
+
 def _candidates(name, roots, flat, preferred):
     if name.is_absolute():
         return [name] + [d / name.name for d in flat]

@@ -170,3 +170,37 @@ def test_subsets_load_back_from_where_they_are_written(tiny_dataset, tmp_path, w
         assert all(not p.startswith(b"/") for p in paths)
     else:
         assert all(p.startswith(b"/") for p in paths)
+
+
+@pytest.mark.parametrize("kind", ["star", "cs"])
+def test_subsets_of_project_relative_paths_load_back(tiny_dataset, tmp_path, kind):
+    """RELION and cryoSPARC name stacks from the project folder, not from
+    the particle file's; analyze reads the particles without their images
+    (metadata only), and the subsets still name stacks that load."""
+    from cryostar_boltz.engine.particles import load_particles, write_particles_star
+    from cryostar_boltz.engine.subsets import write_cluster_subsets
+    project = tmp_path / "project"
+    (project / "Extract").mkdir(parents=True)
+    (project / "Refine").mkdir()
+    stack = next(tiny_dataset.star.parent.glob("*.mrcs"))
+    shutil.copy(stack, project / "Extract" / stack.name)
+    shutil.copy(tiny_dataset.star, project / "Extract" / tiny_dataset.star.name)
+    original = load_particles(project / "Extract" / tiny_dataset.star.name)
+    star = write_particles_star(project / "Refine" / "run_data.star", original)
+    star.write_text(star.read_text().replace(str(project) + "/", ""))
+    assert "@Extract/%s" % stack.name in star.read_text()
+    source = star if kind == "star" else cs_of(load_particles(star),
+                                              project / "Refine" / "particles.cs")
+    if kind == "cs":  # cryoSPARC's own project-relative paths
+        raw = np.load(source)
+        assert raw["blob/path"][0] == ("Extract/%s" % stack.name).encode()
+    metadata = load_particles(source, require_images=False, require_pose=False,
+                              require_ctf=False)
+    labels = np.arange(metadata.n) % 2
+    out = tmp_path / "elsewhere"
+    for entry in write_cluster_subsets(metadata, labels, out, 2):
+        members = np.flatnonzero(labels == entry["cluster"])
+        for name in [entry["star"]] + ([entry["cs"]] if kind == "cs" else []):
+            back = load_particles(out / name)
+            np.testing.assert_array_equal(back.images[np.arange(back.n)],
+                                          original.images[members])
