@@ -19,6 +19,7 @@ from .io import save_array, save_json, save_npz
 from .layout import (CENTRE_PARTICLES, CENTRES, CODES, LABELS, LATENTS,
                      PCA, SUMMARY, RunLayout, points_file, structure_files)
 from .models import StructureVAE
+from .training.loop import load_torch
 from .structure import load_structure, write_models
 
 
@@ -34,8 +35,7 @@ class TrainedRun:
     def __init__(self, run_dir, device="cpu"):
         self.run_dir = check_run_folder(run_dir)
         self.layout = RunLayout(self.run_dir)
-        state = torch.load(self.layout.model, map_location=device,
-                           weights_only=False)
+        state = load_torch(self.layout.model, device, "model file")
         self.state = state
         self.device = torch.device(device)
         self.vae = StructureVAE.from_config(state["model_config"])

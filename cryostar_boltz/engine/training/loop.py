@@ -27,6 +27,20 @@ class NonFiniteLoss(RuntimeError):
     """Raised after too many consecutive batches with a non-finite loss."""
 
 
+def load_torch(path, device="cpu", what="checkpoint"):
+    """``torch.load(path)``; a damaged or truncated file is a ValueError
+    naming it and ``what`` it is (torch's own errors name neither)."""
+    try:
+        return torch.load(path, map_location=device, weights_only=False)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # pickle, zip and torch errors alike
+        raise ValueError("%s: the %s cannot be read (%s: %s); the file is "
+                         "damaged or not a cryostar-boltz file"
+                         % (path, what, type(err).__name__,
+                            " ".join(str(err).split())[:200])) from None
+
+
 def save_torch(path, obj, what="checkpoint"):
     """``torch.save(obj)`` written atomically: a kill never leaves a
     truncated checkpoint under ``path``. Serialised in memory first, so a
@@ -230,13 +244,23 @@ class EpochTrainer:
             save_torch(self.layout.epoch_checkpoint(self.epoch), weights,
                        "weights of epoch %d" % self.epoch)
 
+    def _read_checkpoint(self):
+        """Read ``last.pt`` (None without one) before anything is written,
+        so a damaged checkpoint refuses the resume with the folder as it
+        was; :meth:`_load_checkpoint` applies it once the model is built."""
+        path = self.layout.last_checkpoint
+        self._resume_state = (load_torch(path, self.device, "checkpoint to resume from")
+                              if path.exists() else None)
+
     def _load_checkpoint(self):
         path = self.layout.last_checkpoint
-        if not path.exists():
+        if getattr(self, "_resume_state", None) is None:
+            self._read_checkpoint()
+        state, self._resume_state = self._resume_state, None
+        if state is None:
             self.log("no checkpoint in %s: starting from the beginning"
                      % self.run_dir)
             return
-        state = torch.load(path, map_location=self.device, weights_only=False)
         self.load_model_state(state)
         self.step, self.epoch = state["step"], state["epoch"]
         self.batch_in_epoch = state["batch_in_epoch"]

@@ -46,6 +46,8 @@ class Stage1Trainer(EpochTrainer):
         self._start(cfg, run_dir, log)
         # every input is read and checked before anything is written
         self._claim_run_dir(resume, overwrite)
+        if resume:
+            self._read_checkpoint()
         self._load_data()
         self._load_reference(resume)
         self._prepare_run_dir(resume)

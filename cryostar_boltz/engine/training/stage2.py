@@ -25,7 +25,7 @@ from ..layout import LATENTS, MODEL, RunLayout
 from ..outputs import created_folder, no_checkpoint
 from .config import DensityConfig, TrainConfig
 from .data import TrainingData
-from .loop import EpochTrainer, save_torch
+from .loop import EpochTrainer, load_torch, save_torch
 
 #: Particles whose spectra set the data scale.
 SCALE_SAMPLE = 1000
@@ -45,7 +45,7 @@ def _stage1(run_dir):
         raise FileNotFoundError(
             "%s: stage 1 has not finished (no %s or %s): finish it with "
             "'cryostar-boltz train --resume --out %s'" % (run_dir, MODEL, LATENTS, run_dir))
-    state = torch.load(layout.model, map_location="cpu", weights_only=False)
+    state = load_torch(layout.model, "cpu", "stage-1 model file")
     z = np.load(layout.latents)
     if z.ndim != 2 or not np.isfinite(z).all():
         raise ValueError("%s: %s must be a finite (N, latent_dim) array, got "
@@ -66,6 +66,8 @@ class Stage2Trainer(EpochTrainer):
         self._start(cfg, RunLayout(cfg.run).density, log)
         # every input is read and checked before anything is written
         self._claim_run_dir(resume, overwrite)
+        if resume:
+            self._read_checkpoint()
         self._load_data(stage1_cfg, z)
         self._prepare_run_dir(resume)
         self.data.open_images()

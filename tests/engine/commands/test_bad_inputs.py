@@ -325,3 +325,20 @@ def test_sample_prior_refused_while_writing_leaves_no_folder(tiny_run, tmp_path,
     refused(capsys, ["generate", "--run", tiny_run, "--from", "pca", "--n", 2,
                      "--out", out], "cannot be written")
     assert list(out.iterdir()) == []
+
+
+def test_a_damaged_model_file_is_named(tiny_run, tmp_path, capsys):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    data = (run / "model.pt").read_bytes()
+    (run / "model.pt").write_bytes(data[: len(data) // 2])
+    out = tmp_path / "gen"
+    refused(capsys, ["generate", "--run", run, "--from", "pca", "--out", out],
+            "model.pt: the model file cannot be read")
+    assert not out.exists()
+    (run / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
+    before = snapshot(run)
+    refused(capsys, ["train", "--resume", "--out", run, "--epochs", 2],
+            "last.pt: the checkpoint to resume from cannot be read")
+    assert snapshot(run) == before
