@@ -78,13 +78,15 @@ def _patterns(command, name=None):
     return [p % name if "%s" in p else p for p in OUTPUTS[command]]
 
 
-def owned_files(folder, command, name=None):
+def owned_files(folder, command, name=None, generic=True):
     """Entries of ``folder`` matching what ``command`` writes (generate:
-    files of base ``name``)."""
+    files of base ``name``); without ``generic``, patterns that match any
+    name (plot's ``*.png``) are left out, so that a folder whose owner is
+    unknown keeps a user's files."""
     folder = Path(folder)
     found = {}
     for pattern in _patterns(command, name):
-        if "%s" in pattern:
+        if "%s" in pattern or (not generic and pattern.startswith("*")):
             continue
         for path in folder.glob(pattern):
             found[path] = None
@@ -146,7 +148,8 @@ def prepare(folder, command, request, inputs=None, action=NEW, name=None):
             else list(OUTPUTS)
         old_name = (record or {}).get("request", {}).get("name") if record else None
         for old in commands:
-            for path in owned_files(folder, old) + _named_files(folder, old, old_name):
+            for path in owned_files(folder, old, generic=record is not None) + \
+                    _named_files(folder, old, old_name):
                 remove(path)
         for path in engine_files(folder):
             remove(path)

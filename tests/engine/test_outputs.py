@@ -166,3 +166,12 @@ def test_resume_of_another_commands_folder_is_refused(tmp_path):
     with pytest.raises(ValueError, match="holds the generate outputs of .*, not a train "
                                          "run to resume"):
         outputs.claim(tmp_path, "train", {}, resume=True)
+
+
+def test_overwrite_without_a_record_keeps_files_any_user_might_name(tmp_path):
+    (tmp_path / "z.npy").write_text("x")
+    (tmp_path / "summary.json").write_text("{}")
+    (tmp_path / "figure.png").write_text("mine")
+    action = outputs.claim(tmp_path, "generate", {"name": "pc1"}, overwrite=True)
+    outputs.prepare(tmp_path, "generate", {"name": "pc1"}, action=action)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.png", "run.json"]

@@ -23,8 +23,9 @@ from .distributed import init_distributed
 from .progress import MetricsTable, Progress
 
 
-class NonFiniteLoss(RuntimeError):
-    """Raised after too many consecutive batches with a non-finite loss."""
+class NonFiniteLoss(RuntimeError, ValueError):
+    """Raised after too many consecutive batches with a non-finite loss (a
+    ValueError too, so the command line reports it in one line)."""
 
 
 def load_torch(path, device="cpu", what="checkpoint"):
