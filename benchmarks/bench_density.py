@@ -88,7 +88,7 @@ def stage1_run(args):
                       lr=args.stage1_lr, low_pass=args.low_pass,
                       threads=args.threads, device=args.device)
     start = time.perf_counter()
-    run_training(cfg, run, resume=layout.last_checkpoint.exists())
+    run_training(cfg, run, resume=layout.config.exists())
     return run, time.perf_counter() - start
 
 
@@ -104,7 +104,7 @@ def stage2_run(args, run):
                         batch_size=args.batch_size, lr=args.lr,
                         threads=args.threads, device=args.device)
     start = time.perf_counter()
-    run_density_training(cfg, resume=layout.density_run.last_checkpoint.exists())
+    run_density_training(cfg, resume=layout.density_run.config.exists())
     return time.perf_counter() - start
 
 

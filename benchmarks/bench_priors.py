@@ -169,7 +169,7 @@ def ensure_run(args, prior, options, log=print):
             log("reusing %s" % run)
             return run, None
     start = time.perf_counter()
-    run_training(cfg, run, resume=layout.last_checkpoint.exists(), log=log)
+    run_training(cfg, run, resume=layout.config.exists(), log=log)
     return run, time.perf_counter() - start
 
 

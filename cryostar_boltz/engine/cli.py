@@ -64,13 +64,25 @@ def _available():
     return commands
 
 
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``cryostar-boltz
+    train: error: argument --epochs: must be an integer >= 1, got 0``),
+    exit status 2 (argparse's for usage errors; a refused input found by
+    the command itself exits with 1)."""
+
+    def error(self, message):
+        self.exit(2, "%s: error: %s (see --help)\n" % (self.prog, message))
+
+
 def _command(commands, name):
     """(module, argument parser) of the command ``name``."""
     module = importlib.import_module(commands[name][0])
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="cryostar-boltz " + name, description=module.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     module.add_args(parser)
+    if not any("--debug" in action.option_strings for action in parser._actions):
+        parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return module, parser
 
 
@@ -107,14 +119,31 @@ def main(argv=None):
         return 0 if args.command is None and not argv else 2
     name = argv[0]
     module, cmd_parser = _command(commands, name)
-    args = cmd_parser.parse_args(argv[1:])
+    try:
+        args = cmd_parser.parse_args(argv[1:])
+    except SystemExit as done:  # a bad option: its line is printed (--help exits)
+        if done.code in (0, None):
+            raise
+        return done.code
     try:
         return module.main(args) or 0
-    except (ValueError, FileNotFoundError, OSError) as err:
+    except (ValueError, OSError) as err:
         if getattr(args, "debug", False):
             raise
-        print("cryostar-boltz %s: error: %s" % (name, err), file=sys.stderr)
+        print("cryostar-boltz %s: error: %s" % (name, one_line(err)), file=sys.stderr)
         return 1
+
+
+def one_line(err):
+    """The message of ``err`` on one line (an OSError without its own
+    message names its file and reason)."""
+    if isinstance(err, OSError) and err.filename and err.strerror:
+        text = "%s: %s" % (err.filename, err.strerror)
+    elif isinstance(err, OSError) and err.strerror:
+        text = err.strerror
+    else:
+        text = str(err) or type(err).__name__
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -255,7 +255,8 @@ class TrainedDensity:
                 "finish an interrupted one)" % (self.run_dir, DENSITY, MODEL,
                                                 self.run_dir))
         self.device = torch.device(device)
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        from .training.loop import load_torch
+        state = load_torch(path, self.device, "density model file")
         self.state = state
         self.decoder = DensityDecoder.from_config(state["decoder_config"])
         self.decoder.load_state_dict(state["decoder"])

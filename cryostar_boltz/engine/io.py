@@ -5,6 +5,11 @@ Every writer of the engine goes through here: the data goes to a fresh
 temporary name beside the target (unique per process and call, so two
 writers never collide), which is then renamed over the target
 (``os.replace``, atomic on POSIX within a file system).
+
+A failed write (a full disk, a read-only or forbidden folder) raises an
+``OSError`` of the same errno whose message names the target and what was
+being written, in one line; the temporary is removed and the old file, if
+any, stays as it was.
 """
 import json
 import os
@@ -23,27 +28,48 @@ def temporary_sibling(path):
                                              uuid.uuid4().hex[:8]))
 
 
+def write_error(err, path, what=None):
+    """``err`` (an OSError) as an OSError of the same errno whose message
+    names ``path`` and ``what`` was being written."""
+    reason = err.strerror or str(err)
+    return OSError(err.errno, "cannot write %s%s: %s" % (
+        path, " (%s)" % what if what else "", reason))
+
+
 @contextmanager
-def atomic_path(path):
+def atomic_path(path, what=None):
     """Yield a temporary path to write ``path`` through (for writers that
     take a file name, such as ``mrcfile.new``); it becomes ``path`` when the
     block ends without error and is removed otherwise. Missing parent
-    folders are created."""
+    folders are created. ``what``: what is written, for the message of an
+    OSError (see the module's docstring)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_sibling(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        _discard(tmp)
+        if str(path) in str(err):
+            raise
+        raise write_error(err, path, what) from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
 
 
-def atomic_write(path, write, binary=False):
+def _discard(tmp):
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def atomic_write(path, write, binary=False, what=None):
     """Run ``write(fh)`` on a new file opened on a temporary name beside
     ``path`` (text, or bytes with ``binary``), then rename it to ``path``."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, what) as tmp:
         with open(tmp, "xb" if binary else "x") as fh:
             write(fh)
     return Path(path)
@@ -72,12 +98,16 @@ def save_json(path, obj):
 
 
 def read_json(path):
-    """The JSON document at ``path``, or None when there is no such file."""
+    """The JSON document at ``path``, or None when there is no such file;
+    ValueError naming the file when it is not valid JSON."""
     path = Path(path)
     if not path.is_file():
         return None
-    with path.open() as fh:
-        return json.load(fh)
+    try:
+        with path.open() as fh:
+            return json.load(fh)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError("%s is not valid JSON: %s" % (path, err)) from None
 
 
 def _json_default(value):

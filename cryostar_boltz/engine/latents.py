@@ -11,7 +11,9 @@ SOURCES = ("pca", "kmeans", "basins", "samples")
 
 
 def load_points(path):
-    """A finite (M, d) array from a .npy file, or a clear error."""
+    """A finite (M, d) float32 array from a .npy file (a 1-D array is one
+    point); ValueError naming the file: unreadable, not numbers, not 2-D,
+    or rows with NaN or infinity (their count and the first row)."""
     path = Path(path)
     try:
         z = np.load(path, allow_pickle=False)
@@ -19,10 +21,15 @@ def load_points(path):
         raise ValueError("%s: not a readable .npy file (%s)" % (path, err))
     if z.ndim == 1:
         z = z[None]
-    if z.ndim != 2 or len(z) == 0 or not np.issubdtype(z.dtype, np.number) \
-            or not np.isfinite(z).all():
-        raise ValueError("%s: expected a finite (M, latent_dim) array, got "
-                         "shape %s" % (path, z.shape))
+    if not np.issubdtype(z.dtype, np.number):
+        raise ValueError("%s: expected numbers, got an array of %s" % (path, z.dtype))
+    if z.ndim != 2 or z.size == 0:
+        raise ValueError("%s: expected a (M, latent_dim) array of latent points, "
+                         "got shape %s" % (path, z.shape))
+    bad = np.flatnonzero(~np.isfinite(z).all(axis=1))
+    if len(bad):
+        raise ValueError("%s: %d of %d latent points are not finite (NaN or "
+                         "infinity), first at row %d" % (path, len(bad), len(z), bad[0]))
     return z.astype(np.float32)
 
 

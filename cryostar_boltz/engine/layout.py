@@ -8,6 +8,8 @@ process imports it.
 
 Run folder (``cryostar-boltz train --out RUN``)::
 
+    run.json           what run this is: command, id, date, inputs
+                       (``engine.outputs``; every output folder has one)
     config.json        every option of the run (TrainConfig)
     metrics.csv        every loss term per step
     checkpoints/       last.pt (resume) and epoch_NNNN.pt (weights)
@@ -36,6 +38,9 @@ maps ``STEM_000.mrc``, ``STEM_001.mrc``... (one per decoder input).
 from pathlib import Path
 
 # ------------------------------------------------------------ run folder
+#: The record of what run or command owns a folder (``engine.outputs``):
+#: written first, when the folder is claimed.
+RUN_RECORD = "run.json"
 CONFIG = "config.json"
 METRICS = "metrics.csv"
 CHECKPOINTS = "checkpoints"
@@ -124,6 +129,36 @@ PROTOCOL_SELECTION = "selection"
 PROTOCOL_POLYGON = "polygon.json"
 #: Where viewers write their pictures, under a protocol's extra folder.
 PLOTS = "plots"
+#: plot: ChimeraX scripts (NAME + SCRIPT_SUFFIX), the displacement models
+#: they open (NAME + DISPLACEMENT_TAG + the ensemble's structure suffix) and
+#: the 2-D points of each latent picture (NAME + PICTURE_POINTS_SUFFIX).
+SCRIPT_SUFFIX = ".cxc"
+DISPLACEMENT_TAG = "_displacement"
+PICTURE_POINTS_SUFFIX = "_points.npz"
+
+# ------------------------------------------------------------ owned outputs
+#: What each command writes in the folder it owns (glob patterns, ``%s``:
+#: the base name of generate's files): what ``--overwrite`` removes, and
+#: nothing else.
+RUN_OUTPUTS = (RUN_RECORD, CONFIG, METRICS, CHECKPOINTS, CACHE, REFERENCE_STEM + ".*",
+               LATENTS, LATENT_LOGVAR, CODES, MODEL, ANALYSIS, DENSITY,
+               "analysis_*", PLOTS)
+DENSITY_OUTPUTS = (RUN_RECORD, CONFIG, METRICS, CHECKPOINTS, MODEL)
+GENERATE_OUTPUTS = (RUN_RECORD, SUMMARY, "%s.*", "%s_coarse.*", "%s" + POINTS_SUFFIX,
+                    "%s_[0-9]*" + MAP_SUFFIX)
+SAMPLE_OUTPUTS = (RUN_RECORD, SAMPLES_INFO, BASINS_INFO, LATENTS, ENERGIES,
+                  FREE_ENERGY, STATES, BASIN_POINTS, SAMPLES + ".*",
+                  SAMPLES + "_coarse.*", BASINS + ".*", BASINS + "_coarse.*")
+ANALYZE_OUTPUTS = (RUN_RECORD, SUMMARY, LABELS, CLUSTER_CENTRES, CLUSTER_CENTRE_PARTICLES,
+                   PCA, UMAP, CLUSTERS + ".*", CLUSTERS + "_coarse.*",
+                   CLUSTER_MAPS + "_*")
+PLOT_OUTPUTS = (RUN_RECORD, SUMMARY, "*.png", "*" + SCRIPT_SUFFIX,
+                "*" + PICTURE_POINTS_SUFFIX) + tuple(
+                    "*" + DISPLACEMENT_TAG + suffix for suffix in STRUCTURE_SUFFIXES.values())
+#: Names that only the engine writes: a folder holding one of them without
+#: a ``RUN_RECORD`` holds an older command's outputs.
+ENGINE_NAMES = (RUN_RECORD, CONFIG, MODEL, CHECKPOINTS, METRICS, LATENTS, SUMMARY,
+                SAMPLES_INFO, BASINS_INFO, LABELS, PCA, DENSITY, ANALYSIS, CACHE)
 
 
 def glob_pattern(name):
@@ -247,6 +282,22 @@ class RunLayout:
             return self.root / (REFERENCE_STEM + suffix)
         copies = sorted(self.root.glob(REFERENCE_STEM + ".*"))
         return copies[0] if copies else None
+
+    def require_finished(self):
+        """The run folder (a Path) when it holds a finished stage-1 run; a
+        FileNotFoundError naming the folder and what is missing otherwise
+        (torch-free, so commands check before importing torch)."""
+        if not self.root.is_dir():
+            raise FileNotFoundError("run folder %s not found" % self.root)
+        if not self.model.exists():
+            if self.config.exists():
+                raise FileNotFoundError(
+                    "%s: no %s: the run has not finished training (resume it "
+                    "with 'cryostar-boltz train --resume --out %s')"
+                    % (self.root, MODEL, self.root))
+            raise FileNotFoundError("%s is not a training run folder (no %s)"
+                                    % (self.root, CONFIG))
+        return self.root
 
     def is_finished(self):
         """Whether stage 1 finished: the config, the latents and the model

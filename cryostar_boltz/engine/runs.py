@@ -16,27 +16,17 @@ import torch
 
 from .analysis import fit_pca, kmeans, nearest_particles, pc_path
 from .io import save_array, save_json, save_npz
-from .layout import (CENTRE_PARTICLES, CENTRES, CODES, CONFIG, LABELS, LATENTS,
-                     MODEL, PCA, SUMMARY, RunLayout, points_file, structure_files)
+from .layout import (CENTRE_PARTICLES, CENTRES, CODES, LABELS, LATENTS,
+                     PCA, SUMMARY, RunLayout, points_file, structure_files)
 from .models import StructureVAE
 from .structure import load_structure, output_format, write_models
+from .training.loop import load_torch
 
 
 def check_run_folder(run_dir):
-    """Raise a clear FileNotFoundError unless ``run_dir`` holds a finished run."""
-    run_dir = Path(run_dir)
-    layout = RunLayout(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError("run folder %s not found" % run_dir)
-    if not layout.model.exists():
-        if layout.config.exists():
-            raise FileNotFoundError(
-                "%s: no %s: the run has not finished training (resume it "
-                "with 'cryostar-boltz train --resume --out %s')"
-                % (run_dir, MODEL, run_dir))
-        raise FileNotFoundError("%s is not a training run folder (no %s)"
-                                % (run_dir, CONFIG))
-    return run_dir
+    """Raise a clear FileNotFoundError unless ``run_dir`` holds a finished run
+    (``RunLayout.require_finished``)."""
+    return RunLayout(run_dir).require_finished()
 
 
 class TrainedRun:
@@ -45,8 +35,7 @@ class TrainedRun:
     def __init__(self, run_dir, device="cpu"):
         self.run_dir = check_run_folder(run_dir)
         self.layout = RunLayout(self.run_dir)
-        state = torch.load(self.layout.model, map_location=device,
-                           weights_only=False)
+        state = load_torch(self.layout.model, device, "model file")
         self.state = state
         self.device = torch.device(device)
         self.vae = StructureVAE.from_config(state["model_config"])

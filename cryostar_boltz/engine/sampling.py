@@ -28,6 +28,7 @@ def draw_samples(prior, n, sampler=None, seed=0, num_sweeps=None, beta=None,
     ``free_energy``, ``states``) and a JSON-ready ``info`` dict."""
     if n < 1:
         raise ValueError("the number of samples must be at least 1, got %d" % n)
+    check_sampler_options(seed, num_sweeps, beta)
     requested = {"seed": seed, "num_sweeps": num_sweeps, "beta": beta}
     if prior.to_bqm() is None:
         if sampler not in (None, DIRECT):
@@ -39,6 +40,7 @@ def draw_samples(prior, n, sampler=None, seed=0, num_sweeps=None, beta=None,
     else:
         from .samplers import get_sampler
         name = sampler or "gibbs"
+        check_sampler_size(name, prior.to_bqm())
         dimod_sampler = get_sampler(name)  # qpu without credentials: clear error
         options, ignored = sampler_options(dimod_sampler, requested)
         kw = dict(options, sampler=dimod_sampler)
@@ -74,6 +76,29 @@ def draw_samples(prior, n, sampler=None, seed=0, num_sweeps=None, beta=None,
     return arrays, facts
 
 
+def check_sampler_options(seed=None, num_sweeps=None, beta=None, num_reads=None):
+    """ValueError naming the option (``--num-sweeps must be an integer >=
+    1, got 0``) for sampler options out of range, before any sampler sees
+    them."""
+    from .options import check, positive_float, positive_int
+    from .options import seed as seed_rule
+    check("--seed", seed, seed_rule, optional=True)
+    check("--num-sweeps", num_sweeps, positive_int, optional=True)
+    check("--beta", beta, positive_float, optional=True)
+    check("--num-reads", num_reads, positive_int, optional=True)
+
+
+def check_sampler_size(name, bqm):
+    """ValueError for the ``exact`` sampler on a model of more binary
+    variables than it enumerates (``samplers.exact.MAX_ENUMERATE``)."""
+    from .samplers.exact import MAX_ENUMERATE
+    if name == "exact" and bqm is not None and len(bqm) > MAX_ENUMERATE:
+        raise ValueError(
+            "--sampler exact enumerates all 2^N states of the prior's binary "
+            "units: this prior has N = %d (at most %d); use --sampler gibbs "
+            "or sa" % (len(bqm), MAX_ENUMERATE))
+
+
 def _numpy(value):
     return value.detach().cpu().numpy() if torch.is_tensor(value) else np.asarray(value)
 
@@ -95,6 +120,7 @@ def basin_table(prior, max_basins=None, num_reads=200, seed=0):
     if max_basins is not None and max_basins < 1:
         raise ValueError("the number of basins must be at least 1, got %d"
                          % max_basins)
+    check_sampler_options(seed=seed, num_reads=num_reads)
     options = {} if prior.to_bqm() is None else {"seed": seed}
     with torch.no_grad():
         basins = prior.basins(num_reads=num_reads, max_basins=max_basins, **options)

@@ -85,7 +85,8 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
         copy_run(previous._runLayout().root, self._runLayout().root)
 
     def trainStep(self):
-        resume = self.doContinue.get() or self._runLayout().last_checkpoint.exists()
+        # a rerun step continues what an earlier attempt started here
+        resume = self.doContinue.get() or self._runLayout().config.exists()
         args = self._resumeArgs() if resume else self._trainArgs()
         self._runEngine("train", args, processes=self._gpuCount())
 
@@ -126,7 +127,7 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
     def trainDensityStep(self):
         run = self._runLayout()
         args = ["--run", str(run.root), "--epochs", self.densityEpochs.get()]
-        if layout.RunLayout(run.density).last_checkpoint.exists():
+        if layout.RunLayout(run.density).config.exists():
             args.append("--resume")
         else:
             for param, field in DENSITY_FIELDS.items():

@@ -187,9 +187,12 @@ def test_generate_from_basins_and_a_user_file(grbm_run, tmp_path):
     basins = np.load(tmp_path / "basins_z.npy")
     assert read_models(tmp_path / "basins_coarse.pdb").shape[0] == len(basins)
     np.save(tmp_path / "mine.npy", np.zeros(8, np.float32))
+    # a folder holds one generation: another goes to its own folder
     assert cli("generate", "--run", grbm_run, "--z", tmp_path / "mine.npy",
-               "--out", tmp_path) == 0
-    assert read_models(tmp_path / "structures_coarse.pdb").shape == (1, RESIDUES, 3)
+               "--out", tmp_path) == 1
+    assert cli("generate", "--run", grbm_run, "--z", tmp_path / "mine.npy",
+               "--out", tmp_path / "mine") == 0
+    assert read_models(tmp_path / "mine" / "structures_coarse.pdb").shape == (1, RESIDUES, 3)
 
 
 def test_generate_maps_next_to_the_structures(density_run, tmp_path):
@@ -229,14 +232,16 @@ def test_generate_refusals(gaussian_run, grbm_run, tmp_path, capsys):
     cases = [
         (("--run", tmp_path / "missing", "--from", "pca"), "not found"),
         (("--run", gaussian_run, "--from", "pca", "--component", 9), "--component 9"),
-        (("--run", gaussian_run, "--from", "kmeans", "--k", 0), "--k must be"),
+        (("--run", gaussian_run, "--from", "kmeans", "--k", 0),
+         "argument --k: must be an integer >= 1, got 0"),
         (("--run", gaussian_run, "--from", "kmeans", "--maps"), "train-density"),
         (("--run", gaussian_run, "--z", tmp_path / "bad.npy"), "decoder takes 8"),
         (("--run", gaussian_run, "--z", tmp_path / "none.npy"), "not a readable"),
     ]
     for args, message in cases:
         code, err = error_of(capsys, "generate", *args, "--out", tmp_path / "g")
-        assert code == 1 and message in err, (args, err)
+        # 2: an option value refused when the command line is parsed
+        assert code == (2 if "argument" in message else 1) and message in err, (args, err)
     assert not (tmp_path / "g").exists()
 
 
@@ -375,7 +380,7 @@ def test_analyze_refusals(dataset, gaussian_run, tmp_path, capsys):
     cases = [
         (("--run", tmp_path / "missing"), "not found"),
         (("--run", unfinished), "not finished training"),
-        (("--run", gaussian_run, "--k", 0), "--k 0"),
+        (("--run", gaussian_run, "--k", 0), "argument --k: must be an integer >= 1, got 0"),
         (("--run", gaussian_run, "--k", N + 1), "1 <= k"),
         (("--run", gaussian_run, "--method", "basins"), "single basin"),
         (("--run", gaussian_run, "--particles", tmp_path / "x.star"), "not found"),
@@ -387,4 +392,5 @@ def test_analyze_refusals(dataset, gaussian_run, tmp_path, capsys):
         cases.append((("--run", gaussian_run, "--umap"), "umap-learn"))
     for args, message in cases:
         code, err = error_of(capsys, "analyze", *args, "--out", tmp_path / "a")
-        assert code == 1 and message in err, (args, err)
+        assert code == (2 if "argument" in message else 1) and message in err, (args, err)
+        assert not (tmp_path / "a").exists(), args

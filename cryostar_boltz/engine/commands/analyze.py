@@ -22,7 +22,11 @@ empty basins are dropped). Writes to --out (default RUN/analysis_METHODK):
     summary.json          sizes, files and the options used (written last)
 
 Rerunning with the same options finishes an interrupted analysis; every
-file appears complete or not at all.
+file appears complete or not at all. The folder belongs to this analysis
+(run.json records the run and the options): a folder holding other engine
+outputs (another analysis, a run, samples...) is refused, or with
+--overwrite emptied of them first (a user's other files stay). Every input
+is checked before the folder is made.
 
 Examples:
 
@@ -37,6 +41,7 @@ import numpy as np
 
 from .. import layout
 from ..structure.formats import FORMAT_CHOICES
+from .. import options as opt_type
 
 
 def add_args(parser):
@@ -44,13 +49,13 @@ def add_args(parser):
     parser.add_argument("--run", required=True, help="training run folder")
     parser.add_argument("--method", choices=METHODS, default="kmeans",
                         help="clustering (default %(default)s)")
-    parser.add_argument("--k", type=int, default=10,
+    parser.add_argument("--k", type=opt_type.positive_int, default=10,
                         help="clusters (kmeans, gmm) or most basins (basins); "
                         "default %(default)s")
     parser.add_argument("--umap", action="store_true",
                         help="also a 2-D UMAP embedding (needs umap-learn)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--basin-reads", type=int, default=200,
+    parser.add_argument("--seed", type=opt_type.seed, default=0)
+    parser.add_argument("--basin-reads", type=opt_type.positive_int, default=200,
                         help="annealing runs used to find the prior's basins")
     parser.add_argument("--particles", help="the run's particle file, when it "
                         "has moved since training (default: from config.json)")
@@ -62,6 +67,8 @@ def add_args(parser):
     parser.add_argument("--format", choices=FORMAT_CHOICES, default=None,
                         help="structure files: pdb, cif (mmCIF) or auto "
                         "(default: the run's format, from its config.json)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the engine outputs already in --out")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -74,10 +81,12 @@ def request_of(args):
 
 def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
                 basin_reads=200, particles=None, datadir=None, maps=True,
-                log=print, fmt=None):
+                log=print, fmt=None, make_out=None):
     """Cluster ``run``'s latents and write every output to ``out``;
     returns the summary dict. ``fmt``: the structure format (``'auto'``,
-    ``'pdb'``, ``'cif'``; default the run's)."""
+    ``'pdb'``, ``'cif'``; default the run's). ``make_out()``, when given,
+    makes the output folder once every input is checked (default:
+    ``mkdir``)."""
     from ..analysis import cluster_latents, fit_pca, require_umap, umap_embedding
     from ..io import save_array, save_npz
     from ..layout import CODES
@@ -93,8 +102,14 @@ def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
     prior = run.prior if method == "basins" else None
     codes_path = run.run_dir / CODES
     codes = np.load(codes_path) if method == "basins" and codes_path.exists() else None
+    if method == "basins" and prior.name == "gaussian":
+        from ..sampling import basin_table
+        basin_table(prior)  # the gaussian prior has one basin: refused here
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if make_out is not None:
+        make_out()
+    else:
+        out.mkdir(parents=True, exist_ok=True)
     clustering = cluster_latents(z, method, k, seed, prior=prior, codes=codes,
                                  basin_options={"num_reads": basin_reads, "seed": seed})
     save_array(out / layout.LABELS, clustering.labels)
@@ -105,7 +120,7 @@ def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
     save_npz(out / layout.PCA, components=pca.components_, mean=pca.mean_,
              explained_variance=pca.explained_variance_,
              explained_variance_ratio=pca.explained_variance_ratio_, scores=scores)
-    summary = {"run": str(run.run_dir), "particles": str(loaded.path),
+    summary = {"run": str(run.run_dir.absolute()), "particles": str(loaded.path.absolute()),
                "n_particles": int(loaded.n), "k": clustering.k,
                "sizes": clustering.sizes.tolist(),
                "centres_particles": clustering.snapped.tolist(),
@@ -130,15 +145,34 @@ def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
     return summary
 
 
+def request_of_folder(args):
+    """What run.json records: the run and every option that decides the
+    outputs."""
+    return dict(request_of(args), run=str(Path(args.run).absolute()),
+                particles=args.particles, datadir=args.datadir,
+                maps=not args.no_maps, format=args.format)
+
+
+def output_folder(args):
+    return Path(args.out or Path(args.run) / ("analysis_%s%d" % (args.method, args.k)))
+
+
 def main(args):
+    from ..outputs import claim, created_folder, prepare
+    layout.RunLayout(args.run).require_finished()
+    out = output_folder(args)
+    request = request_of_folder(args)
+    action = claim(out, "analyze", request, overwrite=args.overwrite)
     from ..io import save_json
     from ..runs import TrainedRun
     run = TrainedRun(args.run, args.device)
-    out = Path(args.out or run.run_dir / ("analysis_%s%d" % (args.method, args.k)))
-    summary = analyze_run(run, out, args.method, args.k, args.seed, args.umap,
-                          args.basin_reads, args.particles, args.datadir,
-                          maps=not args.no_maps, fmt=args.format)
-    summary["options"] = request_of(args)
-    save_json(out / layout.SUMMARY, summary)
+    with created_folder(out, refusals=(ValueError,)):
+        summary = analyze_run(
+            run, out, args.method, args.k, args.seed, args.umap, args.basin_reads,
+            args.particles, args.datadir, maps=not args.no_maps, fmt=args.format,
+            make_out=lambda: prepare(out, "analyze", request, {"run": args.run},
+                                     action))
+        summary["options"] = request_of(args)
+        save_json(out / layout.SUMMARY, summary)
     print("%d clusters (%s), sizes %s: %s"
           % (summary["k"], args.method, summary["sizes"], out))

@@ -22,6 +22,12 @@ its options, the number of points n, and the file names (pdb, coarse_pdb:
 the structure files, PDB or mmCIF as format says; z, maps). Every file appears complete or not at all, so an interrupted run
 is simply rerun.
 
+DIR belongs to this generation (DIR/run.json records the run and the
+options): the same command rerun into it continues; a folder holding other
+engine outputs (another generation, a run, samples...) is refused, or with
+--overwrite emptied of them first (a user's other files stay). Every input
+is checked before DIR is made.
+
 Examples:
 
     cryostar-boltz generate --run run1 --z run1/analysis/pc1.npy --out pc1
@@ -33,6 +39,7 @@ Examples:
 """
 from pathlib import Path
 
+from .. import options as opt_type
 from ..latents import SOURCES
 from ..structure.formats import FORMAT_CHOICES
 
@@ -43,19 +50,21 @@ def add_args(parser):
     source.add_argument("--z", help=".npy of latent points (one per row)")
     source.add_argument("--from", dest="source", choices=SOURCES,
                         help="latent points from the run (see above)")
-    parser.add_argument("--component", type=int, default=1,
+    parser.add_argument("--component", type=opt_type.positive_int, default=1,
                         help="principal component of --from pca (1-based)")
-    parser.add_argument("--n", type=int, default=10,
+    parser.add_argument("--n", type=opt_type.positive_int, default=10,
                         help="points along the component (pca) or prior "
                         "samples (samples); default %(default)s")
-    parser.add_argument("--k", type=int, default=10,
+    parser.add_argument("--k", type=opt_type.positive_int, default=10,
                         help="k-means clusters, or the most basins to keep")
     parser.add_argument("--sampler", default=None,
                         help="sampler of --from samples (Boltzmann priors)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=opt_type.seed, default=0)
     parser.add_argument("--maps", action="store_true",
                         help="also write density maps (needs stage 2)")
     parser.add_argument("-o", "--out", required=True, help="output folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the engine outputs already in --out")
     parser.add_argument("--name", default=None,
                         help="base name of the output files (default: the "
                         "source, or 'structures' for --z)")
@@ -66,15 +75,49 @@ def add_args(parser):
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
+def request_of(args):
+    """The options that decide what ``main`` makes (kept in run.json: a
+    rerun with the same request continues the folder)."""
+    return {"run": str(Path(args.run).absolute()),
+            "z": str(Path(args.z).absolute()) if args.z else None,
+            "source": args.source, "component": args.component, "n": args.n,
+            "k": args.k, "sampler": args.sampler, "seed": args.seed,
+            "maps": bool(args.maps), "name": output_name(args),
+            "format": args.format}
+
+
+def output_name(args):
+    return args.name or ("structures" if args.z else
+                         "pc%d" % args.component if args.source == "pca"
+                         else args.source)
+
+
+def check_inputs(args):
+    """Checks that need no torch (the run, --z, --maps, --out); returns
+    (claim action, latent points of --z or None). Writes nothing."""
+    from ..latents import load_points
+    from ..layout import RunLayout
+    from ..outputs import claim
+    layout = RunLayout(args.run)
+    layout.require_finished()
+    if args.maps and not layout.has_density():
+        raise ValueError(
+            "%s has no trained density decoder: run 'cryostar-boltz "
+            "train-density --run %s' first to generate maps" % (args.run, args.run))
+    if "/" in output_name(args) or not output_name(args).strip():
+        raise ValueError("--name %r: a base name, without folders" % args.name)
+    z = load_points(args.z) if args.z else None
+    action = claim(args.out, "generate", request_of(args), overwrite=args.overwrite)
+    return action, z
+
+
 def main(args):
+    from ..outputs import created_folder, prepare
+    action, z = check_inputs(args)
     from ..io import save_array, save_json
-    from ..latents import load_points, points_from_run
+    from ..latents import points_from_run
     from ..layout import SUMMARY, points_file
     from ..runs import TrainedRun
-    if args.source in ("pca", "samples") and args.n < 1:
-        raise ValueError("--n must be at least 1, got %d" % args.n)
-    if args.source in ("kmeans", "basins") and args.k < 1:
-        raise ValueError("--k must be at least 1, got %d" % args.k)
     run = TrainedRun(args.run, args.device)
     if args.source == "pca" and not 1 <= args.component <= run.latent_dim:
         raise ValueError("--component %d: the run has %d principal components"
@@ -84,29 +127,27 @@ def main(args):
                          % (args.k, len(run.latents())))
     fmt = run.structure_format(args.format)  # refuse before any work
     density = run.density() if args.maps else None
-    if args.z:
-        z = load_points(args.z)
+    if z is not None:
         if z.shape[1] != run.decoder_input_dim:
             z = run.decoder_inputs(z)
     else:
         z = points_from_run(run, args.source, args.component, args.n, args.k,
                             args.sampler, args.seed)
-    name = args.name or ("structures" if args.z else
-                         "pc%d" % args.component if args.source == "pca"
-                         else args.source)
+    name = output_name(args)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    full, coarse = run.write_structures(out / name, z, fmt)
-    print("%d models: %s, %s" % (len(z), full, coarse))
-    points = points_file(out / name)
-    maps = []
-    if density is None:
-        save_array(points, z)
-    else:
-        maps = run.write_maps(z, out, name, density)
-        print("%d maps: %s ... %s" % (len(maps), maps[0].name, maps[-1].name))
-    save_json(out / SUMMARY, record_of(args, run, name, len(z), full, coarse,
-                                       points, maps))
+    with created_folder(out, refusals=(ValueError,)):
+        prepare(out, "generate", request_of(args), {"run": args.run}, action, name)
+        full, coarse = run.write_structures(out / name, z, fmt)
+        print("%d models: %s, %s" % (len(z), full, coarse))
+        points = points_file(out / name)
+        maps = []
+        if density is None:
+            save_array(points, z)
+        else:
+            maps = run.write_maps(z, out, name, density)
+            print("%d maps: %s ... %s" % (len(maps), maps[0].name, maps[-1].name))
+        save_json(out / SUMMARY, record_of(args, run, name, len(z), full, coarse,
+                                           points, maps))
 
 
 def record_of(args, run, name, n, full, coarse, points, maps):
@@ -116,8 +157,8 @@ def record_of(args, run, name, n, full, coarse, points, maps):
     options = {"pca": {"component": args.component, "n": args.n},
                "kmeans": {"k": args.k}, "basins": {"k": args.k, "seed": args.seed},
                "samples": {"n": args.n, "sampler": args.sampler, "seed": args.seed},
-               "file": {"file": str(args.z)}}[source]
-    return {"run": str(run.run_dir), "source": source, "options": options,
+               "file": {"file": str(Path(args.z).absolute()) if args.z else None}}[source]
+    return {"run": str(run.run_dir.absolute()), "source": source, "options": options,
             "name": name, "n": int(n), "pdb": Path(full).name,
             "coarse_pdb": Path(coarse).name, "format": Path(full).suffix[1:],
             "z": Path(points).name,

@@ -20,13 +20,19 @@ Examples:
 """
 from pathlib import Path
 
+from .. import options as opt_type
+
+#: Suffixes --out may take (the structure writers' formats).
+MODEL_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".pdb.gz", ".ent.gz",
+                  ".cif.gz", ".mmcif.gz")
+
 
 def add_args(parser):
     parser.add_argument("--reference", required=True,
                         help="reference atomic model (PDB/mmCIF)")
-    parser.add_argument("--box", type=int, required=True,
+    parser.add_argument("--box", type=opt_type.even_box, required=True,
                         help="particle box (pixels, before any downsampling)")
-    parser.add_argument("--apix", type=float, required=True,
+    parser.add_argument("--apix", type=opt_type.positive_float, required=True,
                         help="particle pixel size (Angstrom)")
     parser.add_argument("--map", help="consensus map (MRC) the reference is "
                         "docked into; its header places the model")
@@ -34,16 +40,27 @@ def add_args(parser):
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
+def check_out(out):
+    """ValueError unless ``out`` (or None) can take the placed model: a
+    known structure suffix, not a folder, in an existing folder."""
+    if out is None:
+        return
+    out = Path(out)
+    if not str(out).lower().endswith(MODEL_SUFFIXES):
+        raise ValueError("--out %s: a model file ends in %s" % (out, ", ".join(MODEL_SUFFIXES)))
+    if out.is_dir():
+        raise ValueError("--out %s is a folder; give a file name" % out)
+    if not out.parent.absolute().is_dir():
+        raise FileNotFoundError("--out %s: folder %s not found" % (out, out.parent))
+
+
 def main(args):
     import numpy as np
 
-    from ..particles import check_box
     from ..placement import place_reference
     from ..structure import (StructureError, load_structure, pdb_problem,
                              structure_format, write_models)
-    check_box(args.box, "--box")
-    if not np.isfinite(args.apix) or not args.apix > 0:
-        raise ValueError("--apix %g: the pixel size must be positive (Angstrom)" % args.apix)
+    check_out(args.out)
     path = Path(args.reference)
     model = load_structure(path)
     if args.out and structure_format(args.out) == "pdb":  # refused first

@@ -30,7 +30,13 @@ and what was skipped and why.
 
 Clusters come from --analysis (an analyze output folder) or the run's own
 k-means. A group that cannot be drawn is reported and skipped; when nothing
-can be drawn the command fails with the reasons. --run may be left out for
+can be drawn the command fails with the reasons and writes nothing. An
+unknown --pictures name is refused before anything is drawn.
+
+OUT belongs to plot (OUT/run.json): plot may draw into it again (the
+viewers redraw into one folder; pictures of the same name are replaced and
+summary.json lists this run's), but a folder holding another command's
+outputs is refused, or with --overwrite emptied of them first. --run may be left out for
 the trajectory and ensemble groups when --models or --maps are given.
 
 Examples:
@@ -45,6 +51,7 @@ Examples:
     cryostar-boltz plot --run run1 --out figs --what trajectory,ensemble \\
         --models pc1/pc1.pdb --maps pc1/pc1_000.mrc --maps pc1/pc1_009.mrc
 """
+from .. import options as opt_type
 
 
 def _names(values):
@@ -71,7 +78,7 @@ def add_args(parser):
                         metavar="COLOUR", help="latent colourings, "
                         "comma-separated or repeated, from %s (default all)"
                         % ", ".join(COLOR_BY))
-    parser.add_argument("--dim", type=int, default=1,
+    parser.add_argument("--dim", type=opt_type.positive_int, default=1,
                         help="latent dimension to colour by (1-based)")
     parser.add_argument("--embedding", choices=EMBEDDINGS, default="pca")
     parser.add_argument("--kind", choices=KINDS, default="scatter")
@@ -81,7 +88,7 @@ def add_args(parser):
     parser.add_argument("--samples", action="append", default=[],
                         metavar="DIR", help="sample-prior output folder "
                         "(repeatable)")
-    parser.add_argument("--draw", type=int, default=300, metavar="N",
+    parser.add_argument("--draw", type=opt_type.nonnegative_int, default=300, metavar="N",
                         help="fresh prior samples per sampler (gibbs, sa) "
                         "when no --samples are given; 0: none (default "
                         "%(default)s)")
@@ -94,30 +101,68 @@ def add_args(parser):
     parser.add_argument("--maps", action="append", default=[], metavar="FILE",
                         help="density map for the ensemble pictures "
                         "(repeatable)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace another command's outputs in --out")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
+def check_pictures(names, what):
+    """ValueError for a --pictures name no group draws (``latent_EMB_COLOUR``
+    or ``latent_EMB_zN``, ``training``, the prior's pictures,
+    ``trajectory_STEM``, ``ensemble_STEM``), or one outside --what."""
+    from ..plots import COLOR_BY, EMBEDDINGS, GROUPS
+    from ..plots.prior import PICTURES as PRIOR_PICTURES
+    latent = {"latent_%s_%s" % (e, c) for e in EMBEDDINGS for c in COLOR_BY
+              if c != "dim"}
+    for name in names:
+        group = name.split("_")[0]
+        known = (name in latent or name == "training" or name in PRIOR_PICTURES
+                 or (group == "latent" and any(
+                     name.startswith("latent_%s_z" % e) and
+                     name[len("latent_%s_z" % e):].isdigit() for e in EMBEDDINGS))
+                 or (group in ("trajectory", "ensemble") and len(name) > len(group) + 1
+                     and name[len(group)] == "_"))
+        if not known:
+            raise ValueError(
+                "--pictures: unknown picture %r (names: training, %s, latent_"
+                "EMBEDDING_COLOUR, trajectory_NAME, ensemble_NAME; groups %s)"
+                % (name, ", ".join(PRIOR_PICTURES), ", ".join(GROUPS)))
+        if group not in what:
+            raise ValueError("--pictures %s: its group %s is not in --what %s"
+                             % (name, group, ",".join(what)))
+
+
 def main(args):
-    import matplotlib
-    matplotlib.use("Agg")
-    from ..plots import COLOR_BY, plot_run
+    from pathlib import Path
+
+    from ..outputs import claim, created_folder, prepare
     what = _names([args.what])
     if args.run is None and not (args.models or args.maps):
         raise ValueError("give --run, or --models / --maps for the trajectory "
                          "and ensemble pictures")
-    if args.draw < 0:
-        raise ValueError("--draw must be 0 or more, got %d" % args.draw)
-    summary = plot_run(args.run, args.out, what, args.analysis, args.samples,
-                       args.models or None, args.maps or None, args.embedding,
-                       args.kind, args.dim, pictures=_names(args.pictures) or None,
-                       color_by=_names(args.color_by) or COLOR_BY,
-                       contours=args.contours, draw=args.draw, basins=args.basins)
+    pictures = _names(args.pictures) or None
+    check_pictures(pictures or (), what)
+    out = Path(args.out)
+    action = claim(out, "plot", {}, overwrite=args.overwrite)
+    import matplotlib
+    matplotlib.use("Agg")
+    from ..plots import COLOR_BY, plot_run
+    with created_folder(out, refusals=(ValueError,)):
+        if action == "replace":
+            prepare(out, "plot", {}, {"run": args.run}, action)
+        summary = plot_run(args.run, out, what, args.analysis, args.samples,
+                           args.models or None, args.maps or None, args.embedding,
+                           args.kind, args.dim, pictures=pictures,
+                           color_by=_names(args.color_by) or COLOR_BY,
+                           contours=args.contours, draw=args.draw, basins=args.basins)
+        if not summary["pictures"]:
+            reasons = "; ".join("%s: %s" % kv for kv in summary["skipped"].items())
+            raise ValueError("no picture could be drawn for %s%s" % (
+                args.run or ", ".join(args.models + args.maps),
+                " (%s)" % reasons if reasons else ""))
+        if action == "new":
+            prepare(out, "plot", {}, {"run": args.run}, action)
     for path in summary["pictures"].values():
         print(path)
     for entry in summary["scripts"].values():
         print(entry["script"])
-    if not summary["pictures"]:
-        reasons = "; ".join("%s: %s" % kv for kv in summary["skipped"].items())
-        raise ValueError("no picture could be drawn for %s%s" % (
-            args.run or ", ".join(args.models + args.maps),
-            " (%s)" % reasons if reasons else ""))

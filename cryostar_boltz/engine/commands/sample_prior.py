@@ -16,7 +16,14 @@ basins_z.npy and basins.pdb / basins_coarse.pdb, lowest energy first.
 
 Samplers (Boltzmann priors grbm and rbm): gibbs (default), sa, exact, qpu
 (D-Wave; needs credentials) or an installed plug-in. The gaussian and gmm
-priors are sampled directly and have no sampler.
+priors are sampled directly and have no sampler. exact enumerates every
+binary state and is refused above 24 binary variables (use gibbs or sa).
+
+DIR belongs to these samples (DIR/run.json records the run and the
+options): the same command rerun into it writes them again; a folder
+holding other engine outputs is refused, or with --overwrite emptied of
+them first (a user's other files stay). Every option is checked, and the
+samples drawn, before DIR is made.
 
 Examples:
 
@@ -30,49 +37,66 @@ from pathlib import Path
 
 from .. import layout
 from ..structure.formats import FORMAT_CHOICES
+from .. import options as opt_type
 
 
 def add_args(parser):
     parser.add_argument("--run", required=True, help="training run folder")
-    parser.add_argument("-n", "--n", type=int, default=100,
+    parser.add_argument("-n", "--n", type=opt_type.nonnegative_int, default=100,
                         help="number of samples (0: basins only; default "
                         "%(default)s)")
     parser.add_argument("--sampler", default=None,
                         help="dimod sampler for Boltzmann priors: gibbs "
                         "(default), sa, exact, qpu or a plug-in name")
-    parser.add_argument("--num-sweeps", type=int,
+    parser.add_argument("--num-sweeps", type=opt_type.positive_int,
                         help="sweeps per sample (gibbs, sa)")
-    parser.add_argument("--beta", type=float,
+    parser.add_argument("--beta", type=opt_type.positive_float,
                         help="inverse temperature (default 1: the prior itself)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=opt_type.seed, default=0,
                         help="random seed (default %(default)s)")
-    parser.add_argument("--structures", type=int, default=None,
+    parser.add_argument("--structures", type=opt_type.nonnegative_int, default=None,
                         help="decode only the first N samples to structures "
                         "(default: all; 0: none)")
     parser.add_argument("--basins", action="store_true",
                         help="also list the prior's distinct low-energy states")
-    parser.add_argument("--max-basins", type=int, default=None,
+    parser.add_argument("--max-basins", type=opt_type.positive_int, default=None,
                         help="keep at most this many basins (lowest first)")
-    parser.add_argument("--basin-reads", type=int, default=200,
+    parser.add_argument("--basin-reads", type=opt_type.positive_int, default=200,
                         help="annealing runs used to find the basins")
     parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument("--format", choices=FORMAT_CHOICES, default=None,
                         help="structure files: pdb, cif (mmCIF) or auto "
                         "(default: the run's format, from its config.json)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the engine outputs already in --out")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def main(args):
-    from ..io import save_array, save_json
-    from ..runs import TrainedRun
-    from ..sampling import basin_table, draw_samples
-    if args.n < 0:
-        raise ValueError("--n must be >= 0, got %d" % args.n)
+def request_of(args):
+    """The options that decide the outputs (kept in run.json)."""
+    return {"run": str(Path(args.run).absolute()), "n": args.n,
+            "sampler": args.sampler, "num_sweeps": args.num_sweeps,
+            "beta": args.beta, "seed": args.seed, "structures": args.structures,
+            "basins": bool(args.basins), "max_basins": args.max_basins,
+            "basin_reads": args.basin_reads, "format": args.format}
+
+
+def check_inputs(args):
+    """Checks that need no torch (options, the run, --out); returns the
+    claim action. Writes nothing."""
+    from ..outputs import claim
     if args.n == 0 and not args.basins:
         raise ValueError("--n 0 writes nothing: ask for samples or --basins")
-    if args.max_basins is not None and args.max_basins < 1:
-        raise ValueError("--max-basins must be at least 1, got %d" % args.max_basins)
+    layout.RunLayout(args.run).require_finished()
+    return claim(args.out, "sample-prior", request_of(args), overwrite=args.overwrite)
+
+
+def main(args):
+    from ..outputs import created_folder, prepare
+    action = check_inputs(args)
+    from ..runs import TrainedRun
+    from ..sampling import basin_table, draw_samples
     run = TrainedRun(args.run, args.device)
     fmt = run.structure_format(args.format)  # refuse before any work
     prior = run.prior
@@ -85,23 +109,35 @@ def main(args):
     if args.basins:
         table, z = basin_table(prior, args.max_basins, args.basin_reads, args.seed)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.n:
+    with created_folder(out, refusals=(ValueError,)):
+        prepare(out, "sample-prior", request_of(args), {"run": args.run}, action)
+        write_outputs(args, run, out, arrays if args.n else None,
+                      facts if args.n else None, (table, z) if args.basins else None,
+                      fmt)
+
+
+def write_outputs(args, run, out, arrays, facts, basins, fmt):
+    """The samples' arrays, structures (in format ``fmt``) and info.json;
+    the basins'."""
+    from ..io import save_array, save_json
+    prior = run.prior
+    if arrays is not None:
         for key, array in arrays.items():
             save_array(out / layout.SAMPLE_ARRAYS[key], array)
         count = len(arrays["z"]) if args.structures is None else min(
-            max(args.structures, 0), len(arrays["z"]))
+            args.structures, len(arrays["z"]))
         if count:
             full, coarse = run.write_structures(out / layout.SAMPLES,
                                                 arrays["z"][:count], fmt)
             facts["structures"] = {"count": count, "pdb": full.name,
                                    "coarse_pdb": coarse.name, "format": fmt}
-        facts["run"] = str(run.run_dir)
+        facts["run"] = str(run.run_dir.absolute())
         save_json(out / layout.SAMPLES_INFO, facts)
         print("%d samples from the %s prior (%s, %.2f s): %s"
               % (args.n, prior.name, facts["sampler"],
                  facts["timing"]["total_seconds"], out))
-    if args.basins:
+    if basins is not None:
+        table, z = basins
         save_array(out / layout.BASIN_POINTS, z)
         full, coarse = run.write_structures(out / layout.BASINS, z, fmt)
         save_json(out / layout.BASINS_INFO, {"prior": prior.name, "basins": table,

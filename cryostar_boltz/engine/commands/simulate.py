@@ -18,54 +18,60 @@ Examples:
     cryostar-boltz simulate --structures path.pdb -n 20000 --box 64 \\
         --apix 2.2 --defocus 10000 30000 --out sim_path
 """
-from ..simulate import simulate_dataset
+from .. import options as opt_type
 
 
 def add_args(parser):
     parser.add_argument("--structures", nargs="+", required=True,
                         help="structure files (PDB/mmCIF) sharing one "
                              "topology, or one multi-model file")
-    parser.add_argument("--weights", type=float, nargs="+",
+    parser.add_argument("--weights", type=opt_type.nonnegative_float, nargs="+",
                         help="relative population of each structure "
                              "(default: equal)")
-    parser.add_argument("-n", "--n-particles", type=int, required=True)
-    parser.add_argument("--box", type=int, default=64, help="pixels")
-    parser.add_argument("--apix", type=float, default=2.0,
+    parser.add_argument("-n", "--n-particles", type=opt_type.positive_int, required=True)
+    parser.add_argument("--box", type=opt_type.even_box, default=64, help="pixels")
+    parser.add_argument("--apix", type=opt_type.positive_float, default=2.0,
                         help="pixel size (Angstrom)")
-    parser.add_argument("--snr", type=float, default=0.1,
+    parser.add_argument("--snr", type=opt_type.finite_float, default=0.1,
                         help="signal-to-noise ratio (variance ratio); "
                              "0 or negative: no noise")
-    parser.add_argument("--defocus", type=float, nargs=2,
+    parser.add_argument("--defocus", type=opt_type.positive_float, nargs=2,
                         default=(10000.0, 30000.0), metavar=("MIN", "MAX"),
                         help="defocus range (Angstrom)")
-    parser.add_argument("--astigmatism", type=float, default=300.0,
+    parser.add_argument("--astigmatism", type=opt_type.nonnegative_float, default=300.0,
                         help="largest defocus U - V (Angstrom)")
-    parser.add_argument("--shift-std", type=float,
+    parser.add_argument("--shift-std", type=opt_type.nonnegative_float,
                         help="std of the random shifts (Angstrom; "
                              "default 2 pixels)")
-    parser.add_argument("--voltage", type=float, default=300.0, help="kV")
-    parser.add_argument("--cs", type=float, default=2.7, help="mm")
-    parser.add_argument("--amplitude-contrast", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--voltage", type=opt_type.positive_float, default=300.0, help="kV")
+    parser.add_argument("--cs", type=opt_type.nonnegative_float, default=2.7, help="mm")
+    parser.add_argument("--amplitude-contrast", type=opt_type.fraction, default=0.1)
+    parser.add_argument("--seed", type=opt_type.seed, default=0)
     parser.add_argument("--name", default="particles",
                         help="base name of the star and stack")
-    parser.add_argument("--threads", type=int, default=0,
+    parser.add_argument("--threads", type=opt_type.nonnegative_int, default=0,
                         help="CPU threads (0: torch's default)")
     parser.add_argument("-o", "--out", required=True, help="output folder")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
 def main(args):
-    import torch
-
-    from ..particles import check_box
-    if args.n_particles < 1:
-        raise ValueError("-n must be at least 1, got %d" % args.n_particles)
-    check_box(args.box, "--box")
-    if not args.apix > 0:
-        raise ValueError("--apix must be positive, got %g" % args.apix)
+    from pathlib import Path
+    for path in args.structures:
+        if not Path(path).is_file():
+            raise FileNotFoundError("--structures %s: file not found" % path)
+    if args.weights is not None and not sum(args.weights) > 0:
+        raise ValueError("--weights: at least one weight must be positive")
+    if "/" in args.name or not args.name.strip():
+        raise ValueError("--name %r: a base name, without folders" % args.name)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError("--out %s is a file, not a folder" % args.out)
     if not 0 < args.defocus[0] <= args.defocus[1]:
         raise ValueError("--defocus MIN MAX: need 0 < MIN <= MAX, got %g %g"
                          % tuple(args.defocus))
+    import torch
+
+    from ..simulate import simulate_dataset
     if args.threads:
         torch.set_num_threads(args.threads)
     result = simulate_dataset(

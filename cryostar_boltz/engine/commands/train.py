@@ -7,6 +7,11 @@ Checkpoints are written each epoch (and every --checkpoint-every steps);
 --resume continues a killed or finished run from its last checkpoint (give
 a larger --epochs to train a finished run further).
 
+The run folder belongs to its run (RUN/run.json records which): training
+into a folder that holds another run's outputs is refused; --overwrite
+replaces them (every file the engine writes there, only those), after
+every input has been checked. A refused run writes nothing.
+
 Examples:
 
     cryostar-boltz train --particles particles.star --reference ref.pdb \\
@@ -22,9 +27,10 @@ Examples:
     # 2 GPUs (or CPU processes) with torchrun
     torchrun --nproc_per_node 2 -m cryostar_boltz.engine.cli train ...
 """
-from ..pseudoatoms import MODES as PSEUDO_ATOM_MODES
+from .. import options as opt_type
 from ..structure.formats import FORMAT_CHOICES
-from ..training.config import RESUME_OPTIONS, TrainConfig, config_from_args
+from ..training.config import (LR_SCHEDULES, PSEUDO_ATOM_MODES, RESUME_OPTIONS,
+                               TrainConfig, config_from_args)
 
 _DEFAULTS = TrainConfig()
 
@@ -48,17 +54,20 @@ def add_args(parser):
                     "reference's chain ids, residue numbers and atoms "
                     "exactly, else mmCIF); pdb is refused before training "
                     "for a model it cannot hold")
+    io.add_argument("--overwrite", action="store_true",
+                    help="replace the run (or other engine outputs) already "
+                    "in --out")
     data = parser.add_argument_group("data")
-    data.add_argument("--box", type=int, help="downsample the particles to "
+    data.add_argument("--box", type=opt_type.even_box, help="downsample the particles to "
                       "this box (Fourier cropping; default: no downsampling)")
-    data.add_argument("--low-pass", type=float, default=d.low_pass,
+    data.add_argument("--low-pass", type=opt_type.positive_float, default=d.low_pass,
                       help="low-pass bandwidth of the image loss (Angstrom; "
                       "default %(default)s)")
-    data.add_argument("--mask-radius", type=float, default=d.mask_radius,
+    data.add_argument("--mask-radius", type=opt_type.fraction, default=d.mask_radius,
                       help="loss mask radius, fraction of the half box")
     model = parser.add_argument_group("model and prior")
-    model.add_argument("--latent-dim", type=int, default=d.latent_dim)
-    model.add_argument("--sigma", type=float, default=None,
+    model.add_argument("--latent-dim", type=opt_type.positive_int, default=d.latent_dim)
+    model.add_argument("--sigma", type=opt_type.positive_float, default=None,
                        help="Gaussian width (Angstrom) of each rendered point "
                        "(default: 2, a residue's; with --pseudo-atoms atoms an "
                        "atom's, 1 widened by the pixel)")
@@ -71,10 +80,10 @@ def add_args(parser):
                        "(about 8x the projection work)")
     model.add_argument("--prior", default=d.prior,
                        help="latent prior: gaussian, gmm, grbm or rbm")
-    model.add_argument("--prior-lr", type=float, default=None,
+    model.add_argument("--prior-lr", type=opt_type.positive_float, default=None,
                        help="learning rate of the prior's parameters "
                        "(default: 10 x --lr)")
-    model.add_argument("--prior-fit-steps", type=int, default=d.prior_fit_steps,
+    model.add_argument("--prior-fit-steps", type=opt_type.nonnegative_int, default=d.prior_fit_steps,
                        help="after training, fit the prior to the particles' "
                        "posteriors for this many steps (0: off)")
     model.add_argument("--prior-option", action="append", default=[],
@@ -82,58 +91,82 @@ def add_args(parser):
                        help="prior option, e.g. components=3 or hidden=8 "
                        "(repeatable)")
     loss = parser.add_argument_group("losses")
-    loss.add_argument("--continuity-weight", type=float, default=d.continuity_weight)
-    loss.add_argument("--elastic-weight", type=float, default=d.elastic_weight)
-    loss.add_argument("--clash-weight", type=float, default=d.clash_weight)
-    loss.add_argument("--elastic-cutoff", type=float, default=d.elastic_cutoff,
+    loss.add_argument("--continuity-weight", type=opt_type.nonnegative_float, default=d.continuity_weight)
+    loss.add_argument("--elastic-weight", type=opt_type.nonnegative_float, default=d.elastic_weight)
+    loss.add_argument("--clash-weight", type=opt_type.nonnegative_float, default=d.clash_weight)
+    loss.add_argument("--elastic-cutoff", type=opt_type.positive_float, default=d.elastic_cutoff,
                       help="elastic network edges: same-chain pairs closer "
                       "than this (Angstrom)")
-    loss.add_argument("--elastic-keep", type=float, default=d.elastic_keep,
+    loss.add_argument("--elastic-keep", type=opt_type.fraction, default=d.elastic_keep,
                       help="per chain, keep the edges below this quantile of "
                       "error variance (0.99; 0.8 for large domain motions)")
-    loss.add_argument("--elastic-tolerance", type=float, default=d.elastic_tolerance,
+    loss.add_argument("--elastic-tolerance", type=opt_type.nonnegative_float, default=d.elastic_tolerance,
                       help="Angstrom an elastic edge may stretch or shrink "
                       "for free (a flat-bottomed well; default 0, the "
                       "published harmonic loss)")
-    loss.add_argument("--elastic-weight-final", type=float, default=None,
+    loss.add_argument("--elastic-weight-final", type=opt_type.nonnegative_float, default=None,
                       help="decay the elastic-network weight to this value "
                       "over the run (cosine; default: constant)")
-    loss.add_argument("--free-bits", type=float, default=d.free_bits)
-    loss.add_argument("--kl-beta", type=float, default=d.kl_beta)
-    loss.add_argument("--kl-warmup", type=int, default=d.kl_warmup,
+    loss.add_argument("--free-bits", type=opt_type.nonnegative_float, default=d.free_bits)
+    loss.add_argument("--kl-beta", type=opt_type.nonnegative_float, default=d.kl_beta)
+    loss.add_argument("--kl-warmup", type=opt_type.nonnegative_int, default=d.kl_warmup,
                       help="steps over which the KL weight rises to --kl-beta")
     opt = parser.add_argument_group("optimisation")
-    opt.add_argument("--epochs", type=int, default=None,
+    opt.add_argument("--epochs", type=opt_type.positive_int, default=None,
                      help="default %d" % d.epochs)
-    opt.add_argument("-b", "--batch-size", type=int, default=d.batch_size,
+    opt.add_argument("-b", "--batch-size", type=opt_type.positive_int, default=d.batch_size,
                      help="global batch size (split over processes)")
-    opt.add_argument("--lr", type=float, default=d.lr)
-    opt.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    opt.add_argument("--lr-schedule", choices=("constant", "cosine"),
+    opt.add_argument("--lr", type=opt_type.positive_float, default=d.lr)
+    opt.add_argument("--weight-decay", type=opt_type.nonnegative_float, default=d.weight_decay)
+    opt.add_argument("--lr-schedule", choices=LR_SCHEDULES,
                      default=d.lr_schedule,
                      help="constant (the published method) or a cosine decay "
                      "to 10%% of --lr over the run")
-    opt.add_argument("--seed", type=int, default=d.seed)
+    opt.add_argument("--seed", type=opt_type.seed, default=d.seed)
     opt.add_argument("--device", default=None,
                      help="auto (default), cpu, cuda or cuda:N")
-    opt.add_argument("--threads", type=int, default=None,
+    opt.add_argument("--threads", type=opt_type.nonnegative_int, default=None,
                      help="CPU threads per process (0: torch's default)")
     opt.add_argument("--amp", action="store_true",
                      help="bfloat16 networks (faster on GPUs and on CPUs "
                      "with AVX512-BF16; projection and losses stay float32)")
-    opt.add_argument("--checkpoint-every", type=int, default=None,
+    opt.add_argument("--checkpoint-every", type=opt_type.nonnegative_int, default=None,
                      help="also checkpoint every N steps (default: per epoch)")
     parser.add_argument("--debug", action="store_true",
                         help="show tracebacks")
 
 
+
+def check_inputs(cfg, out, resume=False, overwrite=False):
+    """Every check that needs no torch: the input files exist and ``out``
+    may take this run (``outputs.claim``); ValueError or FileNotFoundError
+    naming the option and the file. Nothing is written."""
+    from pathlib import Path
+
+    from ..outputs import claim
+    for option, path, kind in (("--particles", cfg.particles, "file"),
+                               ("--reference", cfg.reference, "file"),
+                               ("--map", cfg.map, "file"),
+                               ("--datadir", cfg.datadir, "folder")):
+        if path is None:
+            continue
+        found = Path(path).is_dir() if kind == "folder" else Path(path).is_file()
+        if not found:
+            raise FileNotFoundError("%s %s: %s not found" % (option, path, kind))
+    if resume and overwrite:
+        raise ValueError("--resume continues the run in %s and --overwrite "
+                         "replaces it: give one of them" % out)
+    claim(out, "train", {}, overwrite=overwrite, resume=resume)
+
+
 def main(args):
-    from ..training.stage1 import resume_config, run_training
     if args.resume:
         overrides = {k: getattr(args, k) for k in RESUME_OPTIONS
                      if getattr(args, k) is not None}
-        cfg = resume_config(args.out, overrides)
+        cfg = TrainConfig.for_resume(args.out, overrides)
     else:
         cfg = config_from_args(args)
-    run = run_training(cfg, args.out, resume=args.resume)
+    check_inputs(cfg, args.out, args.resume, args.overwrite)
+    from ..training.stage1 import run_training  # torch: after the checks
+    run = run_training(cfg, args.out, resume=args.resume, overwrite=args.overwrite)
     print("run folder: %s (z.npy, model.pt, analysis/)" % run)

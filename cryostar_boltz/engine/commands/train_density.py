@@ -21,40 +21,48 @@ Examples:
     # 2 GPUs with torchrun
     torchrun --nproc_per_node 2 -m cryostar_boltz.engine.cli train-density --run run1
 """
+from .. import options as opt_type
 from ..training.config import DensityConfig
 
 _DEFAULTS = DensityConfig()
 #: option name -> (type, help); every default is None so that --resume can
 #: tell what was given.
 _OPTIONS = {
-    "box": (int, "downsample the particles to this box (default: the "
+    "box": (opt_type.even_box, "downsample the particles to this box (default: the "
                  "stage-1 box)"),
-    "hidden": (int, "decoder width (default %d)" % _DEFAULTS.hidden),
-    "layers": (int, "residual blocks (default %d)" % _DEFAULTS.layers),
-    "pe_dim": (int, "random frequencies per axis of the positional encoding "
+    "hidden": (opt_type.positive_int, "decoder width (default %d)" % _DEFAULTS.hidden),
+    "layers": (opt_type.positive_int, "residual blocks (default %d)" % _DEFAULTS.layers),
+    "pe_dim": (opt_type.positive_int, "random frequencies per axis of the positional encoding "
                     "(default: box // 2)"),
-    "feat_sigma": (float, "width of the random frequencies, in units of "
+    "feat_sigma": (opt_type.positive_float, "width of the random frequencies, in units of "
                           "box / 2 (default %g)" % _DEFAULTS.feat_sigma),
-    "epochs": (int, "default %d" % _DEFAULTS.epochs),
-    "batch_size": (int, "global batch size, split over processes (default %d)"
+    "epochs": (opt_type.positive_int, "default %d" % _DEFAULTS.epochs),
+    "batch_size": (opt_type.positive_int, "global batch size, split over processes (default %d)"
                         % _DEFAULTS.batch_size),
-    "lr": (float, "learning rate (default %g)" % _DEFAULTS.lr),
-    "weight_decay": (float, "default %g" % _DEFAULTS.weight_decay),
-    "seed": (int, "default %d" % _DEFAULTS.seed),
+    "lr": (opt_type.positive_float, "learning rate (default %g)" % _DEFAULTS.lr),
+    "weight_decay": (opt_type.nonnegative_float, "default %g" % _DEFAULTS.weight_decay),
+    "seed": (opt_type.seed, "default %d" % _DEFAULTS.seed),
     "device": (str, "auto (default), cpu, cuda or cuda:N"),
-    "threads": (int, "CPU threads per process (0: torch's default)"),
-    "checkpoint_every": (int, "also checkpoint every N steps (default: per "
+    "threads": (opt_type.nonnegative_int, "CPU threads per process (0: torch's default)"),
+    "checkpoint_every": (opt_type.nonnegative_int, "also checkpoint every N steps (default: per "
                               "epoch)"),
 }
+
+
+#: Checks whose values are integers (shown as N in the help).
+INTEGER_CHECKS = (opt_type.even_box, opt_type.positive_int, opt_type.nonnegative_int,
+                  opt_type.seed)
 
 
 def add_args(parser):
     parser.add_argument("--run", required=True, help="stage-1 run folder")
     parser.add_argument("--resume", action="store_true",
                         help="continue RUN/density from its last checkpoint")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a density run already in RUN/density")
     for name, (kind, text) in _OPTIONS.items():
         flag = "--" + name.replace("_", "-")
-        extra = {"metavar": "N"} if kind is int else {}
+        extra = {"metavar": "N"} if kind in INTEGER_CHECKS else {}
         if name == "batch_size":
             parser.add_argument("-b", flag, type=kind, help=text, **extra)
         else:
@@ -69,17 +77,38 @@ def _given(args):
     return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
 
 
+def check_inputs(run, resume=False, overwrite=False):
+    """Checks that need no torch: ``run`` is a finished stage-1 run and
+    its ``density/`` may take this run (``outputs.claim``). Nothing is
+    written."""
+    from ..layout import RunLayout
+    from ..outputs import claim
+    from ..layout import LATENTS, MODEL
+    layout = RunLayout(run)
+    if layout.config.is_file() and not (layout.model.is_file() and layout.latents.is_file()):
+        raise FileNotFoundError(
+            "%s: stage 1 has not finished (no %s or %s): finish it with "
+            "'cryostar-boltz train --resume --out %s'" % (run, MODEL, LATENTS, run))
+    layout.require_finished()
+    if resume and overwrite:
+        raise ValueError("--resume continues the density run of %s and "
+                         "--overwrite replaces it: give one of them" % run)
+    claim(RunLayout(run).density, "train-density", {}, overwrite=overwrite,
+          resume=resume, option=None)
+
+
 def main(args):
-    from ..training.stage2 import resume_density_config, run_density_training
+    from pathlib import Path
+
+    from ..layout import RunLayout
     given = _given(args)
+    check_inputs(args.run, args.resume, args.overwrite)
     if args.resume:
-        cfg = resume_density_config(args.run, given)
+        cfg = DensityConfig.for_resume(RunLayout(args.run).density, given)
+        cfg.run = str(args.run)
     else:
-        for key in ("hidden", "layers", "epochs", "batch_size", "box"):
-            if key in given and given[key] < 1:
-                raise ValueError("--%s must be positive, got %s"
-                                 % (key.replace("_", "-"), given[key]))
-        cfg = DensityConfig(run=args.run, **given)
-    out = run_density_training(cfg, resume=args.resume)
+        cfg = DensityConfig(run=str(Path(args.run)), **given)
+    from ..training.stage2 import run_density_training  # torch: after the checks
+    out = run_density_training(cfg, resume=args.resume, overwrite=args.overwrite)
     print("density run: %s (model.pt; maps with 'cryostar-boltz generate')" % out)
 

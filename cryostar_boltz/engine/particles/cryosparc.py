@@ -28,7 +28,7 @@ from ..geometry import matrix_to_euler, rotvec_to_matrix
 from ..io import save_array
 from .dataset import Particles
 from .errors import DataError
-from .stacks import ImageStack, as_index, resolve_stacks, single_box
+from .stacks import ImageStack, as_index, resolve_stacks, single_box, stack_locations
 
 __all__ = ["read_particles_cs", "write_particles_cs", "stack_names", "cs_ctf_scale"]
 
@@ -227,5 +227,28 @@ def write_particles_cs(path, particles, indices=None):
     if path.suffix != ".cs":
         raise ValueError("cryoSPARC particle files end in .cs, got %s" % path)
     rows = particles.raw if indices is None else particles.raw[as_index(indices, particles.n)]
+    if "blob/path" in rows.dtype.names:
+        rows = _with_blob_paths(rows, particles, path.absolute().parent)
     save_array(path, rows)
     return path
+
+
+def _with_blob_paths(rows, particles, folder):
+    """``rows`` with ``blob/path`` naming each stack from ``folder`` (the new
+    file's): relative when the stack lies below it, absolute otherwise, so
+    the file loads back from where it is written. The field (fixed-width
+    bytes) is widened when a path needs it."""
+    from .relion import _relative_if_below
+    names = stack_names(rows)
+    unique = list(dict.fromkeys(names.tolist()))
+    resolved = stack_locations(unique, particles.path, particles.datadir)
+    written = {n: _relative_if_below(r, folder).encode("utf-8")
+               for n, r in zip(unique, resolved)}
+    values = np.array([written[n] for n in names.tolist()])
+    width = max(values.dtype.itemsize, rows.dtype["blob/path"].itemsize)
+    dtype = np.dtype([(name, ("S%d" % width) if name == "blob/path"
+                       else rows.dtype.fields[name][0]) for name in rows.dtype.names])
+    out = np.empty(rows.shape, dtype=dtype)
+    for name in rows.dtype.names:
+        out[name] = values if name == "blob/path" else rows[name]
+    return out

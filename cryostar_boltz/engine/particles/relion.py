@@ -22,7 +22,7 @@ from .dataset import Particles
 from .errors import DataError
 from .relion_fields import (check_random_subset, image_factors, numeric_column,
                             positive, refuse_unsupported)
-from .stacks import ImageStack, resolve_stacks, single_box
+from .stacks import ImageStack, resolve_stacks, single_box, stack_locations
 from .star import read_star, write_star
 
 __all__ = ["read_particles_star", "particle_table", "write_particles_star",
@@ -409,8 +409,7 @@ def _image_names(particles, folder):
     if particles.images is not None:
         files = particles.images.files
         file_ids, indices = particles.images.file_ids, particles.images.indices
-    else:
-        base = (particles.datadir or particles.path.parent).absolute()
+    else:  # metadata only: the stacks as the readers would find them
         if particles.source_format == "star":
             if "rlnImageName" not in particles.table:
                 return None
@@ -424,7 +423,7 @@ def _image_names(particles, folder):
                                  for p in stack_names(particles.raw).tolist()],
                                 dtype=np.int64)
             files, indices = list(keys), particles.table["blob/idx"].astype(np.int64)
-        files = [base / f.lstrip(">") for f in files]
+        files = stack_locations(files, particles.path, particles.datadir)
     written = [_relative_if_below(Path(f), folder) for f in files]
     return np.array(["%06d@%s" % (i + 1, written[f])
                      for f, i in zip(file_ids.tolist(), indices.tolist())])

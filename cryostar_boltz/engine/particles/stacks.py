@@ -16,6 +16,7 @@ import numpy as np
 from scipy import fft as sfft
 
 from ..io import atomic_path
+from ..options import even_box
 from .errors import DataError
 
 __all__ = ["ImageStack", "write_stack", "fourier_crop", "check_box", "DEFAULT_MAX_OPEN"]
@@ -58,21 +59,19 @@ def check_box_size(D_new, D):
 
 def check_box(box, name="--box", largest=None):
     """``box`` (pixels) as an int: the one check of every box the engine is
-    given (``place --box``, ``train --box``, ``simulate --box``, downsampling).
-    ``ValueError`` naming ``name`` unless it is a whole, even number of at
-    least 2 pixels (and at most ``largest``): the engine's box centre is
-    pixel ``D//2`` and its Fourier grids need even boxes."""
+    given (``place --box``, ``train --box``, ``simulate --box``, downsampling),
+    with the rule of ``options.even_box`` (the argparse type). ``ValueError``
+    naming ``name`` unless it is a whole, even number of at least 2 pixels
+    (and at most ``largest``): the engine's box centre is pixel ``D//2`` and
+    its Fourier grids need even boxes."""
     try:
-        whole = float(box) == int(box)
-    except (TypeError, ValueError, OverflowError):
-        whole = False
-    if not whole or int(box) % 2 or int(box) < 2 or (
-            largest is not None and int(box) > largest):
-        given = "%s %s" % (name, box) if name.startswith("-") else box
-        raise ValueError("%s must be an even number of pixels, at least 2%s (got %s)"
-                         % (name, "" if largest is None else " and at most %d "
-                            "(the particles' box)" % largest, given))
-    return int(box)
+        D = even_box(box)
+    except ValueError as err:
+        raise ValueError("%s %s" % (name, err)) from None
+    if largest is not None and D > largest:
+        raise ValueError("%s must be at most %d pixels (the particles' box), got %d"
+                         % (name, largest, D))
+    return D
 
 
 # ------------------------------------------------------------ image stacks
@@ -472,6 +471,21 @@ def resolve_stacks(files, path, datadir):
                         "for %s); give the folder of the stacks with --datadir"
                         % (path, name, more, tried))
     return resolved
+
+
+def stack_locations(files, path, datadir=None):
+    """Absolute paths of the stacks ``files`` named in the particle file
+    ``path``, found as :func:`resolve_stacks` finds them; a stack that is
+    not found keeps the first place it was looked for (relative to
+    ``datadir`` or to the file's folder). For writers that name the stacks
+    from another folder."""
+    datadir = Path(datadir) if datadir is not None else None
+    try:
+        return resolve_stacks(list(files), Path(path), datadir)
+    except DataError:
+        base = (datadir or Path(path).parent).absolute()
+        return [Path(f) if Path(f.lstrip(">")).is_absolute() else base / f.lstrip(">")
+                for f in files]
 
 
 def _candidates(name, roots, flat, preferred):

@@ -161,7 +161,8 @@ def plot_run(run_dir, out_dir, what=GROUPS, analysis_dir=None, sample_dirs=(),
             log("plot: %s %s" % (name, skipped[name]))
     summary = {"pictures": written, "scripts": scripts, "skipped": skipped,
                "points": points}
-    save_json(out_dir / SUMMARY, _relative(summary, out_dir))
+    if written or scripts:  # nothing drawn: no record (the caller reports why)
+        save_json(out_dir / SUMMARY, _relative(summary, out_dir))
     return summary
 
 

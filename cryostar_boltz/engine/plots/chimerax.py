@@ -16,15 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from ..io import write_text
+from ..layout import DISPLACEMENT_TAG, SCRIPT_SUFFIX
 from .motion import rmsf
 
 #: Low -> high displacement (ChimeraX colour names, colon-separated).
 DEFAULT_PALETTE = "blue:white:red"
-#: ``NAME`` + this + the ensemble's suffix (.pdb or .cif): its
-#: displacement models.
-DISPLACEMENT_TAG = "_displacement"
-#: ``NAME`` + this: its ChimeraX script.
-SCRIPT_SUFFIX = ".cxc"
+#: ``NAME`` + ``DISPLACEMENT_TAG`` + the ensemble's suffix (.pdb or .cif):
+#: the displacement models of an ensemble; ``NAME`` + ``SCRIPT_SUFFIX``: its
+#: ChimeraX script (names from ``engine.layout``).
 
 
 def _quote(path):

@@ -4,6 +4,7 @@ coordinate or by density, with the prior's free-energy contours and the
 cluster centres numbered. Names: ``latent_<embedding>_<colour>``."""
 import numpy as np
 
+from ..layout import PICTURE_POINTS_SUFFIX
 from .figure import (PlotError, cluster_colours, free_energy_levels,
                      new_figure, save_if, subsample)
 from .pictures import RunPictures
@@ -27,7 +28,7 @@ def points_name(picture):
     """The file of the points a latent picture draws: ``NAME_points.npz``
     (``xy`` (n, 2), ``values`` (n,) its colours, NaN for density,
     ``categorical``, ``axis_labels``, ``color_label``)."""
-    return picture + "_points.npz"
+    return picture + PICTURE_POINTS_SUFFIX
 
 
 def latent_figure(xy, values=None, kind="scatter", color_label=None,

@@ -47,7 +47,33 @@ def build_prior(name, latent_dim, **options):
     if unknown:
         raise ValueError(f"prior {name!r} has no option {', '.join(unknown)}; "
                          f"its options are {', '.join(accepted) or 'none'}")
+    signature = inspect.signature(PRIORS[name].__init__).parameters
+    for key, value in options.items():
+        options[key] = _checked_option(name, key, value, signature[key].default)
     return PRIORS[name](latent_dim, **options)
+
+
+#: Integer prior options where 0 means "never" (exact sums, AIS estimates).
+ZERO_ALLOWED = ("exact_max_hidden", "exact_max_units", "ais_every")
+
+
+def _checked_option(prior, key, value, default):
+    """``value`` of option ``key`` checked against the kind of its default:
+    a flag 0/1, a seed, an integer >= 1 (>= 0 for :data:`ZERO_ALLOWED`), a
+    finite number > 0; ValueError naming the prior and the option."""
+    from ..options import at_least, check, positive_float, seed
+    label = "prior %s option %s" % (prior, key)
+    if isinstance(default, bool):
+        if value not in (0, 1, True, False):
+            raise ValueError("%s must be 0 or 1, got %r" % (label, value))
+        return bool(value)
+    if key == "seed":
+        return check(label, value, seed)
+    if isinstance(default, int):
+        return check(label, value, at_least(0 if key in ZERO_ALLOWED else 1))
+    if isinstance(default, float) and default > 0:
+        return check(label, value, positive_float)
+    return value
 
 
 __all__ = ["PRIORS", "OPTION_ALIASES", "UnknownPriorError", "build_prior", "Prior",

@@ -12,15 +12,36 @@ three residual blocks, D//2 random frequencies per axis with sigma 0.5,
 batch 8, Adam at 1e-4.
 """
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
-from ..io import write_text
+from ..io import read_json, write_text
 from ..layout import CONFIG
+from ..options import (check, even_box, fraction, nonnegative_float,
+                       nonnegative_int, one_of, positive_float, positive_int, seed)
 
 #: Options a ``--resume`` may change; everything else keeps its saved value.
 RESUME_OPTIONS = ("epochs", "device", "threads", "checkpoint_every")
+#: How stage 1 renders each residue (``pseudoatoms.MODES``, which a test
+#: pins to this tuple; repeated here so that option checks need no torch).
+PSEUDO_ATOM_MODES = ("ca", "centroid", "atoms")
+#: Devices a run may name.
+DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?|mps")
+#: Learning-rate schedules of stage 1.
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def flag(name):
+    """The command-line flag of the option ``name``: ``--batch-size``."""
+    return "--" + name.replace("_", "-")
+
+
+def label(name):
+    """How messages name the option ``name``: as in config.json and on the
+    command line, ``batch_size (--batch-size)``."""
+    return "%s (%s)" % (name, flag(name))
 
 
 class SavedConfig:
@@ -43,7 +64,9 @@ class SavedConfig:
         if not path.exists():
             raise FileNotFoundError("%s: no %s: not a %s folder"
                                     % (run_dir, CONFIG, cls.run_kind))
-        values = json.loads(path.read_text())
+        values = read_json(path)  # ValueError naming the file when corrupt
+        if not isinstance(values, dict):
+            raise ValueError("%s: expected a JSON object of options" % path)
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(values) - set(known))
         if unknown:
@@ -51,7 +74,10 @@ class SavedConfig:
         for key, value in values.items():
             if isinstance(known[key].default, tuple) and isinstance(value, list):
                 values[key] = tuple(value)
-        return cls(**values)
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as err:
+            raise ValueError("%s: %s" % (path, err)) from None
 
     @classmethod
     def for_resume(cls, run_dir, overrides):
@@ -64,6 +90,7 @@ class SavedConfig:
                                  "%s cannot change (allowed: %s)"
                                  % (run_dir, key, ", ".join(RESUME_OPTIONS)))
             setattr(cfg, key, value)
+        cfg.validate()
         return cfg
 
     @classmethod
@@ -75,6 +102,21 @@ class SavedConfig:
         if unknown:
             raise ValueError("unknown %s options %s" % (cls.__name__, unknown))
         return cls(**{k: v for k, v in options.items() if v is not None})
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """ValueError naming the first option out of range (``--epochs
+        must be an integer >= 1, got 0``); the option classes list theirs
+        in :meth:`rules`."""
+        for name, rule, optional in self.rules():
+            value = check(label(name), getattr(self, name), rule, optional)
+            setattr(self, name, value)
+
+    def rules(self):
+        """(field, check, None allowed) of every checked option."""
+        return []
 
     def differences(self, other):
         """Options whose values differ (for refusing an inconsistent resume)."""
@@ -96,6 +138,19 @@ class LoopOptions(SavedConfig):
     amp: bool = False                  # bfloat16 networks
     checkpoint_every: int = 0          # steps; 0: at the end of each epoch only
     max_bad_steps: int = 20            # consecutive non-finite losses tolerated
+
+    def rules(self):
+        return [("epochs", positive_int, False), ("batch_size", positive_int, False),
+                ("lr", positive_float, False), ("weight_decay", nonnegative_float, False),
+                ("seed", seed, False), ("threads", nonnegative_int, False),
+                ("checkpoint_every", nonnegative_int, False),
+                ("max_bad_steps", nonnegative_int, False)]
+
+    def validate(self):
+        super().validate()
+        if not isinstance(self.device, str) or not DEVICE.fullmatch(self.device):
+            raise ValueError("device (--device) must be auto, cpu, cuda or cuda:N, got %r"
+                             % (self.device,))
 
 
 @dataclass
@@ -141,6 +196,40 @@ class TrainConfig(LoopOptions):
     # files without it read as "auto"
     format: str = "auto"
 
+    def rules(self):
+        return super().rules() + [
+            ("box", even_box, True), ("low_pass", positive_float, False),
+            ("mask_radius", fraction, False), ("latent_dim", positive_int, False),
+            ("sigma", positive_float, True), ("prior_lr", positive_float, True),
+            ("prior_fit_steps", nonnegative_int, False),
+            ("continuity_weight", nonnegative_float, False),
+            ("elastic_weight", nonnegative_float, False),
+            ("clash_weight", nonnegative_float, False),
+            ("elastic_cutoff", positive_float, False),
+            ("elastic_keep", fraction, False),
+            ("elastic_tolerance", nonnegative_float, False),
+            ("elastic_weight_final", nonnegative_float, True),
+            ("clash_distance", positive_float, False),
+            ("clash_max_distance", positive_float, False),
+            ("free_bits", nonnegative_float, False), ("kl_beta", nonnegative_float, False),
+            ("kl_warmup", nonnegative_int, False)]
+
+    def validate(self):
+        super().validate()
+        self.encoder_hidden = tuple(check("encoder_hidden", v, positive_int)
+                                    for v in self.encoder_hidden)
+        self.decoder_hidden = tuple(check("decoder_hidden", v, positive_int)
+                                    for v in self.decoder_hidden)
+        one_of(label("pseudo_atoms"), self.pseudo_atoms, PSEUDO_ATOM_MODES)
+        one_of(label("lr_schedule"), self.lr_schedule, LR_SCHEDULES)
+        if self.clash_max_distance < self.clash_distance:
+            raise ValueError("clash_max_distance %g must be at least "
+                             "clash_distance %g"
+                             % (self.clash_max_distance, self.clash_distance))
+        if not isinstance(self.prior_options, dict):
+            raise ValueError("prior_options must be a dict of KEY: VALUE, got %r"
+                             % (self.prior_options,))
+
 
 @dataclass
 class DensityConfig(LoopOptions):
@@ -155,6 +244,12 @@ class DensityConfig(LoopOptions):
     feat_sigma: float = 0.5
     batch_size: int = 8                # global batch, split over processes
     weight_decay: float = 0.0
+
+    def rules(self):
+        return super().rules() + [
+            ("box", even_box, True), ("hidden", positive_int, False),
+            ("layers", positive_int, False), ("pe_dim", positive_int, True),
+            ("feat_sigma", positive_float, False)]
 
 
 def parse_prior_options(pairs):
@@ -179,12 +274,12 @@ def parse_prior_options(pairs):
 def config_from_args(args):
     """The :class:`TrainConfig` of parsed ``cryostar-boltz train`` arguments
     (an argparse namespace whose names are the config's fields, plus
-    ``prior_option``, a list of KEY=VALUE; ``out``, ``resume`` and ``debug``
-    are ignored). ValueError without particles or reference."""
+    ``prior_option``, a list of KEY=VALUE; ``out``, ``resume``,
+    ``overwrite`` and ``debug`` are ignored). ValueError without particles or reference."""
     if not args.particles or not args.reference:
         raise ValueError("--particles and --reference are required "
                          "(or --resume to continue a run)")
     options = {k: v for k, v in vars(args).items()
-               if k not in ("out", "resume", "debug", "prior_option")}
+               if k not in ("out", "resume", "overwrite", "debug", "prior_option")}
     return TrainConfig.from_options(prior_options=parse_prior_options(args.prior_option),
                                     **options)

@@ -26,7 +26,8 @@ class TrainingData:
     sizes or an invalid box.
     """
 
-    def __init__(self, particles_path, datadir, box, run_dir, ctx, log=print):
+    def __init__(self, particles_path, datadir, box, run_dir, ctx, log=print,
+                 defer_images=False):
         particles = load_particles(particles_path, datadir=datadir)
         apix0 = np.unique(np.round(particles.apix, 5))
         if len(apix0) != 1:
@@ -40,6 +41,20 @@ class TrainingData:
         else:
             self.D = check_box(box, "--box", self.box0)
         self.apix = self.apix0 * self.box0 / self.D
+        self.run_dir, self.ctx, self.log = run_dir, ctx, log
+        self.images = None
+        dev = self.device
+        self.rotations = torch.as_tensor(particles.rotations, dtype=torch.float32, device=dev)
+        self.shifts = torch.as_tensor(particles.shifts, dtype=torch.float32, device=dev)
+        self.ctf = torch.as_tensor(particles.ctf, dtype=torch.float32, device=dev)
+        if not defer_images:
+            self.open_images()
+
+    def open_images(self):
+        """Downsample the particles into the run's cache (the main process;
+        the others wait) and open the stack: the first write into the run
+        folder, so ``defer_images`` lets a stage check every input first."""
+        particles, ctx, log, run_dir = self.particles, self.ctx, self.log, self.run_dir
         if self.D != self.box0:
             cache = RunLayout(run_dir).cached_particles(self.D)
             cache.parent.mkdir(parents=True, exist_ok=True)
@@ -54,10 +69,7 @@ class TrainingData:
         nbytes = particles.n * self.D * self.D * 4
         self.images = (stack[np.arange(particles.n)] if nbytes <= IN_MEMORY_BYTES
                        else stack)
-        dev = self.device
-        self.rotations = torch.as_tensor(particles.rotations, dtype=torch.float32, device=dev)
-        self.shifts = torch.as_tensor(particles.shifts, dtype=torch.float32, device=dev)
-        self.ctf = torch.as_tensor(particles.ctf, dtype=torch.float32, device=dev)
+        return self.images
 
     @property
     def n(self):

@@ -8,6 +8,7 @@ uninterrupted run does. The batch size is global: with ``torchrun`` each
 process takes an equal slice of every batch and gradients are summed, so
 results do not depend on the number of processes.
 """
+import io
 import math
 import time
 from pathlib import Path
@@ -17,18 +18,39 @@ import torch
 
 from ..io import atomic_write
 from ..layout import RunLayout
+from ..outputs import claim, prepare
 from .distributed import init_distributed
 from .progress import MetricsTable, Progress
 
 
-class NonFiniteLoss(RuntimeError):
-    """Raised after too many consecutive batches with a non-finite loss."""
+class NonFiniteLoss(RuntimeError, ValueError):
+    """Raised after too many consecutive batches with a non-finite loss (a
+    ValueError too, so the command line reports it in one line)."""
 
 
-def save_torch(path, obj):
+def load_torch(path, device="cpu", what="checkpoint"):
+    """``torch.load(path)``; a damaged or truncated file is a ValueError
+    naming it and ``what`` it is (torch's own errors name neither)."""
+    try:
+        return torch.load(path, map_location=device, weights_only=False)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # pickle, zip and torch errors alike
+        raise ValueError("%s: the %s cannot be read (%s: %s); the file is "
+                         "damaged or not a cryostar-boltz file"
+                         % (path, what, type(err).__name__,
+                            " ".join(str(err).split())[:200])) from None
+
+
+def save_torch(path, obj, what="checkpoint"):
     """``torch.save(obj)`` written atomically: a kill never leaves a
-    truncated checkpoint under ``path``."""
-    return atomic_write(path, lambda fh: torch.save(obj, fh), binary=True)
+    truncated checkpoint under ``path``. Serialised in memory first, so a
+    full disk gives an OSError naming ``path`` and ``what`` (torch's own
+    writer reports it as a RuntimeError without the path)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getbuffer()
+    return atomic_write(path, lambda fh: fh.write(data), binary=True, what=what)
 
 
 class EpochTrainer:
@@ -37,7 +59,10 @@ class EpochTrainer:
     bit-for-bit (``checkpoints/last.pt``; the weights of every epoch in
     ``checkpoints/epoch_NNNN.pt``).
 
-    A stage calls ``_start`` and ``_prepare_run_dir``, sets ``data`` (a
+    A stage calls ``_start``, ``_claim_run_dir`` (nothing written), reads
+    and checks every input, then ``_prepare_run_dir`` (the folder, its
+    ``run.json`` and ``config.json``; ``--overwrite`` replaces another
+    run's outputs only here), sets ``data`` (a
     ``TrainingData``), ``D``, ``apix``, ``parameters`` and ``optimizer``,
     and implements ``train_step(batch, step) -> (values, bad)``,
     ``model_state()`` (what a resume needs besides the loop position),
@@ -50,7 +75,10 @@ class EpochTrainer:
     progress_terms = ("loss",)
     #: What the run folder holds, for messages.
     run_kind = "training run"
-    resume_hint = "pass --resume to continue it, or choose another output folder"
+    #: The command that owns the run folder (``outputs.OUTPUTS``) and the
+    #: option naming the folder, for messages.
+    command = "train"
+    out_option = "--out"
 
     def _start(self, cfg, run_dir, log):
         """Process context, logging, threads and the initial seed."""
@@ -67,13 +95,29 @@ class EpochTrainer:
         self.batch_in_epoch = 0
         self.bad_steps = 0
 
+    def run_inputs(self):
+        """What the run is made from, recorded in its ``run.json``."""
+        return {}
+
+    def _claim_run_dir(self, resume, overwrite):
+        """Check (changing nothing) that the run folder is new, empty, this
+        run's own on resume, or replaced with ``overwrite``
+        (``outputs.claim``); every process checks, so all refuse alike."""
+        if resume and overwrite:
+            raise ValueError("--resume continues the run in %s and --overwrite "
+                             "replaces it: give one of them" % self.run_dir)
+        self.claim = claim(self.run_dir, self.command, {}, self.run_inputs(),
+                           overwrite=overwrite, resume=resume, option=self.out_option)
+        self.ctx.barrier()  # before the main process writes the folder
+
     def _prepare_run_dir(self, resume):
-        self.layout.checkpoints.mkdir(parents=True, exist_ok=True)
+        """The run folder, once every input is checked: old outputs removed
+        (``--overwrite``), the record (``run.json``), ``config.json`` and
+        ``checkpoints/``."""
         if self.ctx.is_main:
-            if not resume and self.layout.last_checkpoint.exists():
-                raise ValueError("%s already holds a %s: %s"
-                                 % (self.run_dir, self.run_kind, self.resume_hint))
+            prepare(self.run_dir, self.command, {}, self.run_inputs(), self.claim)
             self.cfg.save(self.run_dir)
+            self.layout.checkpoints.mkdir(parents=True, exist_ok=True)
         self.ctx.barrier()
 
     # ------------------------------------------------------------ batches
@@ -193,19 +237,31 @@ class EpochTrainer:
         process only."""
         if not self.ctx.is_main:
             return
-        save_torch(self.layout.last_checkpoint, self.state())
+        save_torch(self.layout.last_checkpoint, self.state(),
+                   "checkpoint of step %d" % self.step)
         if epoch_copy:
             weights = self.epoch_state()
             weights.update(step=self.step, epoch=self.epoch)
-            save_torch(self.layout.epoch_checkpoint(self.epoch), weights)
+            save_torch(self.layout.epoch_checkpoint(self.epoch), weights,
+                       "weights of epoch %d" % self.epoch)
+
+    def _read_checkpoint(self):
+        """Read ``last.pt`` (None without one) before anything is written,
+        so a damaged checkpoint refuses the resume with the folder as it
+        was; :meth:`_load_checkpoint` applies it once the model is built."""
+        path = self.layout.last_checkpoint
+        self._resume_state = (load_torch(path, self.device, "checkpoint to resume from")
+                              if path.exists() else None)
 
     def _load_checkpoint(self):
         path = self.layout.last_checkpoint
-        if not path.exists():
+        if getattr(self, "_resume_state", None) is None:
+            self._read_checkpoint()
+        state, self._resume_state = self._resume_state, None
+        if state is None:
             self.log("no checkpoint in %s: starting from the beginning"
                      % self.run_dir)
             return
-        state = torch.load(path, map_location=self.device, weights_only=False)
         self.load_model_state(state)
         self.step, self.epoch = state["step"], state["epoch"]
         self.batch_in_epoch = state["batch_in_epoch"]

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..io import atomic_write
+from ..io import atomic_write, write_error
 
 
 class Progress:
@@ -80,15 +80,22 @@ class MetricsTable:
             writer = csv.DictWriter(f, self.columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
-        atomic_write(self.path, write)
-        self._file = self.path.open("a", newline="")
+        atomic_write(self.path, write, what="metrics table")
+        try:
+            self._file = self.path.open("a", newline="")
+        except OSError as err:
+            raise write_error(err, self.path, "metrics table") from None
         self._writer = csv.DictWriter(self._file, self.columns,
                                       extrasaction="ignore")
 
     def write(self, row):
-        self._writer.writerow({k: ("%.6g" % v if isinstance(v, float) else v)
-                               for k, v in row.items()})
-        self._file.flush()
+        """Append ``row``; an OSError (a full disk) names the table."""
+        try:
+            self._writer.writerow({k: ("%.6g" % v if isinstance(v, float) else v)
+                                   for k, v in row.items()})
+            self._file.flush()
+        except OSError as err:
+            raise write_error(err, self.path, "metrics table") from None
 
     def close(self):
         if self._file:

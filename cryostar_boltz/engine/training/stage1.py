@@ -19,10 +19,11 @@ import numpy as np
 import torch
 
 from .. import imaging
-from ..io import save_array
+from ..io import atomic_path, save_array
 from ..layout import model_suffix
 from ..losses import StructuralRestraints, beta_schedule, correlation_loss, gaussian_kl
 from ..models import StructureVAE
+from ..outputs import created_folder, no_checkpoint
 from ..placement import place_reference
 from ..priors import build_prior, fit_to_posteriors
 from ..pseudoatoms import default_sigma, render_points
@@ -41,21 +42,33 @@ class Stage1Trainer(EpochTrainer):
                       "particles_per_s", "skipped")
     progress_terms = ("loss", "image", "continuity", "elastic", "clash", "kl")
 
-    def __init__(self, cfg, run_dir, resume=False, log=print):
+    def __init__(self, cfg, run_dir, resume=False, log=print, overwrite=False):
         self._start(cfg, run_dir, log)
-        self._prepare_run_dir(resume)
+        # every input is read and checked before anything is written
+        self._claim_run_dir(resume, overwrite)
+        if resume:
+            self._read_checkpoint()
         self._load_data()
+        self._load_reference(resume)
+        self._prepare_run_dir(resume)
+        self._copy_reference()
+        self.images = self.data.open_images()
         self._build_model()
         if resume:
             self._load_checkpoint()
+
+    def run_inputs(self):
+        cfg = self.cfg
+        return {"particles": cfg.particles, "reference": cfg.reference,
+                "map": cfg.map, "datadir": cfg.datadir}
 
     # ------------------------------------------------------------ setup
     def _load_data(self):
         cfg = self.cfg
         self.data = TrainingData(cfg.particles, cfg.datadir, cfg.box,
-                                 self.run_dir, self.ctx, self.log)
+                                 self.run_dir, self.ctx, self.log, defer_images=True)
         data = self.data
-        self.particles, self.images = data.particles, data.images
+        self.particles = data.particles
         self.box0, self.apix0, self.D, self.apix = data.box0, data.apix0, data.D, data.apix
         self.rotations, self.shifts, self.ctf = data.rotations, data.shifts, data.ctf
         self.mask = imaging.circular_mask(self.D, cfg.mask_radius, device=self.device)
@@ -64,16 +77,37 @@ class Stage1Trainer(EpochTrainer):
         self.n_masked = float(self.mask.sum())
         self.load_images = data.load_images
 
-    def _build_model(self):
+    def _load_reference(self, resume):
+        """The reference (the run's own copy on resume), placed in the box,
+        and the prior (its options checked)."""
         cfg = self.cfg
-        reference = load_structure(cfg.reference)
-        self.reference_centre = np.zeros(3)
+        copy = self.layout.reference_copy() if resume else None
+        source = copy if copy is not None else cfg.reference
+        reference = load_structure(source)
+        # the structure files' format, decided before anything is written:
+        # StructureError when 'pdb' cannot hold the reference's model
+        cfg.format = output_format(reference, cfg.format, source)
         placed = place_reference(reference, self.box0, self.apix0, cfg.map,
-                                 source=cfg.reference)
+                                 source=str(source))
         self.reference_centre = reference.coords.mean(0) - placed.coords.mean(0)
         self.reference = placed
         self.prior = build_prior(cfg.prior, cfg.latent_dim,
                                  **cfg.prior_options).to(self.device)
+
+    def _copy_reference(self):
+        """The run's copy of its reference (kept as it is on resume)."""
+        self.reference_copy = self.layout.reference_copy()
+        if self.reference_copy is None:
+            self.reference_copy = self.layout.reference_copy(
+                model_suffix(self.cfg.reference))
+            if self.ctx.is_main:
+                with atomic_path(self.reference_copy, "copy of the reference") as tmp:
+                    shutil.copyfile(self.cfg.reference, tmp)
+        self.ctx.barrier()
+
+    def _build_model(self):
+        cfg = self.cfg
+        placed = self.reference
         # an atom's width includes the particles' own pixels, not the
         # training box's: downsampling by Fourier cropping adds no blur
         sigma = (cfg.sigma if cfg.sigma is not None
@@ -287,9 +321,7 @@ class Stage1Trainer(EpochTrainer):
             save_array(layout.latent_logvar, logvar)
             if code is not None:
                 save_array(layout.codes, code)
-            reference_copy = layout.reference_copy(model_suffix(self.cfg.reference))
-            if not reference_copy.exists():
-                shutil.copyfile(self.cfg.reference, reference_copy)
+            reference_copy = self.reference_copy
             save_torch(layout.model, {
                 "model_config": self.vae.config,
                 "model": self.vae.state_dict(),
@@ -301,26 +333,30 @@ class Stage1Trainer(EpochTrainer):
                 "reference_centre": self.reference_centre,
                 "box": self.D, "apix": self.apix,
                 "box0": self.box0, "apix0": self.apix0,
-                "step": self.step})
+                "step": self.step}, "model file")
             write_analysis(self.run_dir, z, log=self.log)
         self.ctx.barrier()
 
 
-def run_training(cfg, run_dir, resume=False, log=print):
+def run_training(cfg, run_dir, resume=False, log=print, overwrite=False):
     """Train (or resume) a stage-1 run with ``cfg`` (a ``TrainConfig``) in
     ``run_dir`` and write its outputs; returns ``Path(run_dir)``.
 
-    The format of the structures (``cfg.format``) is decided first, from
-    the reference, and saved in the config: StructureError before anything
-    is written when ``'pdb'`` cannot hold the reference's model."""
-    cfg.format = output_format(load_structure(cfg.reference), cfg.format,
-                               cfg.reference)
-    trainer = Stage1Trainer(cfg, run_dir, resume=resume, log=log)
-    try:
-        trainer.fit()
-        trainer.finish()
-    finally:
-        trainer.close()
+    ``run_dir`` must be new, empty, or (``resume``) this run's folder; a
+    folder holding another run's outputs raises a ValueError unless
+    ``overwrite``, which replaces them once every input has been checked.
+    A new folder is removed again when training fails before its first
+    checkpoint. The format of the structures (``cfg.format``) is decided
+    from the reference before anything is written (StructureError when
+    ``'pdb'`` cannot hold its model) and saved in the config."""
+    with created_folder(run_dir, no_checkpoint):
+        trainer = Stage1Trainer(cfg, run_dir, resume=resume, log=log,
+                                overwrite=overwrite)
+        try:
+            trainer.fit()
+            trainer.finish()
+        finally:
+            trainer.close()
     return Path(run_dir)
 
 

@@ -22,9 +22,10 @@ import torch
 from .. import imaging
 from ..density import DensityDecoder, SliceGrid, centre_spectra, centred_rfft2
 from ..layout import LATENTS, MODEL, RunLayout
+from ..outputs import created_folder, no_checkpoint
 from .config import DensityConfig, TrainConfig
 from .data import TrainingData
-from .loop import EpochTrainer, save_torch
+from .loop import EpochTrainer, load_torch, save_torch
 
 #: Particles whose spectra set the data scale.
 SCALE_SAMPLE = 1000
@@ -44,7 +45,7 @@ def _stage1(run_dir):
         raise FileNotFoundError(
             "%s: stage 1 has not finished (no %s or %s): finish it with "
             "'cryostar-boltz train --resume --out %s'" % (run_dir, MODEL, LATENTS, run_dir))
-    state = torch.load(layout.model, map_location="cpu", weights_only=False)
+    state = load_torch(layout.model, "cpu", "stage-1 model file")
     z = np.load(layout.latents)
     if z.ndim != 2 or not np.isfinite(z).all():
         raise ValueError("%s: %s must be a finite (N, latent_dim) array, got "
@@ -56,24 +57,32 @@ class Stage2Trainer(EpochTrainer):
     """Everything a stage-2 run holds; ``fit()`` trains, ``finish()`` writes
     the model file."""
     run_kind = "density run"
-    resume_hint = ("pass --resume to continue it, or remove the folder to "
-                   "train a new one")
+    command = "train-density"
+    out_option = None  # the folder is RUN/density
 
-    def __init__(self, cfg, resume=False, log=print):
+    def __init__(self, cfg, resume=False, log=print, overwrite=False):
         stage1_cfg, self.stage1, z = _stage1(cfg.run)
-        self._start(cfg, RunLayout(cfg.run).density, log)
-        self._prepare_run_dir(resume)
         self.z_digest = latents_digest(z)
+        self._start(cfg, RunLayout(cfg.run).density, log)
+        # every input is read and checked before anything is written
+        self._claim_run_dir(resume, overwrite)
+        if resume:
+            self._read_checkpoint()
         self._load_data(stage1_cfg, z)
+        self._prepare_run_dir(resume)
+        self.data.open_images()
         self._build_model()
         if resume:
             self._load_checkpoint()
+
+    def run_inputs(self):
+        return {"run": str(self.cfg.run), "latents": self.z_digest}
 
     # ------------------------------------------------------------ setup
     def _load_data(self, stage1_cfg, z):
         box = self.cfg.box or int(self.stage1["box"])
         self.data = TrainingData(stage1_cfg.particles, stage1_cfg.datadir, box,
-                                 self.cfg.run, self.ctx, self.log)
+                                 self.cfg.run, self.ctx, self.log, defer_images=True)
         if len(z) != self.data.n:
             raise ValueError("%s: %s holds %d latents but the run's particles "
                              "(%s) are %d" % (self.cfg.run, LATENTS, len(z),
@@ -173,20 +182,23 @@ class Stage2Trainer(EpochTrainer):
                 "scale": self.scale, "box": self.D, "apix": self.apix,
                 "reference_centre": np.asarray(
                     self.stage1["reference_centre"], dtype=np.float64),
-                "z_digest": self.z_digest, "step": self.step})
+                "z_digest": self.z_digest, "step": self.step}, "model file")
             self.log("density decoder written to %s" % self.layout.model)
         self.ctx.barrier()
 
 
-def run_density_training(cfg, resume=False, log=print):
+def run_density_training(cfg, resume=False, log=print, overwrite=False):
     """Train (or resume) the density decoder of ``cfg.run`` (a
-    ``DensityConfig``); returns the density run folder ``RUN/density``."""
-    trainer = Stage2Trainer(cfg, resume=resume, log=log)
-    try:
-        trainer.fit()
-        trainer.finish()
-    finally:
-        trainer.close()
+    ``DensityConfig``); returns the density run folder ``RUN/density``.
+    ``RUN/density`` must be new, empty, this run's own (``resume``) or
+    replaced (``overwrite``), as for stage 1."""
+    with created_folder(RunLayout(cfg.run).density, no_checkpoint):
+        trainer = Stage2Trainer(cfg, resume=resume, log=log, overwrite=overwrite)
+        try:
+            trainer.fit()
+            trainer.finish()
+        finally:
+            trainer.close()
     return trainer.run_dir
 
 

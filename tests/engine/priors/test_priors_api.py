@@ -145,3 +145,17 @@ def test_build_prior_takes_short_option_names_and_names_the_options():
     assert build_prior("gmm", 2, k=4).means.shape == (4, 2)
     with pytest.raises(ValueError, match="no option colour; its options are components"):
         build_prior("gmm", 2, colour=1)
+
+
+@pytest.mark.parametrize("name, options, words", [
+    ("grbm", {"num_chains": -1}, "prior grbm option num_chains must be an integer >= 1, got -1"),
+    ("grbm", {"hidden_units": 0}, "option hidden_units must be an integer >= 1"),
+    ("rbm", {"init_scale": float("nan")}, "option init_scale must be a finite number"),
+    ("grbm", {"learn_sigma": 2}, "option learn_sigma must be 0 or 1"),
+    ("gmm", {"seed": -1}, "option seed must be an integer in [0, 2^32)"),
+])
+def test_prior_option_values_are_checked_before_the_prior_is_built(name, options, words):
+    from cryostar_boltz.engine.priors import build_prior
+    with pytest.raises(ValueError) as err:
+        build_prior(name, 4, **options)
+    assert words in str(err.value)

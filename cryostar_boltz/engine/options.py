@@ -1,0 +1,132 @@
+"""Checks of option values, shared by every command line and config file.
+
+Each check is a function of a value that returns the value converted (int
+or float) or raises ``ValueError`` with the reason ("must be an integer
+>= 1, got 0"). Commands use them as argparse ``type=`` (argparse then
+names the option: ``argument --epochs: must be an integer >= 1, got 0``);
+the option dataclasses of ``training.config`` use :func:`check` so a
+``config.json`` edited by hand or a ``--resume`` override meets the same
+rules. Torch-free and numpy-free: Scipion's process and ``--help`` import
+this module.
+"""
+import argparse
+import math
+
+
+class OptionError(ValueError, argparse.ArgumentTypeError):
+    """An option value out of range; argparse reports it with the option's
+    name, other callers as a ValueError."""
+
+
+def _number(value, kind):
+    if isinstance(value, bool):
+        raise OptionError("must be a number, got %r" % value)
+    if kind is int:
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise OptionError("must be an integer, got %r" % value)
+            return int(value)
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise OptionError("must be an integer, got %r" % (value,)) from None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise OptionError("must be a number, got %r" % (value,)) from None
+    if not math.isfinite(number):
+        raise OptionError("must be a finite number, got %r" % (value,))
+    return number
+
+
+def _show(value):
+    return "%g" % value if isinstance(value, float) else str(value)
+
+
+def at_least(low, kind=int):
+    """A check: a ``kind`` (int or float) >= ``low``."""
+    word = "an integer" if kind is int else "a number"
+
+    def check_value(value):
+        number = _number(value, kind)
+        if number < low:
+            raise OptionError("must be %s >= %s, got %s" % (word, _show(low), _show(number)))
+        return number
+    check_value.__name__ = "%s_at_least_%s" % (kind.__name__, low)
+    return check_value
+
+
+def greater_than(low, kind=float):
+    """A check: a finite ``kind`` > ``low``."""
+    word = "an integer" if kind is int else "a number"
+
+    def check_value(value):
+        number = _number(value, kind)
+        if not number > low:
+            raise OptionError("must be %s > %s, got %s" % (word, _show(low), _show(number)))
+        return number
+    check_value.__name__ = "%s_above_%s" % (kind.__name__, low)
+    return check_value
+
+
+#: Integers >= 1 (counts: epochs, batch size, samples, clusters...).
+positive_int = at_least(1)
+positive_int.__name__ = "positive_int"
+#: Integers >= 0 (seeds, optional counts where 0 means "none" or "off").
+nonnegative_int = at_least(0)
+nonnegative_int.__name__ = "nonnegative_int"
+#: Finite numbers > 0 (pixel sizes, learning rates, widths in Angstrom...).
+positive_float = greater_than(0.0)
+positive_float.__name__ = "positive_float"
+#: Finite numbers >= 0 (weights, tolerances).
+nonnegative_float = at_least(0.0, float)
+nonnegative_float.__name__ = "nonnegative_float"
+
+
+def finite_float(value):
+    """Any finite number."""
+    return _number(value, float)
+
+
+def fraction(value):
+    """A finite number in (0, 1]."""
+    number = _number(value, float)
+    if not 0 < number <= 1:
+        raise OptionError("must be a fraction in (0, 1], got %s" % _show(number))
+    return number
+
+
+def even_box(value):
+    """A box size in pixels: an even integer >= 2."""
+    number = _number(value, int)
+    if number < 2 or number % 2:
+        raise OptionError("must be an even number of pixels >= 2, got %d" % number)
+    return number
+
+
+def seed(value):
+    """A random seed: an integer in [0, 2^32) (numpy's and dimod's range)."""
+    number = _number(value, int)
+    if not 0 <= number < 2 ** 32:
+        raise OptionError("must be an integer in [0, 2^32), got %d" % number)
+    return number
+
+
+def check(name, value, rule, optional=False):
+    """``rule(value)``, or a ValueError naming ``name`` (``--epochs``); a
+    None value passes when ``optional``."""
+    if value is None and optional:
+        return None
+    try:
+        return rule(value)
+    except ValueError as err:
+        raise OptionError("%s %s" % (name, err)) from None
+
+
+def one_of(name, value, choices):
+    """``value`` when it is one of ``choices``, else a ValueError naming
+    ``name`` and the choices."""
+    if value not in choices:
+        raise OptionError("%s must be one of %s, got %r"
+                          % (name, ", ".join(map(str, choices)), value))
+    return value

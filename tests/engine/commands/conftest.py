@@ -1,0 +1,49 @@
+"""A tiny simulated dataset and a tiny trained run, shared by the command
+tests of this folder (one training for all of them)."""
+import pytest
+
+N, BOX, APIX = 64, 32, 3.2
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory, adk_dir):
+    from cryostar_boltz.engine.simulate import simulate_dataset
+    out = tmp_path_factory.mktemp("tiny_sim")
+    return simulate_dataset([adk_dir / "adk_closed.pdb", adk_dir / "adk_open.pdb"],
+                            out, N, BOX, APIX, snr=1.0, seed=3)
+
+
+def _train_options(dataset, **extra):
+    """Command-line options of a one-epoch training on ``dataset``."""
+    options = {"--particles": dataset.star, "--reference": dataset.reference,
+               "--epochs": 1, "--batch-size": 32, "--lr": 1e-3, "--low-pass": 8,
+               "--threads": 1, "--device": "cpu", "--kl-warmup": 10,
+               "--prior-fit-steps": 5}
+    options.update(extra)
+    argv = []
+    for flag, value in options.items():
+        argv += [flag, str(value)]
+    return argv
+
+
+@pytest.fixture(scope="session")
+def train_options():
+    """``train_options(dataset, **{"--flag": value})``: the argv of a
+    one-epoch training on ``dataset``."""
+    return _train_options
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_dataset, tmp_path_factory):
+    """A finished run whose grbm prior has 30 hidden units (more than the
+    exact sampler enumerates)."""
+    import torch
+
+    from cryostar_boltz.engine.cli import main
+    torch.set_num_threads(1)
+    run = tmp_path_factory.mktemp("tiny_runs") / "grbm30"
+    argv = ["train", "--out", str(run), "--prior", "grbm",
+            "--prior-option", "hidden_units=30", "--prior-option", "num_chains=16",
+            *_train_options(tiny_dataset)]
+    assert main(argv) == 0
+    return run
