@@ -159,11 +159,30 @@ def check_inputs(cfg, out, resume=False, overwrite=False):
     claim(out, "train", {}, overwrite=overwrite, resume=resume)
 
 
+def resume_overrides(args):
+    """The options given with --resume: those of ``RESUME_OPTIONS`` that are
+    set, and any other whose value differs from its default (which
+    ``TrainConfig.for_resume`` then refuses, naming it, rather than
+    silently keeping the run's saved value)."""
+    import argparse
+    parser = argparse.ArgumentParser()
+    add_args(parser)
+    defaults = {a.dest: a.default for a in parser._actions}
+    given = {}
+    for key, value in vars(args).items():
+        if key in ("out", "resume", "overwrite", "debug", "func", "command"):
+            continue
+        if key in RESUME_OPTIONS:
+            if value is not None:
+                given[key] = value
+        elif key in defaults and value != defaults[key]:
+            given[key] = value
+    return given
+
+
 def main(args):
     if args.resume:
-        overrides = {k: getattr(args, k) for k in RESUME_OPTIONS
-                     if getattr(args, k) is not None}
-        cfg = TrainConfig.for_resume(args.out, overrides)
+        cfg = TrainConfig.for_resume(args.out, resume_overrides(args))
     else:
         cfg = config_from_args(args)
     check_inputs(cfg, args.out, args.resume, args.overwrite)

@@ -88,7 +88,9 @@ class SavedConfig:
             if key not in RESUME_OPTIONS:
                 raise ValueError("--resume continues %s with its saved options; "
                                  "%s cannot change (allowed: %s)"
-                                 % (run_dir, key, ", ".join(RESUME_OPTIONS)))
+                                 % (run_dir, "--" + key.replace("_", "-"),
+                                    ", ".join("--" + k.replace("_", "-")
+                                              for k in RESUME_OPTIONS)))
             setattr(cfg, key, value)
         cfg.validate()
         return cfg

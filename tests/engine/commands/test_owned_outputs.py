@@ -79,6 +79,18 @@ def test_resume_and_overwrite_together_are_refused(tiny_run, capsys):
     assert "give one of them" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option", [("--format", "cif"), ("--lr", "0.01"),
+                                    ("--reference", "other.pdb")])
+def test_resume_refuses_options_it_would_ignore(tiny_run, capsys, option):
+    """--resume keeps the run's saved options: one it cannot change is
+    refused by name, never silently ignored."""
+    before = sorted(p.name for p in tiny_run.iterdir())
+    assert cli("train", "--resume", "--out", tiny_run, *option) == 1
+    err = capsys.readouterr().err
+    assert "%s cannot change" % option[0] in err and "Traceback" not in err
+    assert sorted(p.name for p in tiny_run.iterdir()) == before
+
+
 def test_train_density_refuses_a_density_run_it_did_not_make(tiny_run, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
