@@ -55,7 +55,7 @@ def test_place_checks_out_before_its_work(adk_dir, tmp_path, capsys):
     refused(capsys, ["place", "--reference", tmp_path / "missing.pdb", "--box", 64,
                      "--apix", 3, "--out", tmp_path / "p.pdb"], "missing.pdb")
     refused(capsys, base[:3] + ["--box", 0, "--apix", 3],
-            "argument --box: must be an integer >= 2, got 0", 2)
+            "argument --box: must be an even number of pixels >= 2, got 0", 2)
     assert list(tmp_path.iterdir()) == []
 
 
