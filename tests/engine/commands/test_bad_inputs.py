@@ -153,7 +153,7 @@ def test_train_reports_a_full_disk_in_one_line(tiny_run, tmp_path, capsys, monke
 @pytest.mark.parametrize("options, words, code", [
     (["--hidden", "0"], "argument --hidden: must be an integer >= 1, got 0", 2),
     (["--epochs", "-1"], "argument --epochs: must be an integer >= 1", 2),
-    (["--box", "64"], "--box 64: must be even and at most the particles' box (32)", 1),
+    (["--box", "64"], "--box must be at most 32 pixels (the particles' box), got 64", 1),
     (["--resume"], "nothing to resume", 1),
 ])
 def test_train_density_refuses_before_writing(tiny_run, capsys, options, words, code):
@@ -314,7 +314,7 @@ def test_sample_prior_refused_while_writing_leaves_no_folder(tiny_run, tmp_path,
     """The example: a refused sample-prior left its output folder."""
     from cryostar_boltz.engine.runs import TrainedRun
 
-    def refuse(self, stem, z):
+    def refuse(self, stem, z, fmt=None):
         raise ValueError("%s: these models cannot be written" % stem)
     monkeypatch.setattr(TrainedRun, "write_structures", refuse)
     out = tmp_path / "s"
