@@ -197,6 +197,8 @@ def _run_step(project, protocol_class, inputs, params, log):
 
 
 def _process_alive(pid):
+    """Whether process ``pid`` still runs (a killed process that nobody has
+    reaped yet, a zombie, does not)."""
     if not pid:
         return False
     try:
@@ -205,7 +207,11 @@ def _process_alive(pid):
         return False
     except PermissionError:
         return True
-    return True
+    try:  # Linux: the state follows the command name in /proc/PID/stat
+        state = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def write_pictures(project_path, train, samples, motion, clusters, out,

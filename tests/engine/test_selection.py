@@ -176,9 +176,17 @@ def test_select_command_writes_cs_for_cs_input(cs_run, tmp_path, real_data):
     raw = np.load(real_data / "empiar_10076_7.cs")
     subset = np.load(out / "particles.cs")
     assert subset.dtype.names == raw.dtype.names
-    np.testing.assert_array_equal(subset, raw[rows])
-    again = load_particles(out / "particles.star", require_pose=False)
-    assert again.n == 4
+    for name in raw.dtype.names:  # every column kept; paths from the subset's folder
+        if name != "blob/path":
+            np.testing.assert_array_equal(subset[name], raw[rows][name])
+    stacks = {(out / p.decode()).resolve() for p in subset["blob/path"]}
+    assert stacks == {(real_data / "empiar_10076_7.mrc").resolve()}
+    original = load_particles(real_data / "empiar_10076_7.cs", require_pose=False)
+    for again in (load_particles(out / "particles.cs", require_pose=False),
+                  load_particles(out / "particles.star", require_pose=False)):
+        assert again.n == 4
+        np.testing.assert_array_equal(again.images[np.arange(4)],
+                                      original.images[np.arange(4)])
     np.testing.assert_array_equal(np.load(out / "indices.npy"), rows)
 
 

@@ -58,6 +58,26 @@ def kill_during_training(out, timeout=600):
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
         demo.wait(60)
+        wait_for_group_exit(demo.pid)
+
+
+def wait_for_group_exit(pgid, timeout=60):
+    """Wait until no live (non-zombie) process of group ``pgid`` is left:
+    SIGKILL is delivered asynchronously."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        alive = False
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+                alive = True
+                break
+        if not alive:
+            return
+        time.sleep(0.2)
 
 
 def test_demo_runs_every_protocol_and_continues_after_a_kill(tmp_path):
