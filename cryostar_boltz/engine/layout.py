@@ -152,6 +152,8 @@ SAMPLE_OUTPUTS = (RUN_RECORD, SAMPLES_INFO, BASINS_INFO, LATENTS, ENERGIES,
 ANALYZE_OUTPUTS = (RUN_RECORD, SUMMARY, LABELS, CLUSTER_CENTRES, CLUSTER_CENTRE_PARTICLES,
                    PCA, UMAP, CLUSTERS + ".*", CLUSTERS + "_coarse.*",
                    CLUSTER_MAPS + "_*")
+SIMULATE_OUTPUTS = (RUN_RECORD, "%s.star", "%s.mrcs", "%s_truth.npz",
+                    REFERENCE_STEM + ".*")
 PLOT_OUTPUTS = (RUN_RECORD, SUMMARY, "*.png", "*" + SCRIPT_SUFFIX,
                 "*" + PICTURE_POINTS_SUFFIX) + tuple(
                     "*" + DISPLACEMENT_TAG + suffix for suffix in STRUCTURE_SUFFIXES.values())

@@ -1,7 +1,7 @@
 """Output folders owned by the run or command that wrote them.
 
 Every folder the engine writes (a training run, its ``density/`` run, the
-``--out`` of generate, sample-prior, analyze and plot) holds a record,
+``--out`` of simulate, generate, sample-prior, analyze and plot) holds a record,
 ``run.json`` (``layout.RUN_RECORD``): the command, a run id, the date, and
 the request (inputs and options) that made it. Before a command writes
 anything it asks :func:`claim` what the folder holds:
@@ -34,7 +34,10 @@ from .io import read_json, save_json, write_error
 #: command -> the glob patterns of what it writes in the folder it owns.
 OUTPUTS = {"train": layout.RUN_OUTPUTS, "train-density": layout.DENSITY_OUTPUTS,
            "generate": layout.GENERATE_OUTPUTS, "sample-prior": layout.SAMPLE_OUTPUTS,
-           "analyze": layout.ANALYZE_OUTPUTS, "plot": layout.PLOT_OUTPUTS}
+           "analyze": layout.ANALYZE_OUTPUTS, "plot": layout.PLOT_OUTPUTS,
+           "simulate": layout.SIMULATE_OUTPUTS}
+#: Commands whose file names start with their ``--name``.
+NAMED = ("generate", "simulate")
 #: Commands that continue a folder of their own whatever its request.
 ALWAYS_CONTINUE = ("plot",)
 #: Commands that continue their folder only with --resume.
@@ -169,7 +172,7 @@ def prepare(folder, command, request, inputs=None, action=NEW, name=None):
 
 
 def _named_files(folder, command, name):
-    if command != "generate" or not name:
+    if command not in NAMED or not name:
         return []
     found = []
     for pattern in _patterns(command, name):

@@ -8,6 +8,11 @@ angles, shifts, CTF and the states' CA coordinates per particle) and
 reference.pdb (the first structure in the box frame; reference.cif when a PDB
 file cannot hold it).
 
+OUT belongs to this simulation (OUT/run.json records the options): the same
+command rerun into it makes the same files again; a folder holding other
+engine outputs is refused, or with --overwrite emptied of them first (a
+user's other files stay). Every input is checked before OUT is made.
+
 Examples:
 
     # two states, 70/30, 10,000 particles of 64 px at 2 A/px
@@ -52,7 +57,19 @@ def add_args(parser):
     parser.add_argument("--threads", type=opt_type.nonnegative_int, default=0,
                         help="CPU threads (0: torch's default)")
     parser.add_argument("-o", "--out", required=True, help="output folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the engine outputs already in --out")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def request_of(args):
+    """The options that decide the outputs (kept in run.json: the same
+    command rerun into its folder makes them again)."""
+    from pathlib import Path
+    options = {k: v for k, v in vars(args).items()
+               if k not in ("out", "overwrite", "debug", "threads", "func", "command")}
+    options["structures"] = [str(Path(p).absolute()) for p in args.structures]
+    return options
 
 
 def main(args):
@@ -69,17 +86,22 @@ def main(args):
     if not 0 < args.defocus[0] <= args.defocus[1]:
         raise ValueError("--defocus MIN MAX: need 0 < MIN <= MAX, got %g %g"
                          % tuple(args.defocus))
+    from ..outputs import claim, created_folder, prepare
+    request = request_of(args)
+    action = claim(args.out, "simulate", request, overwrite=args.overwrite)
     import torch
 
     from ..simulate import simulate_dataset
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = simulate_dataset(
-        args.structures, args.out, args.n_particles, args.box, args.apix,
-        weights=args.weights, snr=args.snr if args.snr > 0 else None,
-        defocus_range=tuple(args.defocus), astigmatism=args.astigmatism,
-        shift_std=args.shift_std, voltage=args.voltage, cs=args.cs,
-        amplitude_contrast=args.amplitude_contrast, seed=args.seed,
-        name=args.name, log=print)
+    with created_folder(args.out, refusals=(ValueError,)):
+        prepare(args.out, "simulate", request, action=action, name=args.name)
+        result = simulate_dataset(
+            args.structures, args.out, args.n_particles, args.box, args.apix,
+            weights=args.weights, snr=args.snr if args.snr > 0 else None,
+            defocus_range=tuple(args.defocus), astigmatism=args.astigmatism,
+            shift_std=args.shift_std, voltage=args.voltage, cs=args.cs,
+            amplitude_contrast=args.amplitude_contrast, seed=args.seed,
+            name=args.name, log=print)
     print("particles: %s\nstack:     %s\ntruth:     %s\nreference: %s"
           % (result.star, result.stack, result.truth, result.reference))

@@ -216,3 +216,27 @@ def test_subsets_of_project_relative_paths_load_back(tiny_dataset, tmp_path, kin
             back = load_particles(out / name)
             np.testing.assert_array_equal(back.images[np.arange(back.n)],
                                           original.images[members])
+
+
+def test_simulate_owns_its_folder(adk_dir, tiny_run, tmp_path, capsys):
+    """simulate continues its own folder with the same options, refuses one
+    made with other options or by another command, and replaces it with
+    --overwrite (a user's other files stay)."""
+    out = tmp_path / "sim"
+    argv = ["simulate", "--structures", adk_dir / "adk_closed.pdb", "-n", 4,
+            "--box", 16, "--apix", 6.0, "--out", out]
+    assert cli(*argv) == 0
+    (out / "notes.txt").write_text("mine")
+    assert cli(*argv) == 0
+    capsys.readouterr()
+    assert cli(*argv[:-2], "--seed", 1, "--out", out) == 1
+    assert "give --overwrite to replace them" in capsys.readouterr().err
+    assert cli(*argv[:-2], "--seed", 1, "--name", "other", "--out", out,
+               "--overwrite") == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "notes.txt", "other.mrcs", "other.star", "other_truth.npz",
+        "reference.pdb", "run.json"]
+    before = sorted(p.name for p in tiny_run.iterdir())
+    assert cli(*argv[:-2], "--out", tiny_run) == 1
+    assert "holds the train run" in capsys.readouterr().err
+    assert sorted(p.name for p in tiny_run.iterdir()) == before
