@@ -564,16 +564,15 @@ def fill_structures_flex(out_set, files, z, prog_name, values=None):
 
 
 def map_sampling_rate(path):
-    """Voxel size (Angstrom) in an MRC map's header."""
-    import mrcfile
+    """Voxel size (Angstrom) in an MRC map's header, read by the engine's
+    one map reader (``engine.mapfile``: anisotropic voxels, a missing voxel
+    size or a file that is not MRC are refused); ConversionError naming
+    the file."""
+    from .engine.mapfile import MapError, read_map_header
     try:
-        with mrcfile.open(str(path), header_only=True, permissive=True) as mrc:
-            voxel = float(mrc.voxel_size.x)
-    except (OSError, ValueError) as err:
+        return float(read_map_header(path).voxel_size)
+    except (OSError, MapError) as err:
         raise ConversionError("cannot read the map %s: %s" % (path, err)) from err
-    if voxel <= 0:
-        raise ConversionError("the map %s has no voxel size" % path)
-    return voxel
 
 
 def fill_volumes_flex(out_set, files, z, prog_name, values=None):
