@@ -34,7 +34,8 @@ from .io import read_json, save_json, write_error
 #: command -> the glob patterns of what it writes in the folder it owns.
 OUTPUTS = {"train": layout.RUN_OUTPUTS, "train-density": layout.DENSITY_OUTPUTS,
            "generate": layout.GENERATE_OUTPUTS, "sample-prior": layout.SAMPLE_OUTPUTS,
-           "analyze": layout.ANALYZE_OUTPUTS, "plot": layout.PLOT_OUTPUTS}
+           "analyze": layout.ANALYZE_OUTPUTS, "plot": layout.PLOT_OUTPUTS,
+           "reconstruct": layout.RECONSTRUCT_OUTPUTS}
 #: Commands that continue a folder of their own whatever its request.
 ALWAYS_CONTINUE = ("plot",)
 #: Commands that continue their folder only with --resume.
