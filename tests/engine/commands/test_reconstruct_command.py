@@ -91,3 +91,15 @@ def test_rows_out_of_range_are_refused(tiny_run, tmp_path, capsys):
                  "--indices", str(tmp_path / "rows.npy")]) == 1
     assert "row 1 is %d, outside 0..%d" % (N, N - 1) in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_deform_to_reference_writes_a_corrected_map(tiny_run, tmp_path):
+    out = tmp_path / "deformed"
+    assert main(["reconstruct", "--run", str(tiny_run), "--out", str(out),
+                 "--deform-to", "reference", "--batch-size", "64"]) == 0
+    summary = _summary(out)
+    assert summary["deform_to"]["target"] == "reference"
+    assert summary["deform_to"]["sigma"] == 6.0
+    full = read_map(out / "map.mrc")
+    assert full.shape == (BOX,) * 3 and np.isfinite(full.data).all()
+    assert float(np.abs(full.data).max()) > 0
