@@ -365,6 +365,8 @@ def test_cluster_selection_matches_the_cluster_subset(project, train, analyze):
 # ------------------------------------------------------------ continue
 
 def test_reconstruct_outputs_a_volume_with_half_maps_per_bin(project, train):
+    import json
+
     from pwem.objects import Volume
     reconstruct = launch(project, CryoStarBoltzProtReconstruct, inputs=latents_of(train),
                          subset=cts.RECONSTRUCT_SUBSETS.index("pc bins"),
@@ -381,6 +383,12 @@ def test_reconstruct_outputs_a_volume_with_half_maps_per_bin(project, train):
         counts += len(np.load(reconstruct._getExtraPath(
             "reconstruction_pc1_bin%02d" % i, "indices.npy")))
     assert counts == N_PARTICLES   # the bins partition the particles
+    # the run has a density decoder: its map at the bin's mean latent is
+    # compared with the reconstruction
+    record = json.load(open(reconstruct._getExtraPath("reconstruction_pc1_bin00",
+                                                      "summary.json")))
+    assert record["decoded"]["map"] == "decoded.mrc"
+    assert record["decoded"]["resolution_0.5"] >= 2 * APIX
     summary = reconstruct.summary()
     assert len(summary) == 2 and "at FSC 0.143" in summary[0]
 

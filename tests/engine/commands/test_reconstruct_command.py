@@ -103,3 +103,23 @@ def test_deform_to_reference_writes_a_corrected_map(tiny_run, tmp_path):
     full = read_map(out / "map.mrc")
     assert full.shape == (BOX,) * 3 and np.isfinite(full.data).all()
     assert float(np.abs(full.data).max()) > 0
+
+
+def test_particles_nearest_a_prior_basin(tiny_run, tmp_path, capsys):
+    from cryostar_boltz.engine.analysis import cluster_latents
+    from cryostar_boltz.engine.runs import TrainedRun
+    run = TrainedRun(tiny_run)
+    labels = cluster_latents(run.latents(), "basins", 10, 0, run.prior).labels
+    out = tmp_path / "basin0"
+    code = main(["reconstruct", "--run", str(tiny_run), "--out", str(out),
+                 "--basin", "0"])
+    if np.bincount(labels)[0] < 2 or len(set(np.arange(N)[labels == 0] % 2)) < 2:
+        pytest.skip("basin 0 lacks a particle in a half-set")
+    assert code == 0
+    assert np.array_equal(np.load(out / "indices.npy"), np.flatnonzero(labels == 0))
+    capsys.readouterr()
+    k = int(labels.max()) + 1
+    assert main(["reconstruct", "--run", str(tiny_run), "--out", str(tmp_path / "no"),
+                 "--basin", str(k + 20), "--max-basins", "10"]) == 1
+    assert "--basin %d: the prior has" % (k + 20) in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
