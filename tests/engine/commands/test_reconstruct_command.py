@@ -123,3 +123,65 @@ def test_particles_nearest_a_prior_basin(tiny_run, tmp_path, capsys):
                  "--basin", str(k + 20), "--max-basins", "10"]) == 1
     assert "--basin %d: the prior has" % (k + 20) in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
+
+
+def test_map_takes_the_consensus_maps_voxel_size_and_origin(
+        tiny_dataset, train_options, tmp_path):
+    """A run whose reference is docked in a consensus map (--map): the
+    reconstruction lies on that map's grid, over the docked model."""
+    import mrcfile
+
+    from cryostar_boltz.engine.structure import load_structure, write_models
+    shift = np.array([120.0, -40.0, 75.5])
+    model = load_structure(tiny_dataset.reference)
+    docked = tmp_path / "docked.pdb"
+    write_models(docked, model, model.coords + shift, full_atom=True)
+    consensus = tmp_path / "consensus.mrc"
+    with mrcfile.new(consensus) as mrc:
+        mrc.set_data(np.zeros((BOX,) * 3, np.float32))
+        mrc.voxel_size = APIX
+        origin = shift - (BOX // 2) * APIX
+        mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = origin
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run)] + train_options(
+        tiny_dataset, **{"--reference": docked, "--map": consensus})) == 0
+    out = tmp_path / "rec"
+    assert main(["reconstruct", "--run", str(run), "--out", str(out)]) == 0
+    written = read_map(out / "map.mrc")
+    assert written.voxel_size == pytest.approx(APIX)
+    np.testing.assert_allclose(written.origin, origin, atol=1e-3)
+    np.testing.assert_allclose(read_map(out / "half1.mrc").origin, origin, atol=1e-3)
+    # the density sits on the docked model: its centre of mass near the
+    # model's centre in the consensus map's frame
+    data = np.clip(written.data, 0, None)
+    zyx = np.indices(data.shape).reshape(3, -1)
+    com = (zyx * data.ravel()).sum(1) / data.sum()
+    com_xyz = origin + com[::-1] * APIX
+    assert np.linalg.norm(com_xyz - (model.coords.mean(0) + shift)) < 3 * APIX
+
+
+def test_deform_to_a_latent_point_or_a_basin(tiny_run, tmp_path, capsys):
+    point = np.load(tiny_run / "z.npy")[:1]
+    np.save(tmp_path / "point.npy", point)
+    out = tmp_path / "to_z"
+    assert main(["reconstruct", "--run", str(tiny_run), "--out", str(out), "--indices",
+                 str(_rows(tmp_path)),
+                 "--deform-to", "z", str(tmp_path / "point.npy")]) == 0
+    target = _summary(out)["deform_to"]
+    assert target["target"] == "z"
+    np.testing.assert_allclose(target["value"], point[0], rtol=1e-6)
+    np.save(tmp_path / "two.npy", np.load(tiny_run / "z.npy")[:2])
+    capsys.readouterr()
+    assert main(["reconstruct", "--run", str(tiny_run), "--out", str(tmp_path / "no"),
+                 "--deform-to", "z", str(tmp_path / "two.npy")]) == 1
+    assert "holds 2 latent points; give one" in capsys.readouterr().err
+    assert main(["reconstruct", "--run", str(tiny_run), "--out", str(tmp_path / "no"),
+                 "--deform-to", "basin", "999"]) == 1
+    assert "--deform-to basin 999: the prior has" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+
+
+def _rows(folder):
+    path = folder / "first16.npy"
+    np.save(path, np.arange(16))
+    return path
