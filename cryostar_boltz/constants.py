@@ -75,3 +75,7 @@ PSEUDO_ATOMS = ("ca", "centroid", "atoms")
 #: Structure files a run writes (``engine/structure/formats.py``
 #: FORMAT_CHOICES): auto (PDB when it holds the model), pdb, cif.
 STRUCTURE_FORMATS = ("auto", "pdb", "cif")
+#: Particle subsets the reconstruct protocol backprojects (one map each):
+#: all particles, the rows of a .npy file, each cluster of an analysis,
+#: each bin along a principal path, each prior basin.
+RECONSTRUCT_SUBSETS = ("all", "indices", "clusters", "pc bins", "basins")

@@ -34,6 +34,8 @@ COMMANDS = {
     "analyze": ("analyze", "PCA, clustering and per-cluster particle subsets."),
     "select": ("select", "Select particles in the latent space (polygon, "
                          "ranges, clusters) as a subset."),
+    "reconstruct": ("reconstruct", "Half-maps, map and FSC of a particle subset "
+                                   "from the original particles."),
     "plot": ("plot", "Write the pictures of a run as PNG files."),
 }
 

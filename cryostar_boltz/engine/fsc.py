@@ -67,3 +67,11 @@ def resolution(frequency, curve, threshold=0.5):
 def fsc_resolution(map1, map2, apix, threshold=0.5):
     """Resolution (Angstrom) of the FSC of two maps at ``threshold``."""
     return resolution(*fsc(map1, map2, apix), threshold)
+
+
+def fsc_table(frequency, curve):
+    """An FSC curve as CSV text, ``resolution_A,fsc`` per shell (Angstrom,
+    from the first shell: the zero frequency is left out)."""
+    rows = ["resolution_A,fsc"] + ["%.4f,%.6f" % (1.0 / f, c) for f, c in
+                                   zip(np.asarray(frequency)[1:], np.asarray(curve)[1:])]
+    return "\n".join(rows) + "\n"

@@ -101,6 +101,16 @@ BASIN_POINTS = "basins_z.npy"
 SELECTED_STAR = "particles.star"
 SELECTED_CS = "particles.cs"
 SELECTED_INDICES = "indices.npy"
+#: reconstruct: the two half-maps, the map of both, the half-map FSC
+#: (``resolution_A,fsc``) and its picture, the rows of the particles
+#: backprojected, and (with a density decoder) the stage-2 map at their
+#: mean latent with its FSC against the map.
+HALF_MAPS = ("half1.mrc", "half2.mrc")
+FULL_MAP = "map.mrc"
+FSC_TABLE = "fsc.csv"
+FSC_PLOT = "fsc.png"
+DECODED_MAP = "decoded.mrc"
+DECODED_FSC_TABLE = "fsc_decoded.csv"
 #: Structure files: STEM + suffix of the run's format (``--format``, in
 #: config.json): ``STEM.pdb`` and ``STEM_coarse.pdb``, or ``STEM.cif`` and
 #: ``STEM_coarse.cif`` when a PDB file cannot hold the model.
@@ -123,6 +133,9 @@ PROTOCOL_PARTICLE_IDS = "particle_ids.npy"
 PROTOCOL_SAMPLES = "samples"
 PROTOCOL_ENSEMBLE = "ensemble"
 PROTOCOL_ANALYSIS = "analysis"
+#: The reconstruct protocol's engine output folders, one per subset
+#: (``% name``).
+PROTOCOL_RECONSTRUCTION = "reconstruction_%s"
 #: The select protocol's engine output folder and the polygon file it
 #: hands to the engine.
 PROTOCOL_SELECTION = "selection"
@@ -154,6 +167,8 @@ ANALYZE_OUTPUTS = (RUN_RECORD, SUMMARY, LABELS, CLUSTER_CENTRES, CLUSTER_CENTRE_
                    CLUSTER_MAPS + "_*")
 SIMULATE_OUTPUTS = (RUN_RECORD, "%s.star", "%s.mrcs", "%s_truth.npz",
                     REFERENCE_STEM + ".*")
+RECONSTRUCT_OUTPUTS = (RUN_RECORD, SUMMARY, FULL_MAP, FSC_TABLE, FSC_PLOT, DECODED_MAP,
+                       DECODED_FSC_TABLE, SELECTED_INDICES) + HALF_MAPS
 PLOT_OUTPUTS = (RUN_RECORD, SUMMARY, "*.png", "*" + SCRIPT_SUFFIX,
                 "*" + PICTURE_POINTS_SUFFIX) + tuple(
                     "*" + DISPLACEMENT_TAG + suffix for suffix in STRUCTURE_SUFFIXES.values())

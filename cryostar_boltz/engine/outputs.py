@@ -35,7 +35,8 @@ from .io import read_json, save_json, write_error
 OUTPUTS = {"train": layout.RUN_OUTPUTS, "train-density": layout.DENSITY_OUTPUTS,
            "generate": layout.GENERATE_OUTPUTS, "sample-prior": layout.SAMPLE_OUTPUTS,
            "analyze": layout.ANALYZE_OUTPUTS, "plot": layout.PLOT_OUTPUTS,
-           "simulate": layout.SIMULATE_OUTPUTS}
+           "simulate": layout.SIMULATE_OUTPUTS,
+           "reconstruct": layout.RECONSTRUCT_OUTPUTS}
 #: Commands whose file names start with their ``--name``.
 NAMED = ("generate", "simulate")
 #: Commands that continue a folder of their own whatever its request.

@@ -84,12 +84,25 @@ class FourierBackprojector:
 
     def volume(self, regularisation=0.01):
         """The map (D, D, D) ``[z, y, x]`` as float32 numpy."""
-        if not self.count:
+        return self.invert(self.numerator, self.weight, self.count, regularisation)
+
+    def merged(self, other, regularisation=0.01):
+        """The map of this backprojector's particles and ``other``'s together
+        (sums of both, one Wiener filter: the full map of two half-sets)."""
+        if (other.D, other.Dp, other.apix) != (self.D, self.Dp, self.apix):
+            raise ValueError("cannot merge backprojectors of different boxes")
+        return self.invert(self.numerator + other.numerator, self.weight + other.weight,
+                           self.count + other.count, regularisation)
+
+    def invert(self, numerator, weight, count, regularisation=0.01):
+        """Map (D, D, D) float32 of accumulated sums ``numerator / (weight +
+        lambda)``, ``lambda = regularisation * mean filled weight``."""
+        if not count:
             raise ValueError("no particles were inserted")
         Dp, D = self.Dp, self.D
-        filled = self.weight > 0
-        lam = regularisation * float(self.weight[filled].mean())
-        spectrum = (self.numerator / (self.weight + lam)).reshape(Dp, Dp, Dp)
+        filled = weight > 0
+        lam = regularisation * float(weight[filled].mean())
+        spectrum = (numerator / (weight + lam)).reshape(Dp, Dp, Dp)
         volume = torch.fft.ifftn(torch.fft.ifftshift(spectrum)).real
         volume = torch.fft.fftshift(volume) / self.apix
         lo = Dp // 2 - D // 2

@@ -273,19 +273,24 @@ class Selection:
 
 
 def select_particles(latents, polygon=None, space="pca", ranges=(),
-                     clusters=None, invert=False):
+                     clusters=None, invert=False, masks=()):
     """The :class:`Selection` of ``latents`` (:class:`RunLatents`) meeting
     every criterion: inside ``polygon`` (m, 2) in ``space``; inside each
-    :class:`Range`; with a label in ``clusters``. ``invert``: every other
+    :class:`Range`; with a label in ``clusters``; true in each of ``masks``
+    (``(criterion dict with a "label", (n,) bool)`` pairs, e.g. from
+    :func:`indices_mask` or :func:`pc_bin_mask`). ``invert``: every other
     particle. ValueError when no criterion is given, a range names a
     dimension the run lacks, a cluster does not exist, or nothing is
     selected."""
-    if polygon is None and not ranges and not clusters:
+    if polygon is None and not ranges and not clusters and not masks:
         raise ValueError("nothing to select by: give --polygon, --range or "
                          "--clusters")
     z = latents.z
     keep = np.ones(len(z), dtype=bool)
     criteria = []
+    for criterion, mask in masks:
+        keep &= mask
+        criteria.append(dict(criterion, inside=int(mask.sum())))
     if polygon is not None:
         vertices = polygon_vertices(polygon)
         inside = inside_polygon(latents.plane(space), vertices)
@@ -327,6 +332,86 @@ def select_particles(latents, polygon=None, space="pca", ranges=(),
     return Selection(indices, len(z), criteria)
 
 
+def indices_mask(path, n):
+    """``(criterion, (n,) bool)`` of the particles listed in ``path``: a
+    .npy of row numbers (0-based, the run's particle order, as ``select``
+    writes ``indices.npy``) or of n booleans. ValueError naming
+    ``--indices`` for a file that is not such an array, or rows out of
+    range."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError("--indices %s: file not found" % path)
+    try:
+        rows = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ValueError("--indices %s: not a readable .npy file (%s)" % (path, err)) from None
+    if rows.ndim != 1 or not len(rows):
+        raise ValueError("--indices %s: expected a 1-D array of particle rows, got "
+                         "shape %s" % (path, rows.shape))
+    mask = np.zeros(n, dtype=bool)
+    if rows.dtype == bool:
+        if len(rows) != n:
+            raise ValueError("--indices %s: %d booleans for %d particles"
+                             % (path, len(rows), n))
+        mask[:] = rows
+    elif np.issubdtype(rows.dtype, np.integer):
+        bad = np.flatnonzero((rows < 0) | (rows >= n))
+        if len(bad):
+            raise ValueError("--indices %s: row %d is %d, outside 0..%d (the run "
+                             "has %d particles)" % (path, bad[0], rows[bad[0]], n - 1, n))
+        mask[rows] = True
+    else:
+        raise ValueError("--indices %s: expected integer particle rows, got an "
+                         "array of %s" % (path, rows.dtype))
+    return {"indices": str(path), "label": "--indices %s" % path.name}, mask
+
+
+def parse_bin(text):
+    """``I/N`` -> ``(I, N)``: bin I (0-based) of N; ValueError naming
+    ``--bin`` otherwise."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text or ""))
+    if not match or not int(match.group(1)) < int(match.group(2)):
+        raise ValueError("--bin %r: expected I/N with 0 <= I < N, e.g. 0/5 (bin I "
+                         "of N along the principal path)" % text)
+    return int(match.group(1)), int(match.group(2))
+
+
+def pc_bin_mask(latents, component, index, count):
+    """``(criterion, (n,) bool)`` of the particles in bin ``index`` of
+    ``count`` along principal component ``component`` (1-based): the
+    particles whose score is nearest to point ``index`` of the ``count``
+    points ``generate --from pca --n count`` decodes (5th to 95th
+    percentile; the end bins reach to the extremes), so the bin's map
+    compares with that point's map."""
+    scores = latents.pca_scores()
+    if not 1 <= component <= scores.shape[1]:
+        raise ValueError("--pc %d: the run has principal components 1..%d"
+                         % (component, scores.shape[1]))
+    values = scores[:, component - 1]
+    points = np.linspace(np.percentile(values, 5), np.percentile(values, 95), count)
+    nearest = np.abs(values[:, None] - points[None]).argmin(1)
+    return ({"pc": component, "bin": [index, count],
+             "label": "bin %d/%d of PC%d" % (index, count, component)},
+            nearest == index)
+
+
+def basin_mask(latents, prior, basin, max_basins=10, codes=None, seed=0):
+    """``(criterion, (n,) bool)`` of the particles nearest prior basin
+    ``basin`` (0-based, lowest free energy first, among the populated
+    basins of at most ``max_basins``: the clusters of ``analyze --method
+    basins --k max_basins``). ValueError for a single-basin prior or a
+    basin that does not exist."""
+    from .analysis import cluster_latents
+    if max_basins < basin + 1:
+        max_basins = basin + 1
+    clusters = cluster_latents(latents.z, "basins", max_basins, seed, prior, codes)
+    if basin >= clusters.k:
+        raise ValueError("--basin %d: the prior has %d populated basins (0..%d)"
+                         % (basin, clusters.k, clusters.k - 1))
+    return ({"basin": basin, "max_basins": max_basins,
+             "label": "basin %d" % basin}, clusters.labels == basin)
+
+
 def _describe(criteria):
     parts = []
     for c in criteria:
@@ -335,6 +420,8 @@ def _describe(criteria):
                          % (len(c["polygon"]), c["space"].upper(), c["inside"]))
         elif "range" in c:
             parts.append("--range %s (%d inside)" % (c["range"], c["inside"]))
+        elif "label" in c:
+            parts.append("%s (%d inside)" % (c["label"], c["inside"]))
         elif "clusters" in c:
             parts.append("--clusters %s (%d inside)"
                          % (",".join(map(str, c["clusters"])), c["inside"]))
@@ -343,8 +430,9 @@ def _describe(criteria):
     return " and ".join(parts)
 
 
-def run_particles(latents, particles=None, datadir=None):
-    """The run's particles (metadata only; no stack is opened), from its
+def run_particles(latents, particles=None, datadir=None, images=False):
+    """The run's particles (metadata only, no stack opened, unless
+    ``images``: then with their stacks, poses and CTF required), from its
     ``config.json`` unless ``particles`` names the file (the run's file
     moved); checked to be one row per latent."""
     from .particles import load_particles
@@ -360,8 +448,8 @@ def run_particles(latents, particles=None, datadir=None):
     if datadir is None and config is not None and config.datadir \
             and Path(config.datadir).is_dir():
         datadir = config.datadir
-    loaded = load_particles(path, datadir=datadir, require_pose=False,
-                            require_ctf=False, require_images=False)
+    loaded = load_particles(path, datadir=datadir, require_pose=images,
+                            require_ctf=images, require_images=images)
     if loaded.n != len(latents.z):
         raise ValueError("%s holds %d particles but %s has %d latents: not the "
                          "particles this run was trained on"

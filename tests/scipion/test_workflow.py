@@ -24,6 +24,7 @@ from pyworkflow.object import Pointer  # noqa: E402
 from cryostar_boltz import constants as cts, convert  # noqa: E402
 from cryostar_boltz.protocols import (CryoStarBoltzProtAnalyze,  # noqa: E402
                                       CryoStarBoltzProtGenerate,
+                                      CryoStarBoltzProtReconstruct,
                                       CryoStarBoltzProtSamplePrior,
                                       CryoStarBoltzProtSelect,
                                       CryoStarBoltzProtTrain)
@@ -363,6 +364,35 @@ def test_cluster_selection_matches_the_cluster_subset(project, train, analyze):
 
 # ------------------------------------------------------------ continue
 
+def test_reconstruct_outputs_a_volume_with_half_maps_per_bin(project, train):
+    import json
+
+    from pwem.objects import Volume
+    reconstruct = launch(project, CryoStarBoltzProtReconstruct, inputs=latents_of(train),
+                         subset=cts.RECONSTRUCT_SUBSETS.index("pc bins"),
+                         component=1, numberOfBins=2, **CPU)
+    counts = 0
+    for i in range(2):
+        volume = getattr(reconstruct, "outputVolume_pc1_bin%02d" % i)
+        assert type(volume) is Volume
+        assert volume.getSamplingRate() == pytest.approx(APIX)
+        assert volume.getDim() == (BOX, BOX, BOX)
+        half1, half2 = volume.getHalfMaps().split(",")
+        assert os.path.isfile(half1) and half1.endswith("half1.mrc")
+        assert os.path.isfile(half2) and half2.endswith("half2.mrc")
+        counts += len(np.load(reconstruct._getExtraPath(
+            "reconstruction_pc1_bin%02d" % i, "indices.npy")))
+    assert counts == N_PARTICLES   # the bins partition the particles
+    # the run has a density decoder: its map at the bin's mean latent is
+    # compared with the reconstruction
+    record = json.load(open(reconstruct._getExtraPath("reconstruction_pc1_bin00",
+                                                      "summary.json")))
+    assert record["decoded"]["map"] == "decoded.mrc"
+    assert record["decoded"]["resolution_0.5"] >= 2 * APIX
+    summary = reconstruct.summary()
+    assert len(summary) == 2 and "at FSC 0.143" in summary[0]
+
+
 def test_continue_training_extends_the_run(project, train):
     from cryostar_boltz.engine.training.progress import read_metrics
     previous = train.Particles.getFlexInfo().getAttr(cts.FLEX_RUN_DIR)
@@ -436,7 +466,8 @@ STANDARD_PARAMS = {"runName", "runMode", "comment", "hostName", "numberOfThreads
 
 @pytest.mark.parametrize("protocol_class", [
     CryoStarBoltzProtTrain, CryoStarBoltzProtSamplePrior,
-    CryoStarBoltzProtGenerate, CryoStarBoltzProtAnalyze, CryoStarBoltzProtSelect])
+    CryoStarBoltzProtGenerate, CryoStarBoltzProtAnalyze, CryoStarBoltzProtSelect,
+    CryoStarBoltzProtReconstruct])
 def test_every_parameter_has_help(protocol_class):
     protocol = protocol_class()
     names = [name for name, param in protocol.getDefinition().iterParams()
