@@ -11,7 +11,8 @@ Run folder (``cryostar-boltz train --out RUN``)::
     run.json           what run this is: command, id, date, inputs
                        (``engine.outputs``; every output folder has one)
     config.json        every option of the run (TrainConfig)
-    metrics.csv        every loss term per step
+    metrics.csv        every loss term per step; on each epoch's last
+                       row how much z and the PC1 motion still change
     checkpoints/       last.pt (resume) and epoch_NNNN.pt (weights)
     cache/             downsampled particle stacks (particles_BOX.mrcs,
                        reused on resume and by stage 2)
@@ -43,6 +44,13 @@ from pathlib import Path
 RUN_RECORD = "run.json"
 CONFIG = "config.json"
 METRICS = "metrics.csv"
+#: Columns of the metrics table measured once per epoch (on the epoch's
+#: last row, empty on the others): how much the latent embedding and the
+#: decoded PC1 motion changed since the previous epoch
+#: (``engine.training.convergence``).
+LATENT_CORR = "latent_corr"
+PC1_RMSD = "pc1_rmsd"
+CONVERGENCE_COLUMNS = (LATENT_CORR, PC1_RMSD)
 CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT = "last.pt"
 EPOCH_CHECKPOINT = "epoch_%04d.pt"

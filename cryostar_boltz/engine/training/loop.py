@@ -175,6 +175,10 @@ class EpochTrainer:
                     tick = now
                     values.update(step=self.step + 1, epoch=self.epoch + 1,
                                   particles_per_s=rate)
+                    if k + 1 == self.steps_per_epoch:
+                        # the epoch's last row also holds its own measures
+                        values.update(self.epoch_metrics())
+                        tick = time.perf_counter()
                     if metrics:
                         metrics.write(values)
                     self._guard(bad, values)
@@ -192,6 +196,12 @@ class EpochTrainer:
             progress.close()
             if metrics:
                 metrics.close()
+
+    def epoch_metrics(self):
+        """Values measured once per epoch, after its last step (main
+        process; added to that step's row of the metrics table): none
+        here; stage 1 adds its convergence measures."""
+        return {}
 
     def _short(self, values):
         return {k: values[k] for k in self.progress_terms if k in values and

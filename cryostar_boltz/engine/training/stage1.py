@@ -12,6 +12,7 @@ loop, checkpoints and resume are :class:`~.loop.EpochTrainer`'s.
 import contextlib
 import math
 import shutil
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import torch
 
 from .. import imaging
 from ..io import atomic_path, save_array
-from ..layout import model_suffix
+from ..analysis import nearest_particles
+from ..layout import CONVERGENCE_COLUMNS, LATENT_CORR, PC1_RMSD, model_suffix
 from ..losses import StructuralRestraints, beta_schedule, correlation_loss, gaussian_kl
 from ..models import StructureVAE
 from ..outputs import created_folder, no_checkpoint
@@ -30,6 +32,7 @@ from ..pseudoatoms import default_sigma, render_points
 from ..runs import write_analysis
 from ..structure import load_structure, output_format
 from .config import TrainConfig
+from .convergence import ConvergenceTracker, reading
 from .data import TrainingData
 from .loop import EpochTrainer, save_torch
 
@@ -39,7 +42,7 @@ class Stage1Trainer(EpochTrainer):
     the latents, the model and the analysis."""
     metric_columns = ("step", "epoch", "loss", "image", "continuity", "elastic",
                       "elastic_kept", "clash", "kl", "beta", "lr",
-                      "particles_per_s", "skipped")
+                      "particles_per_s", "skipped") + CONVERGENCE_COLUMNS
     progress_terms = ("loss", "image", "continuity", "elastic", "clash", "kl")
 
     def __init__(self, cfg, run_dir, resume=False, log=print, overwrite=False):
@@ -54,6 +57,7 @@ class Stage1Trainer(EpochTrainer):
         self._copy_reference()
         self.images = self.data.open_images()
         self._build_model()
+        self.convergence = ConvergenceTracker(self.particles.n, cfg.seed)
         if resume:
             self._load_checkpoint()
 
@@ -267,7 +271,8 @@ class Stage1Trainer(EpochTrainer):
     def model_state(self):
         return {"config": asdict(self.cfg), "model_config": self.vae.config,
                 "model": self.vae.state_dict(), "prior": self.prior.state_dict(),
-                "optimizer": self.optimizer.state_dict()}
+                "optimizer": self.optimizer.state_dict(),
+                "convergence": self.convergence.state_dict()}
 
     def epoch_state(self):
         return {"model_config": self.vae.config, "model": self.vae.state_dict(),
@@ -277,17 +282,52 @@ class Stage1Trainer(EpochTrainer):
         self.vae.load_state_dict(state["model"])
         self.prior.load_state_dict(state["prior"])
         self.optimizer.load_state_dict(state["optimizer"])
+        # absent from runs that predate it: their next epoch starts afresh
+        self.convergence.load_state_dict(state.get("convergence"))
+
+    # ------------------------------------------------------------ convergence
+    @torch.no_grad()
+    def epoch_metrics(self):
+        """``latent_corr`` and ``pc1_rmsd`` of the epoch just trained
+        (:mod:`.convergence`): the tracked particles encoded in eval mode,
+        structures decoded along their PC1 (a binary code, where the
+        decoder takes one, from the particle nearest each point); logged
+        with their cost. Main process only."""
+        if not self.ctx.is_main:
+            return {}
+        start = time.perf_counter()
+        z, _, code = self.infer_latents(self.convergence.indices)
+
+        def decode(points):
+            inputs = torch.as_tensor(points, dtype=torch.float32)
+            if code is not None:
+                nearest = nearest_particles(z, points)
+                inputs = torch.cat([inputs, torch.as_tensor(code[nearest]).float()], 1)
+            self.vae.eval()
+            coords = self.vae.decode(inputs.to(self.device)).float().cpu().numpy()
+            self.vae.train()
+            return coords
+
+        values = self.convergence.update(z, decode)
+        self.log("epoch %d: %s (%d particles, %.2f s)"
+                 % (self.epoch + 1, reading(values[LATENT_CORR], values[PC1_RMSD])
+                    or "no previous epoch to compare with", len(self.convergence.indices),
+                    time.perf_counter() - start))
+        return values
 
     # ------------------------------------------------------------ outputs
     @torch.no_grad()
-    def infer_latents(self, batch=1024):
+    def infer_latents(self, indices=None, batch=1024):
         """Posterior means, log variances and (for a binary latent) the most
-        probable binary code of every particle, in dataset order."""
+        probable binary code of the particles ``indices`` (all of them by
+        default), in that order."""
         self.vae.eval()
-        n = self.particles.n
+        if indices is None:
+            indices = np.arange(self.particles.n)
+        n = len(indices)
         mus, logvars, codes = [], [], []
         for start in range(0, n, batch):
-            idx = np.arange(start, min(n, start + batch))
+            idx = indices[start:start + batch]
             mu, logvar, extra = self.vae.encode(self.load_images(idx))
             mus.append(mu.cpu())
             logvars.append(logvar.cpu())
