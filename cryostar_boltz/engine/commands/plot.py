@@ -7,7 +7,8 @@ Groups (--what, comma-separated; default all):
                 density (--color-by picks), with the prior's free-energy
                 contours (--no-contours leaves them out); --kind hexbin for
                 big sets
-    training    every loss term, the KL weight and learning rate by step
+    training    every loss term, the KL weight and learning rate by step;
+                by epoch, how much z and the PC1 motion still change
     prior       the prior's free energy over the PC plane with its basins
                 (--no-basins leaves them out); for Boltzmann priors the unit
                 occupancy and histograms of sample energies per sampler
