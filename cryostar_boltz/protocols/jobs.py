@@ -42,6 +42,29 @@ def last_metrics_row(path):
     return last
 
 
+def convergence_summary(path):
+    """The convergence of a stage-1 run in one line, from the last row of
+    its metrics table that holds the per-epoch measures (``latent_corr``,
+    ``pc1_rmsd``): ``"epoch 5: latent correlation with the previous epoch
+    0.998; PC1 path moved 0.05 A: more epochs would change little"``; a
+    note when only one epoch has been trained; None without a table or
+    with one that predates these columns."""
+    from ..engine.layout import LATENT_CORR, PC1_RMSD
+    from ..engine.training.convergence import reading
+    try:
+        with open(path, newline="") as fh:
+            rows = [row for row in csv.DictReader(fh) if row.get(LATENT_CORR) is not None]
+    except FileNotFoundError:
+        return None
+    for row in reversed(rows):
+        text = reading(row[LATENT_CORR], row.get(PC1_RMSD))
+        if text:
+            return "epoch %s: %s" % (row["epoch"], text)
+    if rows:
+        return "measured from the second epoch on (one epoch trained so far)"
+    return None
+
+
 def pca_scores(path, n):
     """The ``scores`` (n, components) of a PCA record (``pca.npz``), or None
     when the file is missing or does not hold one row per particle."""

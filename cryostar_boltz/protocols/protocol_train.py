@@ -13,7 +13,7 @@ from ..engine import layout
 from ..engine.io import read_json
 from . import train_checks, train_form
 from .form import THREADS_HELP, Outputs
-from .jobs import last_metrics_row, pca_scores
+from .jobs import convergence_summary, last_metrics_row, pca_scores
 from .protocol_base import CryoStarBoltzProtBase
 from .run_copy import copy_run
 from .train_form import DENSITY_FIELDS, STAGE1_FIELDS, STAGE1_OPTIONAL, flag
@@ -274,6 +274,9 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
             summary.append("Trained %s epochs (%s steps); last loss %s (image %s, KL %s)."
                            % tuple(last.get(k) for k in ("epoch", "step", "loss",
                                                          "image", "kl")))
+            convergence = convergence_summary(self._runLayout().metrics)
+            if convergence:
+                summary.append("Convergence, %s." % convergence)
         if self.hasAttribute(OUTPUTS.Particles):
             summary.append("Output: %d particles with latents."
                            % getattr(self, OUTPUTS.Particles).getSize())

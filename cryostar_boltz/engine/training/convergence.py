@@ -127,11 +127,15 @@ class ConvergenceTracker:
         """This epoch's values from the subset's posterior means z (m, d)
         (rows in :attr:`indices` order) and ``decode(points (M, d)) ->
         (M, N, 3)`` coarse structures; NaN where there is no previous
-        epoch. Keeps this epoch's z, scores and path for the next call."""
+        epoch or z is not finite. Keeps this epoch's z, scores and path for
+        the next call."""
         z = np.asarray(z, dtype=np.float64)
+        values = {LATENT_CORR: float("nan"), PC1_RMSD: float("nan")}
+        if not np.isfinite(z).all():
+            self.previous = None  # nothing to compare the next epoch with
+            return values
         points, scores = pc1_path(z, self.n_points, self.sd)
         path = None
-        values = {LATENT_CORR: float("nan"), PC1_RMSD: float("nan")}
         previous = self.previous
         if previous is not None and previous["z"].shape == z.shape:
             values[LATENT_CORR] = latent_correlation(previous["z"], z)

@@ -4,6 +4,7 @@ A live line (carriage return) on a terminal; a plain line every few seconds
 in a log file (Scipion's run log), so logs stay readable.
 """
 import csv
+import math
 import sys
 import time
 from pathlib import Path
@@ -104,10 +105,19 @@ class MetricsTable:
 
 
 def read_metrics(path):
-    """The metrics table as a dict of float lists (for plots and tests)."""
+    """The metrics table as a dict of float lists (for plots and tests).
+    Empty cells (a column measured once per epoch, on the other rows) and
+    NaN are ``math.nan`` itself, so two readings of one table compare
+    equal."""
     with Path(path).open(newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
         return {}
-    return {k: [float(r[k]) if r[k] not in ("", None) else float("nan")
-                for r in rows] for k in rows[0]}
+    return {k: [_number(r[k]) for r in rows] for k in rows[0]}
+
+
+def _number(text):
+    if text in ("", None):
+        return math.nan
+    value = float(text)
+    return math.nan if value != value else value
