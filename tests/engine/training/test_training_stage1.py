@@ -61,6 +61,24 @@ def test_training_writes_the_run_folder(dataset, tmp_path):
     assert centres.shape == (10, 214, 3)
 
 
+def test_convergence_is_measured_on_each_epochs_last_row(dataset, tmp_path):
+    from cryostar_boltz.engine.training.stage1 import run_training
+    logs = []
+    run = run_training(config(dataset, epochs=3), tmp_path / "run", log=logs.append)
+    metrics = read_metrics(run / "metrics.csv")
+    corr, rmsd = np.array(metrics["latent_corr"]), np.array(metrics["pc1_rmsd"])
+    ends = np.array(metrics["step"]) % 6 == 0  # 6 steps per epoch
+    # empty on the other rows and at epoch 1 (nothing to compare with)
+    assert np.isnan(corr[~ends]).all() and np.isnan(rmsd[~ends]).all()
+    assert np.isnan(corr[5]) and np.isnan(rmsd[5])
+    assert ((corr[[11, 17]] > 0) & (corr[[11, 17]] <= 1)).all()
+    # a few Angstrom at most: the decoder starts at the reference
+    assert ((rmsd[[11, 17]] > 0) & (rmsd[[11, 17]] < 5)).all()
+    assert any(line.startswith("epoch 3: latent correlation with the previous "
+                               "epoch %.3f; PC1 path moved %.2f A"
+                               % (corr[17], rmsd[17])) for line in logs)
+
+
 def test_generate_writes_models_in_the_reference_frame(dataset, tmp_path):
     from cryostar_boltz.engine.cli import main
     from cryostar_boltz.engine.structure import load_structure
@@ -104,6 +122,13 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(dataset, tmp_path,
         assert torch.equal(a[key], b[key]), key
     assert read_metrics(full / "metrics.csv")["loss"] == \
         read_metrics(killed / "metrics.csv")["loss"]
+    # the convergence of epoch 2 compares with epoch 1's z and path, which
+    # the checkpoint of step 16 carried over the kill
+    for key in ("latent_corr", "pc1_rmsd"):
+        a, b = (np.array(read_metrics(run / "metrics.csv")[key])
+                for run in (full, killed))
+        assert np.isfinite(a).sum() == 2, key
+        np.testing.assert_array_equal(a, b)
 
 
 def test_two_processes_agree_with_one(dataset, tmp_path, engine_command):
