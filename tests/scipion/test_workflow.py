@@ -181,6 +181,8 @@ def test_train_summary_and_methods(train):
     summary = "\n".join(train.summary())
     assert "grbm" in summary and "200 particles" in summary
     assert "Density decoder (stage 2): trained" in summary
+    assert ("Convergence, measured from the second epoch on (one epoch trained "
+            "so far).") in summary
     assert "Li2024cryostar" in "\n".join(train.methods())
     assert "Tieleman2008pcd" in train._citations()
 
@@ -406,6 +408,12 @@ def test_continue_training_extends_the_run(project, train):
     assert max(after["step"]) == 2 * max(before["step"])
     assert max(after["epoch"]) == 2
     assert protocol.Particles.getSize() == N_PARTICLES
+    # epoch 2 is compared with epoch 1, whose z the checkpoint carried over
+    assert np.isfinite(after["latent_corr"][-1]) and np.isfinite(after["pc1_rmsd"][-1])
+    assert ("Convergence, epoch 2: latent correlation with the previous epoch "
+            "%.3f; PC1 path moved %.2f A: " % (after["latent_corr"][-1],
+                                               after["pc1_rmsd"][-1])
+            ) in "\n".join(protocol.summary())
     # the previous run is left as it was
     assert read_metrics(os.path.join(previous, "metrics.csv")) == before
     np.testing.assert_array_equal(np.load(os.path.join(previous, "z.npy")), z_before)
