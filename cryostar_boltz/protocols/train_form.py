@@ -107,7 +107,9 @@ def define_stage1(form):
                   validators=[params.Positive], label="Epochs",
                   help="Passes over the particles. When continuing a "
                        "run, the total number of epochs (more than the "
-                       "previous run did).")
+                       "previous run did). The summary tells how much the "
+                       "last epoch still changed the latents and the PC1 "
+                       "motion: whether more epochs would help.")
     form.addParam("batchSize", params.IntParam, default=_train("batchSize"),
                   validators=[params.Positive], condition=NEW_RUN,
                   label="Batch size",
