@@ -7,7 +7,9 @@ process may read the defaults), ``loop`` (``EpochTrainer``: epochs,
 checkpoints, resume, guarded update), ``data`` (``TrainingData``),
 ``stage1`` (``Stage1Trainer``, ``run_training``, ``resume_config``),
 ``stage2`` (``Stage2Trainer``, ``run_density_training``,
-``resume_density_config``), ``distributed`` and ``progress``.
+``resume_density_config``), ``convergence`` (how much each epoch still
+changed the latents and the PC1 motion; torch-free), ``distributed`` and
+``progress``.
 
 This file imports nothing, so ``import
 cryostar_boltz.engine.training.config`` stays free of torch.
