@@ -10,7 +10,8 @@ which half). In the run folder::
 
     halves/split.npy           half-set (1 or 2) of every particle
     halves/half1.star half2.star  each half's particles (RELION star;
-                               image names load from there)
+                               image names load from there; without the
+                               half-set column, see :func:`half_particles`)
     half1/ half2/              ordinary run folders, trained on those files
                                with the run's options (seed + 1, seed + 2)
     halves/agreement.json agreement.png   the agreement report
@@ -71,6 +72,21 @@ def half_config(cfg, run_dir, half):
                    datadir=None, half_sets=False, seed=cfg.seed + half)
 
 
+def half_particles(particles, mask):
+    """The particles of one half-set (``mask``) without the file's half-set
+    column (``rlnRandomSubset``, cryoSPARC's ``alignments3D/split``): every
+    particle of a half is in that half, so a command on the half's run
+    (``reconstruct``'s half-maps) splits them anew, seeded."""
+    from dataclasses import replace as copy
+    from numpy.lib import recfunctions
+    sub = particles.subset(mask)
+    table = {k: v for k, v in sub.table.items() if k != "rlnRandomSubset"}
+    raw = sub.raw
+    if raw is not None and raw.dtype.names and "alignments3D/split" in raw.dtype.names:
+        raw = recfunctions.drop_fields(raw, "alignments3D/split", usemask=False)
+    return copy(sub, table=table, raw=raw)
+
+
 def half_finished(run_dir, epochs):
     """Whether the half-set run folder ``run_dir`` finished ``epochs``."""
     layout = RunLayout(run_dir)
@@ -90,7 +106,8 @@ def train_halves(cfg, run_dir, log=print):
     save_array(layout.half_split, halves.astype(np.int64))
     for half in (1, 2):
         if not layout.half_particles(half).is_file():
-            write_particles_star(layout.half_particles(half), particles, halves == half)
+            write_particles_star(layout.half_particles(half),
+                                 half_particles(particles, halves == half))
     trained = False
     for half in (1, 2):
         folder = layout.half_run(half).root
