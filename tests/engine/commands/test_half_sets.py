@@ -152,3 +152,9 @@ def test_resume_with_half_sets_of_a_run_without(tiny_run, capsys):
     refused(capsys, ["train", "--resume", "--half-sets", "--out", tiny_run],
             "was trained without half-sets")
     assert snapshot(tiny_run) == before
+
+
+def test_overwrite_removes_the_halves(half_run):
+    from cryostar_boltz.engine.outputs import owned_files
+    owned = {p.name for p in owned_files(half_run, "train")}
+    assert {names.HALVES, *names.HALF_RUNS} <= owned
