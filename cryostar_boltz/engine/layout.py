@@ -25,6 +25,11 @@ Run folder (``cryostar-boltz train --out RUN``)::
                        summary.json)
     density/           stage 2: its own config.json, checkpoints/, metrics.csv
                        and model.pt
+    half1/ half2/      --half-sets: one ordinary run per half-set (trained on
+                       halves/half1.star, halves/half2.star)
+    halves/            --half-sets: the split (split.npy, 1 or 2 per particle),
+                       the halves' particle files, and agreement.json,
+                       agreement.png (how well the two halves agree)
 
 Every other command writes an output folder and, last, a JSON record of
 what it made: ``summary.json`` (generate, analyze), ``info.json`` and
@@ -64,6 +69,15 @@ CODES = "z_code.npy"
 MODEL = "model.pt"
 ANALYSIS = "analysis"
 DENSITY = "density"
+#: --half-sets: the two half-set runs (ordinary run folders inside the run),
+#: and the folder of the split, the halves' particle files and their
+#: agreement report.
+HALF_RUNS = ("half1", "half2")
+HALVES = "halves"
+HALF_SPLIT = "split.npy"
+HALF_PARTICLES = "half%d.star"
+AGREEMENT = "agreement.json"
+AGREEMENT_PLOT = "agreement.png"
 
 # ------------------------------------------------------------ output folders
 #: The record each command writes last in its output folder (what it made).
@@ -163,7 +177,7 @@ PICTURE_POINTS_SUFFIX = "_points.npz"
 #: nothing else.
 RUN_OUTPUTS = (RUN_RECORD, CONFIG, METRICS, CHECKPOINTS, CACHE, REFERENCE_STEM + ".*",
                LATENTS, LATENT_LOGVAR, CODES, MODEL, ANALYSIS, DENSITY,
-               "analysis_*", PLOTS)
+               "analysis_*", PLOTS, HALVES) + HALF_RUNS
 DENSITY_OUTPUTS = (RUN_RECORD, CONFIG, METRICS, CHECKPOINTS, MODEL)
 GENERATE_OUTPUTS = (RUN_RECORD, SUMMARY, "%s.*", "%s_coarse.*", "%s" + POINTS_SUFFIX,
                     "%s_[0-9]*" + MAP_SUFFIX)
@@ -279,6 +293,23 @@ class RunLayout:
         """The layout of the stage-2 run folder ``density/`` (its own
         config, metrics, checkpoints and model)."""
         return RunLayout(self.density)
+
+    @property
+    def halves(self):
+        """Folder of the half-set split and agreement (``--half-sets``)."""
+        return self.root / HALVES
+
+    def half_run(self, half):
+        """The layout of half-set run ``half`` (1 or 2)."""
+        return RunLayout(self.root / HALF_RUNS[half - 1])
+
+    def half_particles(self, half):
+        """The particle file half-set run ``half`` (1 or 2) trains on."""
+        return self.halves / (HALF_PARTICLES % half)
+
+    agreement = property(lambda self: self.root / HALVES / AGREEMENT)
+    agreement_plot = property(lambda self: self.root / HALVES / AGREEMENT_PLOT)
+    half_split = property(lambda self: self.root / HALVES / HALF_SPLIT)
 
     def epoch_checkpoint(self, epoch):
         return self.checkpoints / (EPOCH_CHECKPOINT % epoch)

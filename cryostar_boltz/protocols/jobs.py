@@ -65,6 +65,30 @@ def convergence_summary(path):
     return None
 
 
+def agreement_summary(path):
+    """The agreement of a run's two half-set models in one line, from
+    ``agreement.json`` (``engine.halfset_agreement``): ``"PC1 paths differ
+    by 0.42 A on average (motion 5.10 A); 87% of the particles in matched
+    states; state FSC 0.143: 7.9-9.4 A"``; None without the file."""
+    from ..engine.io import read_json
+    report = read_json(path)
+    if not report:
+        return None
+    parts = []
+    for c in report.get("components", [])[:1]:
+        parts.append("PC%d paths differ by %.2f A on average (motion %.2f A)"
+                     % (c["half1"], c["rmsd_mean"], c["motion"]))
+    clusters = report.get("clusters") or {}
+    if "matched_fraction" in clusters:
+        parts.append("%.0f%% of the particles in matched states"
+                     % (100 * clusters["matched_fraction"]))
+    res = [s["resolution_0.143"] for s in clusters.get("states", [])
+           if s.get("resolution_0.143") is not None]
+    if res:
+        parts.append("state FSC 0.143: %.1f-%.1f A" % (min(res), max(res)))
+    return "; ".join(parts) or None
+
+
 def pca_scores(path, n):
     """The ``scores`` (n, components) of a PCA record (``pca.npz``), or None
     when the file is missing or does not hold one row per particle."""

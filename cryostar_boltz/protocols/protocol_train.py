@@ -13,7 +13,8 @@ from ..engine import layout
 from ..engine.io import read_json
 from . import train_checks, train_form
 from .form import THREADS_HELP, Outputs
-from .jobs import convergence_summary, last_metrics_row, pca_scores
+from .jobs import (agreement_summary, convergence_summary, last_metrics_row,
+                   pca_scores)
 from .protocol_base import CryoStarBoltzProtBase
 from .run_copy import copy_run
 from .train_form import DENSITY_FIELDS, STAGE1_FIELDS, STAGE1_OPTIONAL, flag
@@ -172,6 +173,8 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
                 args += [flag(field), getattr(self, param).get()]
         if self.boxSize.get():  # 0: the particles' box
             args += ["--box", self.boxSize.get()]
+        if self.halfSets:
+            args.append("--half-sets")
         return args + self._engineDeviceArgs() + shlex.split(self.extraParams.get() or "")
 
     def _resumeArgs(self):
@@ -277,6 +280,9 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
             convergence = convergence_summary(self._runLayout().metrics)
             if convergence:
                 summary.append("Convergence, %s." % convergence)
+        agreement = agreement_summary(self._runLayout().agreement)
+        if agreement:
+            summary.append("Half-sets: %s." % agreement)
         if self.hasAttribute(OUTPUTS.Particles):
             summary.append("Output: %d particles with latents."
                            % getattr(self, OUTPUTS.Particles).getSize())

@@ -121,6 +121,15 @@ def define_stage1(form):
                   help="Size of each particle's continuous latent code. "
                        "8 is the published default; 1-2 make very "
                        "simple motions easy to browse.")
+    form.addParam("halfSets", params.BooleanParam, default=TRAIN.half_sets,
+                  condition=NEW_RUN, label="Train on half-sets?",
+                  help="Also train one model per half of the particles "
+                       "(rlnRandomSubset, else a seeded split) and report "
+                       "whether the two halves learn the same motions and "
+                       "states (RMSD along matched paths and states, each "
+                       "state's half-map FSC); about twice the training "
+                       "time. The outputs stay those of the model of all "
+                       "particles; the summary gives the agreement.")
     form.addParam("boxSize", params.IntParam, default=TRAIN.box or 0,
                   condition=NEW_RUN, label="Training box (px)",
                   help="Downsample the particles to this box (Fourier "

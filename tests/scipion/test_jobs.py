@@ -1,5 +1,6 @@
 """What the protocols read back from the engine's records (protocols/jobs.py):
-the convergence line of the train protocol's summary."""
+the convergence and half-set agreement lines of the train protocol's
+summary, and the half-set option on its command line."""
 import pytest
 
 pytest.importorskip("pwem")
@@ -30,3 +31,34 @@ def test_one_epoch_runs_and_older_tables(tmp_path):
     old = write(tmp_path / "old.csv", "step,epoch,loss\n1,1,0.5\n")
     assert convergence_summary(old) is None
     assert convergence_summary(tmp_path / "missing.csv") is None
+
+
+def test_agreement_line_of_the_summary(tmp_path):
+    import json
+
+    from cryostar_boltz.protocols.jobs import agreement_summary
+    report = {"components": [{"half1": 1, "half2": 2, "rmsd_mean": 0.4213,
+                              "motion": 5.1}],
+              "clusters": {"matched_fraction": 0.871, "states": [
+                  {"resolution_0.143": 9.41}, {"resolution_0.143": None},
+                  {"resolution_0.143": 7.93}]}}
+    path = write(tmp_path / "agreement.json", json.dumps(report))
+    assert agreement_summary(path) == (
+        "PC1 paths differ by 0.42 A on average (motion 5.10 A); 87% of the "
+        "particles in matched states; state FSC 0.143: 7.9-9.4 A")
+    assert agreement_summary(tmp_path / "missing.json") is None
+
+
+@pytest.mark.parametrize("half_sets", [False, True])
+def test_training_command_line_carries_half_sets(monkeypatch, tmp_path, half_sets):
+    from cryostar_boltz.engine.layout import RunLayout
+    from cryostar_boltz.protocols import CryoStarBoltzProtTrain
+    protocol = CryoStarBoltzProtTrain()
+    assert protocol.halfSets.get() is False  # the engine's default
+    protocol.halfSets.set(half_sets)
+    for name, value in (("_starFile", "p.star"), ("_getReferenceFile", "ref.pdb"),
+                        ("_getMapFile", None), ("_engineDeviceArgs", [])):
+        monkeypatch.setattr(protocol, name, lambda v=value: v)
+    monkeypatch.setattr(protocol, "_runLayout", lambda: RunLayout(tmp_path / "run"))
+    args = [str(a) for a in protocol._trainArgs()]
+    assert ("--half-sets" in args) is half_sets

@@ -24,11 +24,17 @@ Examples:
     # continue a killed run, or train a finished one 10 more epochs
     cryostar-boltz train --resume --out run1 --epochs 30
 
+    # also train one run per half-set (run3/half1, run3/half2) and report
+    # how well they agree (run3/halves/agreement.json)
+    cryostar-boltz train --particles particles.star --reference ref.pdb \\
+        --out run3 --half-sets
+
     # 2 GPUs (or CPU processes) with torchrun
     torchrun --nproc_per_node 2 -m cryostar_boltz.engine.cli train ...
 """
 from .. import options as opt_type
 from ..structure.formats import FORMAT_CHOICES
+from ..training.halfsets import half_finished
 from ..training.config import (LR_SCHEDULES, PSEUDO_ATOM_MODES, RESUME_OPTIONS,
                                TrainConfig, config_from_args)
 
@@ -57,6 +63,11 @@ def add_args(parser):
     io.add_argument("--overwrite", action="store_true",
                     help="replace the run (or other engine outputs) already "
                     "in --out")
+    io.add_argument("--half-sets", action="store_true",
+                    help="also train one run per half-set (rlnRandomSubset or "
+                    "cryoSPARC's split, else a split seeded by --seed) in "
+                    "RUN/half1 and RUN/half2, and report how well they agree "
+                    "(RUN/halves/agreement.json)")
     data = parser.add_argument_group("data")
     data.add_argument("--box", type=opt_type.even_box, help="downsample the particles to "
                       "this box (Fourier cropping; default: no downsampling)")
@@ -180,12 +191,34 @@ def resume_overrides(args):
     return given
 
 
+def resume_config(args):
+    """The saved config of the run in ``--out`` with the options given
+    (``resume_overrides``); ``--half-sets`` is accepted when the run was
+    trained with it and refused, naming the run, when it was not."""
+    overrides = resume_overrides(args)
+    half_sets = overrides.pop("half_sets", False)
+    cfg = TrainConfig.for_resume(args.out, overrides)
+    if half_sets and not cfg.half_sets:
+        raise ValueError("--half-sets: %s was trained without half-sets and --resume "
+                         "keeps a run's options; train a new run with --half-sets"
+                         % args.out)
+    return cfg
+
+
 def main(args):
-    if args.resume:
-        cfg = TrainConfig.for_resume(args.out, resume_overrides(args))
-    else:
-        cfg = config_from_args(args)
+    cfg = resume_config(args) if args.resume else config_from_args(args)
     check_inputs(cfg, args.out, args.resume, args.overwrite)
+    if cfg.half_sets:
+        from ..training.halfsets import plan_halves
+        plan_halves(cfg, args.out)  # refuses a split it cannot train, writing nothing
     from ..training.stage1 import run_training  # torch: after the checks
-    run = run_training(cfg, args.out, resume=args.resume, overwrite=args.overwrite)
-    print("run folder: %s (z.npy, model.pt, analysis/)" % run)
+    if cfg.half_sets and args.resume and half_finished(args.out, cfg.epochs):
+        print("run on all particles: finished (%s)" % args.out)
+    else:
+        run_training(cfg, args.out, resume=args.resume, overwrite=args.overwrite)
+    print("run folder: %s (z.npy, model.pt, analysis/)" % args.out)
+    if cfg.half_sets:
+        from ..training.halfsets import train_halves
+        train_halves(cfg, args.out)
+        print("half-set runs: %s/half1, %s/half2; agreement: %s/halves/agreement.json"
+              % (args.out, args.out, args.out))

@@ -8,7 +8,9 @@ checkpoints, resume, guarded update), ``data`` (``TrainingData``),
 ``stage1`` (``Stage1Trainer``, ``run_training``, ``resume_config``),
 ``stage2`` (``Stage2Trainer``, ``run_density_training``,
 ``resume_density_config``), ``convergence`` (how much each epoch still
-changed the latents and the PC1 motion; torch-free), ``distributed`` and
+changed the latents and the PC1 motion; torch-free), ``halfsets``
+(``train --half-sets``: the split, one run per half-set and their
+agreement report; its checks torch-free), ``distributed`` and
 ``progress``.
 
 This file imports nothing, so ``import

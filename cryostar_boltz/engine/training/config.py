@@ -197,6 +197,10 @@ class TrainConfig(LoopOptions):
     # before training ("auto": PDB when it holds the model); config.json
     # files without it read as "auto"
     format: str = "auto"
+    # also train one run per half-set (RUN/half1, RUN/half2) and report
+    # their agreement (training.halfsets); config.json files without it
+    # read as False
+    half_sets: bool = False
 
     def rules(self):
         return super().rules() + [
@@ -228,6 +232,9 @@ class TrainConfig(LoopOptions):
             raise ValueError("clash_max_distance %g must be at least "
                              "clash_distance %g"
                              % (self.clash_max_distance, self.clash_distance))
+        if not isinstance(self.half_sets, bool):
+            raise ValueError("half_sets (--half-sets) must be true or false, got %r"
+                             % (self.half_sets,))
         if not isinstance(self.prior_options, dict):
             raise ValueError("prior_options must be a dict of KEY: VALUE, got %r"
                              % (self.prior_options,))
