@@ -141,7 +141,7 @@ class ConvergenceTracker:
             values[LATENT_CORR] = latent_correlation(previous["z"], z)
             if np.dot(scores, previous["scores"]) < 0:
                 # the same particles order the path the same way
-                points, scores = points[::-1], -scores
+                points, scores = points[::-1].copy(), -scores
             path = np.asarray(decode(points), dtype=np.float64)
             if previous["path"].shape == path.shape:
                 values[PC1_RMSD] = path_rmsd(previous["path"], path)

@@ -299,7 +299,7 @@ class Stage1Trainer(EpochTrainer):
         z, _, code = self.infer_latents(self.convergence.indices)
 
         def decode(points):
-            inputs = torch.as_tensor(points, dtype=torch.float32)
+            inputs = torch.as_tensor(np.ascontiguousarray(points), dtype=torch.float32)
             if code is not None:
                 nearest = nearest_particles(z, points)
                 inputs = torch.cat([inputs, torch.as_tensor(code[nearest]).float()], 1)

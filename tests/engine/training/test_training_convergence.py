@@ -18,8 +18,13 @@ def embedding(n=300, d=4, seed=0):
 
 
 def linear_decoder(weights):
-    """A decoder (M, d) -> (M, 5, 3) linear in the latent."""
-    return lambda points: (np.asarray(points) @ weights).reshape(len(points), 5, 3)
+    """A decoder (M, d) -> (M, 5, 3) linear in the latent; like the
+    network's (``torch.as_tensor``), it takes only arrays without negative
+    strides, so a reversed path must come as a copy."""
+    def decode(points):
+        assert all(step > 0 for step in np.asarray(points).strides), "negative strides"
+        return (np.asarray(points) @ weights).reshape(len(points), 5, 3)
+    return decode
 
 
 def test_a_rotated_rescaled_shifted_copy_correlates_one():
