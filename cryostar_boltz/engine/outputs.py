@@ -35,7 +35,7 @@ from .io import read_json, save_json, write_error
 OUTPUTS = {"train": layout.RUN_OUTPUTS, "train-density": layout.DENSITY_OUTPUTS,
            "generate": layout.GENERATE_OUTPUTS, "sample-prior": layout.SAMPLE_OUTPUTS,
            "analyze": layout.ANALYZE_OUTPUTS, "plot": layout.PLOT_OUTPUTS,
-           "simulate": layout.SIMULATE_OUTPUTS,
+           "simulate": layout.SIMULATE_OUTPUTS, "select": layout.SELECT_OUTPUTS,
            "reconstruct": layout.RECONSTRUCT_OUTPUTS}
 #: Commands whose file names start with their ``--name``.
 NAMED = ("generate", "simulate")
@@ -97,12 +97,41 @@ def owned_files(folder, command, name=None, generic=True):
     return list(found)
 
 
+def input_paths(args, skip=("out",)):
+    """The existing files and folders an argparse namespace names (every
+    option value, lists included, but ``skip``): what ``--overwrite`` must
+    never remove."""
+    found = []
+    for key, value in vars(args).items():
+        if key in skip:
+            continue
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, (str, Path)) and str(item) and Path(item).exists():
+                found.append(Path(item))
+    return found
+
+
+def _check_keep(folder, keep):
+    """ValueError when replacing ``folder`` would remove one of ``keep``
+    (the command's own inputs): the folder itself or anything inside it."""
+    here = folder.resolve()
+    for path in keep:
+        if path is None or not str(path):
+            continue
+        target = Path(path).resolve()
+        if target == here or here in target.parents:
+            raise ValueError("%s holds %s, an input of this command: --overwrite "
+                             "would delete it; give another --out" % (folder, path))
+
+
 def claim(folder, command, request, inputs=None, overwrite=False, resume=False,
-          option="--out"):
+          option="--out", keep=()):
     """What running ``command`` with ``request`` (a JSON-ready dict) into
     ``folder`` means: NEW, CONTINUE or REPLACE; ValueError (one line naming
     ``folder``) when the folder holds other outputs and neither
-    ``overwrite`` nor (training) ``resume`` is given. Changes nothing."""
+    ``overwrite`` nor (training) ``resume`` is given, or when replacing
+    them would remove one of ``keep`` (the command's input files and
+    folders, see :func:`input_paths`). Changes nothing."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ValueError("%s is a file, not a folder" % folder)
@@ -119,6 +148,7 @@ def claim(folder, command, request, inputs=None, overwrite=False, resume=False,
                                        else "density run"))
         return NEW
     if overwrite:
+        _check_keep(folder, keep)
         return REPLACE
     if record is None and command in ALWAYS_CONTINUE and set(engine_files(folder)) <= set(
             owned_files(folder, command)):

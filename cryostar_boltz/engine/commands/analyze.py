@@ -158,11 +158,12 @@ def output_folder(args):
 
 
 def main(args):
-    from ..outputs import claim, created_folder, prepare
+    from ..outputs import claim, created_folder, input_paths, prepare
     layout.RunLayout(args.run).require_finished()
     out = output_folder(args)
     request = request_of_folder(args)
-    action = claim(out, "analyze", request, overwrite=args.overwrite)
+    action = claim(out, "analyze", request, overwrite=args.overwrite,
+                   keep=input_paths(args))
     from ..io import save_json
     from ..runs import TrainedRun
     run = TrainedRun(args.run, args.device)

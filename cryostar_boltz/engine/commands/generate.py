@@ -97,7 +97,7 @@ def check_inputs(args):
     (claim action, latent points of --z or None). Writes nothing."""
     from ..latents import load_points
     from ..layout import RunLayout
-    from ..outputs import claim
+    from ..outputs import claim, input_paths
     layout = RunLayout(args.run)
     layout.require_finished()
     if args.maps and not layout.has_density():
@@ -107,7 +107,8 @@ def check_inputs(args):
     if "/" in output_name(args) or not output_name(args).strip():
         raise ValueError("--name %r: a base name, without folders" % args.name)
     z = load_points(args.z) if args.z else None
-    action = claim(args.out, "generate", request_of(args), overwrite=args.overwrite)
+    action = claim(args.out, "generate", request_of(args), overwrite=args.overwrite,
+                   keep=input_paths(args))
     return action, z
 
 

@@ -136,7 +136,7 @@ def check_pictures(names, what):
 def main(args):
     from pathlib import Path
 
-    from ..outputs import claim, created_folder, prepare
+    from ..outputs import claim, created_folder, input_paths, prepare
     what = _names([args.what])
     if args.run is None and not (args.models or args.maps):
         raise ValueError("give --run, or --models / --maps for the trajectory "
@@ -144,7 +144,7 @@ def main(args):
     pictures = _names(args.pictures) or None
     check_pictures(pictures or (), what)
     out = Path(args.out)
-    action = claim(out, "plot", {}, overwrite=args.overwrite)
+    action = claim(out, "plot", {}, overwrite=args.overwrite, keep=input_paths(args))
     import matplotlib
     matplotlib.use("Agg")
     from ..plots import COLOR_BY, plot_run

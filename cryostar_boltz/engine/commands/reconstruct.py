@@ -107,7 +107,7 @@ def check_inputs(args):
     Writes nothing."""
     from ..deformable import parse_target
     from ..layout import RunLayout
-    from ..outputs import claim
+    from ..outputs import claim, input_paths
     from ..selection import parse_bin, parse_labels
     RunLayout(args.run).require_finished()
     if (args.pc is None) != (args.bin is None):
@@ -117,7 +117,8 @@ def check_inputs(args):
     if args.clusters is not None:
         parse_labels(args.clusters)
     target = parse_target(args.deform_to) if args.deform_to else None
-    action = claim(args.out, "reconstruct", request_of(args), overwrite=args.overwrite)
+    action = claim(args.out, "reconstruct", request_of(args), overwrite=args.overwrite,
+                   keep=input_paths(args))
     return action, target
 
 

@@ -85,11 +85,12 @@ def request_of(args):
 def check_inputs(args):
     """Checks that need no torch (options, the run, --out); returns the
     claim action. Writes nothing."""
-    from ..outputs import claim
+    from ..outputs import claim, input_paths
     if args.n == 0 and not args.basins:
         raise ValueError("--n 0 writes nothing: ask for samples or --basins")
     layout.RunLayout(args.run).require_finished()
-    return claim(args.out, "sample-prior", request_of(args), overwrite=args.overwrite)
+    return claim(args.out, "sample-prior", request_of(args), overwrite=args.overwrite,
+                 keep=input_paths(args))
 
 
 def main(args):

@@ -17,7 +17,9 @@ Criteria (a particle is kept when it meets every one given):
     --invert         every particle the criteria above leave out.
 
 Writes to --out (refused before anything is created when an input is bad
-or nothing is selected):
+or nothing is selected; --out belongs to this selection, as run.json
+records: the same command rerun continues it, a folder of other engine
+outputs is refused or, with --overwrite, emptied of them first):
 
     particles.star   the selected particles with every original column
                      (and the optics table); image names load from here
@@ -59,6 +61,8 @@ def add_args(parser):
     parser.add_argument("--particles", help="the run's particle file, when it "
                         "has moved since training (default: from config.json)")
     parser.add_argument("--datadir", help="folder of the particle stacks")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the engine outputs already in --out")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
@@ -67,9 +71,16 @@ def main(args):
     from ..layout import SUMMARY
     from ..selection import (RunLatents, parse_labels, parse_range, read_polygon,
                              run_particles, select_particles, write_selection)
+    from ..outputs import claim, created_folder, input_paths, prepare
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError("--out %s: exists and is not a folder" % out)
+    request = {k: (str(Path(v).absolute()) if k in ("run", "polygon", "analysis",
+                                                    "particles", "datadir") and v else v)
+               for k, v in vars(args).items()
+               if k not in ("out", "overwrite", "debug", "func", "command")}
+    action = claim(out, "select", request, overwrite=args.overwrite,
+                   keep=input_paths(args))
     ranges = [parse_range(text) for text in args.ranges]
     clusters = parse_labels(args.clusters) if args.clusters is not None else None
     polygon, space = None, args.space
@@ -85,10 +96,12 @@ def main(args):
                                  args.invert)
     particles = run_particles(latents, args.particles, args.datadir)
     # every check passed: only now is the output folder made
-    files = write_selection(particles, selection, out)
-    save_json(out / SUMMARY, {
-        "run": str(latents.run_dir), "particles": str(particles.path),
-        "n_particles": selection.n, "n_selected": int(len(selection.indices)),
-        "criteria": selection.criteria, "files": files})
+    with created_folder(out, refusals=(ValueError,)):
+        prepare(out, "select", request, action=action)
+        files = write_selection(particles, selection, out)
+        save_json(out / SUMMARY, {
+            "run": str(latents.run_dir), "particles": str(particles.path),
+            "n_particles": selection.n, "n_selected": int(len(selection.indices)),
+            "criteria": selection.criteria, "files": files})
     print("%d of %d particles selected: %s"
           % (len(selection.indices), selection.n, out / files["star"]))

@@ -86,9 +86,10 @@ def main(args):
     if not 0 < args.defocus[0] <= args.defocus[1]:
         raise ValueError("--defocus MIN MAX: need 0 < MIN <= MAX, got %g %g"
                          % tuple(args.defocus))
-    from ..outputs import claim, created_folder, prepare
+    from ..outputs import claim, created_folder, input_paths, prepare
     request = request_of(args)
-    action = claim(args.out, "simulate", request, overwrite=args.overwrite)
+    action = claim(args.out, "simulate", request, overwrite=args.overwrite,
+                   keep=input_paths(args))
     import torch
 
     from ..simulate import simulate_dataset

@@ -167,7 +167,8 @@ def check_inputs(cfg, out, resume=False, overwrite=False):
     if resume and overwrite:
         raise ValueError("--resume continues the run in %s and --overwrite "
                          "replaces it: give one of them" % out)
-    claim(out, "train", {}, overwrite=overwrite, resume=resume)
+    claim(out, "train", {}, overwrite=overwrite, resume=resume,
+          keep=(cfg.particles, cfg.reference, cfg.map, cfg.datadir))
 
 
 def resume_overrides(args):

@@ -107,7 +107,8 @@ class EpochTrainer:
             raise ValueError("--resume continues the run in %s and --overwrite "
                              "replaces it: give one of them" % self.run_dir)
         self.claim = claim(self.run_dir, self.command, {}, self.run_inputs(),
-                           overwrite=overwrite, resume=resume, option=self.out_option)
+                           overwrite=overwrite, resume=resume, option=self.out_option,
+                           keep=[v for v in self.run_inputs().values() if v])
         self.ctx.barrier()  # before the main process writes the folder
 
     def _prepare_run_dir(self, resume):

@@ -240,3 +240,43 @@ def test_simulate_owns_its_folder(adk_dir, tiny_run, tmp_path, capsys):
     assert cli(*argv[:-2], "--out", tiny_run) == 1
     assert "holds the train run" in capsys.readouterr().err
     assert sorted(p.name for p in tiny_run.iterdir()) == before
+
+
+@pytest.mark.parametrize("command", [
+    ["generate", "--run", "RUN", "--from", "pca", "--n", 2],
+    ["analyze", "--run", "RUN", "--k", 2],
+    ["sample-prior", "--run", "RUN", "--n", 3],
+    ["plot", "--run", "RUN", "--what", "training"],
+    ["select", "--run", "RUN", "--range", "1:-1000:1000"],
+])
+def test_overwrite_never_deletes_the_commands_own_inputs(tiny_run, tmp_path, capsys,
+                                                         command):
+    """--out naming the input run with --overwrite is refused before
+    anything is removed."""
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    argv = [run if a == "RUN" else a for a in command]
+    assert cli(*argv, "--out", run, "--overwrite") == 1
+    err = capsys.readouterr().err
+    assert "an input of this command" in err and "Traceback" not in err
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
+
+
+def test_overwrite_of_a_simulation_holding_the_inputs_is_refused(adk_dir, tmp_path,
+                                                                 capsys):
+    """train or simulate --overwrite into the simulation folder of their
+    particles or structures keeps them."""
+    sim = tmp_path / "sim"
+    assert cli("simulate", "--structures", adk_dir / "adk_closed.pdb", "-n", 4,
+               "--box", 16, "--apix", 6.0, "--out", sim) == 0
+    before = sorted(p.name for p in sim.iterdir())
+    star, reference = sim / "particles.star", sim / "reference.pdb"
+    assert cli("train", "--particles", star, "--reference", reference, "--out", sim,
+               "--overwrite", "--epochs", 1) == 1
+    assert "an input of this command" in capsys.readouterr().err
+    assert cli("simulate", "--structures", reference, "-n", 4, "--box", 16,
+               "--out", sim, "--overwrite") == 1
+    assert "an input of this command" in capsys.readouterr().err
+    assert sorted(p.name for p in sim.iterdir()) == before
