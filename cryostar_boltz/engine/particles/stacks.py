@@ -15,7 +15,7 @@ import mrcfile
 import numpy as np
 from scipy import fft as sfft
 
-from ..io import atomic_path
+from ..io import atomic_path, reserve
 from ..options import even_box
 from .errors import DataError
 
@@ -393,8 +393,9 @@ def write_stack(path, images, apix, n=None):
     except StopIteration:
         raise ValueError("no images to write to %s" % path) from None
     D = first.shape[-1]
-    with atomic_path(path) as tmp:
+    with atomic_path(path, "image stack of %d images of %d px" % (n, D)) as tmp:
         with mrcfile.new_mmap(tmp, shape=(n, D, D), mrc_mode=2) as mrc:
+            reserve(tmp)  # a full disk: ENOSPC here, not SIGBUS mid-write
             mrc.set_image_stack()
             mrc.voxel_size = float(apix)
             stats = _fill(mrc.data, first, chunks, path)
