@@ -52,11 +52,13 @@ def add_args(parser):
                         help="latent points from the run (see above)")
     parser.add_argument("--component", type=opt_type.positive_int, default=1,
                         help="principal component of --from pca (1-based)")
-    parser.add_argument("--n", type=opt_type.positive_int, default=10,
+    parser.add_argument("--n", type=opt_type.model_count, default=10,
                         help="points along the component (pca) or prior "
-                        "samples (samples); default %(default)s")
-    parser.add_argument("--k", type=opt_type.positive_int, default=10,
-                        help="k-means clusters, or the most basins to keep")
+                        "samples (samples); at most %d; default %%(default)s"
+                        % opt_type.MAX_MODELS)
+    parser.add_argument("--k", type=opt_type.model_count, default=10,
+                        help="k-means clusters, or the most basins to keep (at most "
+                        "%d)" % opt_type.MAX_MODELS)
     parser.add_argument("--sampler", default=None,
                         help="sampler of --from samples (Boltzmann priors)")
     parser.add_argument("--seed", type=opt_type.seed, default=0)

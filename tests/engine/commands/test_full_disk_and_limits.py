@@ -48,7 +48,114 @@ def test_train_cache_on_a_full_disk_is_one_line_and_leaves_nothing(
     leaving a half-made run folder."""
     run = tmp_path / "run"
     line = refused(capsys, ["train", "--out", run, "--box", 16,
-                            *train_options(tiny_dataset)], "No space left on device")
+                            *train_options(tiny_dataset, **{"--low-pass": 13})],
+                   "No space left on device")
     assert "cannot write" in line and "image stack of 64 images of 16 px" in line
     assert not run.exists()
     assert not list(tmp_path.rglob(".*.tmp"))
+
+
+# ------------------------------------------------------------ beyond float32
+@pytest.mark.parametrize("argv, option", [
+    (["train", "--low-pass", "1e300"], "--low-pass"),
+    (["train", "--sigma", "1e300"], "--sigma"),
+    (["train", "--lr", "1e300"], "--lr"),
+    (["train", "--free-bits", "1e300"], "--free-bits"),
+    (["train-density", "--lr", "1e300"], "--lr"),
+    (["simulate", "--apix", "1e300"], "--apix"),
+])
+def test_numbers_beyond_float32_are_one_line(capsys, argv, option):
+    """The examples: OverflowError or torch's "cannot be converted to type
+    float without overflow" tracebacks."""
+    words = "argument %s: must be" % option
+    line = refused(capsys, argv, words, code=2)
+    assert "1e+300" in line
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["simulate", "--apix", "1e9"], "argument --apix: must be within 0.1-100 A"),
+    (["simulate", "--voltage", "1e9"], "argument --voltage: must be within 10-3000 kV"),
+    (["sample-prior", "-n", "2000000000"],
+     "argument -n/--n: must be an integer <= 1000000"),
+    (["sample-prior", "--basins", "--basin-reads", "1000000000"],
+     "argument --basin-reads: must be an integer <= 100000"),
+    (["generate", "--from", "pca", "--n", "100000000"],
+     "argument --n: must be an integer <= 10000"),
+    (["generate", "--from", "kmeans", "--k", "100000000"],
+     "argument --k: must be an integer <= 10000"),
+])
+def test_absurd_values_are_refused_by_the_parser(tmp_path, capsys, argv, words):
+    out = tmp_path / "out"
+    refused(capsys, argv + ["--run", tmp_path, "--out", out] if argv[0] != "simulate"
+            else argv + ["--structures", "x.pdb", "-n", "4", "--out", out], words, code=2)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("low_pass, words", [
+    ("1e9", "--low-pass 1e+09 A: must be at least 6.4 A (Nyquist"),
+    ("4", "--low-pass 4 A: must be at least 6.4 A"),
+])
+def test_train_low_pass_within_the_box(tiny_dataset, train_options, tmp_path, capsys,
+                                       low_pass, words):
+    """The example: --low-pass 1e9 trained to a loss of -1.5e8."""
+    run = tmp_path / "run"
+    line = refused(capsys, ["train", "--out", run,
+                            *train_options(tiny_dataset, **{"--low-pass": low_pass})], words)
+    assert "below the box width, 102.4 A (32 px)" in line
+    assert not run.exists()
+
+
+def test_train_sigma_below_the_box(tiny_dataset, train_options, tmp_path, capsys):
+    """The example: --sigma 1e9 rendered nothing."""
+    run = tmp_path / "run"
+    refused(capsys, ["train", "--out", run, "--sigma", "1e9",
+                     *train_options(tiny_dataset)],
+            "--sigma 1e+09 A: must be below the particle box width, 102.4 A")
+    assert not run.exists()
+
+
+# ------------------------------------------------------------ generate --z
+def test_generate_z_that_is_not_a_npy_array(tiny_run, tmp_path, capsys):
+    """The examples: --z /dev/null (EOFError), --z of an .npz (AttributeError)."""
+    import numpy as np
+    empty = tmp_path / "empty.npy"
+    empty.write_bytes(b"")
+    out = tmp_path / "gen"
+    refused(capsys, ["generate", "--run", tiny_run, "--z", empty, "--out", out],
+            "%s: not a .npy file (it is empty)" % empty)
+    archive = tmp_path / "truth.npz"
+    np.savez(archive, state=np.zeros(3), euler=np.zeros((3, 3)))
+    refused(capsys, ["generate", "--run", tiny_run, "--z", archive, "--out", out],
+            "%s: an .npz archive (state, euler), not a .npy array" % archive)
+    refused(capsys, ["generate", "--run", tiny_run, "--z", "/dev/null", "--out", out],
+            "/dev/null: not a .npy file (it is empty)")
+    assert not out.exists()
+
+
+def test_generate_refuses_non_physical_decoded_models(tiny_run, tmp_path, capsys):
+    """The example: latents of ~1e30 ended in "write mmCIF instead"."""
+    import numpy as np
+    z = np.zeros((2, 8), np.float32)
+    z[1] = 1e30
+    np.save(tmp_path / "z.npy", z)
+    out = tmp_path / "gen"
+    line = refused(capsys, ["generate", "--run", tiny_run, "--z", tmp_path / "z.npy",
+                            "--out", out], "1 of 2 decoded models are not physical: model 1")
+    assert "beyond the particle box (102.4 A wide)" in line and "mmCIF" not in line
+    assert not out.exists()
+    z = z.astype(np.float64)
+    z[1] = 1e39
+    np.save(tmp_path / "z.npy", z)
+    refused(capsys, ["generate", "--run", tiny_run, "--z", tmp_path / "z.npy",
+                     "--out", out], "1 of 2 latent points overflow float32")
+
+
+def test_memory_error_is_one_line(monkeypatch, capsys, tmp_path):
+    from cryostar_boltz.engine.commands import place
+
+    def exhaust(args):
+        raise MemoryError("Unable to allocate 7.5 TiB")
+    monkeypatch.setattr(place, "main", exhaust)
+    line = refused(capsys, ["place", "--reference", "x.pdb", "--box", 8, "--apix", 2],
+                   "cryostar-boltz place: error: not enough memory (Unable to allocate")
+    assert "-n, --basin-reads" in line
