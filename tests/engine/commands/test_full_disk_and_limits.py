@@ -159,3 +159,49 @@ def test_memory_error_is_one_line(monkeypatch, capsys, tmp_path):
     line = refused(capsys, ["place", "--reference", "x.pdb", "--box", 8, "--apix", 2],
                    "cryostar-boltz place: error: not enough memory (Unable to allocate")
     assert "-n, --basin-reads" in line
+
+
+# ------------------------------------------------------------ options that do not apply
+@pytest.mark.parametrize("options, words", [
+    (["--from", "pca", "--k", "3"], "--k does not apply to --from pca (it takes "
+     "--component, --n)"),
+    (["--from", "kmeans", "--component", "2"], "--component does not apply to --from "
+     "kmeans (it takes --k)"),
+    (["--from", "pca", "--seed", "4"], "--seed does not apply to --from pca"),
+    (["--from", "basins", "--n", "4"], "--n does not apply to --from basins"),
+    (["--z", "z.npy", "--n", "4"], "--n does not apply to --z (the points are the file's)"),
+])
+def test_generate_refuses_options_of_another_source(tiny_run, tmp_path, capsys, options,
+                                                    words):
+    """The examples: --from pca --k 3 and --from kmeans --component 2 ran,
+    ignoring the extra option."""
+    out = tmp_path / "gen"
+    refused(capsys, ["generate", "--run", tiny_run, "--out", out] + options, words)
+    assert not out.exists()
+
+
+def test_a_sampler_option_the_sampler_does_not_take_is_refused():
+    from cryostar_boltz.engine.priors import build_prior
+    from cryostar_boltz.engine.sampling import draw_samples
+    prior = build_prior("grbm", 2, hidden_units=4)
+    with pytest.raises(ValueError, match=r"--num-sweeps 10: sampler exact does not "
+                       r"take it; leave it out"):
+        draw_samples(prior, 3, "exact", num_sweeps=10, log=lambda *a: None)
+    _, facts = draw_samples(prior, 3, "exact", log=lambda *a: None)
+    assert facts["sampler"] == "exact" and facts["ignored_options"] == []
+
+
+def test_direct_sampling_refuses_sampler_options():
+    """The example: sample-prior --run <gaussian run> --sampler sa sampled
+    with "direct" and recorded "ignored_options": []."""
+    from cryostar_boltz.engine.priors import build_prior
+    from cryostar_boltz.engine.sampling import draw_samples
+    prior = build_prior("gaussian", 2)
+    with pytest.raises(ValueError, match=r"--sampler sa: the gaussian prior is "
+                       r"sampled directly .*leave --sampler out"):
+        draw_samples(prior, 3, "sa", log=lambda *a: None)
+    with pytest.raises(ValueError, match=r"--num-sweeps 5: the gaussian prior is "
+                       r"sampled directly; leave it out"):
+        draw_samples(prior, 3, num_sweeps=5, log=lambda *a: None)
+    _, facts = draw_samples(prior, 3, log=lambda *a: None)
+    assert facts["sampler"] == "direct" and facts["ignored_options"] == []
