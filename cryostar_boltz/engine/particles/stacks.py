@@ -326,8 +326,12 @@ class ImageStack:
         k = int(np.flatnonzero(~np.isfinite(images).reshape(len(images), -1)
                                .all(axis=1))[0])
         particle = idx[k]
-        where = (" (particle row %d of %s)" % (self._rows[particle] + 1, self._source)
-                 if self._source else " (particle %d, counting from 1)" % (particle + 1))
+        if not self._source:
+            where = " (particle %d, counting from 1)" % (particle + 1)
+        elif str(self._source).endswith(".cs"):  # .cs messages count rows from 0
+            where = " (row %d (from 0) of %s)" % (self._rows[particle], self._source)
+        else:  # star data rows count from 1, as RELION's messages do
+            where = " (particle row %d of %s)" % (self._rows[particle] + 1, self._source)
         raise DataError("%s: image %d holds NaN or infinite values%s; the run "
                         "stops here (images are checked as they are read and none "
                         "is skipped): remove that particle or re-extract it"
