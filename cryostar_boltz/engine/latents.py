@@ -8,6 +8,10 @@ import numpy as np
 
 #: Where latent points can come from (besides a file of points).
 SOURCES = ("pca", "kmeans", "basins", "samples")
+#: source ("file": points of a .npy) -> the options that choose its points
+#: (generate refuses the others).
+SOURCE_OPTIONS = {"file": (), "pca": ("component", "n"), "kmeans": ("k",),
+                  "basins": ("k", "seed"), "samples": ("n", "sampler", "seed")}
 
 
 def load_points(path):

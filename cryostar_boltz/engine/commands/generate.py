@@ -40,7 +40,7 @@ Examples:
 from pathlib import Path
 
 from .. import options as opt_type
-from ..latents import SOURCES
+from ..latents import SOURCE_OPTIONS, SOURCES
 from ..structure.formats import FORMAT_CHOICES
 
 
@@ -96,9 +96,6 @@ def output_name(args):
                          else args.source)
 
 
-#: source -> the options that choose its points (the others do not apply).
-SOURCE_OPTIONS = {"file": (), "pca": ("component", "n"), "kmeans": ("k",),
-                  "basins": ("k", "seed"), "samples": ("n", "sampler", "seed")}
 #: Values of those options when not given.
 OPTION_DEFAULTS = {"component": 1, "n": 10, "k": 10, "sampler": None, "seed": 0}
 

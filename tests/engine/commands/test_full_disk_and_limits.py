@@ -150,14 +150,22 @@ def test_generate_refuses_non_physical_decoded_models(tiny_run, tmp_path, capsys
                      "--out", out], "1 of 2 latent points overflow float32")
 
 
-def test_memory_error_is_one_line(monkeypatch, capsys, tmp_path):
-    from cryostar_boltz.engine.commands import place
+def test_memory_error_is_one_line(monkeypatch, capsys):
+    """A command that runs out of memory: one line, no traceback."""
+    import sys
+    import types
+
+    from cryostar_boltz.engine import cli
+    module = types.ModuleType("fake_command")
+    module.add_args = lambda parser: None
 
     def exhaust(args):
         raise MemoryError("Unable to allocate 7.5 TiB")
-    monkeypatch.setattr(place, "main", exhaust)
-    line = refused(capsys, ["place", "--reference", "x.pdb", "--box", 8, "--apix", 2],
-                   "cryostar-boltz place: error: not enough memory (Unable to allocate")
+    module.main = exhaust
+    monkeypatch.setitem(sys.modules, "fake_command", module)
+    monkeypatch.setattr(cli, "_available", lambda: {"fake": ("fake_command", "")})
+    line = refused(capsys, ["fake"],
+                   "cryostar-boltz fake: error: not enough memory (Unable to allocate")
     assert "-n, --basin-reads" in line
 
 
