@@ -134,6 +134,14 @@ def main(argv=None):
             raise
         print("cryostar-boltz %s: error: %s" % (name, one_line(err)), file=sys.stderr)
         return 1
+    except MemoryError as err:
+        if getattr(args, "debug", False):
+            raise
+        print("cryostar-boltz %s: error: not enough memory%s: ask for fewer or smaller "
+              "items (counts such as -n, --basin-reads, --batch-size, or a smaller "
+              "--box)" % (name, " (%s)" % one_line(err) if str(err) else ""),
+              file=sys.stderr)
+        return 1
 
 
 def one_line(err):

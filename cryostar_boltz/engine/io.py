@@ -59,6 +59,27 @@ def atomic_path(path, what=None):
         raise
 
 
+def reserve(path):
+    """Allocate on disk now every block of the file at ``path`` (its
+    current size): a file written through a memory map (``mrcfile.new_mmap``,
+    ``np.memmap``) is sparse, and a full disk would then kill the process
+    with SIGBUS at the first page that cannot be stored. With the blocks
+    reserved, a full disk raises OSError (ENOSPC) here instead, which
+    :func:`atomic_path` reports in one line naming the target. Where the
+    platform has no ``os.posix_fallocate`` (macOS) the file is left as is."""
+    fallocate = getattr(os, "posix_fallocate", None)
+    if fallocate is None:
+        return
+    size = os.path.getsize(path)
+    if size == 0:
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fallocate(fd, 0, size)
+    finally:
+        os.close(fd)
+
+
 def _discard(tmp):
     try:
         tmp.unlink(missing_ok=True)

@@ -8,17 +8,31 @@ import numpy as np
 
 #: Where latent points can come from (besides a file of points).
 SOURCES = ("pca", "kmeans", "basins", "samples")
+#: source ("file": points of a .npy) -> the options that choose its points
+#: (generate refuses the others).
+SOURCE_OPTIONS = {"file": (), "pca": ("component", "n"), "kmeans": ("k",),
+                  "basins": ("k", "seed"), "samples": ("n", "sampler", "seed")}
 
 
 def load_points(path):
     """A finite (M, d) float32 array from a .npy file (a 1-D array is one
     point); ValueError naming the file: unreadable, not numbers, not 2-D,
-    or rows with NaN or infinity (their count and the first row)."""
+    an .npz archive, or rows with NaN, infinity or values float32 cannot
+    hold (their count and the first row)."""
     path = Path(path)
     try:
         z = np.load(path, allow_pickle=False)
+    except EOFError:  # an empty file
+        raise ValueError("%s: not a .npy file (it is empty)" % path) from None
     except (OSError, ValueError) as err:
-        raise ValueError("%s: not a readable .npy file (%s)" % (path, err))
+        raise ValueError("%s: not a readable .npy file (%s)" % (path, err)) from None
+    if not isinstance(z, np.ndarray):  # an .npz archive
+        names = ", ".join(getattr(z, "files", [])[:6])
+        if hasattr(z, "close"):
+            z.close()
+        raise ValueError("%s: an .npz archive (%s), not a .npy array of latent "
+                         "points: save the (M, latent_dim) array alone with "
+                         "numpy.save" % (path, names))
     if z.ndim == 1:
         z = z[None]
     if not np.issubdtype(z.dtype, np.number):
@@ -30,7 +44,14 @@ def load_points(path):
     if len(bad):
         raise ValueError("%s: %d of %d latent points are not finite (NaN or "
                          "infinity), first at row %d" % (path, len(bad), len(z), bad[0]))
-    return z.astype(np.float32)
+    with np.errstate(over="ignore"):
+        z32 = z.astype(np.float32)  # the decoder's type
+    bad = np.flatnonzero(~np.isfinite(z32).all(axis=1))
+    if len(bad):
+        raise ValueError("%s: %d of %d latent points overflow float32 (a coordinate "
+                         "beyond +-3.4e38), first at row %d" % (path, len(bad), len(z),
+                                                                bad[0]))
+    return z32
 
 
 def points_from_run(run, source, component=1, n=10, k=10, sampler=None, seed=0,

@@ -13,6 +13,11 @@ import argparse
 import math
 
 
+#: The largest finite float32 (``numpy.finfo(numpy.float32).max``): the
+#: engine computes in float32, so a larger number overflows there.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 class OptionError(ValueError, argparse.ArgumentTypeError):
     """An option value out of range; argparse reports it with the option's
     name, other callers as a ValueError."""
@@ -36,6 +41,9 @@ def _number(value, kind):
         raise OptionError("must be a number, got %r" % (value,)) from None
     if not math.isfinite(number):
         raise OptionError("must be a finite number, got %r" % (value,))
+    if abs(number) > FLOAT32_MAX:
+        raise OptionError("must be within +-%.4g (the engine computes in float32), "
+                          "got %s" % (FLOAT32_MAX, _show(number)))
     return number
 
 
@@ -66,6 +74,23 @@ def greater_than(low, kind=float):
             raise OptionError("must be %s > %s, got %s" % (word, _show(low), _show(number)))
         return number
     check_value.__name__ = "%s_above_%s" % (kind.__name__, low)
+    return check_value
+
+
+def between(low, high, kind=int, why=None):
+    """A check: a ``kind`` (int or float) in [``low``, ``high``]; ``why``
+    (the reason for the limit) is added to the message."""
+    word = "an integer" if kind is int else "a number"
+
+    def check_value(value):
+        number = _number(value, kind)
+        if number < low:
+            raise OptionError("must be %s >= %s, got %s" % (word, _show(low), _show(number)))
+        if number > high:
+            raise OptionError("must be %s <= %s%s, got %s" % (
+                word, _show(high), " (%s)" % why if why else "", _show(number)))
+        return number
+    check_value.__name__ = "%s_in_%s_%s" % (kind.__name__, low, high)
     return check_value
 
 
@@ -130,3 +155,51 @@ def one_of(name, value, choices):
         raise OptionError("%s must be one of %s, got %r"
                           % (name, ", ".join(map(str, choices)), value))
     return value
+
+
+# Upper bounds of counts whose memory or time grows with them (the arrays
+# are allocated at once): far above any real use, far below what exhausts a
+# workstation or runs for days.
+#: Prior samples of one sample-prior: 1 million (z, energies, states and the
+#: sampler's own copies).
+MAX_SAMPLES = 1_000_000
+#: Decoded models of one command (generate --n and --k): 10,000 models, each
+#: a full-atom model in one multi-model file.
+MAX_MODELS = 10_000
+#: Annealing runs used to find basins (--basin-reads): 100,000.
+MAX_READS = 100_000
+
+#: sample-prior -n: 0 (basins only) to MAX_SAMPLES.
+sample_count = between(0, MAX_SAMPLES, why="samples held in memory at once")
+sample_count.__name__ = "sample_count"
+#: generate --n / --k: 1 to MAX_MODELS.
+model_count = between(1, MAX_MODELS, why="each point is decoded to a full-atom model")
+model_count.__name__ = "model_count"
+#: --basin-reads: 1 to MAX_READS.
+read_count = between(1, MAX_READS, why="annealing runs held in memory at once")
+read_count.__name__ = "read_count"
+
+
+def physical(low, high, unit, what):
+    """A check: a number > 0 within [``low``, ``high``] ``unit``, the range
+    of ``what`` (stated in the message)."""
+    def check_value(value):
+        number = positive_float(value)
+        if not low <= number <= high:
+            raise OptionError("must be within %s-%s %s (%s), got %s" % (
+                _show(float(low)), _show(float(high)), unit, what, _show(number)))
+        return number
+    check_value.__name__ = "physical_%s_%s" % (low, high)
+    return check_value
+
+
+#: Pixel sizes (Angstrom): 0.1 to 100, from sub-Angstrom super-resolution
+#: pixels to heavily binned tomographic data.
+MIN_APIX, MAX_APIX = 0.1, 100.0
+pixel_size = physical(MIN_APIX, MAX_APIX, "A", "cryo-EM pixel sizes")
+pixel_size.__name__ = "pixel_size"
+#: Accelerating voltages (kV): 10 to 3000, around every microscope built
+#: (cryo-EM uses 100-300 kV).
+MIN_KV, MAX_KV = 10.0, 3000.0
+voltage_kv = physical(MIN_KV, MAX_KV, "kV", "electron microscope voltages")
+voltage_kv.__name__ = "voltage_kv"

@@ -126,6 +126,28 @@ class TrainedRun:
             out.append(self.vae.decode(t).cpu().double().numpy())
         return np.concatenate(out) + self.centre
 
+    def check_physical(self, coords):
+        """``coords`` (M, N, 3), Angstrom, decoded by :meth:`decode`, when
+        every pseudo-atom lies within one particle-box width (box x pixel
+        size) of the reference's centre: the model the decoder was trained
+        to render lies inside the box. ValueError otherwise (the latent
+        points lie far outside the run's latent distribution); coordinates
+        that large are no model a file format should be asked to hold."""
+        box, apix = self.state.get("box0") or self.state.get("box"), \
+            self.state.get("apix0") or self.state.get("apix")
+        if not box or not apix:
+            return coords
+        width = float(box) * float(apix)
+        far = np.linalg.norm(coords - self.centre, axis=-1).max(axis=-1)
+        bad = np.flatnonzero(~(far <= width))
+        if len(bad):
+            raise ValueError(
+                "%d of %d decoded models are not physical: model %d has a "
+                "pseudo-atom %.3g A from the reference's centre, beyond the particle "
+                "box (%.1f A wide); its latent point lies far outside the run's "
+                "latent distribution" % (len(bad), len(coords), bad[0], far[bad[0]], width))
+        return coords
+
     def structure_format(self, requested=None):
         """The format (``'pdb'`` or ``'cif'``) to write structures in: the
         run's (``config.json`` ``format``, decided from the reference before
@@ -147,7 +169,7 @@ class TrainedRun:
         format ``fmt`` (default: the run's, :meth:`structure_format`);
         each file appears complete or not at all."""
         fmt = fmt or self.structure_format()
-        coords = self.decode(z)
+        coords = self.check_physical(self.decode(z))
         full, coarse = structure_files(stem, fmt)
         write_models(full, self.reference, coords, full_atom=True)
         write_models(coarse, self.reference, coords, full_atom=False)

@@ -32,9 +32,12 @@ def draw_samples(prior, n, sampler=None, seed=0, num_sweeps=None, beta=None,
     requested = {"seed": seed, "num_sweeps": num_sweeps, "beta": beta}
     if prior.to_bqm() is None:
         if sampler not in (None, DIRECT):
-            log("note: the %s prior is sampled directly; sampler %s ignored"
-                % (prior.name, sampler))
-        ignored = sorted(k for k in ("num_sweeps", "beta") if requested[k] is not None)
+            raise ValueError("--sampler %s: the %s prior is sampled directly (it has "
+                             "no binary model for a dimod sampler); leave --sampler "
+                             "out" % (sampler, prior.name))
+        _refuse_options(requested, ("num_sweeps", "beta"),
+                        "the %s prior is sampled directly" % prior.name)
+        ignored = []
         name, options = DIRECT, {"seed": seed}
         kw = options
     else:
@@ -43,6 +46,10 @@ def draw_samples(prior, n, sampler=None, seed=0, num_sweeps=None, beta=None,
         check_sampler_size(name, prior.to_bqm())
         dimod_sampler = get_sampler(name)  # qpu without credentials: clear error
         options, ignored = sampler_options(dimod_sampler, requested)
+        # --num-sweeps and --beta have no default: given, they must apply;
+        # --seed always has a value (0): recorded as ignored, not refused
+        _refuse_options(requested, [k for k in ignored if k != "seed"],
+                        "sampler %s does not take it" % name)
         kw = dict(options, sampler=dimod_sampler)
     if ignored:
         log("note: sampler %s takes no %s; ignored" % (name, ", ".join(ignored)))
@@ -74,6 +81,14 @@ def draw_samples(prior, n, sampler=None, seed=0, num_sweeps=None, beta=None,
              "sampleset_info": {k: v for k, v in sampleset_info.items()
                                 if k != "timing"}}
     return arrays, facts
+
+
+def _refuse_options(requested, names, why):
+    """ValueError naming the first of ``names`` given in ``requested``."""
+    for key in names:
+        if requested.get(key) is not None:
+            raise ValueError("--%s %s: %s; leave it out"
+                             % (key.replace("_", "-"), requested[key], why))
 
 
 def check_sampler_options(seed=None, num_sweeps=None, beta=None, num_reads=None):

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from . import imaging
 from .geometry import euler_to_matrix, random_euler
-from .io import atomic_path, save_npz
+from .io import atomic_path, reserve, save_npz
 from .layout import REFERENCE_STEM, structure_files
 from .particles import check_box, particle_table, write_star
 from .pseudoatoms import atom_sigma
@@ -190,8 +190,10 @@ def simulate_dataset(structures, out_dir, n_particles, box, apix, weights=None,
     rotations = euler_to_matrix(euler)
 
     stack = out_dir / (name + ".mrcs")
-    with atomic_path(stack) as tmp_stack, mrcfile.new_mmap(
+    with atomic_path(stack, "particle stack of %d images of %d px" % (
+            n_particles, box)) as tmp_stack, mrcfile.new_mmap(
             str(tmp_stack), shape=(n_particles, box, box), mrc_mode=2) as mrc:
+        reserve(tmp_stack)  # a full disk: ENOSPC here, not SIGBUS mid-write
         mrc.set_image_stack()
         mrc.voxel_size = apix
         images = mrc.data

@@ -11,6 +11,7 @@ from pwem.objects import SetOfAtomStructFlex, SetOfVolumesFlex
 from .. import constants as cts
 from ..engine import layout
 from ..engine.io import read_json
+from ..engine.latents import SOURCE_OPTIONS
 from .form import Outputs, add_choice, choice_is
 from .protocol_base import CryoStarBoltzProtBase, flex_attr
 
@@ -112,15 +113,16 @@ class CryoStarBoltzProtGenerate(CryoStarBoltzProtBase):
     def generateStep(self):
         source = self._sourceName()
         args = ["--run", self._getRunDir(), "--out", self._outDir(),
-                "--name", self._stem(), "--seed", self.seed.get()] + self._engineDevice()
+                "--name", self._stem()] + self._engineDevice()
         if source == "file":
             args += ["--z", self.latentFile.get()]
-        else:
-            args += ["--from", source, "--component", self.component.get(),
-                     "--n", self.numberOfPoints.get(),
-                     "--k", self.numberOfClusters.get()]
-            if source == "samples":
-                args += ["--sampler", self._choice("sampler")]
+        else:  # only the options of the source: the engine refuses the others
+            given = {"component": self.component.get(), "n": self.numberOfPoints.get(),
+                     "k": self.numberOfClusters.get(), "seed": self.seed.get(),
+                     "sampler": self._choice("sampler") if source == "samples" else None}
+            args += ["--from", source]
+            for name in SOURCE_OPTIONS[source]:
+                args += ["--" + name, given[name]]
         if self._wantsMaps():
             args.append("--maps")
         self._runEngine("generate", args)

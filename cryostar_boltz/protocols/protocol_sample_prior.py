@@ -104,7 +104,9 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
                 "--seed", self.seed.get(), "--out", self._outDir(),
                 "--structures", min(self.maxStructures.get(), self.numberOfSamples.get())]
         if self._runPriorName() in cts.BOLTZMANN_PRIORS:
-            args += ["--sampler", self._samplerName(), "--beta", self.beta.get()]
+            args += ["--sampler", self._samplerName()]
+            if self.beta.get() != 1.0:  # 1 is the default; a sampler without beta refuses it
+                args += ["--beta", self.beta.get()]
             if self.numSweeps.get():
                 args += ["--num-sweeps", self.numSweeps.get()]
         if self.doBasins:

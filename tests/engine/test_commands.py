@@ -133,9 +133,13 @@ def test_sample_prior_basins_are_distinct_local_minima(grbm_run, tmp_path):
 def test_gaussian_prior_is_sampled_directly_and_has_no_basins(gaussian_run, tmp_path,
                                                              capsys):
     out = tmp_path / "g"
-    assert cli("sample-prior", "--run", gaussian_run, "--n", 500, "--sampler", "sa",
+    # a sampler does not apply to a prior sampled directly: refused, not ignored
+    code, err = error_of(capsys, "sample-prior", "--run", gaussian_run, "--n", 5,
+                         "--sampler", "sa", "--out", out)
+    assert code == 1 and "--sampler sa: the gaussian prior is sampled directly" in err
+    assert not out.exists()
+    assert cli("sample-prior", "--run", gaussian_run, "--n", 500,
                "--structures", 2, "--out", out) == 0
-    assert "sampled directly" in capsys.readouterr().out
     z = np.load(out / "z.npy")
     assert z.shape == (500, 8) and abs(z.std() - 1.0) < 0.1
     np.testing.assert_allclose(np.load(out / "energies.npy"), 0.5 * (z ** 2).sum(1),

@@ -55,8 +55,9 @@ def add_args(parser):
     parser.add_argument("--umap", action="store_true",
                         help="also a 2-D UMAP embedding (needs umap-learn)")
     parser.add_argument("--seed", type=opt_type.seed, default=0)
-    parser.add_argument("--basin-reads", type=opt_type.positive_int, default=200,
-                        help="annealing runs used to find the prior's basins")
+    parser.add_argument("--basin-reads", type=opt_type.read_count, default=200,
+                        help="annealing runs used to find the prior's basins "
+                        "(at most %d)" % opt_type.MAX_READS)
     parser.add_argument("--particles", help="the run's particle file, when it "
                         "has moved since training (default: from config.json)")
     parser.add_argument("--datadir", help="folder of the particle stacks")

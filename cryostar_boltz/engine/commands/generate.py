@@ -40,7 +40,7 @@ Examples:
 from pathlib import Path
 
 from .. import options as opt_type
-from ..latents import SOURCES
+from ..latents import SOURCE_OPTIONS, SOURCES
 from ..structure.formats import FORMAT_CHOICES
 
 
@@ -50,16 +50,20 @@ def add_args(parser):
     source.add_argument("--z", help=".npy of latent points (one per row)")
     source.add_argument("--from", dest="source", choices=SOURCES,
                         help="latent points from the run (see above)")
-    parser.add_argument("--component", type=opt_type.positive_int, default=1,
-                        help="principal component of --from pca (1-based)")
-    parser.add_argument("--n", type=opt_type.positive_int, default=10,
+    parser.add_argument("--component", type=opt_type.positive_int, default=None,
+                        help="principal component of --from pca (1-based; "
+                        "default 1)")
+    parser.add_argument("--n", type=opt_type.model_count, default=None,
                         help="points along the component (pca) or prior "
-                        "samples (samples); default %(default)s")
-    parser.add_argument("--k", type=opt_type.positive_int, default=10,
-                        help="k-means clusters, or the most basins to keep")
+                        "samples (samples); at most %d; default 10"
+                        % opt_type.MAX_MODELS)
+    parser.add_argument("--k", type=opt_type.model_count, default=None,
+                        help="k-means clusters (kmeans), or the most basins to "
+                        "keep (basins); at most %d; default 10" % opt_type.MAX_MODELS)
     parser.add_argument("--sampler", default=None,
                         help="sampler of --from samples (Boltzmann priors)")
-    parser.add_argument("--seed", type=opt_type.seed, default=0)
+    parser.add_argument("--seed", type=opt_type.seed, default=None,
+                        help="random seed of --from basins and samples (default 0)")
     parser.add_argument("--maps", action="store_true",
                         help="also write density maps (needs stage 2)")
     parser.add_argument("-o", "--out", required=True, help="output folder")
@@ -92,10 +96,34 @@ def output_name(args):
                          else args.source)
 
 
+#: Values of those options when not given.
+OPTION_DEFAULTS = {"component": 1, "n": 10, "k": 10, "sampler": None, "seed": 0}
+
+
+def apply_source_options(args):
+    """Refuse (ValueError naming the option) an option given that does not
+    apply to the chosen source (``--from pca --k 3``), then give the
+    source's options not given their defaults (:data:`OPTION_DEFAULTS`)."""
+    source = "file" if args.z else args.source
+    takes = SOURCE_OPTIONS[source]
+    for name in OPTION_DEFAULTS:
+        if name not in takes and getattr(args, name) is not None:
+            raise ValueError("--%s does not apply to %s (%s)" % (
+                name, "--z" if source == "file" else "--from " + source,
+                "it takes " + ", ".join("--" + t for t in takes) if takes
+                else "the points are the file's"))
+    for name, default in OPTION_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    return args
+
+
 def check_inputs(args):
-    """Checks that need no torch (the run, --z, --maps, --out); returns
-    (claim action, latent points of --z or None). Writes nothing."""
+    """Checks that need no torch (the options of the source, the run, --z,
+    --maps, --out); returns (claim action, latent points of --z or None).
+    Writes nothing."""
     from ..latents import load_points
+    apply_source_options(args)
     from ..layout import RunLayout
     from ..outputs import claim, input_paths
     layout = RunLayout(args.run)

@@ -32,7 +32,7 @@ def add_args(parser):
                         help="reference atomic model (PDB/mmCIF)")
     parser.add_argument("--box", type=opt_type.even_box, required=True,
                         help="particle box (pixels, before any downsampling)")
-    parser.add_argument("--apix", type=opt_type.positive_float, required=True,
+    parser.add_argument("--apix", type=opt_type.pixel_size, required=True,
                         help="particle pixel size (Angstrom)")
     parser.add_argument("--map", help="consensus map (MRC) the reference is "
                         "docked into; its header places the model")

@@ -42,9 +42,9 @@ from .. import options as opt_type
 
 def add_args(parser):
     parser.add_argument("--run", required=True, help="training run folder")
-    parser.add_argument("-n", "--n", type=opt_type.nonnegative_int, default=100,
-                        help="number of samples (0: basins only; default "
-                        "%(default)s)")
+    parser.add_argument("-n", "--n", type=opt_type.sample_count, default=100,
+                        help="number of samples (0: basins only; at most %d; default "
+                        "%%(default)s)" % opt_type.MAX_SAMPLES)
     parser.add_argument("--sampler", default=None,
                         help="dimod sampler for Boltzmann priors: gibbs "
                         "(default), sa, exact, qpu or a plug-in name")
@@ -56,13 +56,14 @@ def add_args(parser):
                         help="random seed (default %(default)s)")
     parser.add_argument("--structures", type=opt_type.nonnegative_int, default=None,
                         help="decode only the first N samples to structures "
-                        "(default: all; 0: none)")
+                        "(default: all; 0: none; at most %d)" % opt_type.MAX_MODELS)
     parser.add_argument("--basins", action="store_true",
                         help="also list the prior's distinct low-energy states")
     parser.add_argument("--max-basins", type=opt_type.positive_int, default=None,
                         help="keep at most this many basins (lowest first)")
-    parser.add_argument("--basin-reads", type=opt_type.positive_int, default=200,
-                        help="annealing runs used to find the basins")
+    parser.add_argument("--basin-reads", type=opt_type.read_count, default=200,
+                        help="annealing runs used to find the basins (at most %d)"
+                        % opt_type.MAX_READS)
     parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument("--format", choices=FORMAT_CHOICES, default=None,
                         help="structure files: pdb, cif (mmCIF) or auto "
@@ -88,6 +89,11 @@ def check_inputs(args):
     from ..outputs import claim, input_paths
     if args.n == 0 and not args.basins:
         raise ValueError("--n 0 writes nothing: ask for samples or --basins")
+    decoded = args.n if args.structures is None else min(args.n, args.structures)
+    if decoded > opt_type.MAX_MODELS:
+        raise ValueError("--n %d would decode %d structures (at most %d): give "
+                         "--structures N to decode only the first N (0: none)"
+                         % (args.n, decoded, opt_type.MAX_MODELS))
     layout.RunLayout(args.run).require_finished()
     return claim(args.out, "sample-prior", request_of(args), overwrite=args.overwrite,
                  keep=input_paths(args))

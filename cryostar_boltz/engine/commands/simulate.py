@@ -35,8 +35,9 @@ def add_args(parser):
                              "(default: equal)")
     parser.add_argument("-n", "--n-particles", type=opt_type.positive_int, required=True)
     parser.add_argument("--box", type=opt_type.even_box, default=64, help="pixels")
-    parser.add_argument("--apix", type=opt_type.positive_float, default=2.0,
-                        help="pixel size (Angstrom)")
+    parser.add_argument("--apix", type=opt_type.pixel_size, default=2.0,
+                        help="pixel size (Angstrom, %g-%g)"
+                        % (opt_type.MIN_APIX, opt_type.MAX_APIX))
     parser.add_argument("--snr", type=opt_type.finite_float, default=0.1,
                         help="signal-to-noise ratio (variance ratio); "
                              "0 or negative: no noise")
@@ -48,7 +49,8 @@ def add_args(parser):
     parser.add_argument("--shift-std", type=opt_type.nonnegative_float,
                         help="std of the random shifts (Angstrom; "
                              "default 2 pixels)")
-    parser.add_argument("--voltage", type=opt_type.positive_float, default=300.0, help="kV")
+    parser.add_argument("--voltage", type=opt_type.voltage_kv, default=300.0,
+                        help="kV (%g-%g)" % (opt_type.MIN_KV, opt_type.MAX_KV))
     parser.add_argument("--cs", type=opt_type.nonnegative_float, default=2.7, help="mm")
     parser.add_argument("--amplitude-contrast", type=opt_type.fraction, default=0.1)
     parser.add_argument("--seed", type=opt_type.seed, default=0)

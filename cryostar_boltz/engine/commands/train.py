@@ -73,7 +73,8 @@ def add_args(parser):
                       "this box (Fourier cropping; default: no downsampling)")
     data.add_argument("--low-pass", type=opt_type.positive_float, default=d.low_pass,
                       help="low-pass bandwidth of the image loss (Angstrom; "
-                      "default %(default)s)")
+                      "default %(default)s): at least 2 pixels of the training "
+                      "box (Nyquist) and below its width")
     data.add_argument("--mask-radius", type=opt_type.fraction, default=d.mask_radius,
                       help="loss mask radius, fraction of the half box")
     model = parser.add_argument_group("model and prior")
@@ -81,7 +82,7 @@ def add_args(parser):
     model.add_argument("--sigma", type=opt_type.positive_float, default=None,
                        help="Gaussian width (Angstrom) of each rendered point "
                        "(default: 2, a residue's; with --pseudo-atoms atoms an "
-                       "atom's, 1 widened by the pixel)")
+                       "atom's, 1 widened by the pixel); below the box width")
     model.add_argument("--pseudo-atoms", choices=PSEUDO_ATOM_MODES,
                        default=d.pseudo_atoms,
                        help="render each residue's Gaussian at its CA (C1' for "

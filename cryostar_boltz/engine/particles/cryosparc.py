@@ -44,8 +44,16 @@ def read_particles_cs(path, datadir=None, require_pose=True, require_ctf=True,
     path = Path(path)
     try:
         raw = np.load(path, allow_pickle=False)
+    except EOFError:
+        raise DataError("%s is not a cryoSPARC .cs file (it is empty)" % path) from None
     except (OSError, ValueError) as err:
+        if "pickled" in str(err):  # numpy's word for any non-.npy content
+            raise DataError("%s is not a cryoSPARC .cs file (not a numpy record "
+                            "array; a .cs file is written by cryoSPARC's export)"
+                            % path) from None
         raise DataError("%s is not a cryoSPARC .cs file: %s" % (path, err)) from None
+    if not isinstance(raw, np.ndarray):
+        raise DataError("%s is not a cryoSPARC .cs file (a .npz archive)" % path)
     if raw.dtype.names is None or raw.ndim != 1:
         raise DataError("%s is not a cryoSPARC .cs file (no named fields)" % path)
     if len(raw) == 0:

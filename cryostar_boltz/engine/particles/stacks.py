@@ -15,7 +15,7 @@ import mrcfile
 import numpy as np
 from scipy import fft as sfft
 
-from ..io import atomic_path
+from ..io import atomic_path, reserve
 from ..options import even_box
 from .errors import DataError
 
@@ -326,8 +326,12 @@ class ImageStack:
         k = int(np.flatnonzero(~np.isfinite(images).reshape(len(images), -1)
                                .all(axis=1))[0])
         particle = idx[k]
-        where = (" (particle row %d of %s)" % (self._rows[particle] + 1, self._source)
-                 if self._source else " (particle %d, counting from 1)" % (particle + 1))
+        if not self._source:
+            where = " (particle %d, counting from 1)" % (particle + 1)
+        elif str(self._source).endswith(".cs"):  # .cs messages count rows from 0
+            where = " (row %d (from 0) of %s)" % (self._rows[particle], self._source)
+        else:  # star data rows count from 1, as RELION's messages do
+            where = " (particle row %d of %s)" % (self._rows[particle] + 1, self._source)
         raise DataError("%s: image %d holds NaN or infinite values%s; the run "
                         "stops here (images are checked as they are read and none "
                         "is skipped): remove that particle or re-extract it"
@@ -393,8 +397,9 @@ def write_stack(path, images, apix, n=None):
     except StopIteration:
         raise ValueError("no images to write to %s" % path) from None
     D = first.shape[-1]
-    with atomic_path(path) as tmp:
+    with atomic_path(path, "image stack of %d images of %d px" % (n, D)) as tmp:
         with mrcfile.new_mmap(tmp, shape=(n, D, D), mrc_mode=2) as mrc:
+            reserve(tmp)  # a full disk: ENOSPC here, not SIGBUS mid-write
             mrc.set_image_stack()
             mrc.voxel_size = float(apix)
             stats = _fill(mrc.data, first, chunks, path)
