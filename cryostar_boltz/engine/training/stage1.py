@@ -75,7 +75,8 @@ class Stage1Trainer(EpochTrainer):
         self.particles = data.particles
         self.box0, self.apix0, self.D, self.apix = data.box0, data.apix0, data.D, data.apix
         self.rotations, self.shifts, self.ctf = data.rotations, data.shifts, data.ctf
-        check_widths(cfg, self.D, self.apix, self.box0, self.apix0)
+        check_widths(cfg, self.D, self.apix, self.box0, self.apix0,
+                     self.log if self.ctx.is_main else (lambda _: None))
         self.mask = imaging.circular_mask(self.D, cfg.mask_radius, device=self.device)
         self.lowpass = imaging.lowpass_mask(self.D, self.apix, cfg.low_pass,
                                             device=self.device)
@@ -379,19 +380,23 @@ class Stage1Trainer(EpochTrainer):
         self.ctx.barrier()
 
 
-def check_widths(cfg, D, apix, box0, apix0):
+def check_widths(cfg, D, apix, box0, apix0, log=print):
     """Refuse (ValueError naming the option) widths the data cannot carry:
-    ``--low-pass`` (Angstrom) below the training box's Nyquist limit
-    (2 x ``apix``, the pixel size of the ``D``-pixel training box) or not
-    below its width (``D`` x ``apix``: nothing would be left to fit), and
-    ``--sigma`` (Angstrom) not below the particles' box width (``box0`` x
-    ``apix0``: every atom would be a flat blur)."""
+    ``--low-pass`` (Angstrom) not below the training box's width (``D`` x
+    ``apix``: nothing would be left to fit), and ``--sigma`` (Angstrom) not
+    below the particles' box width (``box0`` x ``apix0``: every atom would
+    be a flat blur). A ``--low-pass`` finer than the training box's Nyquist
+    limit (2 x ``apix``) is said in ``log``: every frequency of the box
+    passes, as with no low-pass."""
     nyquist, width = 2.0 * apix, D * apix
-    if not nyquist <= cfg.low_pass < width:
+    if not cfg.low_pass < width:
         raise ValueError(
-            "--low-pass %g A: must be at least %.3g A (Nyquist: 2 x the training "
-            "box's pixel size, %.3g A) and below the box width, %.4g A (%d px)"
-            % (cfg.low_pass, nyquist, apix, width, D))
+            "--low-pass %g A: must be below the training box width, %.4g A (%d px "
+            "of %.3g A)" % (cfg.low_pass, width, D, apix))
+    if cfg.low_pass < nyquist:
+        log("--low-pass %g A is finer than the training box's Nyquist limit, %.3g A "
+            "(2 x %.3g A pixels): every frequency of the box is fitted"
+            % (cfg.low_pass, nyquist, apix))
     width0 = box0 * apix0
     if cfg.sigma is not None and not cfg.sigma < width0:
         raise ValueError("--sigma %g A: must be below the particle box width, "

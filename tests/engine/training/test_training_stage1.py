@@ -244,7 +244,7 @@ def test_width_follows_the_rendering_unless_given(dataset, tmp_path):
     widths = {}
     for name, kw in (("ca", {}), ("atoms", dict(pseudo_atoms="atoms")),
                      ("given", dict(pseudo_atoms="atoms", sigma=1.7)),
-                     ("downsampled", dict(pseudo_atoms="atoms", box=16, low_pass=13.0))):
+                     ("downsampled", dict(pseudo_atoms="atoms", box=16))):
         trainer = Stage1Trainer(config(dataset, **kw), tmp_path / name, log=lambda *a: None)
         widths[name] = trainer.vae.sigma
     # an atom's 1 A widened by the 3.2 A pixel: sqrt(1 + 3.2^2 / 12) = 1.36
