@@ -208,6 +208,12 @@ def _cs_ctf(raw, path, required):
     values.update({f: field(raw, f, path) if f in fields else np.zeros(n)
                    for f in ("ctf/phase_shift_rad", "ctf/bfactor")})
     _positive(raw, "ctf/accel_kv", path)
+    for name in ("ctf/df1_A", "ctf/df2_A"):
+        if np.any(values[name] < 0):
+            row = int(np.flatnonzero(values[name] < 0)[0])
+            raise DataError("%s: %s in row %d (from 0) is %g; defocus is positive for "
+                            "underfocus and overfocused images are not supported"
+                            % (path, name, row, values[name][row]))
     w = values["ctf/amp_contrast"]
     if np.any((w < 0) | (w >= 1)):
         row = int(np.flatnonzero((w < 0) | (w >= 1))[0])

@@ -21,7 +21,7 @@ from .cryosparc import cs_ctf_scale, stack_names
 from .dataset import Particles
 from .errors import DataError
 from .relion_fields import (check_random_subset, image_factors, numeric_column,
-                            positive, refuse_unsupported)
+                            positive, refuse_unsupported, underfocus)
 from .stacks import ImageStack, resolve_stacks, single_box, stack_locations
 from .star import read_star, write_star
 
@@ -261,6 +261,8 @@ def _star_ctf(column, path, n, required):
                             % (path, ", ".join(missing)))
         return None
     positive(values[3], CTF_LABELS["voltage"], path)
+    for k in (0, 1):
+        underfocus(values[k], labels[k], path)
     w = values[5]
     if np.any((w < 0) | (w >= 1)):
         row = int(np.flatnonzero((w < 0) | (w >= 1))[0])

@@ -111,6 +111,18 @@ def check_random_subset(column, path):
                         "are 1 and 2" % (path, row + 1, halves[row]))
 
 
+def underfocus(values, name, path):
+    """``values`` of a defocus column (Angstrom); ``DataError`` naming the
+    file, column and row for a negative one: RELION's defocus is positive
+    for underfocus, and overfocused images are not supported."""
+    if np.any(values < 0):
+        row = int(np.flatnonzero(values < 0)[0])
+        raise DataError("%s: %s is %g (particle row %d); defocus is positive for "
+                        "underfocus (RELION's convention) and overfocused images are "
+                        "not supported" % (path, name, values[row], row + 1))
+    return values
+
+
 def positive(values, name, path):
     if np.any(values <= 0):
         row = int(np.flatnonzero(values <= 0)[0])

@@ -138,6 +138,8 @@ def test_nan_and_infinite_values_are_named_with_field_and_row(star, key, row):
 def test_bad_optics_values_are_refused(star):
     refused(star(**{"optics/rlnVoltage": [0.0]}), "rlnVoltage is 0")
     refused(star(**{"optics/rlnAmplitudeContrast": [1.5]}), "rlnAmplitudeContrast is 1.5")
+    refused(star(**{"particles/rlnDefocusU": [12000, 12000, -100, 12000]}),
+            "rlnDefocusU is -100 (particle row 3); defocus is positive for underfocus")
     refused(star(**{"particles/rlnOpticsGroup": [1, 1, 2, 1]}), "optics group 2")
     refused(star(**{"particles/rlnOpticsGroup": [1, 1, 1.5, 1]}),
             "rlnOpticsGroup in row 3 is 1.5")
@@ -266,6 +268,8 @@ def test_cs_ctf_scale_divides_the_images(star, tmp_path, images):
     ({"ctf/df1_A": [1.0, 1.0, 1.0, np.inf]}, "ctf/df1_A in row 3"),
     ({"blob/psize_A": [2.0, 0.0, 2.0, 2.0]}, "blob/psize_A in row 1 (from 0) is 0"),
     ({"ctf/amp_contrast": [1.2] * N}, "ctf/amp_contrast in row 0"),
+    ({"ctf/df2_A": [1.0, -100.0, 1.0, 1.0]},
+     "ctf/df2_A in row 1 (from 0) is -100; defocus is positive for underfocus"),
 ])
 def test_cs_fields_the_engine_does_not_model_are_refused(star, tmp_path, changes, words):
     star()
