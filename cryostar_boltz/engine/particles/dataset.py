@@ -50,6 +50,9 @@ class Particles:
     source_format: str
     raw: "np.ndarray | None" = None
     datadir: "Path | None" = None
+    #: where the pixel size came from (``"particle file"``, or ``"stack
+    #: header"`` when the star gives none), for logs.
+    apix_source: str = "particle file"
 
     @property
     def n(self):

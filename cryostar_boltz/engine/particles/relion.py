@@ -71,7 +71,7 @@ def read_particles_star(path, datadir=None, require_pose=True, require_ctf=True,
         return None
 
     refuse_unsupported(column, path, groups)
-    apix = _star_pixel_size(column, path)
+    apix, apix_source = _star_pixel_size(column, path), "particle file"
     size = column("rlnImageSize")
     if size is not None and np.any(size != np.round(size)):
         row = int(np.flatnonzero(size != np.round(size))[0])
@@ -84,12 +84,14 @@ def read_particles_star(path, datadir=None, require_pose=True, require_ctf=True,
         box = images.source_box
     if apix is None:
         apix = _header_pixel_size(images, path, n)
+        apix_source = "stack header"
     euler, rotations, shifts = _star_pose(column, path, apix, require_pose)
     ctf = _star_ctf(column, path, n, require_ctf)
     check_random_subset(column, path)
     return Particles(path=path, images=images, euler=euler, rotations=rotations,
                      shifts=shifts, ctf=ctf, apix=apix, box=box, optics_group=groups,
-                     table=table, optics=optics, source_format="star", datadir=datadir)
+                     table=table, optics=optics, source_format="star", datadir=datadir,
+                     apix_source=apix_source)
 
 
 def _particle_blocks(blocks, path):

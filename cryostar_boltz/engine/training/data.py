@@ -36,6 +36,9 @@ class TrainingData:
                              % (particles_path, apix0.tolist()))
         self.particles, self.device = particles, ctx.device
         self.box0, self.apix0 = int(particles.box), float(apix0[0])
+        if particles.apix_source != "particle file":
+            log("%s gives no pixel size: %.4g A/px from the %s"
+                % (particles_path, self.apix0, particles.apix_source))
         if box is None:
             self.D = check_box(self.box0, "%s: the particle box" % particles_path)
         else:

@@ -289,3 +289,12 @@ def test_image_names_and_sizes_are_checked_by_row(star):
     refused(star(**{"particles/rlnImageName": names}),
             "rlnImageName in row 2 has a bad index 'x'")
     refused(star(**{"optics/rlnImageSize": [8.5]}), "rlnImageSize is 8.5")
+
+
+def test_pixel_size_from_the_stack_header_is_said(star):
+    """A star without a pixel size takes the stack header's, and says so."""
+    given = load_particles(star())
+    assert given.apix_source == "particle file"
+    header = load_particles(star(**{"optics/rlnImagePixelSize": None}))
+    assert header.apix_source == "stack header"
+    np.testing.assert_allclose(header.apix, given.apix, rtol=1e-5)
