@@ -34,7 +34,14 @@ from ..structure import load_structure, output_format
 from .config import TrainConfig
 from .convergence import ConvergenceTracker, reading
 from .data import TrainingData
-from .loop import EpochTrainer, save_torch
+from .loop import EpochTrainer, diverged, save_torch
+
+#: Largest |z| a converged run's latents reach (posterior means of a
+#: standard-normal-like prior sit within a few units).
+MAX_LATENT = 1e3
+#: Decoded coordinates further than this many box lengths (Angstrom) from
+#: the box centre mean the decoder diverged.
+MAX_BOXES = 10
 
 
 class Stage1Trainer(EpochTrainer):
@@ -351,11 +358,39 @@ class Stage1Trainer(EpochTrainer):
         self.log("prior fitted to the posteriors in %d steps (KL %.3f)"
                  % (steps, loss))
 
+    @torch.no_grad()
+    def check_latents(self, z, code, limit=MAX_LATENT, sample=256):
+        """NonFiniteLoss, before any output is written, when the latents
+        ``z`` (n, latent_dim) are non-finite or beyond ``limit`` in absolute
+        value, or the structures decoded from the first ``sample`` of them
+        are non-finite or lie more than :data:`MAX_BOXES` boxes from the
+        box centre: the run has diverged."""
+        if not np.isfinite(z).all():
+            raise diverged(self.step, "%d non-finite latents"
+                           % int((~np.isfinite(z)).any(1).sum()))
+        largest = float(np.abs(z).max()) if z.size else 0.0
+        if largest > limit:
+            raise diverged(self.step, "latents up to %.3g, beyond %g" % (largest, limit))
+        inputs = z[:sample]
+        if code is not None:
+            inputs = np.concatenate([inputs, code[:sample].astype(z.dtype)], 1)
+        was_training = self.vae.training
+        self.vae.eval()
+        coords = self.vae.decode(torch.from_numpy(np.ascontiguousarray(
+            inputs, dtype=np.float32)).to(self.device)).double().cpu().numpy()
+        self.vae.train(was_training)
+        reach = MAX_BOXES * self.box0 * self.apix0
+        if not np.isfinite(coords).all() or np.abs(coords).max() > reach:
+            raise diverged(self.step, "decoded coordinates %s, beyond %.0f A"
+                           % ("non-finite" if not np.isfinite(coords).all()
+                              else "up to %.3g A" % np.abs(coords).max(), reach))
+
     def finish(self):
         """Latents, the model file and the analysis (main process only)."""
         layout = self.layout
         if self.ctx.is_main:
             z, logvar, code = self.infer_latents()
+            self.check_latents(z, code)
             self.fit_prior(z, logvar)
             save_array(layout.latents, z)
             save_array(layout.latent_logvar, logvar)
