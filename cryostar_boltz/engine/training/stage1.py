@@ -26,12 +26,13 @@ from ..layout import CONVERGENCE_COLUMNS, LATENT_CORR, PC1_RMSD, model_suffix
 from ..losses import StructuralRestraints, beta_schedule, correlation_loss, gaussian_kl
 from ..models import StructureVAE
 from ..outputs import created_folder, no_checkpoint
+from ..particles.fingerprint import check_fingerprint, save_fingerprint
 from ..placement import place_reference
 from ..priors import build_prior, fit_to_posteriors
 from ..pseudoatoms import default_sigma, render_points
 from ..runs import write_analysis
 from ..structure import load_structure, output_format
-from .config import TrainConfig
+from .config import TrainConfig, input_path
 from .convergence import ConvergenceTracker, reading
 from .data import TrainingData
 from .loop import EpochTrainer, diverged, save_torch
@@ -59,8 +60,13 @@ class Stage1Trainer(EpochTrainer):
         if resume:
             self._read_checkpoint()
         self._load_data()
+        if resume and self.layout.particle_fingerprint.is_file():
+            check_fingerprint(self.particles, self.layout.particle_fingerprint,
+                              None, self.run_dir, input_path(cfg, "particles"))
         self._load_reference(resume)
         self._prepare_run_dir(resume)
+        if self.ctx.is_main:
+            save_fingerprint(self.layout.particle_fingerprint, self.particles)
         self._copy_reference()
         self.images = self.data.open_images()
         self._build_model()
@@ -76,8 +82,8 @@ class Stage1Trainer(EpochTrainer):
     # ------------------------------------------------------------ setup
     def _load_data(self):
         cfg = self.cfg
-        self.data = TrainingData(cfg.particles, cfg.datadir, cfg.box,
-                                 self.run_dir, self.ctx, self.log, defer_images=True)
+        self.data = TrainingData(input_path(cfg, "particles"), input_path(cfg, "datadir"),
+                                 cfg.box, self.run_dir, self.ctx, self.log, defer_images=True)
         data = self.data
         self.particles = data.particles
         self.box0, self.apix0, self.D, self.apix = data.box0, data.apix0, data.D, data.apix
@@ -93,12 +99,12 @@ class Stage1Trainer(EpochTrainer):
         and the prior (its options checked)."""
         cfg = self.cfg
         copy = self.layout.reference_copy() if resume else None
-        source = copy if copy is not None else cfg.reference
+        source = copy if copy is not None else input_path(cfg, "reference")
         reference = load_structure(source)
         # the structure files' format, decided before anything is written:
         # StructureError when 'pdb' cannot hold the reference's model
         cfg.format = output_format(reference, cfg.format, source)
-        placed = place_reference(reference, self.box0, self.apix0, cfg.map,
+        placed = place_reference(reference, self.box0, self.apix0, input_path(cfg, "map"),
                                  source=str(source))
         self.reference_centre = reference.coords.mean(0) - placed.coords.mean(0)
         self.reference = placed
@@ -113,7 +119,7 @@ class Stage1Trainer(EpochTrainer):
                 model_suffix(self.cfg.reference))
             if self.ctx.is_main:
                 with atomic_path(self.reference_copy, "copy of the reference") as tmp:
-                    shutil.copyfile(self.cfg.reference, tmp)
+                    shutil.copyfile(input_path(self.cfg, "reference"), tmp)
         self.ctx.barrier()
 
     def _build_model(self):
