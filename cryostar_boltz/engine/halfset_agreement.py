@@ -92,7 +92,7 @@ def report(run_dir, source=None, device="cpu", n_points=N_POINTS, k=N_STATES, se
     """
     from .particles import load_particles
     from .runs import TrainedRun
-    from .training.config import TrainConfig
+    from .training.config import TrainConfig, input_path
     from .training.data import TrainingData
     from .training.distributed import DistContext
     layout = RunLayout(run_dir)
@@ -100,7 +100,8 @@ def report(run_dir, source=None, device="cpu", n_points=N_POINTS, k=N_STATES, se
     split = np.load(layout.half_split)
     runs = [TrainedRun(layout.half_run(h).root, device) for h in (1, 2)]
     ctx = DistContext(device=torch.device(device))
-    data = TrainingData(cfg.particles, cfg.datadir, cfg.box, layout.root, ctx,
+    data = TrainingData(input_path(cfg, "particles"), input_path(cfg, "datadir"),
+                        cfg.box, layout.root, ctx,
                         log=lambda *a: None)
     data.open_images()
     n = data.n
@@ -136,7 +137,8 @@ def report(run_dir, source=None, device="cpu", n_points=N_POINTS, k=N_STATES, se
         lab, cen, _ = kmeans(z, k, seed=seed)
         labels.append(lab)
         centres.append(snap_to_members(z, lab, cen))
-    particles = load_particles(cfg.particles, datadir=cfg.datadir)
+    particles = load_particles(input_path(cfg, "particles"),
+                               datadir=input_path(cfg, "datadir"))
     apix0 = float(np.unique(np.round(particles.apix, 5))[0])
     states = []
     matches = match_clusters(labels[0], labels[1], k, k)

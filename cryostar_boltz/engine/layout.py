@@ -67,6 +67,9 @@ LATENTS = "z.npy"
 LATENT_LOGVAR = "z_logvar.npy"
 CODES = "z_code.npy"
 MODEL = "model.pt"
+#: The particles a run was trained on: their count and a hash of their
+#: ordered image identifiers (``particles.fingerprint``).
+PARTICLE_FINGERPRINT = "particles_fingerprint.json"
 ANALYSIS = "analysis"
 DENSITY = "density"
 #: --half-sets: the two half-set runs (ordinary run folders inside the run),
@@ -176,8 +179,8 @@ PICTURE_POINTS_SUFFIX = "_points.npz"
 #: the base name of generate's files): what ``--overwrite`` removes, and
 #: nothing else.
 RUN_OUTPUTS = (RUN_RECORD, CONFIG, METRICS, CHECKPOINTS, CACHE, REFERENCE_STEM + ".*",
-               LATENTS, LATENT_LOGVAR, CODES, MODEL, ANALYSIS, DENSITY,
-               "analysis_*", PLOTS, HALVES) + HALF_RUNS
+               LATENTS, LATENT_LOGVAR, CODES, MODEL, PARTICLE_FINGERPRINT, ANALYSIS,
+               DENSITY, "analysis_*", PLOTS, HALVES) + HALF_RUNS
 DENSITY_OUTPUTS = (RUN_RECORD, CONFIG, METRICS, CHECKPOINTS, MODEL)
 GENERATE_OUTPUTS = (RUN_RECORD, SUMMARY, "%s.*", "%s_coarse.*", "%s" + POINTS_SUFFIX,
                     "%s_[0-9]*" + MAP_SUFFIX)
@@ -285,6 +288,7 @@ class RunLayout:
     latent_logvar = property(lambda self: self.root / LATENT_LOGVAR)
     codes = property(lambda self: self.root / CODES)
     model = property(lambda self: self.root / MODEL)
+    particle_fingerprint = property(lambda self: self.root / PARTICLE_FINGERPRINT)
     analysis = property(lambda self: self.root / ANALYSIS)
     pca = property(lambda self: self.root / ANALYSIS / PCA)
     density = property(lambda self: self.root / DENSITY)

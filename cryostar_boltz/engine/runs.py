@@ -177,26 +177,11 @@ class TrainedRun:
 
     def load_particles(self, particles=None, datadir=None):
         """The run's particles (metadata only: no stacks are opened), from
-        ``config.json`` unless ``particles`` names the file; checked to be
-        the particles of ``z.npy``."""
-        from .particles import load_particles
-        path = Path(particles or self.config.particles)
-        if not path.is_file():
-            raise FileNotFoundError(
-                "particle file %s (from %s) not found%s" % (
-                    path, "the command line" if particles else self.layout.config,
-                    "" if particles else ": pass --particles"))
-        if datadir is None and not particles and self.config.datadir \
-                and Path(self.config.datadir).is_dir():
-            datadir = self.config.datadir
-        loaded = load_particles(path, datadir=datadir, require_pose=False,
-                                require_ctf=False, require_images=False)
-        n = len(self.latents())
-        if loaded.n != n:
-            raise ValueError("%s holds %d particles but %s has %d latents: not "
-                             "the particles this run was trained on"
-                             % (path, loaded.n, self.layout.latents, n))
-        return loaded
+        ``config.json`` (relative paths against the folder the run was
+        started in) unless ``particles`` names the file; checked to be the
+        particles of ``z.npy``, in their order (``check_fingerprint``)."""
+        from .particles.fingerprint import load_run_particles
+        return load_run_particles(self.layout, self.config, particles, datadir)
 
     def has_density(self):
         """Whether the run holds a trained density decoder (stage 2)."""

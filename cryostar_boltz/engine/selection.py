@@ -433,28 +433,15 @@ def _describe(criteria):
 def run_particles(latents, particles=None, datadir=None, images=False):
     """The run's particles (metadata only, no stack opened, unless
     ``images``: then with their stacks, poses and CTF required), from its
-    ``config.json`` unless ``particles`` names the file (the run's file
-    moved); checked to be one row per latent."""
-    from .particles import load_particles
+    ``config.json`` (relative paths against the folder the run was started
+    in) unless ``particles`` names the file (the run's file moved); checked
+    to be the particles of ``z.npy`` in their order (the run's particle
+    fingerprint; runs without one: one row per latent)."""
+    from .particles.fingerprint import load_run_particles
     from .training.config import TrainConfig
-    config = None
-    if not particles:
-        config = TrainConfig.load(latents.run_dir)
-    path = Path(particles or config.particles)
-    if not path.is_file():
-        raise FileNotFoundError("particle file %s (from %s) not found%s" % (
-            path, "--particles" if particles else latents.layout.config,
-            "" if particles else ": pass --particles"))
-    if datadir is None and config is not None and config.datadir \
-            and Path(config.datadir).is_dir():
-        datadir = config.datadir
-    loaded = load_particles(path, datadir=datadir, require_pose=images,
-                            require_ctf=images, require_images=images)
-    if loaded.n != len(latents.z):
-        raise ValueError("%s holds %d particles but %s has %d latents: not the "
-                         "particles this run was trained on"
-                         % (path, loaded.n, latents.layout.latents, len(latents.z)))
-    return loaded
+    config = TrainConfig.load(latents.run_dir)
+    return load_run_particles(latents.layout, config, particles, datadir,
+                              require=images)
 
 
 def write_selection(particles, selection, out_dir):

@@ -12,6 +12,7 @@ three residual blocks, D//2 random frequencies per axis with sigma 0.5,
 batch 8, Adam at 1e-4.
 """
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -163,6 +164,10 @@ class TrainConfig(LoopOptions):
     reference: str = ""
     map: Optional[str] = None
     datadir: Optional[str] = None
+    # the working directory the run was started in: relative input paths
+    # (as typed, or as Scipion passes them: relative to its project folder)
+    # resolve against it; None in runs made before it was recorded
+    workdir: Optional[str] = None
     # data
     box: Optional[int] = None          # downsampled box; None: the particles'
     low_pass: float = 10.0             # Angstrom; the hard low-pass bandwidth
@@ -280,6 +285,29 @@ def parse_prior_options(pairs):
     return options
 
 
+def input_path(cfg, name, config_file="config.json", required=False):
+    """The input ``name`` (``particles``, ``reference``, ``map``,
+    ``datadir``) of ``cfg`` as a path that does not depend on the current
+    directory: absolute paths as they are, relative ones against the
+    recorded ``workdir``. None when the option is unset. A relative path in
+    a config without ``workdir`` (runs made before it was recorded) is a
+    ValueError naming ``config_file`` when ``required``, else resolved
+    against the current directory (a resume started where the run was)."""
+    value = getattr(cfg, name)
+    if not value:
+        return None
+    path = Path(value)
+    if path.is_absolute():
+        return path
+    if cfg.workdir:
+        return Path(cfg.workdir) / path
+    if required:
+        raise ValueError("%s: %s %r is relative and the run did not record the "
+                         "folder it was started in: pass %s"
+                         % (config_file, name, value, flag(name)))
+    return path
+
+
 def config_from_args(args):
     """The :class:`TrainConfig` of parsed ``cryostar-boltz train`` arguments
     (an argparse namespace whose names are the config's fields, plus
@@ -290,5 +318,7 @@ def config_from_args(args):
                          "(or --resume to continue a run)")
     options = {k: v for k, v in vars(args).items()
                if k not in ("out", "resume", "overwrite", "debug", "prior_option")}
+    options.setdefault("workdir", None)
+    options["workdir"] = options["workdir"] or os.getcwd()
     return TrainConfig.from_options(prior_options=parse_prior_options(args.prior_option),
                                     **options)

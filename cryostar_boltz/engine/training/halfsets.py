@@ -42,7 +42,9 @@ def plan_halves(cfg, run_dir):
     resumed run's particles are now split otherwise. Torch-free; writes
     nothing."""
     from ..particles import load_particles
-    particles = load_particles(cfg.particles, datadir=cfg.datadir, require_pose=False,
+    from .config import input_path
+    particles = load_particles(input_path(cfg, "particles"),
+                               datadir=input_path(cfg, "datadir"), require_pose=False,
                                require_ctf=False, require_images=False)
     halves, source = half_sets(particles, cfg.seed)
     other = sorted(set(np.unique(halves).tolist()) - {1, 2})

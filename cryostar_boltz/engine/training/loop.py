@@ -17,15 +17,36 @@ import numpy as np
 import torch
 
 from ..io import atomic_write
-from ..layout import RunLayout
+from ..layout import CONVERGENCE_COLUMNS, RunLayout
 from ..outputs import claim, prepare
 from .distributed import init_distributed
 from .progress import MetricsTable, Progress
 
 
 class NonFiniteLoss(RuntimeError, ValueError):
-    """Raised after too many consecutive batches with a non-finite loss (a
+    """Raised when training diverges: too many consecutive batches with a
+    non-finite loss, more than half of an epoch's batches skipped,
+    non-finite weights, or non-finite / absurd latents at the end (a
     ValueError too, so the command line reports it in one line)."""
+
+
+#: What a diverged run tells the user to do: ``--resume`` keeps the saved
+#: options, so a lower learning rate means a new run.
+DIVERGED_ADVICE = ("lower --lr: train a new run with a lower --lr (--resume "
+                   "keeps the saved --lr)")
+
+
+def diverged(step, why):
+    """The :class:`NonFiniteLoss` of a run that diverged at ``step``."""
+    return NonFiniteLoss("training diverged at step %d (%s); %s"
+                         % (step, why, DIVERGED_ADVICE))
+
+
+def nonfinite_terms(values):
+    """Names of the non-finite loss terms of a step's ``values`` (the
+    epoch's convergence measures, NaN in a first epoch, are not terms)."""
+    return [k for k, v in values.items() if k not in CONVERGENCE_COLUMNS
+            and isinstance(v, float) and not math.isfinite(v)]
 
 
 def load_torch(path, device="cpu", what="checkpoint"):
@@ -94,6 +115,7 @@ class EpochTrainer:
         self.epoch = 0
         self.batch_in_epoch = 0
         self.bad_steps = 0
+        self.epoch_skipped = 0
 
     def run_inputs(self):
         """What the run is made from, recorded in its ``run.json``."""
@@ -187,9 +209,12 @@ class EpochTrainer:
                     self.batch_in_epoch += 1
                     progress.update(self.step, self._short(values), (rate, "particles"))
                     if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                        self.check_weights()
                         self.save_checkpoint()
+                self.check_epoch()
                 self.epoch += 1
                 self.batch_in_epoch = 0
+                self.epoch_skipped = 0
                 self.save_checkpoint(epoch_copy=True)
                 progress.update(self.step, self._short(values), (rate, "particles"),
                                 force=True)
@@ -228,19 +253,38 @@ class EpochTrainer:
             self.bad_steps = 0
             return
         self.bad_steps += 1
-        self.log("step %d: non-finite loss or gradient (%s): batch skipped"
-                 % (self.step + 1, self._short(values)))
+        self.epoch_skipped += 1
+        terms = nonfinite_terms(values)
+        self.log("step %d: non-finite %s: batch skipped"
+                 % (self.step + 1, ", ".join(terms) if terms else "gradient"))
         if self.bad_steps > self.cfg.max_bad_steps:
-            raise NonFiniteLoss(
-                "%d consecutive batches gave non-finite losses: lower the "
-                "learning rate (--lr), check the particles for NaN pixels, "
-                "or resume from the last checkpoint" % self.bad_steps)
+            raise diverged(self.step + 1, "%d consecutive batches gave a "
+                           "non-finite loss or gradient; if the learning rate is "
+                           "not the cause, check the particles for NaN pixels"
+                           % self.bad_steps)
+
+    def check_epoch(self):
+        """NonFiniteLoss (before the epoch's checkpoint is written) when more
+        than half of the epoch's batches were skipped or a weight is no
+        longer finite: the run has diverged."""
+        if 2 * self.epoch_skipped > self.steps_per_epoch:
+            raise diverged(self.step, "%d of the %d batches of epoch %d gave a "
+                           "non-finite loss or gradient"
+                           % (self.epoch_skipped, self.steps_per_epoch,
+                              self.epoch + 1))
+        self.check_weights()
+
+    def check_weights(self):
+        """NonFiniteLoss when a trained weight is NaN or infinite."""
+        if not all(bool(torch.isfinite(p).all()) for p in self.parameters):
+            raise diverged(self.step, "non-finite weights")
 
     # ------------------------------------------------------------ checkpoints
     def state(self):
         state = self.model_state()
         state.update(step=self.step, epoch=self.epoch,
-                     batch_in_epoch=self.batch_in_epoch, bad_steps=self.bad_steps)
+                     batch_in_epoch=self.batch_in_epoch, bad_steps=self.bad_steps,
+                     epoch_skipped=self.epoch_skipped)
         return state
 
     def save_checkpoint(self, epoch_copy=False):
@@ -277,6 +321,7 @@ class EpochTrainer:
         self.step, self.epoch = state["step"], state["epoch"]
         self.batch_in_epoch = state["batch_in_epoch"]
         self.bad_steps = state.get("bad_steps", 0)
+        self.epoch_skipped = state.get("epoch_skipped", 0)
         self.log("resumed from %s at epoch %d, step %d"
                  % (path, self.epoch + (self.batch_in_epoch > 0), self.step))
 

@@ -26,15 +26,23 @@ from ..layout import CONVERGENCE_COLUMNS, LATENT_CORR, PC1_RMSD, model_suffix
 from ..losses import StructuralRestraints, beta_schedule, correlation_loss, gaussian_kl
 from ..models import StructureVAE
 from ..outputs import created_folder, no_checkpoint
+from ..particles.fingerprint import check_fingerprint, save_fingerprint
 from ..placement import place_reference
 from ..priors import build_prior, fit_to_posteriors
 from ..pseudoatoms import default_sigma, render_points
 from ..runs import write_analysis
 from ..structure import load_structure, output_format
-from .config import TrainConfig
+from .config import TrainConfig, input_path
 from .convergence import ConvergenceTracker, reading
 from .data import TrainingData
-from .loop import EpochTrainer, save_torch
+from .loop import EpochTrainer, diverged, save_torch
+
+#: Largest |z| a converged run's latents reach (posterior means of a
+#: standard-normal-like prior sit within a few units).
+MAX_LATENT = 1e3
+#: Decoded coordinates further than this many box lengths (Angstrom) from
+#: the box centre mean the decoder diverged.
+MAX_BOXES = 10
 
 
 class Stage1Trainer(EpochTrainer):
@@ -52,8 +60,13 @@ class Stage1Trainer(EpochTrainer):
         if resume:
             self._read_checkpoint()
         self._load_data()
+        if resume and self.layout.particle_fingerprint.is_file():
+            check_fingerprint(self.particles, self.layout.particle_fingerprint,
+                              None, self.run_dir, input_path(cfg, "particles"))
         self._load_reference(resume)
         self._prepare_run_dir(resume)
+        if self.ctx.is_main:
+            save_fingerprint(self.layout.particle_fingerprint, self.particles)
         self._copy_reference()
         self.images = self.data.open_images()
         self._build_model()
@@ -69,8 +82,8 @@ class Stage1Trainer(EpochTrainer):
     # ------------------------------------------------------------ setup
     def _load_data(self):
         cfg = self.cfg
-        self.data = TrainingData(cfg.particles, cfg.datadir, cfg.box,
-                                 self.run_dir, self.ctx, self.log, defer_images=True)
+        self.data = TrainingData(input_path(cfg, "particles"), input_path(cfg, "datadir"),
+                                 cfg.box, self.run_dir, self.ctx, self.log, defer_images=True)
         data = self.data
         self.particles = data.particles
         self.box0, self.apix0, self.D, self.apix = data.box0, data.apix0, data.D, data.apix
@@ -88,12 +101,12 @@ class Stage1Trainer(EpochTrainer):
         and the prior (its options checked)."""
         cfg = self.cfg
         copy = self.layout.reference_copy() if resume else None
-        source = copy if copy is not None else cfg.reference
+        source = copy if copy is not None else input_path(cfg, "reference")
         reference = load_structure(source)
         # the structure files' format, decided before anything is written:
         # StructureError when 'pdb' cannot hold the reference's model
         cfg.format = output_format(reference, cfg.format, source)
-        placed = place_reference(reference, self.box0, self.apix0, cfg.map,
+        placed = place_reference(reference, self.box0, self.apix0, input_path(cfg, "map"),
                                  source=str(source))
         self.reference_centre = reference.coords.mean(0) - placed.coords.mean(0)
         self.reference = placed
@@ -108,7 +121,7 @@ class Stage1Trainer(EpochTrainer):
                 model_suffix(self.cfg.reference))
             if self.ctx.is_main:
                 with atomic_path(self.reference_copy, "copy of the reference") as tmp:
-                    shutil.copyfile(self.cfg.reference, tmp)
+                    shutil.copyfile(input_path(self.cfg, "reference"), tmp)
         self.ctx.barrier()
 
     def _build_model(self):
@@ -353,11 +366,39 @@ class Stage1Trainer(EpochTrainer):
         self.log("prior fitted to the posteriors in %d steps (KL %.3f)"
                  % (steps, loss))
 
+    @torch.no_grad()
+    def check_latents(self, z, code, limit=MAX_LATENT, sample=256):
+        """NonFiniteLoss, before any output is written, when the latents
+        ``z`` (n, latent_dim) are non-finite or beyond ``limit`` in absolute
+        value, or the structures decoded from the first ``sample`` of them
+        are non-finite or lie more than :data:`MAX_BOXES` boxes from the
+        box centre: the run has diverged."""
+        if not np.isfinite(z).all():
+            raise diverged(self.step, "%d non-finite latents"
+                           % int((~np.isfinite(z)).any(1).sum()))
+        largest = float(np.abs(z).max()) if z.size else 0.0
+        if largest > limit:
+            raise diverged(self.step, "latents up to %.3g, beyond %g" % (largest, limit))
+        inputs = z[:sample]
+        if code is not None:
+            inputs = np.concatenate([inputs, code[:sample].astype(z.dtype)], 1)
+        was_training = self.vae.training
+        self.vae.eval()
+        coords = self.vae.decode(torch.from_numpy(np.ascontiguousarray(
+            inputs, dtype=np.float32)).to(self.device)).double().cpu().numpy()
+        self.vae.train(was_training)
+        reach = MAX_BOXES * self.box0 * self.apix0
+        if not np.isfinite(coords).all() or np.abs(coords).max() > reach:
+            raise diverged(self.step, "decoded coordinates %s, beyond %.0f A"
+                           % ("non-finite" if not np.isfinite(coords).all()
+                              else "up to %.3g A" % np.abs(coords).max(), reach))
+
     def finish(self):
         """Latents, the model file and the analysis (main process only)."""
         layout = self.layout
         if self.ctx.is_main:
             z, logvar, code = self.infer_latents()
+            self.check_latents(z, code)
             self.fit_prior(z, logvar)
             save_array(layout.latents, z)
             save_array(layout.latent_logvar, logvar)

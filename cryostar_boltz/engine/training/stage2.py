@@ -23,7 +23,7 @@ from .. import imaging
 from ..density import DensityDecoder, SliceGrid, centre_spectra, centred_rfft2
 from ..layout import LATENTS, MODEL, RunLayout
 from ..outputs import created_folder, no_checkpoint
-from .config import DensityConfig, TrainConfig
+from .config import DensityConfig, TrainConfig, input_path
 from .data import TrainingData
 from .loop import EpochTrainer, load_torch, save_torch
 
@@ -81,7 +81,8 @@ class Stage2Trainer(EpochTrainer):
     # ------------------------------------------------------------ setup
     def _load_data(self, stage1_cfg, z):
         box = self.cfg.box or int(self.stage1["box"])
-        self.data = TrainingData(stage1_cfg.particles, stage1_cfg.datadir, box,
+        self.data = TrainingData(input_path(stage1_cfg, "particles"),
+                                 input_path(stage1_cfg, "datadir"), box,
                                  self.cfg.run, self.ctx, self.log, defer_images=True)
         if len(z) != self.data.n:
             raise ValueError("%s: %s holds %d latents but the run's particles "

@@ -1,5 +1,6 @@
 """Run options (training/config.py): torch-free import, the JSON round trip,
 resume overrides, and the train command's arguments to a TrainConfig."""
+import os
 import subprocess
 import sys
 
@@ -58,11 +59,12 @@ def test_train_arguments_give_the_config_with_the_defaults_elsewhere():
     cfg = config_from_args(args)
     assert cfg == TrainConfig(particles="p.star", reference="r.pdb", prior="gmm",
                               prior_options={"components": 3, "init_spread": 0.25},
-                              low_pass=6.0, amp=True)
+                              low_pass=6.0, amp=True, workdir=os.getcwd())
     # options left out (None on the command line) keep the config's defaults
     defaults = config_from_args(parser.parse_args(["--particles", "p", "--reference", "r",
                                                    "--out", "o"]))
-    assert defaults == TrainConfig(particles="p", reference="r")
+    assert defaults == TrainConfig(particles="p", reference="r",
+                                    workdir=os.getcwd())
     with pytest.raises(ValueError, match="--particles and --reference are required"):
         config_from_args(parser.parse_args(["--out", "o"]))
 

@@ -253,3 +253,35 @@ def test_width_follows_the_rendering_unless_given(dataset, tmp_path):
                       "downsampled": pytest.approx(atom_sigma(APIX))}
     assert atom_sigma(APIX) == pytest.approx(1.3614, abs=1e-4)
 
+
+
+@pytest.mark.parametrize("z, coords, words", [
+    ([[0.1, float("nan")]], 1.0, "1 non-finite latents"),
+    ([[7e9, 0.0]], 1.0, "latents up to 7e+09, beyond 1000"),
+    ([[0.5, 0.5]], 1e14, "decoded coordinates up to 1e+14 A, beyond 1024 A"),
+    ([[0.5, 0.5]], float("inf"), "decoded coordinates non-finite"),
+])
+def test_absurd_latents_or_structures_mean_divergence(z, coords, words):
+    """Stage 1 checks the latents and what they decode to before writing
+    any output: a diverged run never looks finished."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from cryostar_boltz.engine.training.loop import NonFiniteLoss
+    from cryostar_boltz.engine.training.stage1 import Stage1Trainer
+
+    class Decoder(torch.nn.Module):
+        def decode(self, inputs):
+            return torch.full((len(inputs), 5, 3), coords)
+
+    trainer = SimpleNamespace(step=16, vae=Decoder(), device="cpu", box0=32, apix0=3.2)
+    with pytest.raises(NonFiniteLoss, match="training diverged at step 16") as err:
+        Stage1Trainer.check_latents(trainer, np.asarray(z, dtype=np.float32), None)
+    assert words in str(err.value) and "lower --lr" in str(err.value)
+    # a sane run passes the same check
+    trainer.vae = SimpleNamespace(training=False, eval=lambda: None,
+                                  train=lambda mode: None,
+                                  decode=lambda t: torch.full((len(t), 5, 3), 30.0))
+    Stage1Trainer.check_latents(trainer, np.full((3, 2), 2.0, np.float32), None)
