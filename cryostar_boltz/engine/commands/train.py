@@ -156,10 +156,12 @@ def check_inputs(cfg, out, resume=False, overwrite=False):
     from pathlib import Path
 
     from ..outputs import claim
-    for option, path, kind in (("--particles", cfg.particles, "file"),
-                               ("--reference", cfg.reference, "file"),
-                               ("--map", cfg.map, "file"),
-                               ("--datadir", cfg.datadir, "folder")):
+    from ..training.config import input_path
+    for option, name, kind in (("--particles", "particles", "file"),
+                               ("--reference", "reference", "file"),
+                               ("--map", "map", "file"),
+                               ("--datadir", "datadir", "folder")):
+        path = input_path(cfg, name)  # a resumed run's paths: from its workdir
         if path is None:
             continue
         found = Path(path).is_dir() if kind == "folder" else Path(path).is_file()
@@ -169,7 +171,8 @@ def check_inputs(cfg, out, resume=False, overwrite=False):
         raise ValueError("--resume continues the run in %s and --overwrite "
                          "replaces it: give one of them" % out)
     claim(out, "train", {}, overwrite=overwrite, resume=resume,
-          keep=(cfg.particles, cfg.reference, cfg.map, cfg.datadir))
+          keep=[input_path(cfg, name) for name in ("particles", "reference", "map",
+                                                    "datadir")])
 
 
 def resume_overrides(args):
