@@ -65,6 +65,10 @@ DEFAULT_SAMPLER = "gibbs"
 #: Where generated latent points come from (``engine/latents.py`` SOURCES,
 #: then a file of points).
 GENERATE_SOURCES = ("pca", "kmeans", "basins", "samples", "file")
+#: The options that choose each source's points (``engine/latents.py``
+#: SOURCE_OPTIONS): the generate protocol passes only these.
+GENERATE_SOURCE_OPTIONS = {"file": (), "pca": ("component", "n"), "kmeans": ("k",),
+                           "basins": ("k", "seed"), "samples": ("n", "sampler", "seed")}
 #: Clustering methods (``engine/analysis.py`` METHODS).
 CLUSTER_METHODS = ("kmeans", "gmm", "basins")
 #: Coordinates a polygon of the select protocol is drawn in

@@ -16,6 +16,10 @@ anything it asks :func:`claim` what the folder holds:
   refused with one line naming the folder and what it holds, unless
   ``--overwrite`` (remove every output the layout knows there, and only
   those; a user's other files stay) or, for training, ``--resume``.
+  ``--overwrite`` replaces only the outputs of the same command: another
+  command's folder (a simulation whose stacks a star file points to, a
+  training run) is never emptied, nor a folder holding one of the
+  command's own inputs.
 
 :func:`claim` changes nothing on disk, so commands call it before any
 work; :func:`prepare` then removes replaced outputs, makes the folder and
@@ -149,6 +153,14 @@ def claim(folder, command, request, inputs=None, overwrite=False, resume=False,
         return NEW
     if overwrite:
         _check_keep(folder, keep)
+    other = record is not None and record.get("command") not in (None, command)
+    if other and not resume:
+        # another command's outputs (a simulation's stacks, a training run)
+        # may be what this command's inputs point to: never replaced
+        raise ValueError("%s holds %s, which a %s never replaces (not even with "
+                         "--overwrite); give another %s"
+                         % (folder, describe(record, folder), command, option or "folder"))
+    if overwrite:
         return REPLACE
     if record is None and command in ALWAYS_CONTINUE and set(engine_files(folder)) <= set(
             owned_files(folder, command)):

@@ -11,7 +11,6 @@ from pwem.objects import SetOfAtomStructFlex, SetOfVolumesFlex
 from .. import constants as cts
 from ..engine import layout
 from ..engine.io import read_json
-from ..engine.latents import SOURCE_OPTIONS
 from .form import Outputs, add_choice, choice_is
 from .protocol_base import CryoStarBoltzProtBase, flex_attr
 
@@ -121,7 +120,7 @@ class CryoStarBoltzProtGenerate(CryoStarBoltzProtBase):
                      "k": self.numberOfClusters.get(), "seed": self.seed.get(),
                      "sampler": self._choice("sampler") if source == "samples" else None}
             args += ["--from", source]
-            for name in SOURCE_OPTIONS[source]:
+            for name in cts.GENERATE_SOURCE_OPTIONS[source]:
                 args += ["--" + name, given[name]]
         if self._wantsMaps():
             args.append("--maps")

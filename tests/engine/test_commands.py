@@ -388,7 +388,7 @@ def test_analyze_refusals(dataset, gaussian_run, tmp_path, capsys):
         (("--run", gaussian_run, "--k", N + 1), "1 <= k"),
         (("--run", gaussian_run, "--method", "basins"), "single basin"),
         (("--run", gaussian_run, "--particles", tmp_path / "x.star"), "not found"),
-        (("--run", gaussian_run, "--particles", other), "holds 10 particles"),
+        (("--run", gaussian_run, "--particles", other), "(10 particles, the run has 96)"),
     ]
     try:
         import umap  # noqa: F401

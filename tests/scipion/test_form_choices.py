@@ -57,6 +57,11 @@ def test_form_choices_are_the_engine_registries(name):
     assert getattr(cts, name) == REGISTRIES[name]
 
 
+def test_generate_source_options_are_the_engines():
+    from cryostar_boltz.engine.latents import SOURCE_OPTIONS
+    assert cts.GENERATE_SOURCE_OPTIONS == SOURCE_OPTIONS
+
+
 def test_the_default_sampler_is_the_engines():
     from cryostar_boltz.engine.sampling import draw_samples
     _, facts = draw_samples(build_prior("grbm", 2, hidden_units=2), 1,

@@ -97,7 +97,9 @@ def main(args):
     from ..simulate import simulate_dataset
     if args.threads:
         torch.set_num_threads(args.threads)
-    with created_folder(args.out, refusals=(ValueError,)):
+    # a simulation is cheap to make again: a new folder goes whole on a
+    # refusal or a write error (a full disk)
+    with created_folder(args.out, refusals=(ValueError, OSError)):
         prepare(args.out, "simulate", request, action=action, name=args.name)
         result = simulate_dataset(
             args.structures, args.out, args.n_particles, args.box, args.apix,

@@ -28,15 +28,18 @@ def _basename(path):
 
 
 def image_identifiers(particles):
-    """The ordered ``index@stack-basename`` identifiers of ``particles``
+    """The ordered ``index@stack-basename`` identifiers (0-based index, the
+    same for a star and a .cs of one particle set) of ``particles``
     (a ``Particles``), or None when the table names no images."""
     table = particles.table or {}
     if "rlnImageName" in table:
         out = []
         for name in table["rlnImageName"]:
             index, sep, stack = _text(name).strip().partition("@")
-            out.append("%s@%s" % (int(index), _basename(stack)) if sep
-                       else _basename(index))
+            # 0-based, as cryoSPARC's blob/idx: one particle set exported
+            # as a star or as a .cs has one fingerprint
+            out.append("%d@%s" % (int(index) - 1, _basename(stack)) if sep
+                       else "0@%s" % _basename(index))
         return out
     if "blob/path" in table and "blob/idx" in table:
         return ["%d@%s" % (int(i), _basename(p))

@@ -35,7 +35,7 @@ from ..structure import load_structure, output_format
 from .config import TrainConfig, input_path
 from .convergence import ConvergenceTracker, reading
 from .data import TrainingData
-from .loop import EpochTrainer, diverged, save_torch
+from .loop import EpochTrainer, NonFiniteLoss, diverged, save_torch
 
 #: Largest |z| a converged run's latents reach (posterior means of a
 #: standard-normal-like prior sit within a few units).
@@ -455,7 +455,8 @@ def run_training(cfg, run_dir, resume=False, log=print, overwrite=False):
     checkpoint. The format of the structures (``cfg.format``) is decided
     from the reference before anything is written (StructureError when
     ``'pdb'`` cannot hold its model) and saved in the config."""
-    with created_folder(run_dir, no_checkpoint):
+    # a new run that diverged is removed whole: --resume keeps its --lr
+    with created_folder(run_dir, no_checkpoint, refusals=(NonFiniteLoss,)):
         trainer = Stage1Trainer(cfg, run_dir, resume=resume, log=log,
                                 overwrite=overwrite)
         try:

@@ -25,7 +25,7 @@ from ..layout import LATENTS, MODEL, RunLayout
 from ..outputs import created_folder, no_checkpoint
 from .config import DensityConfig, TrainConfig, input_path
 from .data import TrainingData
-from .loop import EpochTrainer, load_torch, save_torch
+from .loop import EpochTrainer, NonFiniteLoss, load_torch, save_torch
 
 #: Particles whose spectra set the data scale.
 SCALE_SAMPLE = 1000
@@ -193,7 +193,8 @@ def run_density_training(cfg, resume=False, log=print, overwrite=False):
     ``DensityConfig``); returns the density run folder ``RUN/density``.
     ``RUN/density`` must be new, empty, this run's own (``resume``) or
     replaced (``overwrite``), as for stage 1."""
-    with created_folder(RunLayout(cfg.run).density, no_checkpoint):
+    with created_folder(RunLayout(cfg.run).density, no_checkpoint,
+                        refusals=(NonFiniteLoss,)):
         trainer = Stage2Trainer(cfg, resume=resume, log=log, overwrite=overwrite)
         try:
             trainer.fit()

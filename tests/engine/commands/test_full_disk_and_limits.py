@@ -221,3 +221,26 @@ def test_direct_sampling_refuses_sampler_options():
         draw_samples(prior, 3, num_sweeps=5, log=lambda *a: None)
     _, facts = draw_samples(prior, 3, log=lambda *a: None)
     assert facts["sampler"] == "direct" and facts["ignored_options"] == []
+
+
+def test_simulate_full_disk_at_the_last_file_leaves_nothing(adk_dir, tmp_path, capsys,
+                                                           monkeypatch):
+    """The disk fills while the reference (written last) is written: one
+    line naming it, and the new folder goes whole (no complete-looking
+    dataset without its reference)."""
+    import errno
+    import os
+
+    from cryostar_boltz.engine import io
+    real = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith(".pdb"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(src, dst)
+    monkeypatch.setattr(io.os, "replace", replace)
+    out = tmp_path / "sim"
+    refused(capsys, ["simulate", "--structures", adk_dir / "adk_closed.pdb", "-n", 4,
+                     "--box", 16, "--apix", 6.0, "--out", out],
+            "reference.pdb", code=1)
+    assert not out.exists()

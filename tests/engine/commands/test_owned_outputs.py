@@ -115,7 +115,12 @@ def test_generate_continues_its_own_folder_and_refuses_others(tiny_run, tmp_path
     assert cli("generate", "--run", tiny_run, "--from", "pca", "--n", 3, "--out", out) == 1
     assert "holds the generate outputs of" in capsys.readouterr().err
     assert cli("sample-prior", "--run", tiny_run, "--n", 2, "--out", out) == 1
-    assert "give --overwrite to replace them" in capsys.readouterr().err
+    assert "which a sample-prior never replaces" in capsys.readouterr().err
+    # not even with --overwrite: another command's folder is never emptied
+    assert cli("sample-prior", "--run", tiny_run, "--n", 2, "--out", out,
+               "--overwrite") == 1
+    assert "not even with --overwrite" in capsys.readouterr().err
+    assert (out / "run.json").exists()
     # --overwrite: the old generation's files go, the new ones come
     assert cli("generate", "--run", tiny_run, "--from", "kmeans", "--k", 2, "--out", out,
                "--overwrite") == 0
@@ -268,6 +273,7 @@ def test_overwrite_of_a_simulation_holding_the_inputs_is_refused(adk_dir, tmp_pa
                                                                  capsys):
     """train or simulate --overwrite into the simulation folder of their
     particles or structures keeps them."""
+    import shutil
     sim = tmp_path / "sim"
     assert cli("simulate", "--structures", adk_dir / "adk_closed.pdb", "-n", 4,
                "--box", 16, "--apix", 6.0, "--out", sim) == 0
@@ -279,4 +285,14 @@ def test_overwrite_of_a_simulation_holding_the_inputs_is_refused(adk_dir, tmp_pa
     assert cli("simulate", "--structures", reference, "-n", 4, "--box", 16,
                "--out", sim, "--overwrite") == 1
     assert "an input of this command" in capsys.readouterr().err
+    # a star elsewhere whose images are the simulation's stack
+    elsewhere = tmp_path / "p"
+    elsewhere.mkdir()
+    text = star.read_text().replace("@particles.mrcs", "@../sim/particles.mrcs")
+    (elsewhere / "p.star").write_text(text)
+    shutil.copy(reference, elsewhere / "ref.pdb")
+    assert cli("train", "--particles", elsewhere / "p.star", "--reference",
+               elsewhere / "ref.pdb",
+               "--out", sim, "--overwrite", "--epochs", 1) == 1
+    assert "which a train never replaces" in capsys.readouterr().err
     assert sorted(p.name for p in sim.iterdir()) == before
