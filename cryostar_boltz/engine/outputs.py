@@ -101,6 +101,22 @@ def owned_files(folder, command, name=None, generic=True):
     return list(found)
 
 
+#: Options that never change what a command writes.
+NOT_REQUEST = ("out", "overwrite", "debug", "threads", "device", "func", "command")
+
+
+def request_of_args(args, paths=()):
+    """What ``run.json`` records of an argparse namespace: every option but
+    those of ``NOT_REQUEST``, the ``paths`` options (one path or a list)
+    made absolute, so a rerun from another folder is the same request."""
+    def absolute(value):
+        if isinstance(value, (list, tuple)):
+            return [absolute(v) for v in value]
+        return str(Path(value).absolute()) if value else value
+    return {key: absolute(value) if key in paths else value
+            for key, value in vars(args).items() if key not in NOT_REQUEST}
+
+
 def input_paths(args, skip=("out",)):
     """The existing files and folders an argparse namespace names (every
     option value, lists included, but ``skip``): what ``--overwrite`` must

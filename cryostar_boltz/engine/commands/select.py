@@ -71,14 +71,12 @@ def main(args):
     from ..layout import SUMMARY
     from ..selection import (RunLatents, parse_labels, parse_range, read_polygon,
                              run_particles, select_particles, write_selection)
-    from ..outputs import claim, created_folder, input_paths, prepare
+    from ..outputs import claim, created_folder, input_paths, prepare, request_of_args
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError("--out %s: exists and is not a folder" % out)
-    request = {k: (str(Path(v).absolute()) if k in ("run", "polygon", "analysis",
-                                                    "particles", "datadir") and v else v)
-               for k, v in vars(args).items()
-               if k not in ("out", "overwrite", "debug", "func", "command")}
+    request = request_of_args(args, paths=("run", "polygon", "analysis", "particles",
+                                           "datadir"))
     action = claim(out, "select", request, overwrite=args.overwrite,
                    keep=input_paths(args))
     ranges = [parse_range(text) for text in args.ranges]

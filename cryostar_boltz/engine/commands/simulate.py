@@ -64,16 +64,6 @@ def add_args(parser):
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def request_of(args):
-    """The options that decide the outputs (kept in run.json: the same
-    command rerun into its folder makes them again)."""
-    from pathlib import Path
-    options = {k: v for k, v in vars(args).items()
-               if k not in ("out", "overwrite", "debug", "threads", "func", "command")}
-    options["structures"] = [str(Path(p).absolute()) for p in args.structures]
-    return options
-
-
 def main(args):
     from pathlib import Path
     for path in args.structures:
@@ -88,8 +78,8 @@ def main(args):
     if not 0 < args.defocus[0] <= args.defocus[1]:
         raise ValueError("--defocus MIN MAX: need 0 < MIN <= MAX, got %g %g"
                          % tuple(args.defocus))
-    from ..outputs import claim, created_folder, input_paths, prepare
-    request = request_of(args)
+    from ..outputs import claim, created_folder, input_paths, prepare, request_of_args
+    request = request_of_args(args, paths=("structures",))
     action = claim(args.out, "simulate", request, overwrite=args.overwrite,
                    keep=input_paths(args))
     import torch

@@ -5,7 +5,7 @@ command finds), and no output made (every input is checked first): the
 import numpy as np
 import pytest
 
-from cryostar_boltz.engine.cli import main
+from cli_lines import refused
 
 
 def snapshot(folder):
@@ -14,15 +14,6 @@ def snapshot(folder):
         return None
     return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None
             for p in sorted(folder.rglob("*"))}
-
-
-def refused(capsys, argv, words, code=1):
-    """Run ``argv``; assert the exit code and one error line holding ``words``."""
-    assert main([str(a) for a in argv]) == code
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and words in err[0], err
-    assert "Traceback" not in err[0]
-    return err[0]
 
 
 # ------------------------------------------------------------ simulate

@@ -8,15 +8,7 @@ import pytest
 
 from cryostar_boltz.engine import io
 from cryostar_boltz.engine.cli import main
-
-
-def refused(capsys, argv, words, code=1):
-    """Run ``argv``; assert the exit code and one error line holding ``words``."""
-    assert main([str(a) for a in argv]) == code
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and words in err[0], err
-    assert "Traceback" not in err[0]
-    return err[0]
+from cli_lines import refused
 
 
 @pytest.fixture
@@ -105,7 +97,6 @@ def test_train_low_pass_below_nyquist_is_said(tiny_dataset, train_options, tmp_p
                                               capsys):
     """A low-pass finer than the box's Nyquist limit fits every frequency:
     said in the log, not refused (a smaller --box for speed stays usable)."""
-    from cryostar_boltz.engine.cli import main
     run = tmp_path / "run"
     assert main([str(a) for a in ["train", "--out", run,
                                   *train_options(tiny_dataset, **{"--low-pass": "4"})]]) == 0
