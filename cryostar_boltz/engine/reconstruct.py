@@ -22,7 +22,7 @@ class FourierBackprojector:
     """Accumulates CTF-weighted central slices for a map of ``D`` voxels
     (float32 sums by default: ``pad^3 D^3`` complex numbers and weights)."""
 
-    def __init__(self, D, apix, pad=2, device=None, dtype=torch.float32):
+    def __init__(self, D, apix, pad=2, device=None, dtype=torch.float32, half_plane=True):
         if int(D) % 2 or int(pad) < 1:
             raise ValueError("FourierBackprojector: the box must be even and "
                              "pad >= 1 (got D=%s, pad=%s)" % (D, pad))
@@ -37,9 +37,20 @@ class FourierBackprojector:
         self.count = 0
         m = torch.arange(self.Dp, device=self.device, dtype=dtype) - self.Dp // 2
         MY, MX = torch.meshgrid(m, m, indexing="ij")
-        inside = (MX ** 2 + MY ** 2 < (self.Dp // 2 - 1) ** 2).reshape(-1)
+        inside = MX ** 2 + MY ** 2 < (self.Dp // 2 - 1) ** 2
+        if half_plane:
+            # Friedel symmetry: a real image's spectrum is Hermitian, so only
+            # the half plane ky > 0 (and ky = 0, kx > 0) is inserted and the
+            # other half is added back by symmetry in ``invert``; the zero
+            # frequency, its own mirror, counts one half.
+            inside = inside & ((MY > 0) | ((MY == 0) & (MX >= 0)))
+        inside = inside.reshape(-1)
+        self.half_plane = bool(half_plane)
         self._points = torch.nonzero(inside).squeeze(1)
         self._plane = torch.stack([MX, MY, torch.zeros_like(MX)], -1).reshape(-1, 3)[inside]
+        self._scale = torch.ones(len(self._points), dtype=dtype, device=self.device)
+        if half_plane:
+            self._scale[(self._plane[:, 0] == 0) & (self._plane[:, 1] == 0)] = 0.5
 
     def _spectra(self, images, shifts):
         """Centred, padded full spectra (b, Dp, Dp), zero frequency at the centre."""
@@ -63,6 +74,7 @@ class FourierBackprojector:
         c = imaging.compute_ctf(ctf, self.Dp, self.apix, rfft=False)
         values = torch.fft.fftshift(spectra * c, dim=(-2, -1)).flatten(1)[:, self._points]
         weights = torch.fft.fftshift(c * c, dim=(-2, -1)).flatten(1)[:, self._points]
+        values, weights = values * self._scale, weights * self._scale
         coords = torch.matmul(self._plane, rotations)          # (b, P, 3) x, y, z
         self._insert(coords.reshape(-1, 3), values.reshape(-1), weights.reshape(-1))
         self.count += len(images)
@@ -94,15 +106,29 @@ class FourierBackprojector:
         return self.invert(self.numerator + other.numerator, self.weight + other.weight,
                            self.count + other.count, regularisation)
 
+    @staticmethod
+    def _symmetrised(grid):
+        """``grid(k) + conj(grid(-k))`` on a centred grid (Dp, Dp, Dp): index
+        i holds frequency i - Dp/2, so -k sits at Dp - i; the inserted
+        slices never reach index 0 (they stay inside radius Dp/2 - 1)."""
+        out = grid.clone()
+        inner = grid[1:, 1:, 1:]
+        mirror = torch.flip(inner, dims=(0, 1, 2))
+        out[1:, 1:, 1:] = inner + (mirror.conj() if mirror.is_complex() else mirror)
+        return out
+
     def invert(self, numerator, weight, count, regularisation=0.01):
         """Map (D, D, D) float32 of accumulated sums ``numerator / (weight +
         lambda)``, ``lambda = regularisation * mean filled weight``."""
         if not count:
             raise ValueError("no particles were inserted")
         Dp, D = self.Dp, self.D
+        numerator, weight = numerator.reshape(Dp, Dp, Dp), weight.reshape(Dp, Dp, Dp)
+        if self.half_plane:
+            numerator, weight = self._symmetrised(numerator), self._symmetrised(weight)
         filled = weight > 0
         lam = regularisation * float(weight[filled].mean())
-        spectrum = (numerator / (weight + lam)).reshape(Dp, Dp, Dp)
+        spectrum = numerator / (weight + lam)
         volume = torch.fft.ifftn(torch.fft.ifftshift(spectrum)).real
         volume = torch.fft.fftshift(volume) / self.apix
         lo = Dp // 2 - D // 2
