@@ -106,3 +106,18 @@ def test_masks_that_do_not_fit_are_refused(tmp_path, data, apix, origin, words):
     message = str(err.value)
     assert message.startswith("--mask %s" % mask) and words in message
     assert "\n" not in message
+
+
+def test_a_particles_weights_are_kept_after_first_use():
+    focus = FocusMask(ball([6.0, 0.0, 3.0], 10.0), APIX, D, APIX, 6.0,
+                      imaging.circular_mask(D))
+    focus.keep(5)
+    rotations = torch.as_tensor(euler_to_matrix(np.array(
+        [[10.0, 20.0, 30.0], [50.0, 90.0, 0.0], [0.0, 45.0, 270.0]])), dtype=torch.float32)
+    shifts = torch.tensor([[1.0, 2.0], [0.0, -3.0], [4.0, 0.0]])
+    first = focus.particle_weights([4, 0, 2], rotations, shifts)
+    assert torch.equal(first, focus.weights(rotations, shifts))
+    assert focus._known.tolist() == [True, False, True, False, True]
+    # kept: the same weights again, whatever poses are passed
+    again = focus.particle_weights([2, 4], rotations[:2] * 0, shifts[:2])
+    assert torch.equal(again, first[[2, 0]])

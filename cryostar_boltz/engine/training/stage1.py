@@ -109,6 +109,7 @@ class Stage1Trainer(EpochTrainer):
                                             self.apix0, input_path(cfg, "map"))
             self.focus = FocusMask(volume, voxel, self.D, self.apix, cfg.low_pass,
                                    self.mask, self.device)
+            self.focus.keep(self.particles.n)
             self.log("focus mask %s: the image loss counts its projection (projected "
                      "on %d voxels of %.2f A)" % (cfg.mask, self.focus.count,
                                                   self.focus.step))
@@ -276,8 +277,8 @@ class Stage1Trainer(EpochTrainer):
         ctf = imaging.compute_ctf(self.ctf[t], self.D, self.apix)
         pred = imaging.apply_ctf(proj, ctf * self.lowpass)
         observed = imaging.apply_fourier_mask(images, self.lowpass)
-        mask = self.mask if self.focus is None else self.focus.weights(
-            self.rotations[t], self.shifts[t])
+        mask = self.mask if self.focus is None else self.focus.particle_weights(
+            idx, self.rotations[t], self.shifts[t])
         image = correlation_loss(pred, observed, mask)
         reduce_fn = (lambda s: ctx.all_reduce_(s)) if ctx.active else None
         restraints = self.restraints(coords, reduce_fn=reduce_fn)
