@@ -79,6 +79,9 @@ PSEUDO_ATOMS = ("ca", "centroid", "atoms")
 #: Structure files a run writes (``engine/structure/formats.py``
 #: FORMAT_CHOICES): auto (PDB when it holds the model), pdb, cif.
 STRUCTURE_FORMATS = ("auto", "pdb", "cif")
+#: How the decoder moves the reference (``engine/training/config.py``
+#: MOTIONS): a displacement per residue, or one rigid transform per domain.
+MOTIONS = ("free", "domains")
 #: Particle subsets the reconstruct protocol backprojects (one map each):
 #: all particles, the rows of a .npy file, each cluster of an analysis,
 #: each bin along a principal path, each prior basin.

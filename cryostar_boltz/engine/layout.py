@@ -16,6 +16,7 @@ Run folder (``cryostar-boltz train --out RUN``)::
     checkpoints/       last.pt (resume) and epoch_NNNN.pt (weights)
     cache/             downsampled particle stacks (particles_BOX.mrcs,
                        reused on resume and by stage 2)
+    domains.json       --motion domains: the rigid domains (given or found)
     reference.EXT      the run's copy of the reference model
     z.npy z_logvar.npy posterior means and log-variances, particle order
     z_code.npy         binary code per particle (rbm prior only)
@@ -70,6 +71,8 @@ MODEL = "model.pt"
 #: The particles a run was trained on: their count and a hash of their
 #: ordered image identifiers (``particles.fingerprint``).
 PARTICLE_FINGERPRINT = "particles_fingerprint.json"
+#: --motion domains: the rigid domains trained with (given or found).
+DOMAINS = "domains.json"
 ANALYSIS = "analysis"
 DENSITY = "density"
 #: --half-sets: the two half-set runs (ordinary run folders inside the run),
@@ -179,8 +182,8 @@ PICTURE_POINTS_SUFFIX = "_points.npz"
 #: the base name of generate's files): what ``--overwrite`` removes, and
 #: nothing else.
 RUN_OUTPUTS = (RUN_RECORD, CONFIG, METRICS, CHECKPOINTS, CACHE, REFERENCE_STEM + ".*",
-               LATENTS, LATENT_LOGVAR, CODES, MODEL, PARTICLE_FINGERPRINT, ANALYSIS,
-               DENSITY, "analysis_*", PLOTS, HALVES) + HALF_RUNS
+               LATENTS, LATENT_LOGVAR, CODES, MODEL, PARTICLE_FINGERPRINT, DOMAINS,
+               ANALYSIS, DENSITY, "analysis_*", PLOTS, HALVES) + HALF_RUNS
 DENSITY_OUTPUTS = (RUN_RECORD, CONFIG, METRICS, CHECKPOINTS, MODEL)
 GENERATE_OUTPUTS = (RUN_RECORD, SUMMARY, "%s.*", "%s_coarse.*", "%s" + POINTS_SUFFIX,
                     "%s_[0-9]*" + MAP_SUFFIX)
@@ -289,6 +292,7 @@ class RunLayout:
     codes = property(lambda self: self.root / CODES)
     model = property(lambda self: self.root / MODEL)
     particle_fingerprint = property(lambda self: self.root / PARTICLE_FINGERPRINT)
+    domains = property(lambda self: self.root / DOMAINS)
     analysis = property(lambda self: self.root / ANALYSIS)
     pca = property(lambda self: self.root / ANALYSIS / PCA)
     density = property(lambda self: self.root / DENSITY)

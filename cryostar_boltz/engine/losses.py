@@ -21,7 +21,9 @@ def correlation_loss(pred, obs, mask=None, eps=1e-5, std_region="mask"):
 
     ``pred`` and ``obs`` are (B, D, D) real-space images, both already
     low-passed; ``mask`` a (D, D) boolean (or 0/1) region, ``None`` for the
-    whole box. Sums run over the masked pixels and, with
+    whole box, or (B, D, D) weights in [0, 1] per image (a focus mask's
+    projection, ``focus_mask.FocusMask``; ``N_masked`` is then each
+    image's sum of weights). Sums run over the masked pixels and, with
     ``std_region="mask"``, so do the standard deviations (unbiased). Images
     are not centred, as in the published loss, so for ``p = g`` the value is
     ``-sum(g^2) / (N_masked (std g + eps)^2)``: about ``-(N-1)/N`` for an
@@ -37,14 +39,21 @@ def correlation_loss(pred, obs, mask=None, eps=1e-5, std_region="mask"):
     if pred.shape != obs.shape or pred.ndim < 2:
         raise ValueError(f"correlation_loss: pred {tuple(pred.shape)} and obs "
                          f"{tuple(obs.shape)} must be images of one shape")
-    if mask is not None and tuple(mask.shape) != tuple(pred.shape[-2:]):
+    if mask is not None and tuple(mask.shape) not in (tuple(pred.shape[-2:]),
+                                                      tuple(pred.shape)):
         raise ValueError(f"correlation_loss: mask {tuple(mask.shape)} does not fit images "
                          f"{tuple(pred.shape)}")
+    images_shape = pred.shape
     pred, obs = pred.float().flatten(-2), obs.float().flatten(-2)
     if mask is None:
         weight = torch.ones(pred.shape[-1], device=pred.device)
-    else:
+    elif tuple(mask.shape) == tuple(images_shape[-2:]):
         weight = mask.to(device=pred.device, dtype=pred.dtype).flatten()
+    else:
+        if std_region != "mask":
+            raise ValueError("correlation_loss: per-image weights need std_region='mask'")
+        return _weighted_correlation_loss(pred, obs, mask.to(pred.device, pred.dtype)
+                                          .flatten(-2), eps)
     n_masked = weight.sum()
     pred, obs = pred * weight, obs * weight
     dots = (pred * obs).sum(-1)
@@ -63,6 +72,20 @@ def _masked_std(x, weight, n):
     mean = x.sum(-1, keepdim=True) / n
     centred = (x - mean) * weight
     return torch.sqrt(centred.square().sum(-1) / (n - 1))
+
+
+def _weighted_correlation_loss(pred, obs, weight, eps):
+    """``correlation_loss`` with weights (B, P) in [0, 1] per image: sums
+    and (unbiased, two-pass) standard deviations weighted by ``w``, ``N``
+    the sum of the weights; for 0/1 weights the same value as the mask
+    path."""
+    n = weight.sum(-1)
+    dots = (weight * pred * obs).sum(-1)
+
+    def std(x):
+        mean = (weight * x).sum(-1, keepdim=True) / n[..., None]
+        return torch.sqrt((weight * (x - mean).square()).sum(-1) / (n - 1))
+    return -dots / ((std(obs) + eps) * (std(pred) + eps)) / n
 
 
 # ------------------------------------------------------- structural restraints

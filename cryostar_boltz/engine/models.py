@@ -97,7 +97,8 @@ class DeformationDecoder(nn.Module):
     non-zero last hidden activation), so training moves away at once.
     """
 
-    def __init__(self, n_residues, input_dim=8, hidden=DEFAULT_DECODER_HIDDEN):
+    def __init__(self, n_residues, input_dim=8, hidden=DEFAULT_DECODER_HIDDEN,
+                 moving=None):
         super().__init__()
         if int(n_residues) < 1 or int(input_dim) < 1:
             raise ValueError(f"DeformationDecoder: invalid sizes n_residues={n_residues}, "
@@ -108,13 +109,24 @@ class DeformationDecoder(nn.Module):
         self.out = nn.Linear(hidden[-1], 3 * self.n_residues)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        if moving is not None:
+            # (N, 1) 1 where a residue may move, 0 where it stays exactly put
+            moving = torch.as_tensor(np.asarray(moving, dtype=np.float32)).reshape(-1, 1)
+            if moving.shape[0] != self.n_residues:
+                raise ValueError(f"DeformationDecoder: moving must be ({n_residues},), "
+                                 f"got {tuple(moving.shape)}")
+            self.register_buffer("moving", moving.clone())
+        else:
+            self.moving = None
 
     def forward(self, z):
-        """``z`` (B, input_dim) -> displacements (B, N, 3)."""
+        """``z`` (B, input_dim) -> displacements (B, N, 3); zero for the
+        residues that may not move."""
         if z.shape[-1] != self.input_dim:
             raise ValueError(f"DeformationDecoder: expected z (B, {self.input_dim}), "
                              f"got {tuple(z.shape)}")
-        return self.out(self.body(z)).unflatten(-1, (self.n_residues, 3))
+        out = self.out(self.body(z)).unflatten(-1, (self.n_residues, 3))
+        return out if self.moving is None else out * self.moving.to(out.dtype)
 
 
 def reparameterize(mu, logvar):
@@ -170,6 +182,12 @@ class StructureVAE(nn.Module):
     decoder something other than the Gaussian latent alone, e.g. the latent
     joined with a relaxed binary code.
 
+    ``moving`` (N,) bool: the residues the decoder may move (the others
+    stay exactly at the reference; default all); ``domain_labels`` (N,)
+    int: rigid-domain motion (``domain_decoder.RigidDomainDecoder``), the
+    domain 0..K-1 of each residue, -1 for none; default: a free
+    displacement per residue.
+
     ``render_points`` (``pseudoatoms.render_points`` of the reference)
     renders Gaussians carried by the residues' local frames instead of one
     at each pseudo-atom: each residue's centroid, or every heavy atom
@@ -180,7 +198,7 @@ class StructureVAE(nn.Module):
     def __init__(self, D, ref_coords, amplitudes, latent_dim=8,
                  encoder_hidden=DEFAULT_ENCODER_HIDDEN, decoder_hidden=DEFAULT_DECODER_HIDDEN,
                  extra_dim=0, sigma=2.0, learn_sigma=False, decoder_input_dim=None,
-                 render_points=None):
+                 render_points=None, moving=None, domain_labels=None):
         super().__init__()
         ref_coords = torch.as_tensor(ref_coords, dtype=torch.float32)
         amplitudes = torch.as_tensor(amplitudes, dtype=torch.float32)
@@ -203,7 +221,18 @@ class StructureVAE(nn.Module):
                             pseudo_atoms="ca" if render_points is None else render_points.mode,
                             n_points=0 if render_points is None else len(render_points.owner))
         self.encoder = ImageEncoder(D, latent_dim, encoder_hidden, extra_dim)
-        self.decoder = DeformationDecoder(n, decoder_input_dim, decoder_hidden)
+        if domain_labels is None:
+            self.decoder = DeformationDecoder(n, decoder_input_dim, decoder_hidden, moving)
+        else:
+            from .domain_decoder import RigidDomainDecoder
+            labels = np.asarray(domain_labels, dtype=np.int64)
+            if moving is not None:
+                labels = np.where(np.asarray(moving, dtype=bool), labels, -1)
+            self.decoder = RigidDomainDecoder(ref_coords, labels, decoder_input_dim,
+                                              decoder_hidden)
+            self._config.update(motion="domains", n_domains=self.decoder.n_domains)
+        if moving is not None:
+            self._config["held"] = True
         self.register_buffer("ref_coords", ref_coords.clone())
         self.register_buffer("amplitudes", amplitudes.clone())
         if learn_sigma:
@@ -242,6 +271,15 @@ class StructureVAE(nn.Module):
             raise ValueError(f"StructureVAE config lacks {missing}") from None
         mode = config.pop("pseudo_atoms", "ca")
         p = int(config.pop("n_points", 0))
+        # absent from runs trained before --move and --motion: free, all move
+        motion, k = config.pop("motion", "free"), int(config.pop("n_domains", 0))
+        if config.pop("held", False):
+            config["moving"] = np.ones(n, bool)
+        if motion == "domains":
+            # every label a domain: the buffers come from the state dict
+            config["domain_labels"] = np.arange(n) % k
+        elif motion != "free":
+            raise ValueError(f"StructureVAE config: unknown motion {motion!r}")
         points = None
         if mode != "ca":
             points = RenderPoints(mode, np.zeros(n, np.int64), np.zeros(n, np.int64),

@@ -37,12 +37,13 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
     _possibleOutputs = OUTPUTS
     _useGpuDefault = True
     _engineChoices = {"prior": cts.PRIORS, "pseudoAtoms": cts.PSEUDO_ATOMS,
-                      "structureFormat": cts.STRUCTURE_FORMATS}
+                      "structureFormat": cts.STRUCTURE_FORMATS, "motion": cts.MOTIONS}
 
     # ------------------------------------------------------------ form
     def _defineParams(self, form):
         train_form.define_input(form)
         train_form.define_stage1(form)
+        train_form.define_focus(form)
         train_form.define_losses(form)
         train_form.define_stage2(form)
         self._defineComputeParams(form)
@@ -175,6 +176,7 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
             args += ["--box", self.boxSize.get()]
         if self.halfSets:
             args.append("--half-sets")
+        args += train_form.focus_args(self)
         return args + self._engineDeviceArgs() + shlex.split(self.extraParams.get() or "")
 
     def _resumeArgs(self):
@@ -272,6 +274,7 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
             summary.append("Prior: *%s*%s, latent dimension %d, %s."
                            % (config["prior"], " (%s)" % details if details else "",
                               config["latent_dim"], box))
+            summary += train_form.focus_summary(config)
         last = last_metrics_row(self._runLayout().metrics)
         if last:
             summary.append("Trained %s epochs (%s steps); last loss %s (image %s, KL %s)."

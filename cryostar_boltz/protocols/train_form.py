@@ -1,5 +1,5 @@
-"""The training protocol's form: inputs, stage 1 (latent and prior),
-losses and optimiser, stage 2 (density decoder).
+"""The training protocol's form: inputs, stage 1 (latent and prior, what
+may move), losses and optimiser, stage 2 (density decoder).
 
 Defaults come from the engine's options (``engine/training/config.py``,
 torch-free): stage 1 from ``TrainConfig``, stage 2 from ``DensityConfig``.
@@ -10,6 +10,8 @@ them to the engine's. Each form parameter that the engine takes as it is
 maps to its option in :data:`STAGE1_FIELDS` / :data:`DENSITY_FIELDS`,
 which give both its default and its command-line flag (:func:`flag`).
 """
+import os
+
 import pyworkflow.protocol.params as params
 
 from .. import constants as cts
@@ -89,6 +91,16 @@ def define_input(form):
                        "(MRC). Its header origin, voxel size and box "
                        "place the model in the particle box. Leave empty "
                        "when the model is already centred on the box.")
+    form.addParam("inputMask", params.PointerParam, pointerClass="VolumeMask,Volume",
+                  condition=NEW_RUN, allowsNull=True,
+                  label="Focus mask (optional)",
+                  help="A 3D mask (values 0 to 1, soft edge) around the "
+                       "part that moves, made on the consensus map (same "
+                       "box, voxel size and origin), or on the particle box "
+                       "when no map is given. The image comparison then "
+                       "counts only the pixels where the mask projects, with "
+                       "each particle's pose. Empty: the whole circular "
+                       "mask.")
     add_choice(form, "structureFormat", cts.STRUCTURE_FORMATS, TRAIN.format,
                display=params.EnumParam.DISPLAY_HLIST, condition=NEW_RUN,
                expertLevel=params.LEVEL_ADVANCED, label="Structure files",
@@ -181,6 +193,70 @@ def define_stage1(form):
                    label="Gibbs sweeps per step",
                    help="Block-Gibbs sweeps of the persistent chains at "
                         "each optimisation step.")
+
+
+def define_focus(form):
+    group = form.addGroup("What may move", condition=NEW_RUN)
+    group.addParam("moveSelection", params.StringParam, default="",
+                   label="Residues that may move",
+                   help="Chains and residue ranges of the reference, "
+                        "comma-separated, e.g. *B* (all of chain B) or "
+                        "*A:120-250,B*. The other residues stay exactly at "
+                        "the reference. Empty: every residue may move.")
+    add_choice(group, "motion", cts.MOTIONS, TRAIN.motion,
+               display=params.EnumParam.DISPLAY_HLIST, label="Motion",
+               help="*free*: the decoder moves every residue on its own, "
+                    "held together by the restraints (the published "
+                    "method);\n*domains*: the decoder moves rigid domains, "
+                    "one rotation and translation each, the restraints "
+                    "holding the hinges: far fewer outputs, for few or "
+                    "noisy particles.")
+    group.addParam("domains", params.StringParam, default="",
+                   condition=choice_is("motion", cts.MOTIONS, "domains"),
+                   label="Domains",
+                   help="The rigid domains as residue selections separated "
+                        "by ';', e.g. *A:1-120;A:121-214*. Empty: found "
+                        "automatically by spectral clustering of the "
+                        "reference's elastic network (listed in the run's "
+                        "domains.json and the summary).")
+    group.addParam("numDomains", params.IntParam, default=0,
+                   condition=choice_is("motion", cts.MOTIONS, "domains"),
+                   label="Number of domains",
+                   help="How many domains to find when none are given; 0 "
+                        "chooses from the elastic network (2 to 8).")
+
+
+def focus_args(protocol):
+    """Command-line options of the focus parameters set on ``protocol``
+    (mask file, --move, --motion, --domains, --num-domains)."""
+    args = []
+    mask = protocol.inputMask.get()
+    if mask is not None:
+        from ..convert import scipion_file_path
+        args += ["--mask", scipion_file_path(mask.getFileName())]
+    if (protocol.moveSelection.get() or "").strip():
+        args += ["--move", protocol.moveSelection.get().strip()]
+    motion = cts.MOTIONS[protocol.motion.get()]
+    if motion != TRAIN.motion:
+        args += ["--motion", motion]
+        if (protocol.domains.get() or "").strip():
+            args += ["--domains", protocol.domains.get().strip()]
+        elif protocol.numDomains.get():
+            args += ["--num-domains", protocol.numDomains.get()]
+    return args
+
+
+def focus_summary(config):
+    """Summary lines of a run's focus options (its ``config.json`` dict)."""
+    lines = []
+    if config.get("mask"):
+        lines.append("Focus mask: %s." % os.path.basename(config["mask"]))
+    if config.get("move"):
+        lines.append("Residues that may move: %s (the rest held)." % config["move"])
+    if config.get("motion") == "domains":
+        lines.append("Rigid-domain motion, %s domains: %s." % (
+            config.get("num_domains"), config.get("domains")))
+    return lines
 
 
 def define_losses(form):

@@ -22,7 +22,8 @@ from pwem.protocols import EMProtocol  # noqa: E402
 from cryostar_boltz import constants as cts  # noqa: E402
 from cryostar_boltz.engine.analysis import METHODS  # noqa: E402
 from cryostar_boltz.engine.cli import main  # noqa: E402
-from cryostar_boltz.engine.training.config import DensityConfig, TrainConfig  # noqa: E402
+from cryostar_boltz.engine.training.config import (DensityConfig, MOTIONS,  # noqa: E402
+                                                   TrainConfig)
 from cryostar_boltz.engine.latents import SOURCES  # noqa: E402
 from cryostar_boltz.engine.priors import PRIORS, build_prior  # noqa: E402
 from cryostar_boltz.engine.pseudoatoms import MODES  # noqa: E402
@@ -44,6 +45,7 @@ REGISTRIES = {
     "PSEUDO_ATOMS": tuple(MODES),
     "STRUCTURE_FORMATS": tuple(FORMAT_CHOICES),
     "SELECT_SPACES": tuple(SPACES),
+    "MOTIONS": tuple(MOTIONS),
 }
 PROTOCOLS = [CryoStarBoltzProtTrain, CryoStarBoltzProtSamplePrior,
              CryoStarBoltzProtGenerate, CryoStarBoltzProtAnalyze,
@@ -97,6 +99,8 @@ def test_training_form_defaults_are_train_config():
     assert protocol._choice("prior") == config.prior
     assert protocol._choice("pseudoAtoms") == config.pseudo_atoms
     assert protocol._choice("structureFormat") == config.format == "auto"
+    assert protocol._choice("motion") == config.motion == "free"
+    assert train_form.focus_args(protocol) == []
 
 
 def test_stage2_form_defaults_are_density_config():
@@ -129,7 +133,8 @@ def test_the_flags_the_training_protocol_passes_exist(capsys):
     train = engine_options("train", capsys)
     fields = list(train_form.STAGE1_FIELDS.values()) + list(
         train_form.STAGE1_OPTIONAL.values()) + ["box", "prior", "pseudo_atoms",
-                                                "format"]
+                                                "format", "mask", "move", "motion",
+                                                "domains", "num_domains"]
     assert {train_form.flag(f) for f in fields} <= train
     density = engine_options("train-density", capsys)
     fields = list(train_form.DENSITY_FIELDS.values()) + ["epochs", "box"]

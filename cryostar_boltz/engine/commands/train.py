@@ -29,14 +29,22 @@ Examples:
     cryostar-boltz train --particles particles.star --reference ref.pdb \\
         --out run3 --half-sets
 
+    # only chain B may move, and the loss sees where its mask projects
+    cryostar-boltz train --particles particles.star --reference complex.pdb \\
+        --map consensus.mrc --mask chainB_mask.mrc --move B --out run4
+
+    # rigid domains: given, or found in the reference (RUN/domains.json)
+    cryostar-boltz train ... --motion domains --domains "A:1-120;A:121-214"
+    cryostar-boltz train ... --motion domains --num-domains 3
+
     # 2 GPUs (or CPU processes) with torchrun
     torchrun --nproc_per_node 2 -m cryostar_boltz.engine.cli train ...
 """
 from .. import options as opt_type
 from ..structure.formats import FORMAT_CHOICES
 from ..training.halfsets import half_finished
-from ..training.config import (LR_SCHEDULES, PSEUDO_ATOM_MODES, RESUME_OPTIONS,
-                               TrainConfig, config_from_args)
+from ..training.config import (LR_SCHEDULES, MOTIONS, PSEUDO_ATOM_MODES,
+                               RESUME_OPTIONS, TrainConfig, config_from_args)
 
 _DEFAULTS = TrainConfig()
 
@@ -68,6 +76,28 @@ def add_args(parser):
                     "cryoSPARC's split, else a split seeded by --seed) in "
                     "RUN/half1 and RUN/half2, and report how well they agree "
                     "(RUN/halves/agreement.json)")
+    focus = parser.add_argument_group("focus: what the loss sees and what may move")
+    focus.add_argument("--mask", help="focus mask (MRC, values 0..1, soft edge) on "
+                       "the grid of the consensus map (--map), or of the particle box "
+                       "without --map: the image loss counts the pixels where it "
+                       "projects with each particle's pose (default: no mask)")
+    focus.add_argument("--move", metavar="SELECTION",
+                       help="the residues that may move, as chains and residue "
+                       "ranges, comma-separated ('B', 'A:120-250,B'); the rest stay "
+                       "exactly at the reference (default: all move)")
+    focus.add_argument("--motion", choices=MOTIONS, default=None,
+                       help="free: a displacement per residue (default, the "
+                       "published method); domains: one rigid transform per domain "
+                       "(--domains, or found by spectral clustering of the elastic "
+                       "network), the restraints holding the hinges")
+    focus.add_argument("--domains", metavar="SELECTIONS",
+                       help="with --motion domains: the domains, selections "
+                       "separated by ';' ('A:1-120;A:121-214'); default: found "
+                       "automatically (RUN/domains.json)")
+    focus.add_argument("--num-domains", type=opt_type.at_least(2),
+                       help="with --motion domains and no --domains: how many "
+                       "domains to find (default: the largest relative eigengap "
+                       "of the elastic network, 2 to 8)")
     data = parser.add_argument_group("data")
     data.add_argument("--box", type=opt_type.even_box, help="downsample the particles to "
                       "this box (Fourier cropping; default: no downsampling)")
@@ -160,6 +190,7 @@ def check_inputs(cfg, out, resume=False, overwrite=False):
     for option, name, kind in (("--particles", "particles", "file"),
                                ("--reference", "reference", "file"),
                                ("--map", "map", "file"),
+                               ("--mask", "mask", "file"),
                                ("--datadir", "datadir", "folder")):
         path = input_path(cfg, name)  # a resumed run's paths: from its workdir
         if path is None:
@@ -172,7 +203,7 @@ def check_inputs(cfg, out, resume=False, overwrite=False):
                          "replaces it: give one of them" % out)
     claim(out, "train", {}, overwrite=overwrite, resume=resume,
           keep=[input_path(cfg, name) for name in ("particles", "reference", "map",
-                                                    "datadir")])
+                                                    "mask", "datadir")])
 
 
 def resume_overrides(args):

@@ -20,7 +20,7 @@ from typing import Optional
 
 from ..io import read_json, write_text
 from ..layout import CONFIG
-from ..options import (check, even_box, fraction, nonnegative_float,
+from ..options import (at_least, check, even_box, fraction, nonnegative_float,
                        nonnegative_int, one_of, positive_float, positive_int, seed)
 
 #: Options a ``--resume`` may change; everything else keeps its saved value.
@@ -32,6 +32,9 @@ PSEUDO_ATOM_MODES = ("ca", "centroid", "atoms")
 DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?|mps")
 #: Learning-rate schedules of stage 1.
 LR_SCHEDULES = ("constant", "cosine")
+#: How the stage-1 decoder moves the reference: a free displacement per
+#: residue, or one rigid transform per domain (``domain_decoder``).
+MOTIONS = ("free", "domains")
 
 
 def flag(name):
@@ -168,6 +171,15 @@ class TrainConfig(LoopOptions):
     # (as typed, or as Scipion passes them: relative to its project folder)
     # resolve against it; None in runs made before it was recorded
     workdir: Optional[str] = None
+    # focus (engine/focus_mask.py, structure/selection.py, domains.py);
+    # config.json files without them read as no mask, all residues free
+    mask: Optional[str] = None         # focus mask (MRC) on the consensus map's grid
+    move: Optional[str] = None         # residues that may move ('B,A:120-250')
+    motion: str = "free"               # or "domains": one rigid transform per domain
+    # the domains trained with (given, or found and recorded when training
+    # starts) as a --domains text, and their count
+    domains: Optional[str] = None
+    num_domains: Optional[int] = None
     # data
     box: Optional[int] = None          # downsampled box; None: the particles'
     low_pass: float = 10.0             # Angstrom; the hard low-pass bandwidth
@@ -225,6 +237,31 @@ class TrainConfig(LoopOptions):
             ("free_bits", nonnegative_float, False), ("kl_beta", nonnegative_float, False),
             ("kl_warmup", nonnegative_int, False)]
 
+    def _validate_focus(self):
+        """--move, --motion, --domains and --num-domains: their texts parse
+        (``structure.selection``; residues are checked against the
+        reference when training starts), domains only with rigid-domain
+        motion, a count that agrees with the domains given."""
+        one_of(label("motion"), self.motion, MOTIONS)
+        if self.move is not None:
+            from ..structure.selection import parse_selection
+            parse_selection(self.move, "--move")
+        if self.motion != "domains":
+            for name in ("domains", "num_domains"):
+                if getattr(self, name) is not None:
+                    raise ValueError("%s: rigid domains need --motion domains (the "
+                                     "motion is %s)" % (flag(name), self.motion))
+            return
+        if self.num_domains is not None:
+            self.num_domains = check(label("num_domains"), self.num_domains,
+                                     at_least(2))
+        if self.domains is not None:
+            from ..structure.selection import parse_domains
+            count = len(parse_domains(self.domains, "--domains"))
+            if self.num_domains is not None and self.num_domains != count:
+                raise ValueError("--num-domains %d: --domains %r gives %d domains"
+                                 % (self.num_domains, self.domains, count))
+
     def validate(self):
         super().validate()
         self.encoder_hidden = tuple(check("encoder_hidden", v, positive_int)
@@ -233,6 +270,7 @@ class TrainConfig(LoopOptions):
                                     for v in self.decoder_hidden)
         one_of(label("pseudo_atoms"), self.pseudo_atoms, PSEUDO_ATOM_MODES)
         one_of(label("lr_schedule"), self.lr_schedule, LR_SCHEDULES)
+        self._validate_focus()
         if self.clash_max_distance < self.clash_distance:
             raise ValueError("clash_max_distance %g must be at least "
                              "clash_distance %g"
@@ -287,7 +325,7 @@ def parse_prior_options(pairs):
 
 def input_path(cfg, name, config_file="config.json", required=False):
     """The input ``name`` (``particles``, ``reference``, ``map``,
-    ``datadir``) of ``cfg`` as a path that does not depend on the current
+    ``mask``, ``datadir``) of ``cfg`` as a path that does not depend on the current
     directory: absolute paths as they are, relative ones against the
     recorded ``workdir``. None when the option is unset. A relative path in
     a config without ``workdir`` (runs made before it was recorded) is a

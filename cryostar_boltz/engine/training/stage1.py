@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from .. import imaging
-from ..io import atomic_path, save_array
+from ..domains import describe_domains, domains_record, resolve_domains
+from ..io import atomic_path, save_array, save_json
 from ..analysis import nearest_particles
 from ..layout import CONVERGENCE_COLUMNS, LATENT_CORR, PC1_RMSD, model_suffix
 from ..losses import StructuralRestraints, beta_schedule, correlation_loss, gaussian_kl
@@ -32,6 +33,7 @@ from ..priors import build_prior, fit_to_posteriors
 from ..pseudoatoms import default_sigma, render_points
 from ..runs import write_analysis
 from ..structure import load_structure, output_format
+from ..structure.selection import describe_residues, select_residues
 from .config import TrainConfig, input_path
 from .convergence import ConvergenceTracker, reading
 from .data import TrainingData
@@ -67,6 +69,8 @@ class Stage1Trainer(EpochTrainer):
         self._prepare_run_dir(resume)
         if self.ctx.is_main:
             save_fingerprint(self.layout.particle_fingerprint, self.particles)
+            if self.domains_record is not None and not self.layout.domains.exists():
+                save_json(self.layout.domains, self.domains_record)
         self._copy_reference()
         self.images = self.data.open_images()
         self._build_model()
@@ -76,8 +80,11 @@ class Stage1Trainer(EpochTrainer):
 
     def run_inputs(self):
         cfg = self.cfg
-        return {"particles": cfg.particles, "reference": cfg.reference,
-                "map": cfg.map, "datadir": cfg.datadir}
+        inputs = {"particles": cfg.particles, "reference": cfg.reference,
+                  "map": cfg.map, "datadir": cfg.datadir}
+        if cfg.mask:
+            inputs["mask"] = cfg.mask
+        return inputs
 
     # ------------------------------------------------------------ setup
     def _load_data(self):
@@ -95,6 +102,17 @@ class Stage1Trainer(EpochTrainer):
                                             device=self.device)
         self.n_masked = float(self.mask.sum())
         self.load_images = data.load_images
+        self.focus = None
+        if cfg.mask:
+            from ..focus_mask import FocusMask, read_focus_mask
+            volume, voxel = read_focus_mask(input_path(cfg, "mask"), self.box0,
+                                            self.apix0, input_path(cfg, "map"))
+            self.focus = FocusMask(volume, voxel, self.D, self.apix, cfg.low_pass,
+                                   self.mask, self.device)
+            self.focus.keep(self.particles.n)
+            self.log("focus mask %s: the image loss counts its projection (projected "
+                     "on %d voxels of %.2f A)" % (cfg.mask, self.focus.count,
+                                                  self.focus.step))
 
     def _load_reference(self, resume):
         """The reference (the run's own copy on resume), placed in the box,
@@ -110,8 +128,35 @@ class Stage1Trainer(EpochTrainer):
                                  source=str(source))
         self.reference_centre = reference.coords.mean(0) - placed.coords.mean(0)
         self.reference = placed
+        self._focus_residues(placed)
         self.prior = build_prior(cfg.prior, cfg.latent_dim,
                                  **cfg.prior_options).to(self.device)
+
+    def _focus_residues(self, placed):
+        """``moving`` ((N,) bool or None: all) from ``--move`` and the rigid
+        domains' ``domain_labels`` ((N,) int, -1 held; None for free
+        motion) from ``--domains`` or found (``domains.resolve_domains``),
+        logged and recorded in the config (``domains``, ``num_domains``);
+        ValueError naming the option for residues the reference lacks."""
+        cfg = self.cfg
+        self.moving = self.domain_labels = self.domains_record = None
+        if cfg.move:
+            self.moving = select_residues(placed, cfg.move, "--move")
+            self.log("--move %s: %s may move, %d stay at the reference"
+                     % (cfg.move, describe_residues(placed, self.moving),
+                        int((~self.moving).sum())))
+        if cfg.motion != "domains":
+            return
+        found = cfg.domains is None
+        moving = self.moving if self.moving is not None else np.ones(placed.n, bool)
+        self.domain_labels = resolve_domains(placed, moving, cfg.domains, cfg.num_domains,
+                                             cfg.elastic_cutoff, cfg.seed)
+        self.domains_record = domains_record(placed, self.domain_labels, found)
+        cfg.domains, cfg.num_domains = (self.domains_record["domains"],
+                                        self.domains_record["count"])
+        self.log("rigid domains (%s):" % self.domains_record["source"])
+        for line in describe_domains(placed, self.domain_labels):
+            self.log("  " + line)
 
     def _copy_reference(self):
         """The run's copy of its reference (kept as it is on resume)."""
@@ -137,7 +182,8 @@ class Stage1Trainer(EpochTrainer):
                                 decoder_hidden=cfg.decoder_hidden,
                                 extra_dim=self.prior.extra_encoder_dim, sigma=sigma,
                                 decoder_input_dim=self.prior.decoder_input_dim,
-                                render_points=render_points(placed, cfg.pseudo_atoms)
+                                render_points=render_points(placed, cfg.pseudo_atoms),
+                                moving=self.moving, domain_labels=self.domain_labels
                                 ).to(self.device)
         sample = self.images[np.linspace(0, self.particles.n - 1,
                                          min(self.particles.n, 2000)).astype(int)]
@@ -231,7 +277,9 @@ class Stage1Trainer(EpochTrainer):
         ctf = imaging.compute_ctf(self.ctf[t], self.D, self.apix)
         pred = imaging.apply_ctf(proj, ctf * self.lowpass)
         observed = imaging.apply_fourier_mask(images, self.lowpass)
-        image = correlation_loss(pred, observed, self.mask)
+        mask = self.mask if self.focus is None else self.focus.particle_weights(
+            idx, self.rotations[t], self.shifts[t])
+        image = correlation_loss(pred, observed, mask)
         reduce_fn = (lambda s: ctx.all_reduce_(s)) if ctx.active else None
         restraints = self.restraints(coords, reduce_fn=reduce_fn)
         kl, kl_logs = self.kl_terms(mu, logvar, extra)
