@@ -17,7 +17,10 @@ its own particles): median per-particle CA RMSD (Angstrom, box frame) of
 the structure decoded from the particle's z to its true structure,
 |Spearman| between PC1 of z and the true frame index, and with
 ``macrostate`` in the truth (three-state data) the adjusted Rand index of
-k-means (k = 3) on z against the true state. Then the agreement report
+k-means (k = 3) on z against the true state; for each half, also
+|Spearman| of its encoder's PC1 on the OTHER half's particles, which it
+never saw (``held-out``): how well the encoder generalises, which the
+agreement's score correlation over all particles mixes in. Then the agreement report
 the training wrote (``RUN/halves/agreement.json``): per matched principal
 component the correlation of the two halves' scores over all particles,
 the mean and largest RMSD between the two halves' decoded paths and the
@@ -62,6 +65,30 @@ def accuracy(run_dir, rows, truth, device="cpu"):
     return row
 
 
+def held_out_spearman(run_dir, half, split, frame, device="cpu"):
+    """|Spearman| between the true frame and PC1 (fitted on its own
+    particles) of half ``half``'s encoder applied to the other half's
+    particles (images at the run's box, from the run's cache)."""
+    import torch
+
+    from cryostar_boltz.engine.analysis import fit_pca, spearman_abs
+    from cryostar_boltz.engine.halfset_agreement import encode_all
+    from cryostar_boltz.engine.runs import TrainedRun
+    from cryostar_boltz.engine.training.config import TrainConfig, input_path
+    from cryostar_boltz.engine.training.data import TrainingData
+    from cryostar_boltz.engine.training.distributed import DistContext
+    cfg = TrainConfig.load(run_dir)
+    data = TrainingData(input_path(cfg, "particles"), input_path(cfg, "datadir"), cfg.box,
+                        Path(run_dir), DistContext(device=torch.device(device)),
+                        log=lambda *a: None)
+    data.open_images()
+    z = encode_all(TrainedRun(Path(run_dir) / ("half%d" % half), device),
+                   data.load_images, data.n)[0]
+    pca = fit_pca(z[split == half], 1)
+    other = split != half
+    return spearman_abs(pca.transform(z[other])[:, 0], frame[other])
+
+
 def main(argv=None):
     args = parse_args(argv)
     truth = dict(np.load(args.data / "particles_truth.npz"))
@@ -69,12 +96,15 @@ def main(argv=None):
     runs = [("all", args.run, np.arange(len(split)))]
     runs += [("half %d" % h, args.run / ("half%d" % h), np.flatnonzero(split == h))
              for h in (1, 2)]
-    print("run       particles  CA RMSD (A)  |Spearman PC1|  ARI k-means")
-    for name, run_dir, rows in runs:
+    frame = truth["frame"] if "frame" in truth else truth["state"]
+    print("run       particles  CA RMSD (A)  |Spearman PC1|  held-out  ARI k-means")
+    for i, (name, run_dir, rows) in enumerate(runs):
         r = accuracy(run_dir, rows, truth, args.device)
         ari = "%.3f" % r["ari"] if "ari" in r else "-"
-        print("%-9s %9d  %11.2f  %14.3f  %11s" % (name, r["particles"], r["rmsd"],
-                                                   r["spearman"], ari))
+        held = ("%.3f" % held_out_spearman(args.run, i, split, frame, args.device)
+                if i else "-")
+        print("%-9s %9d  %11.2f  %14.3f  %8s  %11s" % (name, r["particles"], r["rmsd"],
+                                                       r["spearman"], held, ari))
     report = json.loads((args.run / "halves" / "agreement.json").read_text())
     print("\nhalf-set agreement (%d + %d particles; split: %s)"
           % (*report["counts"], report["half_sets"]))
