@@ -46,8 +46,10 @@ def test_projection_is_line_integral_of_rendered_volume():
         line_integral = volume.sum(0) * apix
         rel = (image - line_integral).norm() / line_integral.norm()
         assert rel < 1e-3
-    # Each Gaussian carries its amplitude: the image integrates to the total.
-    np.testing.assert_allclose(images.sum((1, 2)) * apix ** 2, amplitudes.sum(), rtol=1e-6)
+    # Each Gaussian carries its amplitude: the image integrates to the total,
+    # less the tails beyond TRUNCATION_SIGMAS widths (2 erfc(4.5 / sqrt 2),
+    # 1.4e-5 of each Gaussian).
+    np.testing.assert_allclose(images.sum((1, 2)) * apix ** 2, amplitudes.sum(), rtol=3e-5)
 
 
 def test_rendered_volume_integrates_to_amplitudes_and_chunks_agree(monkeypatch):
@@ -148,7 +150,9 @@ def test_projection_gradient_matches_autograd_reference_in_float32():
     image = torch.einsum("bny,bnx->byx", g[:, :, 1] * amplitudes[:, None] / (8 * math.pi),
                          g[:, :, 0])
     (image * weights).sum().backward()
-    torch.testing.assert_close(leaf.grad, reference.grad, rtol=1e-4, atol=1e-6)
+    # Up to the tails cut at TRUNCATION_SIGMAS widths.
+    torch.testing.assert_close(leaf.grad, reference.grad, rtol=1e-4,
+                               atol=1e-4 * float(reference.grad.abs().max()))
 
 
 def test_projection_keeps_full_precision_under_autocast():
