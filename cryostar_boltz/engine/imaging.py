@@ -99,7 +99,7 @@ def project_gaussians(coords, amplitudes, rotations, D, apix, sigma=2.0,
             pixels = pixel_coordinates(D, apix, coords.device, coords.dtype)
             return _SeparableGaussianImage.apply(centres, weight, inv_two_var, pixels)
         return _TruncatedGaussianImage.apply(centres, weight, inv_two_var,
-                                             int(D), float(apix), *window)
+                                             int(D), float(apix), window)
 
 
 def _exponent_offsets(centres, pixels):
@@ -161,25 +161,32 @@ class _SeparableGaussianImage(torch.autograd.Function):
         return grad_centres, grad_weight, grad_inv, None
 
 
-#: Each Gaussian is evaluated out to this many widths from its centre
-#: along x and along y: the largest value dropped is exp(-4.5^2 / 2) = 4e-5
-#: of the Gaussian's peak.
+#: Each Gaussian is evaluated on the K x K pixels nearest its centre, with
+#: K the smallest that holds every pixel within this many widths along x
+#: and y: no value above exp(-4.5^2 / 2) = 4e-5 of the Gaussian's peak is
+#: dropped.
 TRUNCATION_SIGMAS = 4.5
 #: Particles whose patches ``_TruncatedGaussianImage`` handles at once: the
 #: temporaries of a chunk (a few MB) stay in cache and are reused by the
 #: allocator instead of being mapped and faulted in anew at every step.
 _PATCH_ELEMENTS_PER_CHUNK = 1 << 19
+#: Cost of one patch pixel (forward and backward) over one pixel of the
+#: dense product, per Gaussian, measured on one CPU core.
+_PATCH_COST = 25
 
 
 def _window_size(sigma, apix, D):
-    """``(K, reach)``: pixels per side of the patch that holds every pixel
-    within ``reach`` pixels (``TRUNCATION_SIGMAS`` widths) of a Gaussian's
-    centre, or None when that patch is not much smaller than the image
-    (the dense product is then as cheap)."""
+    """K, the pixels per side of the patch of nearest pixels that holds
+    every pixel within ``TRUNCATION_SIGMAS`` widths of a Gaussian's
+    centre (all those within K/2 pixels), or None when the dense product
+    is the cheaper: on one CPU core
+    a patch pixel costs about 25 times a pixel of the dense (D, D) product
+    (``benchmarks/bench_render_speed.py``), so patches are used up to
+    K = D / 5 (an atom's at any box, a 2 A residue's from about 72 px)."""
     widest = float(sigma.detach().max()) if isinstance(sigma, torch.Tensor) else float(sigma)
     reach = TRUNCATION_SIGMAS * widest / apix
     window = int(math.floor(2.0 * reach)) + 1
-    return (window, reach) if 2 * window <= D else None
+    return window if _PATCH_COST * window * window <= D * D else None
 
 
 class _TruncatedGaussianImage(torch.autograd.Function):
@@ -195,15 +202,15 @@ class _TruncatedGaussianImage(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, centres, weight, inv_two_var, D, apix, K, reach):
+    def forward(ctx, centres, weight, inv_two_var, D, apix, K):
         B, _, N = centres.shape
         ctx.weight_shape = weight.shape
         weight = weight.expand(B, N)
         pad = D + 2 * K
-        # First pixel of each patch, counted in the padded image (B, 2, N);
-        # clamping keeps the patches of Gaussians outside the box within
-        # the padding (where they are cut off with the tails).
-        start = torch.ceil(centres / apix - reach).add_(D // 2 + K)
+        # First of the K pixels nearest each centre, counted in the padded
+        # image (B, 2, N); clamping keeps the patches of Gaussians outside
+        # the box within the padding (where they are cut off with the tails).
+        start = torch.floor(centres / apix - 0.5 * K).add_(D // 2 + K + 1)
         start = start.nan_to_num_(0.0).clamp_(0, D + K).to(torch.int32)
         image = centres.new_empty(B, D, D)
         for lo, hi in _chunks(B, N * K * K, pad):
@@ -242,7 +249,9 @@ class _TruncatedGaussianImage(torch.autograd.Function):
             # t = grad * gy gx summed over the patch's x (for the y factors)
             # and y (for x): d loss / d exponent = w t, d exponent / d c = 2 k (p - c).
             grad_patches.mul_(gy.unsqueeze(1)).mul_(gx)
-            sums = torch.stack([grad_patches.sum(0), grad_patches.sum(1)])  # (2, K, b, N)
+            sums = grad_patches.new_empty(2, K, hi - lo, N)
+            torch.sum(grad_patches, 0, out=sums[0])
+            torch.sum(grad_patches, 1, out=sums[1])
             if want_weight:
                 grad_weight[lo:hi] = sums[1].sum(0)
             if want_centres or want_inv:
@@ -256,7 +265,7 @@ class _TruncatedGaussianImage(torch.autograd.Function):
                                            * (2.0 * inv)).transpose(0, 1)
         if want_weight:
             grad_weight = grad_weight.sum_to_size(ctx.weight_shape)
-        return grad_centres, grad_weight, grad_inv, None, None, None, None
+        return grad_centres, grad_weight, grad_inv, None, None, None
 
 
 def _chunks(B, elements_per_particle, pad):
