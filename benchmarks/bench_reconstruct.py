@@ -4,11 +4,12 @@ reconstruct``'s backprojection) for N particles at given boxes::
     python benchmarks/bench_reconstruct.py --n 20000 --boxes 64 128
 
 Particles are random noise images with random poses and CTF (the time of
-direct Fourier inversion does not depend on the images), held in memory;
+direct Fourier inversion does not depend on the images), made a batch at a
+time when the backprojection reads them, as ``reconstruct`` reads a stack:
 the table gives, per box, the seconds for both half-maps and their FSC,
-particles per second, and the peak resident memory added (MB, from
-``resource.getrusage``; the Fourier sums are ``pad^3 D^3`` complex numbers
-and weights per half).
+particles per second, and the peak resident memory the reconstruction
+added (MB, from ``resource.getrusage``; the Fourier sums are ``pad^3 D^3``
+complex numbers and weights per half, whatever the number of particles).
 """
 import argparse
 import resource
@@ -25,6 +26,22 @@ def _peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+class NoiseImages:
+    """A stack of ``n`` float32 noise images of ``box`` px, each made from
+    its index when read (``images[idx]`` -> (len(idx), box, box))."""
+
+    def __init__(self, n, box):
+        self.n, self.box = int(n), int(box)
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, idx):
+        idx = np.atleast_1d(np.asarray(idx))
+        rng = np.random.default_rng(int(idx[0]))
+        return rng.standard_normal((len(idx), self.box, self.box), dtype=np.float32)
+
+
 def bench(n, box, apix, batch, pad, device):
     rng = np.random.default_rng(0)
     euler = np.column_stack([rng.uniform(-180, 180, n), np.degrees(np.arccos(
@@ -33,7 +50,7 @@ def bench(n, box, apix, batch, pad, device):
     ctf = np.zeros((n, 8))
     ctf[:, 0] = ctf[:, 1] = rng.uniform(10000, 30000, n)   # defocus U, V (A)
     ctf[:, 3], ctf[:, 4], ctf[:, 5] = 300.0, 2.7, 0.1        # kV, Cs, amplitude
-    images = rng.normal(size=(n, box, box)).astype(np.float32)
+    images = NoiseImages(n, box)
     shifts = np.zeros((n, 2))
     halves = np.arange(n) % 2 + 1
     before = _peak_mb()
