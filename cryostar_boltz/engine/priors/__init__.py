@@ -59,8 +59,6 @@ def build_prior(name, latent_dim, **options):
 
 #: Integer prior options where 0 means "never" (exact sums, AIS estimates).
 ZERO_ALLOWED = ("exact_max_hidden", "exact_max_units", "ais_every", "log_z_every")
-#: Prior options that are fractions in [0, 1].
-FRACTIONS = ("restart",)
 
 
 def _checked_option(prior, key, value, default):
@@ -75,11 +73,7 @@ def _checked_option(prior, key, value, default):
         return bool(value)
     if key == "seed":
         return check(label, value, seed)
-    if key in FRACTIONS:
-        if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or not 0.0 <= value <= 1.0):
-            raise ValueError("%s must be a number from 0 to 1, got %r" % (label, value))
-        return float(value)
+
     if isinstance(default, int):
         return check(label, value, at_least(0 if key in ZERO_ALLOWED else 1))
     if isinstance(default, float) and default > 0:

@@ -13,8 +13,21 @@ E_p[dE/dtheta], the second on persistent chains kept in the prior's
 state (saved with a checkpoint), advanced at each training call by
 ``langevin_steps`` Langevin steps (Metropolis-adjusted with a step
 adapted to 57 % acceptance unless ``metropolis=False``, the paper's
-unadjusted steps of ``step_size``), a fraction ``restart`` of them started
-afresh from N(0, I) each call. log Z (logged, and added to the loss so
+unadjusted steps of ``step_size``).
+
+Chains alone cannot follow a multi-basin prior: Langevin steps rarely
+cross the barriers between basins, so the chains keep the populations
+they happened to have while training deepens one basin and fills
+another, and the learned basins come out with the wrong weights (a
+three-basin fit to posteriors of weights 0.5 / 0.3 / 0.2 gave the prior
+0.74 / 0.18 / 0.08 while its chains still held 0.50 / 0.22 / 0.28). So the
+chains carry importance weights, as in sequential Monte Carlo: each
+change of the energy between two calls multiplies a chain's weight by
+exp(-(E_new(z) - E_old(z))) (the Langevin moves leave the current prior
+invariant and do not change it), the negative phase is the weighted mean,
+and the chains are resampled (systematic resampling) when their
+effective number falls below half. Mass thus moves between basins
+without crossing barriers. log Z (logged, and added to the loss so
 that the loss is the KL) is estimated, every ``log_z_every`` training
 calls and whenever asked after the parameters changed: by numerical
 integration on a grid for d <= 2, by annealed importance sampling from
@@ -43,8 +56,7 @@ class EBMPrior(Prior):
 
     Options: ``langevin_steps`` per training call on ``num_chains``
     persistent chains of initial step ``step_size``, ``metropolis``
-    (adjust the steps; default on), ``restart`` (fraction of chains
-    restarted from N(0, I) per call), ``kl_samples`` (draws of q per
+    (adjust the steps; default on), ``kl_samples`` (draws of q per
     particle), ``log_z_every``, ``ais_chains``, ``ais_betas`` (log Z above
     two dimensions), ``seed`` (initial weights and chains).
     """
@@ -53,21 +65,19 @@ class EBMPrior(Prior):
     default_sampler = "mala"
 
     def __init__(self, latent_dim, energy_width=128, energy_layers=2, langevin_steps=20,
-                 step_size=0.05, num_chains=256, restart=0.05, metropolis=True,
+                 step_size=0.05, num_chains=256, metropolis=True,
                  kl_samples=1, log_z_every=100, ais_chains=256, ais_betas=200, seed=0):
         super().__init__(latent_dim, energy_width=energy_width, energy_layers=energy_layers,
                          langevin_steps=langevin_steps, step_size=step_size,
-                         num_chains=num_chains, restart=restart, metropolis=metropolis,
+                         num_chains=num_chains, metropolis=metropolis,
                          kl_samples=kl_samples, log_z_every=log_z_every,
                          ais_chains=ais_chains, ais_betas=ais_betas, seed=seed)
         if energy_width < 1 or energy_layers < 1:
             raise ValueError("ebm prior needs energy_width and energy_layers >= 1")
-        if not 0.0 <= restart <= 1.0:
-            raise ValueError("ebm prior option restart must be in [0, 1], got %r" % restart)
         if ais_chains < 2 or ais_betas < 2:
             raise ValueError("ebm prior needs ais_chains and ais_betas >= 2")
         self.langevin_steps, self.num_chains = int(langevin_steps), int(num_chains)
-        self.restart, self.metropolis = float(restart), bool(metropolis)
+        self.metropolis = bool(metropolis)
         self.kl_samples, self.log_z_every = int(kl_samples), int(log_z_every)
         self.ais_chains, self.ais_betas, self.seed = int(ais_chains), int(ais_betas), int(seed)
         generator = seeded_generator(seed)
@@ -81,6 +91,10 @@ class EBMPrior(Prior):
         self.register_buffer("chains", torch.randn(self.num_chains, latent_dim,
                                                    generator=seeded_generator(seed + 1)))
         self.register_buffer("chain_step", torch.tensor(float(step_size)))
+        # importance log-weights of the chains, and E of each under the
+        # parameters of the last call (NaN: not yet known)
+        self.register_buffer("chain_log_weight", torch.zeros(self.num_chains))
+        self.register_buffer("chain_energy", torch.full((self.num_chains,), float("nan")))
         self.register_buffer("log_z_estimate", torch.tensor(float("nan")))
         self.register_buffer("log_z_error", torch.tensor(float("nan")))
         self.register_buffer("log_z_key", torch.full((3,), float("nan"), dtype=torch.float64))
@@ -132,19 +146,27 @@ class EBMPrior(Prior):
         return self.log_z_estimate.detach().clone()
 
     # ------------------------------------------------------------ training
+    def chain_weights(self):
+        """The chains' normalised importance weights (num_chains,)."""
+        return torch.softmax(self.chain_log_weight.double(), 0).to(self.chains.dtype)
+
     @torch.no_grad()
     def advance_chains(self, steps=None):
-        """Restart a ``restart`` fraction of the persistent chains from
-        N(0, I), then move all by ``steps`` (default ``langevin_steps``)
-        Langevin steps (MALA with an adapted step when ``metropolis``);
-        in place, from torch's global generator. Returns the chains."""
+        """Reweight the persistent chains for the change of E since the
+        last call, resample them when their effective number is below half,
+        then move them by ``steps`` (default ``langevin_steps``) Langevin
+        steps (MALA with an adapted step when ``metropolis``); in place,
+        from torch's global generator. Returns the chains."""
         from ..samplers.langevin import adapted_step, langevin_step, mala_step
         model = self.energy_model()
         chains = self.chains
-        if self.restart > 0:
-            fresh = torch.rand(len(chains), device=chains.device) < self.restart
-            chains[fresh] = torch.randn(int(fresh.sum()), self.latent_dim,
-                                        dtype=chains.dtype, device=chains.device)
+        current = self.energy(chains).to(self.chain_energy.dtype)
+        known = torch.isfinite(self.chain_energy)
+        self.chain_log_weight[known] -= (current - self.chain_energy)[known]
+        weights = torch.softmax(self.chain_log_weight.double(), 0)
+        if 1.0 / float(weights.pow(2).sum()) < 0.5 * len(chains):
+            chains.copy_(chains[systematic_resample(weights)])
+            self.chain_log_weight.zero_()
         z = chains.to(model.dtype)
         step = float(self.chain_step)
         value = gradient = None
@@ -157,6 +179,7 @@ class EBMPrior(Prior):
                 z = langevin_step(model.energy_and_gradient, z, step, None)
         chains.copy_(z.to(chains.dtype))
         self.chain_step.fill_(step)
+        self.chain_energy.copy_(self.energy(chains).to(self.chain_energy.dtype))
         return chains
 
     def kl(self, mu, logvar, extra=None):
@@ -177,8 +200,9 @@ class EBMPrior(Prior):
             log_z = self.log_z_estimate.detach().clone()
         else:
             log_z = self.log_z()
-        # d log Z / d theta = -E_p[dE/dtheta]: the chains' mean -E, value removed
-        negative = -self.energy(self.chains.detach()).mean()
+        # d log Z / d theta = -E_p[dE/dtheta]: the chains' weighted mean -E,
+        # its value removed
+        negative = -(self.chain_weights().detach() * self.energy(self.chains.detach())).sum()
         log_z = log_z.to(energy.dtype)
         loss = energy - entropy + log_z + (negative - negative.detach())
         logs = {"kl": float((energy - entropy).detach().mean() + log_z),
@@ -259,6 +283,17 @@ class EBMPrior(Prior):
             distance = ((minima[:, None, :] - centres[None]) ** 2).sum(-1)
             labels[start:start + ASSIGN_CHUNK] = distance.argmin(1)
         return labels
+
+
+def systematic_resample(weights):
+    """Indices (n,) of a systematic resampling of normalised ``weights``
+    (n,) (one uniform from torch's global generator; Kitagawa 1996)."""
+    n = len(weights)
+    positions = (torch.rand(1, dtype=torch.float64).item() + torch.arange(
+        n, dtype=torch.float64, device=weights.device)) / n
+    cumulative = torch.cumsum(weights.double(), 0)
+    cumulative[-1] = 1.0
+    return torch.searchsorted(cumulative, positions).clamp_(max=n - 1)
 
 
 def _linear(fan_in, fan_out, generator):
