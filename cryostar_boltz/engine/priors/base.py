@@ -172,11 +172,11 @@ class Prior(nn.Module):
         from ..samplers import CONTINUOUS_SAMPLERS, get_sampler, is_continuous
         from ..samplers.continuous import samples_array
         model = self.energy_model()
+        label = sampler if isinstance(sampler, str) else type(sampler).__name__
         sampler = get_sampler(sampler)
         if not is_continuous(sampler):
             raise ValueError("sampler %s samples binary models: the %s prior's latent is "
-                             "continuous; use %s" % (getattr(sampler, "name", None) or
-                                                     type(sampler).__name__, self.name,
+                             "continuous; use %s" % (label, self.name,
                                                      " or ".join(CONTINUOUS_SAMPLERS)))
         start = time.perf_counter()
         sampleset = sampler.sample(model, num_reads=int(n), **kw)
