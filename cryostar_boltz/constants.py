@@ -25,7 +25,7 @@ FLEX_RUN_DIR = "runDir"
 FLEX_MODEL = "modelPath"
 #: The run's configuration (``RUN/config.json``).
 FLEX_CONFIG = "configPath"
-#: Latent prior name (gaussian, gmm, grbm, rbm) and its options (JSON text).
+#: Latent prior name (gaussian, gmm, grbm, rbm, ebm) and its options (JSON text).
 FLEX_PRIOR = "prior"
 FLEX_PRIOR_OPTIONS = "priorOptions"
 #: Size of the continuous latent.
@@ -55,13 +55,23 @@ ITEM_INDEX = "_cryostarIndex"
 # Scipion's process does not import the engine's registries (they import
 # torch); tests/scipion/test_form_choices.py pins these to them.
 #: Latent priors (``engine/priors/`` PRIORS).
-PRIORS = ("gaussian", "gmm", "grbm", "rbm")
+PRIORS = ("gaussian", "gmm", "grbm", "rbm", "ebm")
 #: Priors built on a binary Boltzmann machine, sampled through a dimod sampler.
 BOLTZMANN_PRIORS = ("grbm", "rbm")
-#: Built-in dimod samplers (``engine/samplers`` SAMPLERS).
-SAMPLERS = ("gibbs", "sa", "sa-optimise", "exact", "qpu")
-#: The sampler the engine uses when none is named.
+#: Priors with a binary part in their decoder input (no continuous sampler).
+BINARY_CODE_PRIORS = ("rbm",)
+#: Built-in samplers (``engine/samplers`` SAMPLERS): dimod samplers of
+#: binary models, then the continuous samplers.
+SAMPLERS = ("gibbs", "sa", "sa-optimise", "exact", "qpu", "langevin", "mala")
+#: Continuous samplers (``engine/samplers`` CONTINUOUS_SAMPLERS): they
+#: sample F(z) of every prior with a continuous latent.
+CONTINUOUS_SAMPLERS = ("langevin", "mala")
+#: The sampler the form offers first (the Boltzmann priors' default).
 DEFAULT_SAMPLER = "gibbs"
+#: The sampler the engine uses for each prior when none is named (or the
+#: named one does not apply): ``direct`` draws the prior exactly.
+PRIOR_SAMPLERS = {"gaussian": "direct", "gmm": "direct", "grbm": "gibbs",
+                  "rbm": "gibbs", "ebm": "mala"}
 #: Where generated latent points come from (``engine/latents.py`` SOURCES,
 #: then a file of points).
 GENERATE_SOURCES = ("pca", "kmeans", "basins", "samples", "file")

@@ -1,9 +1,13 @@
 """Samples and basins of a trained latent prior, as arrays and JSON-ready
 facts: what ``sample-prior``, ``generate`` and the prior pictures share.
 
-Boltzmann priors (grbm, rbm) are sampled through a dimod sampler chosen by
-name (:func:`cryostar_boltz.engine.samplers.get_sampler`); the gaussian and
-gmm priors are sampled directly (sampler name :data:`DIRECT`).
+Samplers are chosen by name (:func:`cryostar_boltz.engine.samplers.get_sampler`):
+Boltzmann priors (grbm, rbm) through a dimod sampler (gibbs by default);
+every prior with a continuous latent (gaussian, gmm, grbm with its hidden
+units summed out, ebm) through a continuous sampler, ``langevin`` or
+``mala``, run on its free energy F(z). Without a sampler named, each prior
+uses its ``default_sampler``: the gaussian and gmm priors are sampled
+directly (sampler name :data:`DIRECT`), the ebm prior with mala.
 """
 import time
 
@@ -30,32 +34,47 @@ def draw_samples(prior, n, sampler=None, seed=0, num_sweeps=None, beta=None,
         raise ValueError("the number of samples must be at least 1, got %d" % n)
     check_sampler_options(seed, num_sweeps, beta)
     requested = {"seed": seed, "num_sweeps": num_sweeps, "beta": beta}
-    if prior.to_bqm() is None:
-        if sampler not in (None, DIRECT):
-            raise ValueError("--sampler %s: the %s prior is sampled directly (it has "
-                             "no binary model for a dimod sampler); leave --sampler "
-                             "out" % (sampler, prior.name))
+    from .samplers import CONTINUOUS_SAMPLERS, get_sampler, is_continuous
+    name = sampler or prior.default_sampler
+    if name == DIRECT:
+        if prior.default_sampler != DIRECT:
+            raise ValueError("--sampler %s: the %s prior is not sampled directly; choose "
+                             "a sampler or leave --sampler out (%s)"
+                             % (DIRECT, prior.name, prior.default_sampler))
         _refuse_options(requested, ("num_sweeps", "beta"),
                         "the %s prior is sampled directly" % prior.name)
         ignored = []
         name, options = DIRECT, {"seed": seed}
         kw = options
     else:
-        from .samplers import get_sampler
-        name = sampler or "gibbs"
+        if name not in CONTINUOUS_SAMPLERS and prior.to_bqm() is None:
+            why = ("is sampled directly" if prior.default_sampler == DIRECT
+                   else "has a continuous latent")
+            raise ValueError("--sampler %s: the %s prior %s (it has no binary model "
+                             "for a dimod sampler); leave --sampler out or choose a "
+                             "continuous sampler (%s)"
+                             % (name, prior.name, why, ", ".join(CONTINUOUS_SAMPLERS)))
         check_sampler_size(name, prior.to_bqm())
-        dimod_sampler = get_sampler(name)  # qpu without credentials: clear error
-        options, ignored = sampler_options(dimod_sampler, requested)
+        chosen = get_sampler(name)  # qpu without credentials: clear error
+        if is_continuous(chosen) and prior.extra_encoder_dim:
+            raise ValueError("--sampler %s: the %s prior's code is binary; continuous "
+                             "samplers (%s) do not apply: use a dimod sampler (gibbs, "
+                             "sa, exact, qpu)" % (name, prior.name,
+                                                  ", ".join(CONTINUOUS_SAMPLERS)))
+        options, ignored = sampler_options(chosen, requested)
         # --num-sweeps and --beta have no default: given, they must apply;
         # --seed always has a value (0): recorded as ignored, not refused
         _refuse_options(requested, [k for k in ignored if k != "seed"],
                         "sampler %s does not take it" % name)
-        kw = dict(options, sampler=dimod_sampler)
+        kw = dict(options, sampler=chosen)
     if ignored:
         log("note: sampler %s takes no %s; ignored" % (name, ", ".join(ignored)))
     start = time.perf_counter()
     with torch.no_grad():
-        z, info = prior.sample(n, **kw)
+        if kw.get("sampler") is not None and is_continuous(kw["sampler"]):
+            z, info = prior.sample_continuous(n, **kw)
+        else:
+            z, info = prior.sample(n, **kw)
     elapsed = time.perf_counter() - start
     decoder_input = _numpy(info["decoder_input"]).astype(np.float32)
     free = _numpy(info["free_energy"]).astype(np.float64)

@@ -133,6 +133,20 @@ class CryoStarBoltzProtBase(EMProtocol, ProtFlexBase):
         particles = self._getInputFlex()
         return None if particles is None else flex_attr(particles, cts.FLEX_PRIOR)
 
+    def _samplerApplies(self):
+        """Whether the form's sampler samples the run's prior: any for a
+        Boltzmann prior, a continuous one for a continuous latent (else
+        the engine uses the prior's own default: direct, or mala)."""
+        prior, sampler = self._runPriorName(), self._choice("sampler")
+        return prior in cts.BOLTZMANN_PRIORS or (
+            sampler in cts.CONTINUOUS_SAMPLERS and prior not in cts.BINARY_CODE_PRIORS)
+
+    def _samplerUsed(self):
+        """The sampler the engine runs for the form's choice and the run's prior."""
+        if self._samplerApplies():
+            return self._choice("sampler")
+        return cts.PRIOR_SAMPLERS.get(self._runPriorName(), self._choice("sampler"))
+
     def _runHasOneBasin(self):
         """Whether the run's prior has a single basin (the gaussian)."""
         return self._runPriorName() == "gaussian"

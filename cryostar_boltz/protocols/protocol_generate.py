@@ -73,8 +73,10 @@ class CryoStarBoltzProtGenerate(CryoStarBoltzProtBase):
                       help="k of k-means, or the most basins to keep.")
         add_choice(form, "sampler", cts.SAMPLERS, cts.DEFAULT_SAMPLER,
                    condition=_source_is("samples"), label="Sampler",
-                   help="dimod sampler of Boltzmann priors (grbm, rbm); "
-                        "gaussian and gmm priors are sampled directly.")
+                   help="dimod sampler of Boltzmann priors (grbm, rbm), or "
+                        "a continuous sampler (langevin, mala) of any prior "
+                        "with a continuous latent; otherwise gaussian and "
+                        "gmm priors are sampled directly, ebm with mala.")
         form.addParam("latentFile", params.FileParam, condition=_source_is("file"),
                       label="Latent file (.npy)",
                       help="A NumPy array of shape (points, latent dimension) "
@@ -118,10 +120,11 @@ class CryoStarBoltzProtGenerate(CryoStarBoltzProtBase):
         else:  # only the options of the source: the engine refuses the others
             given = {"component": self.component.get(), "n": self.numberOfPoints.get(),
                      "k": self.numberOfClusters.get(), "seed": self.seed.get(),
-                     "sampler": self._choice("sampler") if source == "samples" else None}
+                     "sampler": self._choice("sampler") if self._samplerApplies() else None}
             args += ["--from", source]
             for name in cts.GENERATE_SOURCE_OPTIONS[source]:
-                args += ["--" + name, given[name]]
+                if given[name] is not None:  # a sampler that does not apply: the prior's own
+                    args += ["--" + name, given[name]]
         if self._wantsMaps():
             args.append("--maps")
         self._runEngine("generate", args)
@@ -131,7 +134,7 @@ class CryoStarBoltzProtGenerate(CryoStarBoltzProtBase):
         z = np.load(self._outDir(record["z"]))
         attrs = {cts.FLEX_SOURCE: record["source"]}
         if record["source"] == "samples":
-            attrs[cts.FLEX_SAMPLER] = self._choice("sampler")
+            attrs[cts.FLEX_SAMPLER] = self._samplerUsed()
         full, coarse = self._createStructureSets(self._outDir(), record, z, "",
                                                  "models", **attrs)
         outputs = {OUTPUTS.Structures: full, OUTPUTS.StructuresCoarse: coarse}
@@ -154,7 +157,7 @@ class CryoStarBoltzProtGenerate(CryoStarBoltzProtBase):
         if source == "basins" and self._runHasOneBasin():
             errors.append("The gaussian prior has a single basin (z = 0): "
                           "choose another source, or train with a "
-                          "multi-basin prior (gmm, grbm or rbm).")
+                          "multi-basin prior (gmm, grbm, rbm or ebm).")
         if source == "pca":
             dim = flex_attr(particles, cts.FLEX_LATENT_DIM)
             if dim and self.component.get() > dim:

@@ -20,9 +20,12 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
     """Draws latents from the prior a training run learned and decodes them
     to atomic models. Boltzmann priors (grbm, rbm) are sampled through a
     dimod sampler: block Gibbs, simulated annealing, exact enumeration
-    (small models) or a D-Wave quantum annealer; gaussian and gmm priors
-    are sampled directly. Basin mode lists the prior's distinct
-    low-energy states, each decoded to a structure.
+    (small models) or a D-Wave quantum annealer; every prior with a
+    continuous latent (gaussian, gmm, grbm, ebm) also through a Langevin
+    sampler of its free energy; gaussian and gmm priors are otherwise
+    sampled directly, the ebm prior by Metropolis-adjusted Langevin. Basin
+    mode lists the prior's distinct low-energy states, each decoded to a
+    structure.
     """
     _label = "sample prior"
     _devStatus = BETA
@@ -49,8 +52,14 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
                         "state (small models only);\n*qpu*: a D-Wave quantum "
                         "annealer (needs dwave-system and a configured "
                         "API token; the effective temperature is "
-                        "estimated and reported).\nThe gaussian and gmm "
-                        "priors are sampled directly and ignore it.")
+                        "estimated and reported);\n*langevin*: unadjusted "
+                        "Langevin dynamics of the free energy F(z), short "
+                        "run from N(0, I) (any prior with a continuous "
+                        "latent: gaussian, gmm, grbm, ebm);\n*mala*: "
+                        "Metropolis-adjusted Langevin, exact in the limit "
+                        "(the ebm prior's default).\nWith a dimod sampler "
+                        "chosen, the gaussian and gmm priors are sampled "
+                        "directly and the ebm prior with mala.")
         form.addParam("maxStructures", params.IntParam, default=100,
                       validators=[params.Positive],
                       label="Structures to decode",
@@ -61,8 +70,9 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
         form.addParam("numSweeps", params.IntParam, default=0,
                       expertLevel=params.LEVEL_ADVANCED, label="Sweeps",
                       help="Sweeps per sample of the samplers that sweep "
-                           "(gibbs, sa, sa-optimise; the others ignore it); 0 "
-                           "takes the sampler's default.")
+                           "(gibbs, sa, sa-optimise; Langevin steps of langevin "
+                           "and mala; the others ignore it); 0 takes the "
+                           "sampler's default.")
         form.addParam("beta", params.FloatParam, default=1.0,
                       validators=[params.Positive],
                       expertLevel=params.LEVEL_ADVANCED,
@@ -78,7 +88,7 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
                        help="Also find the prior's distinct low-energy states "
                             "(annealing to low temperature, then steepest "
                             "descent) and decode each; needs a multi-basin "
-                            "prior (gmm, grbm or rbm).")
+                            "prior (gmm, grbm, rbm or ebm).")
         group.addParam("maxBasins", params.IntParam, default=10,
                        validators=[params.Positive], condition="doBasins",
                        label="Most basins", help="Keep at most this many "
@@ -103,7 +113,7 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
         args = ["--run", self._getRunDir(), "--n", self.numberOfSamples.get(),
                 "--seed", self.seed.get(), "--out", self._outDir(),
                 "--structures", min(self.maxStructures.get(), self.numberOfSamples.get())]
-        if self._runPriorName() in cts.BOLTZMANN_PRIORS:
+        if self._samplerApplies():
             args += ["--sampler", self._samplerName()]
             if self.beta.get() != 1.0:  # 1 is the default; a sampler without beta refuses it
                 args += ["--beta", self.beta.get()]
@@ -163,19 +173,25 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
             errors.append("The number of samples cannot be negative.")
         elif n == 0 and not self.doBasins:
             errors.append("Ask for samples, or for the basins (or both).")
+        if (self._runPriorName() in cts.BINARY_CODE_PRIORS
+                and self._samplerName() in cts.CONTINUOUS_SAMPLERS):
+            errors.append("The %s prior's code is binary: continuous samplers "
+                          "(%s) do not apply; choose a dimod sampler."
+                          % (self._runPriorName(), ", ".join(cts.CONTINUOUS_SAMPLERS)))
         if self.doBasins and self._runHasOneBasin():
             errors.append("The gaussian prior has a single basin (z = 0): "
-                          "basins need a multi-basin prior (gmm, grbm or "
-                          "rbm); train with one of those.")
+                          "basins need a multi-basin prior (gmm, grbm, "
+                          "rbm or ebm); train with one of those.")
         return errors
 
     def _warnings(self):
         warnings = []
         prior = self._runPriorName()
-        if (prior and prior not in cts.BOLTZMANN_PRIORS
+        if (prior and not self._samplerApplies()
                 and self._samplerName() != cts.DEFAULT_SAMPLER):
-            warnings.append("The %s prior is sampled directly: the chosen "
-                            "sampler is not used." % prior)
+            warnings.append("The %s prior has no binary model: the chosen "
+                            "dimod sampler is not used (%s instead)."
+                            % (prior, self._samplerUsed()))
         if self._samplerName() == "qpu":
             warnings.append("The qpu sampler sends the prior to a D-Wave "
                             "quantum annealer: it needs dwave-system, a "

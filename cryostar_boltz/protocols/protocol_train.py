@@ -145,6 +145,10 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
         prior = self._choice("prior")
         if prior == "gmm":
             return {"components": self.priorSize.get()}
+        if prior == "ebm":
+            return {"energy_width": self.energyWidth.get(),
+                    "num_chains": self.langevinChains.get(),
+                    "langevin_steps": self.langevinSteps.get()}
         options = {}
         if prior == "grbm":
             options["hidden_units"] = self.priorSize.get()

@@ -16,7 +16,7 @@ import pyworkflow.protocol.params as params
 
 from .. import constants as cts
 from ..engine.training.config import DensityConfig, TrainConfig
-from .form import add_choice, choice_is, choice_is_not
+from .form import add_choice, choice_is
 
 #: Stage-1 defaults (``cryostar-boltz train``).
 TRAIN = TrainConfig()
@@ -24,7 +24,8 @@ TRAIN = TrainConfig()
 DENSITY = DensityConfig()
 #: Defaults of the prior options the form sets (the priors' constructors).
 PRIOR_DEFAULTS = {"components": 8, "hidden_units": 8, "visible_units": 8,
-                  "num_chains": 256, "gibbs_steps": 1}
+                  "num_chains": 256, "gibbs_steps": 1, "energy_width": 128,
+                  "langevin_steps": 20}
 
 #: Form parameter -> ``TrainConfig`` field, passed on every new training.
 STAGE1_FIELDS = {
@@ -43,8 +44,9 @@ DENSITY_FIELDS = {"densityHidden": "hidden", "densityLayers": "layers",
                   "densityBatch": "batch_size"}
 
 NEW_RUN = "not doContinue"
-NOT_GAUSSIAN = choice_is_not("prior", cts.PRIORS, "gaussian")
+SIZED = choice_is("prior", cts.PRIORS, "gmm", "grbm", "rbm")
 BOLTZMANN = choice_is("prior", cts.PRIORS, *cts.BOLTZMANN_PRIORS)
+EBM = choice_is("prior", cts.PRIORS, "ebm")
 
 
 def flag(field):
@@ -163,11 +165,14 @@ def define_stage1(form):
                     "(a mixture of 2^H Gaussians whose binary hidden "
                     "layer is a model D-Wave samplers can sample);\n"
                     "*rbm*: a binary RBM latent next to the "
-                    "continuous one (discrete VAE).\nMulti-basin "
-                    "priors (gmm, grbm, rbm) let the latent space "
+                    "continuous one (discrete VAE);\n*ebm*: a small "
+                    "neural energy times the standard normal (latent "
+                    "energy-based prior), any shape, sampled by "
+                    "Langevin dynamics.\nMulti-basin "
+                    "priors (gmm, grbm, rbm, ebm) let the latent space "
                     "cluster where the data do.")
     group.addParam("priorSize", params.IntParam, default=PRIOR_DEFAULTS["hidden_units"],
-                   validators=[params.Positive], condition=NOT_GAUSSIAN,
+                   validators=[params.Positive], condition=SIZED,
                    label="Components / hidden units",
                    help="gmm: number of Gaussian components; grbm and "
                         "rbm: number of hidden binary units (the prior "
@@ -193,6 +198,24 @@ def define_stage1(form):
                    label="Gibbs sweeps per step",
                    help="Block-Gibbs sweeps of the persistent chains at "
                         "each optimisation step.")
+    group.addParam("energyWidth", params.IntParam, default=PRIOR_DEFAULTS["energy_width"],
+                   validators=[params.Positive], condition=EBM,
+                   label="Energy network width",
+                   help="ebm: units in each hidden layer of the neural "
+                        "energy over the latent space.")
+    group.addParam("langevinChains", params.IntParam, default=PRIOR_DEFAULTS["num_chains"],
+                   validators=[params.Positive], condition=EBM,
+                   expertLevel=params.LEVEL_ADVANCED,
+                   label="Persistent Langevin chains",
+                   help="ebm: the prior's side of its training is sampled "
+                        "by this many persistent, importance-weighted "
+                        "Langevin chains.")
+    group.addParam("langevinSteps", params.IntParam, default=PRIOR_DEFAULTS["langevin_steps"],
+                   validators=[params.Positive], condition=EBM,
+                   expertLevel=params.LEVEL_ADVANCED,
+                   label="Langevin steps per step",
+                   help="ebm: Metropolis-adjusted Langevin steps of the "
+                        "persistent chains at each optimisation step.")
 
 
 def define_focus(form):

@@ -398,3 +398,68 @@ def test_analyze_refusals(dataset, gaussian_run, tmp_path, capsys):
         code, err = error_of(capsys, "analyze", *args, "--out", tmp_path / "a")
         assert code == (2 if "argument" in message else 1) and message in err, (args, err)
         assert not (tmp_path / "a").exists(), args
+
+
+# ------------------------------------------------------------ continuous samplers
+
+@pytest.fixture(scope="module")
+def ebm_run(dataset, tmp_path_factory):
+    return train(dataset, tmp_path_factory.mktemp("runs") / "ebm", "ebm",
+                 energy_width=16, num_chains=32)
+
+
+def test_ebm_run_samples_with_mala_by_default_and_langevin(ebm_run, tmp_path, capsys):
+    out = tmp_path / "mala"
+    assert cli("sample-prior", "--run", ebm_run, "--n", 30, "--structures", 2,
+               "--num-sweeps", 40, "--out", out) == 0
+    info = json.loads((out / "info.json").read_text())
+    assert info["sampler"] == "mala" and info["options"]["num_sweeps"] == 40
+    assert 0 < info["sampleset_info"]["acceptance"] <= 1
+    assert info["energy"] == "free energy F(z)" and info["log_z"] is not None
+    z = np.load(out / "z.npy")
+    prior = TrainedRun(ebm_run).prior
+    with torch.no_grad():
+        free = prior.free_energy(torch.as_tensor(z)).numpy()
+    np.testing.assert_allclose(np.load(out / "energies.npy"), free, rtol=1e-5, atol=1e-5)
+    assert not (out / "states.npy").exists()
+    out = tmp_path / "langevin"
+    assert cli("sample-prior", "--run", ebm_run, "--n", 10, "--structures", 0,
+               "--sampler", "langevin", "--out", out) == 0
+    assert json.loads((out / "info.json").read_text())["sampler"] == "langevin"
+    code, err = error_of(capsys, "sample-prior", "--run", ebm_run, "--n", 5,
+                         "--sampler", "gibbs", "--out", tmp_path / "g")
+    assert code == 1 and ("--sampler gibbs: the ebm prior has a continuous latent (it "
+                          "has no binary model for a dimod sampler); leave --sampler "
+                          "out or choose a continuous sampler (langevin, mala)") in err
+    assert not (tmp_path / "g").exists()
+    out = tmp_path / "basins"
+    assert cli("sample-prior", "--run", ebm_run, "--n", 0, "--basins", "--basin-reads",
+               20, "--out", out) == 0
+    table = json.loads((out / "basins.json").read_text())["basins"]
+    assert table and [b["energy"] for b in table] == sorted(b["energy"] for b in table)
+
+
+@pytest.mark.parametrize("run_name", ["gaussian_run", "grbm_run"])
+def test_continuous_samplers_sample_every_continuous_latent(run_name, request, tmp_path):
+    """gaussian and grbm (its F with the hidden units summed out) through mala."""
+    run = request.getfixturevalue(run_name)
+    out = tmp_path / "m"
+    assert cli("sample-prior", "--run", run, "--n", 400, "--structures", 0,
+               "--sampler", "mala", "--num-sweeps", 100, "--seed", 2, "--out", out) == 0
+    info = json.loads((out / "info.json").read_text())
+    assert info["sampler"] == "mala" and info["energy"] == "free energy F(z)"
+    z = np.load(out / "z.npy")
+    if run_name == "gaussian_run":  # N(0, I)
+        assert abs(z.mean()) < 0.1 and abs(z.std() - 1.0) < 0.1
+    assert not (out / "states.npy").exists()
+
+
+def test_the_rbm_code_refuses_continuous_samplers():
+    from cryostar_boltz.engine.priors import build_prior
+    from cryostar_boltz.engine.sampling import draw_samples
+    prior = build_prior("rbm", 2, visible_units=2, hidden_units=2)
+    for name in ("langevin", "mala"):
+        with pytest.raises(ValueError, match=r"^--sampler %s: the rbm prior's code is "
+                           r"binary; continuous samplers \(langevin, mala\) do not "
+                           r"apply: use a dimod sampler" % name):
+            draw_samples(prior, 3, name, log=lambda *a: None)

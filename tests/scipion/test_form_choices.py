@@ -27,7 +27,7 @@ from cryostar_boltz.engine.training.config import (DensityConfig, MOTIONS,  # no
 from cryostar_boltz.engine.latents import SOURCES  # noqa: E402
 from cryostar_boltz.engine.priors import PRIORS, build_prior  # noqa: E402
 from cryostar_boltz.engine.pseudoatoms import MODES  # noqa: E402
-from cryostar_boltz.engine.samplers import SAMPLERS  # noqa: E402
+from cryostar_boltz.engine.samplers import CONTINUOUS_SAMPLERS, SAMPLERS  # noqa: E402
 from cryostar_boltz.engine.structure.formats import FORMAT_CHOICES  # noqa: E402
 from cryostar_boltz.engine.selection import SPACES  # noqa: E402
 from cryostar_boltz.protocols import (CryoStarBoltzProtAnalyze,  # noqa: E402
@@ -40,6 +40,7 @@ from cryostar_boltz.protocols import (CryoStarBoltzProtAnalyze,  # noqa: E402
 REGISTRIES = {
     "PRIORS": tuple(PRIORS),
     "SAMPLERS": tuple(SAMPLERS),
+    "CONTINUOUS_SAMPLERS": tuple(CONTINUOUS_SAMPLERS),
     "GENERATE_SOURCES": tuple(SOURCES) + ("file",),
     "CLUSTER_METHODS": tuple(METHODS),
     "PSEUDO_ATOMS": tuple(MODES),
@@ -75,6 +76,12 @@ def test_boltzmann_priors_are_the_priors_with_a_binary_model():
     binary = tuple(name for name in PRIORS
                    if build_prior(name, 2).to_bqm() is not None)
     assert cts.BOLTZMANN_PRIORS == binary
+
+
+def test_each_priors_sampler_and_binary_code_are_the_engines():
+    assert cts.PRIOR_SAMPLERS == {name: cls.default_sampler for name, cls in PRIORS.items()}
+    assert cts.BINARY_CODE_PRIORS == tuple(
+        name for name in PRIORS if build_prior(name, 2).extra_encoder_dim)
 
 
 @pytest.mark.parametrize("protocol_class", PROTOCOLS)

@@ -14,10 +14,16 @@ low temperature, then steepest descent): basins.json (bits, energy, how
 often annealing found it, free energy of the latent at its centre),
 basins_z.npy and basins.pdb / basins_coarse.pdb, lowest energy first.
 
-Samplers (Boltzmann priors grbm and rbm): gibbs (default), sa, exact, qpu
-(D-Wave; needs credentials) or an installed plug-in. The gaussian and gmm
-priors are sampled directly and have no sampler. exact enumerates every
-binary state and is refused above 24 binary variables (use gibbs or sa).
+Samplers: dimod samplers of the binary model of Boltzmann priors (grbm
+and rbm): gibbs (their default), sa, exact, qpu (D-Wave; needs
+credentials) or an installed plug-in; exact enumerates every binary state
+and is refused above 24 binary variables (use gibbs or sa). Continuous
+samplers of the free energy F(z) of every prior with a continuous latent
+(gaussian, gmm, grbm with its hidden units summed out, ebm): langevin
+(unadjusted, short-run) and mala (Metropolis-adjusted, exact in the limit;
+the ebm prior's default); --num-sweeps is their number of steps. Without
+--sampler the gaussian and gmm priors are sampled directly. The rbm
+prior's binary code refuses continuous samplers.
 
 DIR belongs to these samples (DIR/run.json records the run and the
 options): the same command rerun into it writes them again; a folder
@@ -32,6 +38,8 @@ Examples:
         --num-sweeps 1000 --beta 1.0 --seed 3 --out s2
     cryostar-boltz sample-prior --run run1 --n 0 --basins --out basins
     cryostar-boltz sample-prior --run run1 --n 200 --sampler qpu --out qpu
+    cryostar-boltz sample-prior --run ebm_run --n 500 --sampler mala \\
+        --num-sweeps 1000 --out s3
 """
 from pathlib import Path
 
@@ -47,9 +55,12 @@ def add_args(parser):
                         "%%(default)s)" % opt_type.MAX_SAMPLES)
     parser.add_argument("--sampler", default=None,
                         help="dimod sampler for Boltzmann priors: gibbs "
-                        "(default), sa, exact, qpu or a plug-in name")
+                        "(default), sa, exact, qpu or a plug-in name; continuous "
+                        "sampler for priors with a continuous latent: langevin "
+                        "or mala (the ebm prior's default)")
     parser.add_argument("--num-sweeps", type=opt_type.positive_int,
-                        help="sweeps per sample (gibbs, sa)")
+                        help="sweeps per sample (gibbs, sa; Langevin steps for "
+                        "langevin and mala)")
     parser.add_argument("--beta", type=opt_type.positive_float,
                         help="inverse temperature (default 1: the prior itself)")
     parser.add_argument("--seed", type=opt_type.seed, default=0,

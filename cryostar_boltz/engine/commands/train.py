@@ -121,7 +121,7 @@ def add_args(parser):
                        "or render every heavy atom carried by its residue "
                        "(about 8x the projection work)")
     model.add_argument("--prior", default=d.prior,
-                       help="latent prior: gaussian, gmm, grbm or rbm")
+                       help="latent prior: gaussian, gmm, grbm, rbm or ebm")
     model.add_argument("--prior-lr", type=opt_type.positive_float, default=None,
                        help="learning rate of the prior's parameters "
                        "(default: 10 x --lr)")
@@ -130,7 +130,8 @@ def add_args(parser):
                        "posteriors for this many steps (0: off)")
     model.add_argument("--prior-option", action="append", default=[],
                        metavar="KEY=VALUE",
-                       help="prior option, e.g. components=3 or hidden=8 "
+                       help="prior option, e.g. components=3, hidden=8 or "
+                       "width=128 (ebm) "
                        "(repeatable)")
     loss = parser.add_argument_group("losses")
     loss.add_argument("--continuity-weight", type=opt_type.nonnegative_float, default=d.continuity_weight)

@@ -1,7 +1,8 @@
 """Latent priors of the VAE, one module per family, one interface
 (:class:`~.base.Prior`): ``gaussian`` (N(0, I), the published method's),
 ``gmm`` (a learnable Gaussian mixture), ``grbm`` (a Gaussian-Bernoulli
-RBM over z) and ``rbm`` (an RBM binary code beside z).
+RBM over z), ``rbm`` (an RBM binary code beside z) and ``ebm`` (a neural
+energy over z, the latent EBM prior of Pang et al. 2020).
 
 Build one with ``build_prior(name, latent_dim, **options)`` (names in
 :data:`PRIORS`, short option names in :data:`OPTION_ALIASES`); rebuild it
@@ -10,13 +11,14 @@ from ``prior.config()`` and restore its state with ``load_state_dict``.
 Modules: ``base`` (the interface, ``gaussian_entropy``,
 ``reparameterise``), ``gaussian``, ``gmm``, ``boltzmann`` (what ``grbm``
 and ``rbm`` share: the binary quadratic model, log Z by enumeration or
-AIS, persistent chains), ``grbm``, ``rbm``, ``fit`` (``fit_to_posteriors``)
+AIS, persistent chains), ``grbm``, ``rbm``, ``ebm``, ``fit`` (``fit_to_posteriors``)
 and ``testing`` (``assert_prior_api``, the checks every prior passes).
 """
 import inspect
 
 from .base import Prior, UnknownPriorError, gaussian_entropy, reparameterise
 from .boltzmann import BoltzmannPrior
+from .ebm import EBMPrior
 from .fit import fit_to_posteriors
 from .gaussian import GaussianPrior
 from .gmm import GMMPrior
@@ -24,11 +26,13 @@ from .grbm import GRBMPrior
 from .rbm import RBMPrior
 
 #: Prior classes by name (``--prior``).
-PRIORS = {"gaussian": GaussianPrior, "gmm": GMMPrior, "grbm": GRBMPrior, "rbm": RBMPrior}
+PRIORS = {"gaussian": GaussianPrior, "gmm": GMMPrior, "grbm": GRBMPrior, "rbm": RBMPrior,
+          "ebm": EBMPrior}
 
 #: Short option names accepted on command lines and in Scipion forms.
 OPTION_ALIASES = {"hidden": "hidden_units", "visible": "visible_units",
-                  "k": "components"}
+                  "k": "components", "width": "energy_width", "layers": "energy_layers",
+                  "steps": "langevin_steps", "chains": "num_chains"}
 
 
 def build_prior(name, latent_dim, **options):
@@ -54,7 +58,7 @@ def build_prior(name, latent_dim, **options):
 
 
 #: Integer prior options where 0 means "never" (exact sums, AIS estimates).
-ZERO_ALLOWED = ("exact_max_hidden", "exact_max_units", "ais_every")
+ZERO_ALLOWED = ("exact_max_hidden", "exact_max_units", "ais_every", "log_z_every")
 
 
 def _checked_option(prior, key, value, default):
@@ -69,6 +73,7 @@ def _checked_option(prior, key, value, default):
         return bool(value)
     if key == "seed":
         return check(label, value, seed)
+
     if isinstance(default, int):
         return check(label, value, at_least(0 if key in ZERO_ALLOWED else 1))
     if isinstance(default, float) and default > 0:
@@ -77,5 +82,5 @@ def _checked_option(prior, key, value, default):
 
 
 __all__ = ["PRIORS", "OPTION_ALIASES", "UnknownPriorError", "build_prior", "Prior",
-           "BoltzmannPrior", "GaussianPrior", "GMMPrior", "GRBMPrior", "RBMPrior",
+           "BoltzmannPrior", "GaussianPrior", "GMMPrior", "GRBMPrior", "RBMPrior", "EBMPrior",
            "gaussian_entropy", "reparameterise", "fit_to_posteriors"]

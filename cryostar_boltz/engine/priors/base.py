@@ -72,6 +72,9 @@ class Prior(nn.Module):
 
     name = ""
     extra_encoder_dim = 0
+    #: The sampler ``sample-prior`` uses when none is named: ``direct``
+    #: (drawn exactly, without a sampler), a dimod sampler or a continuous one.
+    default_sampler = "direct"
 
     def __init__(self, latent_dim, **options):
         super().__init__()
@@ -131,14 +134,58 @@ class Prior(nn.Module):
         Boltzmann priors, else None), ``free_energy`` (n,),
         ``decoder_input`` (n, decoder_input_dim): what to decode,
         ``timing`` (dict of seconds); Boltzmann priors add ``beta_eff``
-        and ``sampleset_info``. ``kw`` go to the dimod sampler (``seed``,
-        ``num_sweeps``, ``beta``...)."""
+        and ``sampleset_info``. ``kw`` go to the sampler (``seed``,
+        ``num_sweeps``, ``beta``...). A continuous sampler (``langevin``,
+        ``mala``) samples F of any prior with a continuous latent
+        (:meth:`sample_continuous`)."""
         raise NotImplementedError
 
     def to_bqm(self):
         """The ``dimod.BinaryQuadraticModel`` a dimod sampler consumes, or
         None for priors sampled directly."""
         return None
+
+    def energy_model(self):
+        """The :class:`~cryostar_boltz.engine.samplers.EnergyModel` of F over
+        the continuous latent (what a continuous sampler consumes), in the
+        prior's dtype and device. ValueError for a prior whose decoder
+        input has a binary part (``rbm``)."""
+        from ..samplers import CONTINUOUS_SAMPLERS, EnergyModel
+        if self.extra_encoder_dim:
+            raise ValueError("the %s prior's code is binary: continuous samplers (%s) "
+                             "do not apply; use a dimod sampler" % (
+                                 self.name, ", ".join(CONTINUOUS_SAMPLERS)))
+        reference = next(iter(self.parameters()), None)
+        dtype = reference.dtype if reference is not None else torch.get_default_dtype()
+        device = reference.device if reference is not None else "cpu"
+        return EnergyModel(self.free_energy, self.latent_dim, dtype=dtype, device=device)
+
+    def sample_continuous(self, n, sampler, **kw):
+        """``n`` latents from a continuous ``sampler`` (a name or a
+        :class:`~cryostar_boltz.engine.samplers.ContinuousSampler`) run on
+        F: ``(z (n, latent_dim), info)`` as :meth:`sample`, with
+        ``sampleset_info`` (the sampler's facts: step size, acceptance...).
+        ``kw`` go to the sampler (``seed``, ``num_sweeps``, ``step_size``,
+        ``beta``...). ValueError as :meth:`energy_model`."""
+        import time
+
+        from ..samplers import CONTINUOUS_SAMPLERS, get_sampler, is_continuous
+        from ..samplers.continuous import samples_array
+        model = self.energy_model()
+        label = sampler if isinstance(sampler, str) else type(sampler).__name__
+        sampler = get_sampler(sampler)
+        if not is_continuous(sampler):
+            raise ValueError("sampler %s samples binary models: the %s prior's latent is "
+                             "continuous; use %s" % (label, self.name,
+                                                     " or ".join(CONTINUOUS_SAMPLERS)))
+        start = time.perf_counter()
+        sampleset = sampler.sample(model, num_reads=int(n), **kw)
+        z = torch.as_tensor(samples_array(sampleset, model.labels), dtype=model.dtype)
+        with torch.no_grad():
+            free = self.free_energy(z.to(model.device)).cpu()
+        return z, {"sampler": sampler.name, "energies": None, "free_energy": free,
+                   "decoder_input": z, "sampleset_info": sampleset.info,
+                   "timing": {"sample_seconds": time.perf_counter() - start}}
 
     def basins(self, sampler="sa", num_reads=200, max_basins=None, **kw):
         """Distinct low-energy states, lowest first: dicts with ``h``

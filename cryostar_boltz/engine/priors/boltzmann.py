@@ -46,6 +46,8 @@ class BoltzmannPrior(Prior):
     every ``ais_every`` training calls or by :meth:`refresh_log_z`.
     """
 
+    default_sampler = "gibbs"
+
     def _setup_boltzmann(self, num_units, num_chains, gibbs_steps, ais_every,
                          ais_chains, ais_betas, seed):
         self.num_chains = int(num_chains)

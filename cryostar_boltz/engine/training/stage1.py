@@ -51,7 +51,7 @@ class Stage1Trainer(EpochTrainer):
     """Everything a stage-1 run holds; ``fit()`` trains, ``finish()`` writes
     the latents, the model and the analysis."""
     metric_columns = ("step", "epoch", "loss", "image", "continuity", "elastic",
-                      "elastic_kept", "clash", "kl", "beta", "lr",
+                      "elastic_kept", "clash", "kl", "log_z", "beta", "lr",
                       "particles_per_s", "skipped") + CONVERGENCE_COLUMNS
     progress_terms = ("loss", "image", "continuity", "elastic", "clash", "kl")
 

@@ -6,7 +6,8 @@ from cryostar_boltz.engine.priors.testing import perturb
 
 #: Options that keep each family small enough to enumerate.
 SMALL = {"gaussian": {}, "gmm": {"components": 3}, "grbm": {"hidden_units": 5},
-         "rbm": {"visible_units": 3, "hidden_units": 4}}
+         "rbm": {"visible_units": 3, "hidden_units": 4},
+         "ebm": {"energy_width": 16, "num_chains": 64, "langevin_steps": 5}}
 
 
 @pytest.fixture

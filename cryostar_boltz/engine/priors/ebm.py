@@ -1,0 +1,306 @@
+"""The latent energy-based prior (Pang, Han, Nijkamp, Zhu and Wu, "Learning
+latent space energy-based prior model", NeurIPS 2020).
+
+p(z) = exp(-E(z)) N(z; 0, I) / Z' with E a small neural network (an MLP
+with SiLU activations): the free energy is F(z) = E(z) + |z|^2 / 2 and
+Z = (2 pi)^(d/2) Z'. E grows at most linearly, so the Gaussian keeps
+p normalisable; E starts at zero (the last layer is zero), so training
+starts from N(0, I), the published method's prior.
+
+KL(q || p) = E_q[F(z)] - H(q) + log Z. Its gradient: the encoder's through
+reparameterised draws of q; the energy's through E_q[dE/dtheta] minus
+E_p[dE/dtheta], the second on persistent chains kept in the prior's
+state (saved with a checkpoint), advanced at each training call by
+``langevin_steps`` Langevin steps (Metropolis-adjusted with a step
+adapted to 57 % acceptance unless ``metropolis=False``, the paper's
+unadjusted steps of ``step_size``).
+
+Chains alone cannot follow a multi-basin prior: Langevin steps rarely
+cross the barriers between basins, so the chains keep the populations
+they happened to have while training deepens one basin and fills
+another, and the learned basins come out with the wrong weights (a
+three-basin fit to posteriors of weights 0.5 / 0.3 / 0.2 gave the prior
+0.74 / 0.18 / 0.08 while its chains still held 0.50 / 0.22 / 0.28). So the
+chains carry importance weights, as in sequential Monte Carlo: each
+change of the energy between two calls multiplies a chain's weight by
+exp(-(E_new(z) - E_old(z))) (the Langevin moves leave the current prior
+invariant and do not change it), the negative phase is the weighted mean,
+and the chains are resampled (systematic resampling) when their
+effective number falls below half. Mass thus moves between basins
+without crossing barriers. log Z (logged, and added to the loss so
+that the loss is the KL) is estimated, every ``log_z_every`` training
+calls and whenever asked after the parameters changed: by numerical
+integration on a grid for d <= 2, by annealed importance sampling from
+N(0, I) with MALA moves above (``ais_chains`` chains, ``ais_betas``
+temperatures; :func:`~cryostar_boltz.engine.samplers.ais_log_partition_continuous`).
+
+Sampling goes through a continuous sampler (``mala`` by default,
+``langevin``); basins are the minima of F reached by descent from many
+starts.
+"""
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from .base import Prior, gaussian_entropy, reparameterise, seeded_generator
+
+#: Latents closer than this (latent units) after descent share a basin.
+MERGE_RADIUS = 0.1
+
+
+class EBMPrior(Prior):
+    """Latent EBM prior over z with an MLP energy of ``energy_layers``
+    hidden layers of ``energy_width`` units.
+
+    Options: ``langevin_steps`` per training call on ``num_chains``
+    persistent chains of initial step ``step_size``, ``metropolis``
+    (adjust the steps; default on), ``kl_samples`` (draws of q per
+    particle), ``log_z_every``, ``ais_chains``, ``ais_betas`` (log Z above
+    two dimensions), ``seed`` (initial weights and chains).
+    """
+
+    name = "ebm"
+    default_sampler = "mala"
+
+    def __init__(self, latent_dim, energy_width=128, energy_layers=2, langevin_steps=20,
+                 step_size=0.05, num_chains=256, metropolis=True,
+                 kl_samples=1, log_z_every=100, ais_chains=256, ais_betas=200, seed=0):
+        super().__init__(latent_dim, energy_width=energy_width, energy_layers=energy_layers,
+                         langevin_steps=langevin_steps, step_size=step_size,
+                         num_chains=num_chains, metropolis=metropolis,
+                         kl_samples=kl_samples, log_z_every=log_z_every,
+                         ais_chains=ais_chains, ais_betas=ais_betas, seed=seed)
+        if energy_width < 1 or energy_layers < 1:
+            raise ValueError("ebm prior needs energy_width and energy_layers >= 1")
+        if ais_chains < 2 or ais_betas < 2:
+            raise ValueError("ebm prior needs ais_chains and ais_betas >= 2")
+        self.langevin_steps, self.num_chains = int(langevin_steps), int(num_chains)
+        self.metropolis = bool(metropolis)
+        self.kl_samples, self.log_z_every = int(kl_samples), int(log_z_every)
+        self.ais_chains, self.ais_betas, self.seed = int(ais_chains), int(ais_betas), int(seed)
+        generator = seeded_generator(seed)
+        widths = [latent_dim] + [int(energy_width)] * int(energy_layers)
+        layers = []
+        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+            layers += [_linear(fan_in, fan_out, generator), nn.SiLU()]
+        last = nn.Linear(widths[-1], 1, bias=False)  # a constant is log Z's
+        nn.init.zeros_(last.weight)
+        self.energy_net = nn.Sequential(*layers, last)
+        self.register_buffer("chains", torch.randn(self.num_chains, latent_dim,
+                                                   generator=seeded_generator(seed + 1)))
+        self.register_buffer("chain_step", torch.tensor(float(step_size)))
+        # importance log-weights of the chains, and E of each under the
+        # parameters of the last call (NaN: not yet known)
+        self.register_buffer("chain_log_weight", torch.zeros(self.num_chains))
+        self.register_buffer("chain_energy", torch.full((self.num_chains,), float("nan")))
+        self.register_buffer("log_z_estimate", torch.tensor(float("nan")))
+        self.register_buffer("log_z_error", torch.tensor(float("nan")))
+        self.register_buffer("log_z_key", torch.full((3,), float("nan"), dtype=torch.float64))
+        self.register_buffer("kl_calls", torch.zeros((), dtype=torch.long))
+
+    # ------------------------------------------------------------ energies
+    def energy(self, z):
+        """The network's energy E(z) (n,) of latents z (n, d)."""
+        weight = self.energy_net[-1].weight
+        return self.energy_net(z.to(weight.dtype)).squeeze(-1)
+
+    def free_energy(self, z):
+        self._check_z(z)
+        return self.energy(z) + 0.5 * z.to(self.energy_net[-1].weight.dtype).pow(2).sum(-1)
+
+    # ------------------------------------------------------------ log Z
+    def _parameter_key(self):
+        """A fingerprint of the parameters: (sum, sum of squares, weighted sum)."""
+        flat = torch.cat([p.detach().double().flatten() for p in self.parameters()])
+        index = torch.arange(1, len(flat) + 1, dtype=flat.dtype, device=flat.device)
+        return torch.stack([flat.sum(), flat.pow(2).sum(), (flat * index).sum()])
+
+    @torch.no_grad()
+    def refresh_log_z(self):
+        """Estimate log Z now (grid for d <= 2, AIS above; the AIS seeded
+        by the prior's seed, so the same parameters give the same value),
+        cache it with its standard error (0 for the grid) and return it."""
+        from ..samplers import ais_log_partition_continuous, grid_log_partition
+        model = self.energy_model()
+        if self.latent_dim <= 2:
+            reach = float(self.chains.abs().max()) if len(self.chains) else 0.0
+            value, error = grid_log_partition(model, half_width=4.0 + max(4.0, reach)), 0.0
+        else:
+            generator = seeded_generator(self.seed + 2, device=model.device)
+            value, error = ais_log_partition_continuous(
+                model, num_chains=self.ais_chains, num_betas=self.ais_betas,
+                generator=generator)
+        self.log_z_estimate.fill_(value)
+        self.log_z_error.fill_(error)
+        self.log_z_key.copy_(self._parameter_key().to(self.log_z_key.dtype))
+        return value
+
+    def log_z(self):
+        """log Z, re-estimated when the parameters changed since the last
+        estimate (a 0-d tensor, not differentiable)."""
+        key = self._parameter_key().to(self.log_z_key.dtype)
+        if torch.isnan(self.log_z_estimate) or not torch.equal(key, self.log_z_key):
+            self.refresh_log_z()
+        return self.log_z_estimate.detach().clone()
+
+    # ------------------------------------------------------------ training
+    def chain_weights(self):
+        """The chains' normalised importance weights (num_chains,)."""
+        return torch.softmax(self.chain_log_weight.double(), 0).to(self.chains.dtype)
+
+    @torch.no_grad()
+    def advance_chains(self, steps=None):
+        """Reweight the persistent chains for the change of E since the
+        last call, resample them when their effective number is below half,
+        then move them by ``steps`` (default ``langevin_steps``) Langevin
+        steps (MALA with an adapted step when ``metropolis``); in place,
+        from torch's global generator. Returns the chains."""
+        from ..samplers.langevin import adapted_step, langevin_step, mala_step
+        model = self.energy_model()
+        chains = self.chains
+        current = self.energy(chains).to(self.chain_energy.dtype)
+        known = torch.isfinite(self.chain_energy)
+        self.chain_log_weight[known] -= (current - self.chain_energy)[known]
+        weights = torch.softmax(self.chain_log_weight.double(), 0)
+        if 1.0 / float(weights.pow(2).sum()) < 0.5 * len(chains):
+            chains.copy_(chains[systematic_resample(weights)])
+            self.chain_log_weight.zero_()
+        z = chains.to(model.dtype)
+        step = float(self.chain_step)
+        value = gradient = None
+        for _ in range(int(self.langevin_steps if steps is None else steps)):
+            if self.metropolis:
+                z, value, gradient, accepted = mala_step(
+                    model.energy_and_gradient, z, step, None, value, gradient)
+                step = adapted_step(step, accepted.double().mean())
+            else:
+                z = langevin_step(model.energy_and_gradient, z, step, None)
+        chains.copy_(z.to(chains.dtype))
+        self.chain_step.fill_(step)
+        self.chain_energy.copy_(self.energy(chains).to(self.chain_energy.dtype))
+        return chains
+
+    def kl(self, mu, logvar, extra=None):
+        """As the interface; the loss's value is the KL with the cached
+        log Z, its gradient the KL's (see the module docstring). Logs add
+        ``prior_energy`` (E_q[F]), ``log_z_error`` (AIS) and
+        ``langevin_step`` (the chains' step)."""
+        self._check_posterior(mu, logvar)
+        z = reparameterise(mu, logvar, self.kl_samples)
+        energy = self.free_energy(z.reshape(-1, self.latent_dim)).reshape(z.shape[:2]).mean(0)
+        entropy = gaussian_entropy(logvar)
+        if self.training:
+            self.kl_calls += 1
+            self.advance_chains()
+            if torch.isnan(self.log_z_estimate) or (
+                    self.log_z_every > 0 and int(self.kl_calls) % self.log_z_every == 0):
+                self.refresh_log_z()
+            log_z = self.log_z_estimate.detach().clone()
+        else:
+            log_z = self.log_z()
+        # d log Z / d theta = -E_p[dE/dtheta]: the chains' weighted mean -E,
+        # its value removed
+        negative = -(self.chain_weights().detach() * self.energy(self.chains.detach())).sum()
+        log_z = log_z.to(energy.dtype)
+        loss = energy - entropy + log_z + (negative - negative.detach())
+        logs = {"kl": float((energy - entropy).detach().mean() + log_z),
+                "log_z": float(log_z), "prior_energy": float(energy.detach().mean()),
+                "langevin_step": float(self.chain_step)}
+        if self.latent_dim > 2:
+            logs["log_z_error"] = float(self.log_z_error)
+        return loss, logs
+
+    # ------------------------------------------------------------ sampling
+    def sample(self, n, sampler="mala", seed=None, **kw):
+        """``n`` latents from the continuous ``sampler`` (``mala``, the
+        default, or ``langevin``; a name or a sampler object) run on F from
+        N(0, I); ``kw`` go to the sampler (``num_sweeps``, ``step_size``,
+        ``beta``...)."""
+        if sampler in (None, "direct"):
+            sampler = self.default_sampler
+        return self.sample_continuous(n, sampler, seed=seed, **kw)
+
+    # ------------------------------------------------------------ basins
+    def descend(self, z, steps=500, step=0.1, tolerance=1e-5):
+        """Local minima of F reached from latents z (n, d) by gradient
+        descent (a step per point, grown by 1.2 on success and halved when
+        F would rise); returns (minima (n, d), F there (n,)) as tensors."""
+        model = self.energy_model()
+        z = torch.as_tensor(np.asarray(z) if not torch.is_tensor(z) else z,
+                            dtype=model.dtype, device=model.device).clone()
+        rate = torch.full((len(z),), float(step), dtype=model.dtype, device=model.device)
+        value, gradient = model.energy_and_gradient(z)
+        for _ in range(int(steps)):
+            if float(gradient.norm(dim=-1).max()) < tolerance:
+                break
+            trial = z - rate[:, None] * gradient
+            new_value, new_gradient = model.energy_and_gradient(trial)
+            better = new_value <= value
+            z = torch.where(better[:, None], trial, z)
+            value = torch.where(better, new_value, value)
+            gradient = torch.where(better[:, None], new_gradient, gradient)
+            rate = torch.where(better, rate * 1.2, rate * 0.5)
+        return z, value
+
+    def basins(self, sampler="sa", num_reads=200, max_basins=None, seed=0, **kw):
+        """Minima of F reached by descent from ``num_reads`` starts drawn
+        from N(0, 1.5^2 I) (seeded by ``seed``) and from the persistent
+        chains, merged when closer than :data:`MERGE_RADIUS`; lowest F
+        first. ``count``: the starts that reached each. ``sampler`` is not
+        used (F is descended directly)."""
+        generator = seeded_generator(seed)
+        starts = 1.5 * torch.randn(int(num_reads), self.latent_dim, generator=generator)
+        starts = torch.cat([starts, self.chains.detach().cpu().float()])
+        with torch.no_grad():
+            minima, values = self.descend(starts)
+        minima, values = minima.double().cpu().numpy(), values.double().cpu().numpy()
+        centres, counts, energies = [], [], []
+        for i in np.argsort(values, kind="stable"):
+            near = [j for j, c in enumerate(centres)
+                    if np.linalg.norm(minima[i] - c) < MERGE_RADIUS]
+            if near:
+                counts[near[0]] += 1
+            else:
+                centres.append(minima[i])
+                counts.append(1)
+                energies.append(values[i])
+        rows = list(zip(centres, energies, counts))[:max_basins]
+        return [{"h": None, "energy": float(f), "count": int(c),
+                 "z": z.astype(np.float32), "free_energy": float(f)} for z, f, c in rows]
+
+    def assign_to_basins(self, z, basins, codes=None):
+        """The basin of attraction of each latent z (n, d): descent of F
+        from z, then the nearest basin minimum (among ``basins``)."""
+        from .base import ASSIGN_CHUNK
+        self._check_basins(basins)
+        centres = np.stack([np.asarray(b["z"], dtype=np.float64) for b in basins])
+        labels = np.empty(len(z), dtype=np.int64)
+        for start in range(0, len(z), ASSIGN_CHUNK):
+            minima, _ = self.descend(np.asarray(z[start:start + ASSIGN_CHUNK]))
+            minima = minima.double().cpu().numpy()
+            distance = ((minima[:, None, :] - centres[None]) ** 2).sum(-1)
+            labels[start:start + ASSIGN_CHUNK] = distance.argmin(1)
+        return labels
+
+
+def systematic_resample(weights):
+    """Indices (n,) of a systematic resampling of normalised ``weights``
+    (n,) (one uniform from torch's global generator; Kitagawa 1996)."""
+    n = len(weights)
+    positions = (torch.rand(1, dtype=torch.float64).item() + torch.arange(
+        n, dtype=torch.float64, device=weights.device)) / n
+    cumulative = torch.cumsum(weights.double(), 0)
+    cumulative[-1] = 1.0
+    return torch.searchsorted(cumulative, positions).clamp_(max=n - 1)
+
+
+def _linear(fan_in, fan_out, generator):
+    """nn.Linear with torch's default initial weights, drawn from ``generator``."""
+    layer = nn.Linear(fan_in, fan_out)
+    bound = 1.0 / math.sqrt(fan_in)
+    with torch.no_grad():
+        layer.weight.copy_((torch.rand(fan_out, fan_in, generator=generator) * 2 - 1) * bound)
+        layer.bias.copy_((torch.rand(fan_out, generator=generator) * 2 - 1) * bound)
+    return layer
