@@ -173,13 +173,13 @@ def region(args):
 def subset(data, n, out):
     """The first ``n`` particles of ``data``'s star (images found through
     --datadir) and their true frames."""
-    import starfile
+    from cryostar_boltz.engine.particles import load_particles
+    from cryostar_boltz.engine.particles.relion import write_particles_star
     star = out / ("particles_%d.star" % n)
     if not star.exists():
-        tables = starfile.read(data / "particles.star", always_dict=True)
-        tables["particles"] = tables["particles"].iloc[:n]
         out.mkdir(parents=True, exist_ok=True)
-        starfile.write(tables, star)
+        particles = load_particles(data / "particles.star", require_images=False)
+        write_particles_star(star, particles, np.arange(n))
     return star
 
 
@@ -196,9 +196,12 @@ def motion(args):
             epochs = max(1, args.presentations // n)
             frame, target = facts["state"][:n], facts["state_coords"][facts["state"][:n]]
             for kind in args.motions:
-                run = args.out / data.name / ("%s_%d" % (kind, n))
+                # "domains:3": rigid domains, three of them (--num-domains)
+                motion_kind, _, count = kind.partition(":")
+                extra = ["--motion", motion_kind] + (["--num-domains", count] if count else [])
+                run = args.out / data.name / ("%s_%d" % (kind.replace(":", "_"), n))
                 train(star, data / "reference.pdb", run, epochs, args.threads,
-                      ["--motion", kind], datadir=data)
+                      extra, datadir=data)
                 rmsd = np.sqrt(((decoded(run) - target) ** 2).sum(-1).mean(-1))
                 print("%-8s %7d %-8s %7d %10.2f %10.3f %8.0f" % (
                     "%g" % snr, n, kind, epochs, np.median(rmsd),
@@ -221,7 +224,8 @@ def main():
     b.add_argument("--out", type=Path, required=True)
     b.add_argument("--data", type=Path, nargs="+", required=True)
     b.add_argument("--sizes", type=int, nargs="+", default=[20000, 5000, 2000])
-    b.add_argument("--motions", nargs="+", default=["free", "domains"])
+    b.add_argument("--motions", nargs="+", default=["free", "domains"],
+                   help="free, domains (count found) or domains:K (K domains)")
     b.add_argument("--presentations", type=int, default=40000)
     b.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
