@@ -8,9 +8,10 @@ structure (1AKE) has it to where the open one (4AKE) has it, the rest of
 the closed structure held still: the LID's rigid transform between the
 two structures (CORE superposed; Kabsch) interpolated along its rotation
 axis (``--frames`` states, drawn uniformly). Particles are simulated with
-the engine's simulator (``--n``, 64 px, ``--snr``) and trained four ways:
+the engine's simulator (``--n``, 64 px, ``--snr``) and trained six ways:
 plain, ``--mask`` (the LID's swept volume, 6 Angstrom around its CAs over
-the path, soft edge), ``--move 4AKE:122-159``, and both. Reported: the
+the path, soft edge), ``--move 4AKE:122-159``, both, and as two rigid domains
+(``--motion domains``, the LID against the rest, given and found). Reported: the
 median per-particle CA RMSD (box frame) of the moving region and of the
 still region to the truth, and \\|Spearman\\| between PC1 of z and the frame::
 
@@ -143,7 +144,11 @@ def region(args):
     selection = "4AKE:%d-%d" % LID
     variants = [("plain", []), ("mask", ["--mask", str(mask)]),
                 ("move", ["--move", selection]),
-                ("mask + move", ["--mask", str(mask), "--move", selection])]
+                ("mask + move", ["--mask", str(mask), "--move", selection]),
+                ("domains", ["--motion", "domains", "--domains",
+                             "4AKE:1-%d,4AKE:%d-214;%s" % (LID[0] - 1, LID[1] + 1,
+                                                            selection)]),
+                ("domains found", ["--motion", "domains"])]
     facts = np.load(truth)
     frame, states = facts["state"], facts["state_coords"]
     print("region benchmark: %d particles, %d frames, SNR %g, %d epochs; LID %s "
@@ -159,7 +164,7 @@ def region(args):
         (still[:, lid] ** 2).mean(1))), np.median(np.sqrt((still[:, ~lid] ** 2).mean(1))),
         "-", "-"))
     for name, extra in variants:
-        run = out / name.replace(" + ", "_")
+        run = out / name.replace(" + ", "_").replace(" ", "_")
         train(data / "particles.star", data / "reference.pdb", run, args.epochs,
               args.threads, extra)
         error = np.sqrt(((decoded(run) - states[frame]) ** 2).sum(-1))
