@@ -16,7 +16,8 @@ class GMMPrior(Prior):
     (log Z = 0), F(z) = -log p(z). The KL is the analytic entropy of q plus
     a reparameterised Monte-Carlo estimate of E_q[F(z)] with ``kl_samples``
     draws. The means start at ``init_spread`` x N(0, I) (seeded by
-    ``seed``); each component is a basin.
+    ``seed``). Basins are those of F (components without a barrier between
+    them are one state), not the components themselves.
     """
 
     name = "gmm"
@@ -90,22 +91,18 @@ class GMMPrior(Prior):
                    "component": component, "decoder_input": z,
                    "timing": {"sample_seconds": time.perf_counter() - start}}
 
-    def basins(self, sampler="sa", num_reads=200, max_basins=None, **kw):
-        """The components, lowest F at their mean first; each adds
-        ``component`` (its index) and ``count`` is its weight pi_k."""
-        with torch.no_grad():
-            free = self.free_energy(self.means).cpu()
-        order = torch.argsort(free).tolist()[:max_basins]
-        weights = torch.softmax(self.logits.detach(), -1).cpu()
-        return [{"h": None, "energy": float(free[k]), "count": float(weights[k]),
-                 "component": k, "z": self.means[k].detach().cpu().numpy(),
-                 "free_energy": float(free[k])} for k in order]
+    def _basin_starts(self):
+        return self.means.detach()
 
-    def assign_to_basins(self, z, basins, codes=None):
-        """The basin whose component has the highest responsibility
-        pi_k N(z; m_k, s_k^2) among the basins' components."""
-        self._check_basins(basins)
-        components = [b["component"] for b in basins]
-        return self._argmax_in_chunks(
-            z, lambda block: self.component_log_density(block)[:, components].cpu().numpy(),
-            self.means.dtype, self.means.device)
+    def basins(self, sampler=None, num_reads=200, max_basins=None, particles=None,
+               seed=0, **kw):
+        """The basins of F(z) (see :meth:`.base.Prior.basins`): components
+        whose density has no barrier between them are one basin. Each adds
+        ``components``: the components whose mean descends into it."""
+        from .landscape import assign
+        rows = super().basins(sampler, num_reads, max_basins, particles, seed, **kw)
+        if rows:
+            owner = assign(self, self.means.detach(), rows)
+            for i, row in enumerate(rows):
+                row["components"] = np.flatnonzero(owner == i).tolist()
+        return rows

@@ -14,7 +14,6 @@ close to N(0, (1 + H init_scale^2 / 4) I).
 """
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -141,25 +140,19 @@ class GRBMPrior(BoltzmannPrior):
                    "timing": {"sample_seconds": time.perf_counter() - start},
                    "sampleset_info": sampleset.info}
 
-    def basins(self, sampler="sa", num_reads=200, max_basins=None, **kw):
-        """Local minima h of the hidden BQM; ``z`` is the component mean
-        b + W h."""
-        rows = self._local_minima(sampler, num_reads, max_basins, kw)
-        if not rows:
-            return []
-        with torch.no_grad():
-            means = self.latent_means(np.stack([r[0] for r in rows]).astype(np.float32))
-            free = self.free_energy(means).cpu().numpy()
-        return [{"h": bits.astype(np.int8), "energy": float(energy), "count": int(count),
-                 "z": means[i].cpu().numpy(), "free_energy": float(free[i])}
-                for i, (bits, energy, count) in enumerate(rows)]
+    def _basin_samples(self, n, sampler, seed):
+        """Prior samples for the basins' populations: hidden states from
+        the ``exact`` sampler (enumeration) up to ``exact_max_hidden``
+        units, ``gibbs`` beyond (or ``sampler`` when given)."""
+        if sampler is None:
+            sampler = "exact" if self._exact() else "gibbs"
+        return self.sample(n, sampler=sampler, seed=seed)[0]
 
-    def assign_to_basins(self, z, basins, codes=None):
-        """The basin whose hidden state h maximises p(h | z), proportional to
-        exp((c + W^T z / sigma^2) . h), among the basins found: the Bayes
-        assignment to the mixture components b + W h (float64)."""
-        self._check_basins(basins)
-        states = np.stack([b["h"] for b in basins]).astype(np.float64)
-        return self._argmax_in_chunks(
-            z, lambda block: self.hidden_field(block).cpu().numpy() @ states.T,
-            torch.float64, self.weight.device)
+    def _basin_row(self, basin):
+        """Adds ``h``: the most probable hidden state at the basin's z."""
+        row = super()._basin_row(basin)
+        with torch.no_grad():
+            field = self.hidden_field(torch.as_tensor(row["z"], dtype=self.weight.dtype,
+                                                      device=self.weight.device)[None])
+        row["h"] = (field[0] > 0).to(torch.int8).cpu().numpy()
+        return row
