@@ -56,21 +56,29 @@ class GMMPrior(Prior):
         return loss, {"kl": float(loss.detach().mean()), "log_z": 0.0,
                       "prior_energy": float(energy.detach().mean())}
 
-    def initialise_from(self, z, iterations=20):
+    def initialise_from(self, z, iterations=20, logvar=None):
         """Place the components by k-means (scikit-learn, seed 0) on latents
-        ``z`` (n, d): means at the centres, scales from the members' spread,
-        weights from the cluster sizes (plus one)."""
+        ``z`` (n, d): means at the centres, weights from the cluster sizes
+        (plus one), scales from the members' spread, plus their mean
+        posterior variance when ``logvar`` (n, d) is given: the spread of
+        the posteriors' mixture the prior is then fitted to."""
         from sklearn.cluster import KMeans
         data = np.asarray(z.detach().cpu() if torch.is_tensor(z) else z, dtype=np.float64)
+        variance = None
+        if logvar is not None:
+            variance = np.exp(np.asarray(logvar.detach().cpu() if torch.is_tensor(logvar)
+                                         else logvar, dtype=np.float64))
         k = self.means.shape[0]
         fit = KMeans(k, n_init=1, max_iter=iterations, random_state=0).fit(data)
         with torch.no_grad():
             self.means.copy_(torch.as_tensor(fit.cluster_centers_))
             for j in range(k):
-                members = data[fit.labels_ == j]
-                if len(members) > 1:
-                    self.log_scales[j].copy_(torch.as_tensor(
-                        np.log(members.std(0) + 1e-3)))
+                members = fit.labels_ == j
+                if members.sum() > 1:
+                    spread = data[members].var(0)
+                    if variance is not None:
+                        spread = spread + variance[members].mean(0)
+                    self.log_scales[j].copy_(torch.as_tensor(0.5 * np.log(spread + 1e-6)))
             counts = np.bincount(fit.labels_, minlength=k) + 1.0
             self.logits.copy_(torch.as_tensor(np.log(counts / counts.sum())))
 
