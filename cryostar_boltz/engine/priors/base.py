@@ -209,6 +209,11 @@ class Prior(nn.Module):
         self._check_basins(basins)
         return assign(self, z, basins)
 
+    def fit_parameters(self):
+        """Tensors the final fit to the posteriors (:mod:`.fit`) optimises:
+        the parameters (a prior may add tensors fixed during training)."""
+        return list(self.parameters())
+
     def decoder_input(self, z, extra=None, training=False):
         """What the decoder consumes for latents z (B, d): z itself unless
         the prior adds a code (see ``rbm``)."""

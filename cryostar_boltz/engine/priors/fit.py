@@ -16,7 +16,9 @@ def fit_to_posteriors(prior, mu, logvar, steps, lr=FIT_LR, batch=1024, seed=0,
                       tolerance=TOLERANCE):
     """Train ``prior`` alone on frozen posteriors N(mu, exp(logvar)) (n, d)
     by the gradient of its KL term (maximum likelihood on posterior
-    samples: the prior moves towards the posteriors' mixture): at most
+    samples: the prior moves towards the posteriors' mixture) of the
+    tensors ``prior.fit_parameters()`` gives (its parameters, and for a
+    GRBM its sigma): at most
     ``steps`` Adam steps at ``lr`` on random batches of ``batch`` rows,
     fewer when the mean KL of :data:`WINDOW` steps has not improved by
     ``tolerance`` nats on its best for :data:`PATIENCE` windows (0: run
@@ -33,7 +35,12 @@ def fit_to_posteriors(prior, mu, logvar, steps, lr=FIT_LR, batch=1024, seed=0,
         prior.initialise_from(mu, logvar=logvar)
     was_training = prior.training
     prior.train()
-    optimiser = torch.optim.Adam(prior.parameters(), lr=lr)
+    parameters = prior.fit_parameters() if hasattr(prior, "fit_parameters") \
+        else list(prior.parameters())
+    frozen = [t for t in parameters if not t.requires_grad]
+    for tensor in frozen:                   # buffers fitted here only
+        tensor.requires_grad_(True)
+    optimiser = torch.optim.Adam(parameters, lr=lr)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     recent, window, best, stale = [], [], float("inf"), 0
@@ -55,5 +62,7 @@ def fit_to_posteriors(prior, mu, logvar, steps, lr=FIT_LR, batch=1024, seed=0,
                 stale += 1
             if tolerance > 0 and stale >= PATIENCE:
                 break
+    for tensor in frozen:
+        tensor.requires_grad_(False)
     prior.train(was_training)
     return sum(recent) / max(len(recent), 1)

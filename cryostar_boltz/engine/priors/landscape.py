@@ -10,12 +10,14 @@ the prior, found without a separate clustering. :func:`find_basins`:
    (Nocedal and Wright 2006, algorithms 7.4 and 3.1);
 2. end points within :data:`SAME_MINIMUM` (relative to the starts' spread)
    are one minimum;
-3. two minima are merged when the highest F along a path between them
-   (the saddle) is less than ``barrier`` nats above the higher minimum.
-   Pairs are first tried on the straight segment, then on a string
-   relaxed towards the minimum-energy path (the simplified string method,
-   E, Ren and Vanden-Eijnden 2007): the highest point of any path bounds
-   the saddle from above, so a merge is never wrong about the path it saw;
+3. minima are merged by persistence (a watershed of F): taking saddles
+   lowest first, two groups merge when the saddle between them (the
+   highest F along a path) is less than ``barrier`` nats above the higher
+   of the two groups' lowest minima. A saddle is the lower of the highest
+   points of the straight segment and of a string relaxed towards the
+   minimum-energy path (the simplified string method, E, Ren and
+   Vanden-Eijnden 2007): any path's highest point bounds the saddle from
+   above, so a merge is never wrong about the path it saw;
 4. basins come lowest F first, each with the prior's population (fraction
    of prior samples descending into it) and the particles' population
    (fraction of their posterior means).
@@ -298,51 +300,63 @@ def _interpolate(path, at, where, per_path=False):
 
 
 def merge_minima(landscape, minima, values, barrier=BARRIER):
-    """Group minima (m, d) (F values (m,), lowest first) whose saddle is less
-    than ``barrier`` nats above the higher of the two: straight segments
-    for every pair, then strings between the lowest minima of the groups
-    left. Returns (group of each minimum (m,) numbered lowest first,
-    saddle heights between groups (G, G), inf on the diagonal)."""
+    """Group minima (m, d) (F values (m,), lowest first) into basins by
+    persistence (the watershed of F): saddles are taken lowest first, and
+    the saddle between two groups merges them when it is less than
+    ``barrier`` nats above the higher of the two groups' lowest minima.
+    (Comparing single minima would let a shallow minimum in a low-density
+    region, a little below the saddles to every state around it, bridge
+    them all into one basin.) Saddles: the lower of the straight segment's
+    highest point and the relaxed string's, for every pair of minima (the
+    :data:`NEIGHBOURS` nearest of each beyond :data:`ALL_PAIRS` minima).
+    Returns (group of each minimum (m,), numbered lowest first; lowest
+    saddle between groups (G, G), inf on the diagonal and between groups
+    with no saddle measured)."""
     m = len(minima)
-    parent = list(range(m))
-
-    def root(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def join(pairs, saddles):
-        for (i, j), saddle in zip(pairs, saddles.tolist()):
-            if saddle - max(float(values[i]), float(values[j])) < barrier:
-                ri, rj = root(i), root(j)
-                if ri != rj:
-                    parent[max(ri, rj)] = min(ri, rj)   # lower F is the root
-
-    pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
+    pairs = _pairs(minima)
+    saddles = torch.zeros(0, dtype=torch.float64)
     if pairs:
         i, j = (torch.as_tensor(x, device=minima.device) for x in zip(*pairs))
-        join(pairs, segment_saddles(landscape, minima[i], minima[j]))
-    roots = sorted({root(i) for i in range(m)})
-    saddle = torch.full((len(roots), len(roots)), float("inf"), dtype=torch.float64)
-    if len(roots) > 1:
-        pairs = [(a, b) for ai, a in enumerate(roots) for b in roots[ai + 1:]]
-        i, j = (torch.as_tensor(x, device=minima.device) for x in zip(*pairs))
-        found = string_saddles(landscape, minima[i], minima[j])
-        join(pairs, found)
-        for (a, b), value in zip(pairs, found.tolist()):
-            ra, rb = roots.index(a), roots.index(b)
-            saddle[ra, rb] = saddle[rb, ra] = value
-    final = sorted({root(i) for i in range(m)})
-    group = torch.as_tensor([final.index(root(i)) for i in range(m)], dtype=torch.long)
-    # saddles between final groups: the lowest between any of their old roots
+        saddles = torch.minimum(segment_saddles(landscape, minima[i], minima[j]),
+                                string_saddles(landscape, minima[i], minima[j])).cpu()
+    parent = list(range(m))            # the root of a group is its lowest minimum
+
+    def root(k):
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    depth = [float(v) for v in values]
+    for e in torch.argsort(saddles).tolist():
+        a, b = root(pairs[e][0]), root(pairs[e][1])
+        if a != b and float(saddles[e]) - max(depth[a], depth[b]) < barrier:
+            low, high = (a, b) if depth[a] <= depth[b] else (b, a)
+            parent[high] = low
+    final = sorted({root(k) for k in range(m)}, key=lambda k: depth[k])
+    group = torch.as_tensor([final.index(root(k)) for k in range(m)], dtype=torch.long)
     between = torch.full((len(final), len(final)), float("inf"), dtype=torch.float64)
-    for ai, a in enumerate(roots):
-        for bi, b in enumerate(roots):
-            ga, gb = final.index(root(a)), final.index(root(b))
-            if ga != gb:
-                between[ga, gb] = min(float(between[ga, gb]), float(saddle[ai, bi]))
+    for (a, b), saddle in zip(pairs, saddles.tolist()):
+        ga, gb = int(group[a]), int(group[b])
+        if ga != gb and saddle < between[ga, gb]:
+            between[ga, gb] = between[gb, ga] = saddle
     return group, between
+
+
+#: Up to this many minima every pair's saddle is measured; beyond, each
+#: minimum's NEIGHBOURS nearest.
+ALL_PAIRS = 40
+NEIGHBOURS = 8
+
+
+def _pairs(minima):
+    m = len(minima)
+    if m <= ALL_PAIRS:
+        return [(i, j) for i in range(m) for j in range(i + 1, m)]
+    distance = torch.cdist(minima, minima)
+    distance.fill_diagonal_(float("inf"))
+    nearest = distance.topk(NEIGHBOURS, largest=False).indices.tolist()
+    return sorted({(min(i, j), max(i, j)) for i in range(m) for j in nearest[i]})
 
 
 # ------------------------------------------------------------------ basins

@@ -99,7 +99,7 @@ def test_three_states_give_three_basins_with_their_populations():
     z = (centres[truth] + 0.5 * rng.normal(size=(3000, 3))).astype(np.float32)
     prior = build_prior("gmm", 3)
     assert prior.means.shape[0] == 8
-    fit_to_posteriors(prior, z, np.full_like(z, np.log(0.05)), 300, lr=0.02)
+    fit_to_posteriors(prior, z, np.full_like(z, np.log(0.05)), 300, batch=256)
     basins = prior.basins(num_reads=3000, particles=z, seed=0)
     assert len(basins) == 3
     order = [int(np.argmin(((centres - b["z"]) ** 2).sum(1))) for b in basins]
