@@ -137,7 +137,7 @@ def basin_table(prior, max_basins=None, num_reads=200, seed=0, particles=None):
     basin's ``particle_population``. Rows: ``basin``, ``energy``,
     ``free_energy``, ``count``, and where the prior gives them
     ``prior_population``, ``particle_population``, ``exit_barrier``
-    (nats), ``minima`` (how many minima merged), ``h`` (bits),
+    (nats), ``minima`` (the minima merged into it), ``h`` (bits),
     ``components`` (gmm)."""
     if prior.name == "gaussian":
         raise ValueError("the gaussian prior has a single basin (z = 0): "
@@ -162,7 +162,7 @@ def basin_record(basin, index):
         if basin.get(key) is not None:
             row[key] = float(basin[key])
     if basin.get("minima") is not None:
-        row["minima"] = int(len(basin["minima"]))
+        row["minima"] = np.asarray(basin["minima"], dtype=np.float64).tolist()
     if basin.get("h") is not None:
         row["h"] = np.asarray(basin["h"]).astype(int).tolist()
     if basin.get("components") is not None:

@@ -107,22 +107,23 @@ def test_grbm_initialisation_is_close_to_standard_normal():
 
 
 def test_the_final_fit_sets_sigma_and_separates_three_close_states():
-    """Three states 3.3 apart (spread 0.3, posterior variance 0.05), 0.5 /
-    0.3 / 0.2: a grbm with its default options (8 hidden units, sigma held
-    at 1 in training) fitted to them gets sigma near the states' width and
-    one basin per state, with their populations."""
+    """Three states 3.3 apart in an 8-dimensional latent (spread 0.3,
+    posterior variance 0.05), 0.5 / 0.3 / 0.2: a grbm with its default
+    options (8 hidden units) fitted to them gets sigma near the states'
+    width and one basin per state, with their populations."""
     from sklearn.metrics import adjusted_rand_score
     from cryostar_boltz.engine.priors import fit_to_posteriors
     rng = np.random.default_rng(0)
-    centres = np.array([[0.0, 0.0], [3.3, 0.0], [1.65, 2.86]])
+    centres = np.zeros((3, 8))
+    centres[:, :2] = [[0.0, 0.0], [3.3, 0.0], [1.65, 2.86]]
     truth = rng.choice(3, size=2000, p=[0.5, 0.3, 0.2])
-    z = (centres[truth] + 0.3 * rng.normal(size=(2000, 2))).astype(np.float32)
-    prior = build_prior("grbm", 2)
-    assert prior.hidden_units == 8 and not isinstance(prior.log_sigma, torch.nn.Parameter)
+    z = (centres[truth] + 0.3 * rng.normal(size=(2000, 8))).astype(np.float32)
+    prior = build_prior("grbm", 8)
+    assert prior.hidden_units == 8
     fit_to_posteriors(prior, z, np.full_like(z, np.log(0.05)), 2000, batch=256)
     sigma = float(prior.log_sigma.exp())
     assert 0.3 < sigma < 0.6 and not prior.log_sigma.requires_grad
-    basins = prior.basins(num_reads=2000, particles=z, seed=0)
+    basins = prior.basins(num_reads=4000, particles=z, seed=0)
     assert len(basins) == 3
     labels = prior.assign_to_basins(z, basins)
     assert adjusted_rand_score(truth, labels) > 0.95
