@@ -31,7 +31,7 @@ def test_grbm_log_z_equals_numerical_integration(latent_dim, perturbed):
 
 def test_grbm_hidden_bqm_is_the_marginal_of_h(perturbed):
     """Boltzmann distribution of the hidden BQM = integral of exp(-E(z, h)) dz."""
-    prior = perturbed("grbm", latent_dim=1, hidden_units=3).double()
+    prior = perturbed("grbm", latent_dim=1, hidden_units=3, learn_sigma=False).double()
     b, w, c = (float(prior.visible_bias), prior.weight[0].detach().numpy(),
                prior.hidden_bias.detach().numpy())
     states = np.array(list(itertools.product([0, 1], repeat=3)), dtype=float)
@@ -122,7 +122,7 @@ def test_the_final_fit_sets_sigma_and_separates_three_close_states():
     assert prior.hidden_units == 8
     fit_to_posteriors(prior, z, np.full_like(z, np.log(0.05)), 2000, batch=256)
     sigma = float(prior.log_sigma.exp())
-    assert 0.3 < sigma < 0.6 and not prior.log_sigma.requires_grad
+    assert 0.3 < sigma < 0.6
     basins = prior.basins(num_reads=4000, particles=z, seed=0)
     assert len(basins) == 3
     labels = prior.assign_to_basins(z, basins)
@@ -132,3 +132,17 @@ def test_the_final_fit_sets_sigma_and_separates_three_close_states():
         true = np.mean(truth == state)
         assert basin["particle_population"] == pytest.approx(true, abs=0.02)
         assert basin["prior_population"] == pytest.approx(true, abs=0.05)
+
+
+def test_the_final_fit_sets_sigma_held_in_training():
+    """With learn_sigma=False sigma stays a buffer (no gradient) in
+    training; the final fit still fits it, and leaves it a buffer."""
+    from cryostar_boltz.engine.priors import fit_to_posteriors
+    rng = np.random.default_rng(1)
+    z = (0.3 * rng.normal(size=(500, 2))).astype(np.float32)
+    prior = build_prior("grbm", 2, hidden_units=2, learn_sigma=False)
+    assert "log_sigma" not in dict(prior.named_parameters())
+    fit_to_posteriors(prior, z, np.full_like(z, np.log(0.01)), 300, batch=256)
+    assert float(prior.log_sigma.exp()) < 0.6
+    assert not prior.log_sigma.requires_grad
+    assert "log_sigma" not in dict(prior.named_parameters())
