@@ -10,8 +10,10 @@ from ``prior.config()`` and restore its state with ``load_state_dict``.
 Modules: ``base`` (the interface, ``gaussian_entropy``,
 ``reparameterise``), ``gaussian``, ``gmm``, ``boltzmann`` (what ``grbm``
 and ``rbm`` share: the binary quadratic model, log Z by enumeration or
-AIS, persistent chains), ``grbm``, ``rbm``, ``fit`` (``fit_to_posteriors``)
-and ``testing`` (``assert_prior_api``, the checks every prior passes).
+AIS, persistent chains), ``grbm``, ``rbm``, ``fit`` (``fit_to_posteriors``),
+``landscape`` (basins of the free energy over a continuous latent: descent,
+saddles, merging by barrier, populations) and ``testing``
+(``assert_prior_api``, the checks every prior passes).
 """
 import inspect
 
