@@ -127,7 +127,7 @@ def _log_z(prior):
     return None if log_z is None else float(log_z.detach())
 
 
-def basin_table(prior, max_basins=None, num_reads=200, seed=0, particles=None):
+def basin_table(prior, max_basins=None, num_reads=1000, seed=0, particles=None):
     """The prior's basins as (JSON-ready list, (M, decoder inputs) array),
     lowest free energy first.
 

@@ -124,8 +124,8 @@ def test_sample_prior_basins_are_minima_of_the_free_energy(grbm_run, tmp_path):
             assert (prior.free_energy(point + steps) >= value - 1e-6).all()
         h = (prior.hidden_field(z) > 0).numpy().astype(int)
     assert [row["h"] for row in table] == h.tolist()
-    # every prior sample (200 reads) and every particle descends into a basin
-    assert sum(row["count"] for row in table) == 200
+    # every prior sample (1000 reads) and every particle descends into a basin
+    assert sum(row["count"] for row in table) == 1000
     assert sum(row["prior_population"] for row in table) == pytest.approx(1.0)
     assert sum(row["particle_population"] for row in table) == pytest.approx(1.0)
     assert all(len(row["minima"]) >= 1 for row in table)

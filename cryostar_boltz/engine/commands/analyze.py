@@ -57,7 +57,7 @@ def add_args(parser):
     parser.add_argument("--umap", action="store_true",
                         help="also a 2-D UMAP embedding (needs umap-learn)")
     parser.add_argument("--seed", type=opt_type.seed, default=0)
-    parser.add_argument("--basin-reads", type=opt_type.read_count, default=200,
+    parser.add_argument("--basin-reads", type=opt_type.read_count, default=1000,
                         help="prior samples descended to find the prior's "
                         "basins and their populations (annealing runs for "
                         "rbm; at most %d)" % opt_type.MAX_READS)
@@ -84,7 +84,7 @@ def request_of(args):
 
 
 def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
-                basin_reads=200, particles=None, datadir=None, maps=True,
+                basin_reads=1000, particles=None, datadir=None, maps=True,
                 log=print, fmt=None, make_out=None):
     """Cluster ``run``'s latents and write every output to ``out``;
     returns the summary dict. ``fmt``: the structure format (``'auto'``,

@@ -66,7 +66,7 @@ def add_args(parser):
                         help="also list the prior's distinct low-energy states")
     parser.add_argument("--max-basins", type=opt_type.positive_int, default=None,
                         help="keep at most this many basins (lowest first)")
-    parser.add_argument("--basin-reads", type=opt_type.read_count, default=200,
+    parser.add_argument("--basin-reads", type=opt_type.read_count, default=1000,
                         help="prior samples descended to find the basins and "
                         "their populations (annealing runs for rbm; at most %d)"
                         % opt_type.MAX_READS)
