@@ -92,7 +92,9 @@ COV_THRESHOLD = 1.5        # Angstrom
 BETWEEN_THRESHOLD = 2.0    # Angstrom
 BREAK_DISTANCE = 4.5       # Angstrom, consecutive CA-CA
 CLASH_DISTANCE = 3.0       # Angstrom, non-consecutive CA-CA
-IGNORED_CONFIG = {"device", "threads", "checkpoint_every"}
+#: Options that do not change a run: where it was started (``workdir``),
+#: the structure format ``auto`` resolves to, and the machine's.
+IGNORED_CONFIG = {"device", "threads", "checkpoint_every", "workdir", "format"}
 
 
 # ------------------------------------------------------------------ truth
