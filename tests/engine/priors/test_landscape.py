@@ -132,3 +132,25 @@ def test_basins_refuse_starts_of_the_wrong_width():
         find_basins(prior, np.zeros((3, 1)), particles=np.zeros((3, 2)))
     with pytest.raises(ValueError, match="no option"):
         prior.basins(nonsense=1)
+
+
+def test_a_shallow_minimum_does_not_bridge_three_states():
+    """Three states at the corners of a triangle (side 2.5, width 0.4) and
+    a light component at its centre: the centre is a shallow minimum 0.1
+    nat below its saddles to each state, which are more than 2 nats above
+    the states. Merged pair by pair it would join all three; by
+    persistence it joins one state and the three stay apart."""
+    angles = np.radians([90.0, 210.0, 330.0])
+    corners = 2.5 / np.sqrt(3) * np.stack([np.cos(angles), np.sin(angles)], 1)
+    prior = mixture(np.concatenate([corners, [[0.0, 0.0]]]), [1, 1, 1, 0.1], scale=0.4)
+    landscape = Landscape(prior)
+    ends, values = descend(landscape, np.concatenate([corners, [[0.05, 0.0]]]))
+    assert float(ends[3].norm()) < 0.1            # the centre is a minimum
+    to_centre = [float(string_saddles(landscape, ends[i:i + 1], ends[3:])) - float(values[3])
+                 for i in range(3)]
+    assert max(to_centre) < BARRIER
+    group, _ = merge_minima(landscape, ends, values)
+    assert sorted(set(group[:3].tolist())) == [0, 1, 2] and int(group[3]) in (0, 1, 2)
+    basins = find_basins(prior, prior.sample(600, seed=0)[0])
+    assert len(basins) == 3
+    assert all(b["prior_population"] == pytest.approx(1 / 3, abs=0.06) for b in basins)
