@@ -26,12 +26,20 @@ Definitions (every threshold uses the superposed RMSD):
 * ARI: sklearn ``adjusted_rand_score`` of cluster labels of z (the
   particles' posterior means) against the true macrostate (closed / mid /
   open). Clusterings: ``kmeans`` (k = 3), ``gmm-fit`` (a full-covariance
-  Gaussian mixture, k = 3, fitted to z) for every prior, and ``prior``:
-  the prior's own states, i.e. the gmm component of highest responsibility,
-  or the grbm basin (local minimum of the hidden units' energy) maximising
-  p(h | z). More clusters than states lowers ARI even when each cluster is
-  pure: the number of populated clusters and the homogeneity (1 = every
-  cluster holds a single true state) are reported with it.
+  Gaussian mixture, k = 3, fitted to z) for every prior, and ``basins``:
+  the prior's own states, i.e. the basins of its free energy F(z) (descent
+  from 2,000 prior samples and from every particle's z, minima merged when
+  the saddle between them is less than 1 nat above the higher one; see
+  ``cryostar_boltz.engine.priors.landscape``), each particle in the basin
+  its z descends into. No number of basins is given: more basins than
+  states lowers ARI even when each is pure, so the number of basins and
+  the homogeneity (1 = every cluster holds a single true state) are
+  reported with it.
+* Basin populations: for each true state (closed / mid / open), the basin
+  holding most of its particles, and that basin's population from the
+  prior (fraction of the 2,000 prior samples descending into it) and from
+  the particles (fraction of all particles); "-" when two states share a
+  basin. The truth is 0.5 / 0.3 / 0.2.
 * Prior samples: ``--n-samples`` draws; gaussian N(0, I); gmm ancestral
   (component, then its Gaussian); grbm: hidden states h from the dimod
   sampler (``gibbs``: ``--sweeps`` single-site sweeps at beta 1 from random
@@ -84,7 +92,9 @@ COV_THRESHOLD = 1.5        # Angstrom
 BETWEEN_THRESHOLD = 2.0    # Angstrom
 BREAK_DISTANCE = 4.5       # Angstrom, consecutive CA-CA
 CLASH_DISTANCE = 3.0       # Angstrom, non-consecutive CA-CA
-IGNORED_CONFIG = {"device", "threads", "checkpoint_every"}
+#: Options that do not change a run: where it was started (``workdir``),
+#: the structure format ``auto`` resolves to, and the machine's.
+IGNORED_CONFIG = {"device", "threads", "checkpoint_every", "workdir", "format"}
 
 
 # ------------------------------------------------------------------ truth
@@ -175,28 +185,50 @@ def ensure_run(args, prior, options, log=print):
 
 # ------------------------------------------------------------------ metrics
 
-def prior_states(prior):
-    """How many states the prior can have (gmm components, grbm basins)."""
-    if prior.name == "gmm":
-        return prior.means.shape[0]
-    return min(2 ** getattr(prior, "hidden_units", 0), 64)
+#: Prior samples descended to find the basins and their prior populations.
+BASIN_READS = 2000
+#: Most basins a prior may report (clusters of the basin clustering).
+MAX_BASINS = 64
 
 
 def cluster_scores(z, labels_true, priors):
     """ARI (and homogeneity, populated clusters) of each clustering of z;
-    ``priors`` maps a name to a multi-state prior whose states cluster z."""
+    ``priors`` maps a name to a multi-state prior whose basins cluster z
+    (every basin of its free energy, see ``priors.landscape``); for those,
+    the populations of the basins that hold each true state too."""
     from sklearn.metrics import adjusted_rand_score, homogeneity_score
     from cryostar_boltz.engine.analysis import cluster_latents
     clusterings = {"kmeans": cluster_latents(z, "kmeans", 3),
                    "gmm-fit": cluster_latents(z, "gmm", 3)}
     for name, prior in priors.items():
-        basin_options = {"seed": 0} if prior.name == "grbm" else {}
-        clusterings[name] = cluster_latents(z, "basins", prior_states(prior), prior=prior,
-                                            basin_options=basin_options)
-    return {name: {"ari": float(adjusted_rand_score(labels_true, c.labels)),
-                   "homogeneity": float(homogeneity_score(labels_true, c.labels)),
-                   "clusters": int(c.k)}
-            for name, c in clusterings.items()}
+        clusterings[name] = cluster_latents(
+            z, "basins", min(MAX_BASINS, len(z)), prior=prior,
+            basin_options={"seed": 0, "num_reads": BASIN_READS})
+    scores = {name: {"ari": float(adjusted_rand_score(labels_true, c.labels)),
+                     "homogeneity": float(homogeneity_score(labels_true, c.labels)),
+                     "clusters": int(c.k)}
+              for name, c in clusterings.items()}
+    for name in priors:
+        scores[name].update(basin_populations(clusterings[name], labels_true))
+    return scores
+
+
+def basin_populations(clustering, labels_true, states=3):
+    """For each true state, the basin holding most of its particles and that
+    basin's prior and particle populations (None for a state whose basin
+    also holds most of another state: two states in one basin)."""
+    basins = clustering.details["basins"]
+    counts = np.zeros((states, len(basins)), dtype=np.int64)
+    np.add.at(counts, (labels_true, clustering.labels), 1)
+    chosen = counts.argmax(1)
+    shared = [int((chosen == b).sum()) > 1 for b in chosen]
+    prior = [None if shared[k] else basins[b].get("prior_population")
+             for k, b in enumerate(chosen)]
+    particles = [None if shared[k] else basins[b].get("particle_population")
+                 for k, b in enumerate(chosen)]
+    return {"basins": len(basins), "state_basin": chosen.tolist(),
+            "prior_populations": prior, "particle_populations": particles,
+            "basin_details": basins}
 
 
 def refit_prior(run, steps, lr=0.02, batch=1024, seed=0):
@@ -327,24 +359,32 @@ def evaluate(run_dir, args, states, truth_all, truth, log=print):
 
 # ------------------------------------------------------------------ report
 
+def _populations(values):
+    if not values or any(v is None for v in values):
+        return "-"
+    return "/".join("%.2f" % v for v in values)
+
+
 def table(results):
-    rows = ["| run | sampler | ARI k-means | ARI gmm-fit | ARI prior (clusters) "
-            "| COV@1.5 | MAT-R | MAT-P | in-between | unphysical | populations "
-            "| h TV (floor) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| run | sampler | ARI k-means | ARI gmm-fit | ARI basins (basins) "
+            "| basin pop. prior | basin pop. particles | COV@1.5 | MAT-R | MAT-P "
+            "| in-between | unphysical | populations | h TV (floor) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         c = r["clustering"]
         for sampler, s in r["samples"].items():
             key = "prior-refit" if sampler.endswith("refit") else "prior"
-            prior_ari = ("%.3f (%d)" % (c[key]["ari"], c[key]["clusters"])
+            prior_ari = ("%.3f (%d)" % (c[key]["ari"], c[key]["basins"])
                          if key in c else "-")
+            pops = [_populations(c[key][k]) if key in c else "-"
+                    for k in ("prior_populations", "particle_populations")]
             tv = ("%.3f (%.3f)" % (s["tv_to_exact"], s["tv_exact_floor"])
                   if "tv_to_exact" in s else "-")
-            rows.append("| %s | %s | %.3f | %.3f | %s | %.2f | %.2f | %.2f | %.3f "
-                        "| %.3f | %s | %s |" % (
+            rows.append("| %s | %s | %.3f | %.3f | %s | %s | %s | %.2f | %.2f | %.2f "
+                        "| %.3f | %.3f | %s | %s |" % (
                             name, sampler, c["kmeans"]["ari"], c["gmm-fit"]["ari"],
-                            prior_ari, s["cov"], s["mat_r"], s["mat_p"],
-                            s["in_between"], s["unphysical"],
+                            prior_ari, pops[0], pops[1], s["cov"], s["mat_r"],
+                            s["mat_p"], s["in_between"], s["unphysical"],
                             "/".join("%.2f" % p for p in s["populations"]), tv))
     return "\n".join(rows)
 

@@ -6,13 +6,15 @@ deterministic with a seed, fast at millions of points. Cluster centres are
 snapped to real particles (the nearest member of the cluster), so the state
 decoded for a cluster is one the data populate.
 
-Clusters from the prior's basins: each basin is a distinct low-energy
-state of the prior (``prior.basins()``), and the prior assigns each
-particle to one (``prior.assign_to_basins``): ``grbm`` to the hidden state
-h maximising p(h | z) among the basins, ``gmm`` to the component of
-highest responsibility, ``rbm`` to the basin code nearest (Hamming
-distance) to the particle's binary code. The ``gaussian`` prior has a
-single basin and gives no clustering.
+Clusters from the prior's basins: each basin is a distinct state of the
+prior (``prior.basins()``), and the prior assigns each particle to one
+(``prior.assign_to_basins``): for a continuous latent (``gmm``, ``grbm``,
+``ebm``) the basin of attraction of its posterior mean under descent of
+the free energy, basins separated by a barrier of at least
+:data:`~.priors.landscape.BARRIER` nats (:mod:`.priors.landscape`);
+``rbm`` to the basin code nearest (Hamming distance) to the particle's
+binary code. The ``gaussian`` prior has a single basin and gives no
+clustering.
 """
 from dataclasses import dataclass, field
 
@@ -179,7 +181,7 @@ def cluster_latents(z, method="kmeans", k=10, seed=0, prior=None, codes=None,
         raise ValueError("rbm basins are binary codes: the particles' codes "
                          "(z_code.npy in the run folder) are needed to assign "
                          "them; cluster with --method kmeans or gmm instead")
-    basins = prior.basins(max_basins=k, **(basin_options or {}))
+    basins = prior.basins(max_basins=k, particles=z, **(basin_options or {}))
     labels, populated = drop_empty(basin_labels(prior, z, basins, codes), len(basins))
     kept = [basins[i] for i in populated]
     continuous = prior.latent_dim
@@ -188,21 +190,11 @@ def cluster_latents(z, method="kmeans", k=10, seed=0, prior=None, codes=None,
         # the continuous part of an rbm basin is the prior's mean 0: use the
         # members' mean latent as the cluster's centre
         centres = np.stack([z[labels == i].mean(0) for i in range(len(kept))])
-    details = {"basins": [_basin_record(b, i) for i, b in zip(populated, kept)],
+    from .sampling import basin_record
+    details = {"basins": [basin_record(b, i) for i, b in zip(populated, kept)],
                "basins_found": len(basins)}
     return Clustering(method, labels, centres, snap_to_members(z, labels, centres),
                       details)
-
-
-def _basin_record(basin, index):
-    record = {"basin": int(index), "energy": float(basin["energy"]),
-              "free_energy": float(basin["free_energy"]),
-              "count": basin["count"]}
-    if basin.get("h") is not None:
-        record["h"] = np.asarray(basin["h"]).astype(int).tolist()
-    if "component" in basin:
-        record["component"] = int(basin["component"])
-    return record
 
 
 def umap_embedding(z, n_neighbors=15, min_dist=0.1, seed=0):

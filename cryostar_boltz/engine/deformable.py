@@ -105,7 +105,7 @@ class Deformer:
             else:
                 from .sampling import basin_table
                 _, inputs = basin_table(run.prior, max_basins=max(10, value + 1),
-                                        seed=seed)
+                                        seed=seed, particles=run.latents())
                 if value >= len(inputs):
                     raise ValueError("--deform-to basin %d: the prior has %d basins "
                                      "(0..%d)" % (value, len(inputs), len(inputs) - 1))

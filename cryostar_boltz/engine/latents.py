@@ -81,7 +81,8 @@ def points_from_run(run, source, component=1, n=10, k=10, sampler=None, seed=0,
         return run.particle_decoder_inputs(snapped)
     if source == "basins":
         from .sampling import basin_table
-        _, z = basin_table(run.prior, max_basins=k, seed=seed)
+        _, z = basin_table(run.prior, max_basins=k, seed=seed,
+                           particles=run.latents())
         return z
     from .sampling import draw_samples
     arrays, _ = draw_samples(run.prior, n, sampler, seed, log=log)

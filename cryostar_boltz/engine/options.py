@@ -166,7 +166,7 @@ MAX_SAMPLES = 1_000_000
 #: Decoded models of one command (generate --n and --k): 10,000 models, each
 #: a full-atom model in one multi-model file.
 MAX_MODELS = 10_000
-#: Annealing runs used to find basins (--basin-reads): 100,000.
+#: Prior samples descended (annealing runs for rbm) to find basins (--basin-reads): 100,000.
 MAX_READS = 100_000
 
 #: sample-prior -n: 0 (basins only) to MAX_SAMPLES.
@@ -176,7 +176,7 @@ sample_count.__name__ = "sample_count"
 model_count = between(1, MAX_MODELS, why="each point is decoded to a full-atom model")
 model_count.__name__ = "model_count"
 #: --basin-reads: 1 to MAX_READS.
-read_count = between(1, MAX_READS, why="annealing runs held in memory at once")
+read_count = between(1, MAX_READS, why="reads held in memory at once")
 read_count.__name__ = "read_count"
 
 

@@ -146,8 +146,18 @@ def _log_z(prior):
     return None if log_z is None else float(log_z.detach())
 
 
-def basin_table(prior, max_basins=None, num_reads=200, seed=0):
-    """The prior's basins as (JSON-ready list, (M, decoder inputs) array)."""
+def basin_table(prior, max_basins=None, num_reads=1000, seed=0, particles=None):
+    """The prior's basins as (JSON-ready list, (M, decoder inputs) array),
+    lowest free energy first.
+
+    ``num_reads``: prior samples descended (continuous priors: gmm, grbm,
+    ebm), or annealing runs (rbm); ``particles`` (N, latent_dim): the
+    particles' posterior means, which also start descents and give each
+    basin's ``particle_population``. Rows: ``basin``, ``energy``,
+    ``free_energy``, ``count``, and where the prior gives them
+    ``prior_population``, ``particle_population``, ``exit_barrier``
+    (nats), ``minima`` (the minima merged into it), ``h`` (bits),
+    ``components`` (gmm)."""
     if prior.name == "gaussian":
         raise ValueError("the gaussian prior has a single basin (z = 0): "
                          "basins need a multi-basin prior (gmm, grbm, rbm)")
@@ -155,17 +165,25 @@ def basin_table(prior, max_basins=None, num_reads=200, seed=0):
         raise ValueError("the number of basins must be at least 1, got %d"
                          % max_basins)
     check_sampler_options(seed=seed, num_reads=num_reads)
-    options = {} if prior.to_bqm() is None else {"seed": seed}
     with torch.no_grad():
-        basins = prior.basins(num_reads=num_reads, max_basins=max_basins, **options)
-    table = []
-    for i, b in enumerate(basins):
-        row = {"basin": i, "energy": float(b["energy"]),
-               "free_energy": float(b["free_energy"]), "count": b["count"]}
-        if b.get("h") is not None:
-            row["h"] = np.asarray(b["h"]).astype(int).tolist()
-        if "component" in b:
-            row["component"] = int(b["component"])
-        table.append(row)
+        basins = prior.basins(num_reads=num_reads, max_basins=max_basins, seed=seed,
+                              particles=particles)
+    table = [basin_record(b, i) for i, b in enumerate(basins)]
     z = np.stack([np.asarray(b["z"], dtype=np.float32) for b in basins])
     return table, z
+
+
+def basin_record(basin, index):
+    """One basin of ``prior.basins()`` as a JSON-ready row numbered ``index``."""
+    row = {"basin": int(index), "energy": float(basin["energy"]),
+           "free_energy": float(basin["free_energy"]), "count": basin["count"]}
+    for key in ("prior_population", "particle_population", "exit_barrier"):
+        if basin.get(key) is not None:
+            row[key] = float(basin[key])
+    if basin.get("minima") is not None:
+        row["minima"] = np.asarray(basin["minima"], dtype=np.float64).tolist()
+    if basin.get("h") is not None:
+        row["h"] = np.asarray(basin["h"]).astype(int).tolist()
+    if basin.get("components") is not None:
+        row["components"] = [int(c) for c in basin["components"]]
+    return row

@@ -54,12 +54,13 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
         form.addParam("seed", params.IntParam, default=0,
                       expertLevel=params.LEVEL_ADVANCED, label="Random seed",
                       help="Seed of the clustering.")
-        form.addParam("basinReads", params.IntParam, default=200,
+        form.addParam("basinReads", params.IntParam, default=1000,
                       validators=[params.Positive],
                       condition=choice_is("method", cts.CLUSTER_METHODS, "basins"),
                       expertLevel=params.LEVEL_ADVANCED,
-                      label="Annealing runs",
-                      help="Annealing runs used to find the prior's basins.")
+                      label="Basin search reads",
+                      help="Prior samples descended to find the prior's basins "
+                           "and their populations (annealing runs for rbm).")
         form.addParam("doUmap", params.BooleanParam, default=False,
                       label="UMAP embedding?",
                       help="Also a 2-D UMAP embedding of the latents, for the "

@@ -93,12 +93,12 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
                        validators=[params.Positive], condition="doBasins",
                        label="Most basins", help="Keep at most this many "
                        "basins, lowest energy first.")
-        group.addParam("basinReads", params.IntParam, default=200,
+        group.addParam("basinReads", params.IntParam, default=1000,
                        validators=[params.Positive], condition="doBasins",
                        expertLevel=params.LEVEL_ADVANCED,
-                       label="Annealing runs",
-                       help="Annealing runs used to find the basins; more "
-                            "find rarer basins.")
+                       label="Basin search reads",
+                       help="Prior samples descended to find the basins and "
+                            "their populations (annealing runs for rbm).")
         self._defineComputeParams(form)
 
     # ------------------------------------------------------------ steps

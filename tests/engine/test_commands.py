@@ -107,26 +107,29 @@ def test_sample_prior_passes_beta_and_samples_the_tempered_prior(grbm_run, tmp_p
     assert abs(energies.mean() - mean) < 5 * std / np.sqrt(len(energies))
 
 
-def test_sample_prior_basins_are_distinct_local_minima(grbm_run, tmp_path):
+def test_sample_prior_basins_are_minima_of_the_free_energy(grbm_run, tmp_path):
     out = tmp_path / "basins"
     assert cli("sample-prior", "--run", grbm_run, "--n", 0, "--basins",
                "--out", out) == 0
     table = json.loads((out / "basins.json").read_text())["basins"]
-    bits = [tuple(row["h"]) for row in table]
-    assert len(bits) >= 1 and len(set(bits)) == len(bits)
     energies = [row["energy"] for row in table]
-    assert energies == sorted(energies)
-    prior = TrainedRun(grbm_run).prior
-    bqm = prior.to_bqm()
-    for row in table:  # no single flip lowers the energy
-        h = np.array(row["h"])
-        assert np.isclose(bqm.energy((h, range(4))), row["energy"])
-        flips = np.where(np.eye(4, dtype=bool), 1 - h, h)
-        assert (bqm.energies((flips, range(4))) >= row["energy"] - 1e-9).all()
+    assert len(table) >= 1 and energies == sorted(energies)
+    prior = TrainedRun(grbm_run).prior.double()
+    z = torch.as_tensor(np.load(out / "basins_z.npy"), dtype=torch.float64)
+    steps = torch.cat([torch.eye(z.shape[1]), -torch.eye(z.shape[1])]).double() * 1e-3
     with torch.no_grad():
-        means = prior.latent_means(np.array(bits, np.float32)).numpy()
-    np.testing.assert_allclose(np.load(out / "basins_z.npy"), means, atol=1e-6)
-    assert read_models(out / "basins_coarse.pdb").shape == (len(bits), RESIDUES, 3)
+        free = prior.free_energy(z)
+        np.testing.assert_allclose(free.numpy(), energies, atol=1e-4)
+        for point, value in zip(z, free):   # no step lowers F
+            assert (prior.free_energy(point + steps) >= value - 1e-6).all()
+        h = (prior.hidden_field(z) > 0).numpy().astype(int)
+    assert [row["h"] for row in table] == h.tolist()
+    # every prior sample (1000 reads) and every particle descends into a basin
+    assert sum(row["count"] for row in table) == 1000
+    assert sum(row["prior_population"] for row in table) == pytest.approx(1.0)
+    assert sum(row["particle_population"] for row in table) == pytest.approx(1.0)
+    assert all(len(row["minima"]) >= 1 for row in table)
+    assert read_models(out / "basins_coarse.pdb").shape == (len(table), RESIDUES, 3)
     assert not (out / "z.npy").exists()
 
 

@@ -2,9 +2,11 @@
 structures and maps.
 
 Methods: kmeans (default), gmm (a full-covariance Gaussian mixture), or
-basins (each particle joins the basin of the prior whose state is most
-probable given its latent; --k is then the most basins to consider and
-empty basins are dropped). Writes to --out (default RUN/analysis_METHODK):
+basins (the prior's own states: for a continuous latent, gmm or grbm, the
+basins of its free energy, each particle in the basin its latent descends
+into; for rbm, the basin code nearest the particle's code; --k is then the
+most basins to consider, empty basins are dropped, and summary.json lists
+each basin's population from the prior and from the particles). Writes to --out (default RUN/analysis_METHODK):
 
     labels.npy            cluster of each particle (0-based, dataset order)
     centres.npy           cluster centres in latent space
@@ -55,9 +57,10 @@ def add_args(parser):
     parser.add_argument("--umap", action="store_true",
                         help="also a 2-D UMAP embedding (needs umap-learn)")
     parser.add_argument("--seed", type=opt_type.seed, default=0)
-    parser.add_argument("--basin-reads", type=opt_type.read_count, default=200,
-                        help="annealing runs used to find the prior's basins "
-                        "(at most %d)" % opt_type.MAX_READS)
+    parser.add_argument("--basin-reads", type=opt_type.read_count, default=1000,
+                        help="prior samples descended to find the prior's "
+                        "basins and their populations (annealing runs for "
+                        "rbm; at most %d)" % opt_type.MAX_READS)
     parser.add_argument("--particles", help="the run's particle file, when it "
                         "has moved since training (default: from config.json)")
     parser.add_argument("--datadir", help="folder of the particle stacks")
@@ -81,7 +84,7 @@ def request_of(args):
 
 
 def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
-                basin_reads=200, particles=None, datadir=None, maps=True,
+                basin_reads=1000, particles=None, datadir=None, maps=True,
                 log=print, fmt=None, make_out=None):
     """Cluster ``run``'s latents and write every output to ``out``;
     returns the summary dict. ``fmt``: the structure format (``'auto'``,

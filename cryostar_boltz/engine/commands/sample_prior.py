@@ -9,10 +9,15 @@ temperature beta_eff for a QPU, log Z when known, energy statistics), and
 the decoded samples as samples.pdb (full atom) and samples_coarse.pdb
 (.cif for a run that writes mmCIF, or with --format cif).
 
---basins also lists the prior's distinct low-energy states (annealing to
-low temperature, then steepest descent): basins.json (bits, energy, how
-often annealing found it, free energy of the latent at its centre),
-basins_z.npy and basins.pdb / basins_coarse.pdb, lowest energy first.
+--basins also lists the prior's distinct states, lowest energy first:
+for a continuous latent (gmm, grbm) the basins of the free energy F(z)
+(descent from --basin-reads prior samples and from the particles' latents,
+minima merged when the saddle between them is less than 1 nat above the
+higher one); for rbm the local minima of the code's binary model
+(annealing, then steepest descent). basins.json (energy, free energy,
+count; for continuous priors the prior's and the particles' populations,
+the barrier out of the basin and its minima; the bits of h), basins_z.npy
+and basins.pdb / basins_coarse.pdb.
 
 Samplers: dimod samplers of the binary model of Boltzmann priors (grbm
 and rbm): gibbs (their default), sa, exact, qpu (D-Wave; needs
@@ -72,8 +77,9 @@ def add_args(parser):
                         help="also list the prior's distinct low-energy states")
     parser.add_argument("--max-basins", type=opt_type.positive_int, default=None,
                         help="keep at most this many basins (lowest first)")
-    parser.add_argument("--basin-reads", type=opt_type.read_count, default=200,
-                        help="annealing runs used to find the basins (at most %d)"
+    parser.add_argument("--basin-reads", type=opt_type.read_count, default=1000,
+                        help="prior samples descended to find the basins and "
+                        "their populations (annealing runs for rbm; at most %d)"
                         % opt_type.MAX_READS)
     parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument("--format", choices=FORMAT_CHOICES, default=None,
@@ -125,7 +131,8 @@ def main(args):
         arrays, facts = draw_samples(prior, args.n, args.sampler, args.seed,
                                      args.num_sweeps, args.beta)
     if args.basins:
-        table, z = basin_table(prior, args.max_basins, args.basin_reads, args.seed)
+        table, z = basin_table(prior, args.max_basins, args.basin_reads, args.seed,
+                               particles=run.latents())
     out = Path(args.out)
     with created_folder(out, refusals=(ValueError,)):
         prepare(out, "sample-prior", request_of(args), {"run": args.run}, action)

@@ -192,15 +192,18 @@ class RunPictures:
 
     def basins(self, max_basins=20, num_reads=100):
         """(table, z): the prior's basins as JSON-ready rows (``energy``,
-        ``h``...) and their (m, decoder inputs) latents, through
-        :func:`cryostar_boltz.engine.sampling.basin_table` (seed 0)."""
+        ``h``, populations...) and their (m, decoder inputs) latents,
+        through :func:`cryostar_boltz.engine.sampling.basin_table` (seed 0;
+        the particles' latents start descents too)."""
         from ..sampling import basin_table
         return basin_table(self.prior, max_basins=max_basins,
-                           num_reads=num_reads, seed=0)
+                           num_reads=num_reads, seed=0,
+                           particles=self.z)
 
     def basin_labels(self, table, z):
-        """(n,) basin of each particle (grbm: the most probable hidden
-        state; see :func:`cryostar_boltz.engine.analysis.basin_labels`)."""
+        """(n,) basin of each particle (its basin of attraction for a
+        continuous latent, the nearest code for rbm; see
+        :func:`cryostar_boltz.engine.analysis.basin_labels`)."""
         from ..analysis import basin_labels
         rows = [dict(row, z=point) for row, point in zip(table, z)]
         return basin_labels(self.prior, self.z, rows, codes=self.particle_codes())

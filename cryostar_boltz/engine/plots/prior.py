@@ -21,7 +21,7 @@ DRAW_SAMPLERS = ("gibbs", "sa")
 #: Most binary units enumerated for the exact energy distribution.
 MAX_EXACT_UNITS = 16
 #: Basins searched for the landscape: most basins, sampler reads.
-MAX_BASINS, BASIN_READS = 20, 100
+MAX_BASINS, BASIN_READS = 20, 1000
 
 
 def landscape_figure(X, Y, F, points=None, basins=None, basin_labels=None,

@@ -11,8 +11,11 @@ from ``prior.config()`` and restore its state with ``load_state_dict``.
 Modules: ``base`` (the interface, ``gaussian_entropy``,
 ``reparameterise``), ``gaussian``, ``gmm``, ``boltzmann`` (what ``grbm``
 and ``rbm`` share: the binary quadratic model, log Z by enumeration or
-AIS, persistent chains), ``grbm``, ``rbm``, ``ebm``, ``fit`` (``fit_to_posteriors``)
-and ``testing`` (``assert_prior_api``, the checks every prior passes).
+AIS, persistent chains), ``grbm``, ``rbm``, ``ebm`` (a neural energy over
+z, Pang et al. 2020), ``fit`` (``fit_to_posteriors``), ``landscape``
+(basins of the free energy over a continuous latent: descent, saddles,
+merging by barrier, populations) and ``testing`` (``assert_prior_api``,
+the checks every prior passes).
 """
 import inspect
 

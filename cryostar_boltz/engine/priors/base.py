@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 LOG_2PI = math.log(2.0 * math.pi)
-#: Latents assigned to basins per block (bounds memory for millions of particles).
-ASSIGN_CHUNK = 8192
+#: Particles' posterior means descended to find basins (a seeded random subset beyond).
+MAX_PARTICLE_STARTS = 20000
 
 
 class UnknownPriorError(ValueError):
@@ -64,9 +64,11 @@ class Prior(nn.Module):
         width of what the decoder consumes: ``latent_dim`` plus
         ``extra_encoder_dim``.
 
-    Subclasses implement :meth:`kl`, :meth:`free_energy`, :meth:`sample`,
-    :meth:`basins` and :meth:`assign_to_basins`; Boltzmann priors also
-    :meth:`to_bqm`. :func:`cryostar_boltz.engine.priors.testing.assert_prior_api`
+    Subclasses implement :meth:`kl`, :meth:`free_energy` and :meth:`sample`;
+    :meth:`basins` and :meth:`assign_to_basins` default to the basins of
+    F over the continuous latent (:mod:`.landscape`), which a prior whose
+    states are binary codes (``rbm``) or that has one basin (``gaussian``)
+    replaces; Boltzmann priors also :meth:`to_bqm`. :func:`cryostar_boltz.engine.priors.testing.assert_prior_api`
     checks an implementation.
     """
 
@@ -187,20 +189,77 @@ class Prior(nn.Module):
                    "decoder_input": z, "sampleset_info": sampleset.info,
                    "timing": {"sample_seconds": time.perf_counter() - start}}
 
-    def basins(self, sampler="sa", num_reads=200, max_basins=None, **kw):
-        """Distinct low-energy states, lowest first: dicts with ``h``
-        (bits, or None), ``energy``, ``count``, ``z`` (decoder input,
-        (decoder_input_dim,)) and ``free_energy`` (F at ``z``)."""
-        raise NotImplementedError
+    def basins(self, sampler=None, num_reads=200, max_basins=None, particles=None,
+               seed=0, **kw):
+        """Distinct states of the prior, lowest free energy first: dicts with
+        ``h`` (bits, or None), ``energy``, ``count``, ``z`` (decoder input,
+        (decoder_input_dim,)) and ``free_energy`` (F at ``z``).
+
+        For a continuous latent (the default here) the basins of F(z)
+        (:func:`.landscape.find_basins`): descent of F from ``num_reads``
+        prior samples (drawn with ``sampler``, None: the prior's choice,
+        seeded by ``seed``) and from ``particles`` (N, latent_dim), the
+        particles' posterior means (at most :data:`MAX_PARTICLE_STARTS`,
+        a seeded random subset beyond), minima merged when the saddle
+        between them is less than ``barrier`` (a keyword, default
+        :data:`.landscape.BARRIER` nats) above the higher one. ``energy``
+        is F at the basin's lowest minimum, ``count`` the prior samples
+        descending into it; each basin adds ``prior_population``,
+        ``particle_population`` (None without particles), ``minima`` and
+        ``exit_barrier`` (nats)."""
+        from .landscape import BARRIER, find_basins
+        barrier = kw.pop("barrier", BARRIER)
+        if kw:
+            raise ValueError("%s prior basins take no option %s"
+                             % (self.name, ", ".join(sorted(kw))))
+        with torch.no_grad():
+            samples = self._basin_samples(int(num_reads), sampler, seed)
+        if particles is not None:
+            particles = np.asarray(particles)
+            if len(particles) > MAX_PARTICLE_STARTS:
+                pick = np.random.default_rng(seed).choice(len(particles), MAX_PARTICLE_STARTS,
+                                                          replace=False)
+                particles = particles[np.sort(pick)]
+        found = find_basins(self, samples, particles, self._basin_starts(), barrier,
+                            max_basins)
+        return [self._basin_row(b) for b in found]
+
+    def _basin_samples(self, n, sampler, seed):
+        """(n, latent_dim) prior samples whose descent gives each basin's
+        prior population."""
+        options = {} if sampler is None else {"sampler": sampler}
+        return self.sample(n, seed=seed, **options)[0]
+
+    def _basin_starts(self):
+        """More starts of the basin search (no population), or None."""
+        return None
+
+    def _basin_row(self, basin):
+        """A basin of :func:`.landscape.find_basins` in the interface's form."""
+        row = dict(basin)
+        row.update(h=None, energy=basin["free_energy"],
+                   z=np.asarray(basin["z"], dtype=np.float32))
+        return row
 
     def assign_to_basins(self, z, basins, codes=None):
         """The basin (index into ``basins``, from :meth:`basins`) of each
         latent z (n, latent_dim): (n,) int64. ``codes`` (n, units): the
         particles' binary codes, for priors whose basins are codes.
 
+        For a continuous latent (the default here) the basin of
+        attraction: the basin holding the minimum of F nearest the end of
+        z's descent (:func:`.landscape.assign`).
+
         Raises ValueError when ``basins`` is empty, for a prior with a
         single basin, or when codes are needed and missing."""
-        raise NotImplementedError
+        from .landscape import assign
+        self._check_basins(basins)
+        return assign(self, z, basins)
+
+    def fit_parameters(self):
+        """Tensors the final fit to the posteriors (:mod:`.fit`) optimises:
+        the parameters (a prior may add tensors fixed during training)."""
+        return list(self.parameters())
 
     def decoder_input(self, z, extra=None, training=False):
         """What the decoder consumes for latents z (B, d): z itself unless
@@ -212,15 +271,3 @@ class Prior(nn.Module):
     def _check_basins(basins):
         if not basins:
             raise ValueError("the prior has no basins to assign particles to")
-
-    @staticmethod
-    def _argmax_in_chunks(z, score, dtype, device):
-        """argmax over columns of ``score(block)`` (a numpy (b, K) array) for
-        blocks of :data:`ASSIGN_CHUNK` rows of z, as int64 labels (n,)."""
-        labels = np.empty(len(z), dtype=np.int64)
-        with torch.no_grad():
-            for start in range(0, len(z), ASSIGN_CHUNK):
-                block = torch.as_tensor(np.asarray(z[start:start + ASSIGN_CHUNK]),
-                                        dtype=dtype, device=device)
-                labels[start:start + ASSIGN_CHUNK] = score(block).argmax(1)
-        return labels

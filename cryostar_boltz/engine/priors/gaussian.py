@@ -41,11 +41,12 @@ class GaussianPrior(Prior):
         return z, {"sampler": "direct", "energies": None, "free_energy": self.free_energy(z),
                    "decoder_input": z, "timing": {"sample_seconds": time.perf_counter() - start}}
 
-    def basins(self, sampler="sa", num_reads=200, max_basins=None, **kw):
-        """The single basin z = 0."""
+    def basins(self, sampler=None, num_reads=200, max_basins=None, particles=None, **kw):
+        """The single basin z = 0, holding the whole prior and every particle."""
         z = torch.zeros(1, self.latent_dim)
-        return [{"h": None, "energy": 0.0, "count": 1, "z": z[0].numpy(),
-                 "free_energy": float(self.free_energy(z)[0])}]
+        return [{"h": None, "energy": 0.0, "count": int(num_reads), "z": z[0].numpy(),
+                 "free_energy": float(self.free_energy(z)[0]), "prior_population": 1.0,
+                 "particle_population": None if particles is None else 1.0}]
 
     def assign_to_basins(self, z, basins, codes=None):
         """Always a ValueError: one basin gives no clustering."""

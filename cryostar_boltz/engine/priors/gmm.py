@@ -16,7 +16,8 @@ class GMMPrior(Prior):
     (log Z = 0), F(z) = -log p(z). The KL is the analytic entropy of q plus
     a reparameterised Monte-Carlo estimate of E_q[F(z)] with ``kl_samples``
     draws. The means start at ``init_spread`` x N(0, I) (seeded by
-    ``seed``); each component is a basin.
+    ``seed``). Basins are those of F (components without a barrier between
+    them are one state), not the components themselves.
     """
 
     name = "gmm"
@@ -55,21 +56,29 @@ class GMMPrior(Prior):
         return loss, {"kl": float(loss.detach().mean()), "log_z": 0.0,
                       "prior_energy": float(energy.detach().mean())}
 
-    def initialise_from(self, z, iterations=20):
+    def initialise_from(self, z, iterations=20, logvar=None):
         """Place the components by k-means (scikit-learn, seed 0) on latents
-        ``z`` (n, d): means at the centres, scales from the members' spread,
-        weights from the cluster sizes (plus one)."""
+        ``z`` (n, d): means at the centres, weights from the cluster sizes
+        (plus one), scales from the members' spread, plus their mean
+        posterior variance when ``logvar`` (n, d) is given: the spread of
+        the posteriors' mixture the prior is then fitted to."""
         from sklearn.cluster import KMeans
         data = np.asarray(z.detach().cpu() if torch.is_tensor(z) else z, dtype=np.float64)
+        variance = None
+        if logvar is not None:
+            variance = np.exp(np.asarray(logvar.detach().cpu() if torch.is_tensor(logvar)
+                                         else logvar, dtype=np.float64))
         k = self.means.shape[0]
         fit = KMeans(k, n_init=1, max_iter=iterations, random_state=0).fit(data)
         with torch.no_grad():
             self.means.copy_(torch.as_tensor(fit.cluster_centers_))
             for j in range(k):
-                members = data[fit.labels_ == j]
-                if len(members) > 1:
-                    self.log_scales[j].copy_(torch.as_tensor(
-                        np.log(members.std(0) + 1e-3)))
+                members = fit.labels_ == j
+                if members.sum() > 1:
+                    spread = data[members].var(0)
+                    if variance is not None:
+                        spread = spread + variance[members].mean(0)
+                    self.log_scales[j].copy_(torch.as_tensor(0.5 * np.log(spread + 1e-6)))
             counts = np.bincount(fit.labels_, minlength=k) + 1.0
             self.logits.copy_(torch.as_tensor(np.log(counts / counts.sum())))
 
@@ -90,22 +99,18 @@ class GMMPrior(Prior):
                    "component": component, "decoder_input": z,
                    "timing": {"sample_seconds": time.perf_counter() - start}}
 
-    def basins(self, sampler="sa", num_reads=200, max_basins=None, **kw):
-        """The components, lowest F at their mean first; each adds
-        ``component`` (its index) and ``count`` is its weight pi_k."""
-        with torch.no_grad():
-            free = self.free_energy(self.means).cpu()
-        order = torch.argsort(free).tolist()[:max_basins]
-        weights = torch.softmax(self.logits.detach(), -1).cpu()
-        return [{"h": None, "energy": float(free[k]), "count": float(weights[k]),
-                 "component": k, "z": self.means[k].detach().cpu().numpy(),
-                 "free_energy": float(free[k])} for k in order]
+    def _basin_starts(self):
+        return self.means.detach()
 
-    def assign_to_basins(self, z, basins, codes=None):
-        """The basin whose component has the highest responsibility
-        pi_k N(z; m_k, s_k^2) among the basins' components."""
-        self._check_basins(basins)
-        components = [b["component"] for b in basins]
-        return self._argmax_in_chunks(
-            z, lambda block: self.component_log_density(block)[:, components].cpu().numpy(),
-            self.means.dtype, self.means.device)
+    def basins(self, sampler=None, num_reads=200, max_basins=None, particles=None,
+               seed=0, **kw):
+        """The basins of F(z) (see :meth:`.base.Prior.basins`): components
+        whose density has no barrier between them are one basin. Each adds
+        ``components``: the components whose mean descends into it."""
+        from .landscape import assign
+        rows = super().basins(sampler, num_reads, max_basins, particles, seed, **kw)
+        if rows:
+            owner = assign(self, self.means.detach(), rows)
+            for i, row in enumerate(rows):
+                row["components"] = np.flatnonzero(owner == i).tolist()
+        return rows

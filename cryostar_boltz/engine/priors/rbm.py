@@ -161,9 +161,11 @@ class RBMPrior(BoltzmannPrior):
                    "timing": {"sample_seconds": time.perf_counter() - start},
                    "sampleset_info": sampleset.info}
 
-    def basins(self, sampler="sa", num_reads=200, max_basins=None, **kw):
-        """Local minima of the code's BQM; ``z`` is the prior's mean 0
-        followed by the code."""
+    def basins(self, sampler="sa", num_reads=200, max_basins=None, particles=None, **kw):
+        """Local minima of the code's BQM (annealing, ``num_reads`` runs,
+        then steepest descent); ``z`` is the prior's mean 0 followed by the
+        code. ``particles`` is not used: the particles' codes, not their z,
+        decide their basin (:meth:`assign_to_basins`)."""
         rows = self._local_minima(sampler, num_reads, max_basins, kw)
         basins = []
         for bits, energy, count in rows:

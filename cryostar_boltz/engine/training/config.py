@@ -194,7 +194,7 @@ class TrainConfig(LoopOptions):
     prior: str = "gaussian"
     prior_options: dict = field(default_factory=dict)
     prior_lr: Optional[float] = None    # learning rate of the prior; None: 10 x lr
-    prior_fit_steps: int = 500         # final fit of the prior to the posteriors
+    prior_fit_steps: int = 2000        # final fit of the prior to the posteriors (at most)
     # losses
     continuity_weight: float = 1.0
     elastic_weight: float = 1.0

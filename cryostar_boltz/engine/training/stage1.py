@@ -402,16 +402,15 @@ class Stage1Trainer(EpochTrainer):
 
     def fit_prior(self, z, logvar):
         """Fit the prior to the frozen posteriors of all particles (its KL's
-        own gradient, i.e. maximum likelihood on posterior samples), so the
+        own gradient, i.e. maximum likelihood on posterior samples) until it
+        converges (at its own learning rate, ``priors.fit.FIT_LR``), so the
         saved prior matches the latents it will be sampled against."""
         steps = self.cfg.prior_fit_steps
         if (not steps or not any(True for _ in self.prior.parameters())
                 or self.prior.extra_encoder_dim):
             return
-        loss = fit_to_posteriors(self.prior, z, logvar, steps,
-                                 lr=self.cfg.prior_lr or 10 * self.cfg.lr,
-                                 seed=self.cfg.seed)
-        self.log("prior fitted to the posteriors in %d steps (KL %.3f)"
+        loss = fit_to_posteriors(self.prior, z, logvar, steps, seed=self.cfg.seed)
+        self.log("prior fitted to the posteriors in at most %d steps (KL %.3f)"
                  % (steps, loss))
 
     @torch.no_grad()

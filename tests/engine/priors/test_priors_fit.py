@@ -35,3 +35,29 @@ def test_fit_starts_a_mixture_from_kmeans():
     fit_to_posteriors(prior, mu, logvar, steps=1, lr=1e-6, seed=0)
     means = np.sort(prior.means.detach().numpy()[:, 0])
     np.testing.assert_allclose(means, [-3.0, 3.0], atol=0.1)
+
+
+def test_a_mixture_starts_with_the_spread_of_the_posteriors():
+    """k-means scales of the posteriors' mixture: the members' variance
+    (0.3^2) plus the mean posterior variance (0.05)."""
+    mu, logvar = _posteriors()
+    prior = build_prior("gmm", 2, components=2)
+    prior.initialise_from(mu, logvar=logvar)
+    np.testing.assert_allclose(prior.log_scales.detach().exp().numpy(),
+                               np.sqrt(0.3 ** 2 + 0.05), atol=0.03)
+
+
+def test_fit_converges_by_default_and_stops_when_it_has():
+    """Default rate and early stop: a mixture fitted to two clouds reaches
+    their means and spread; more allowed steps change nothing once it stops."""
+    mu, logvar = _posteriors()
+    results = []
+    for steps in (3000, 6000):
+        prior = build_prior("gmm", 2, components=2)
+        with torch.no_grad():
+            prior.means.fill_(0.0)
+        kl = fit_to_posteriors(prior, mu, logvar, steps, batch=128, seed=0)
+        results.append((kl, prior.state_dict()))
+    assert results[0][0] == results[1][0]
+    means = np.sort(results[0][1]["means"].numpy()[:, 0])
+    np.testing.assert_allclose(means, [-3.0, 3.0], atol=0.1)

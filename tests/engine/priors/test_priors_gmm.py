@@ -27,21 +27,27 @@ def test_gmm_free_energy_is_minus_the_log_density(perturbed):
     assert float(prior.log_z()) == 0.0
 
 
-def test_gmm_assigns_each_latent_to_the_component_of_highest_responsibility(perturbed):
-    prior = perturbed("gmm").double()
-    basins = prior.basins()
-    assert sorted(b["component"] for b in basins) == [0, 1, 2]
-    means, scales, weights = _mixture(prior)
-    z = np.random.default_rng(1).standard_normal((300, 2)) * 2.0
+def test_gmm_merges_components_without_a_barrier_into_one_basin():
+    """Two components 1 apart (one mode between them) and one 6 away: two
+    basins; the prior's populations are the components' weights."""
+    prior = build_prior("gmm", 2, components=3).double()
+    with torch.no_grad():
+        prior.means.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [6.0, 0.0]]))
+        prior.log_scales.zero_()
+        prior.logits.copy_(torch.log(torch.tensor([0.3, 0.3, 0.4])))
+    basins = prior.basins(num_reads=4000, seed=0)
+    assert [sorted(b["components"]) for b in basins] == [[0, 1], [2]]
+    np.testing.assert_allclose(basins[0]["z"], [0.5, 0.0], atol=1e-3)
+    assert basins[0]["prior_population"] == pytest.approx(0.6, abs=0.02)
+    z = np.random.default_rng(1).standard_normal((300, 2)) * 2.0 + [3.0, 0.0]
     labels = prior.assign_to_basins(z, basins)
-    components = [b["component"] for b in basins]
-    joint = np.stack([weights[k] * multivariate_normal(means[k], np.diag(scales[k] ** 2)).pdf(z)
-                      for k in components], 1)
-    np.testing.assert_array_equal(labels, joint.argmax(1))
-    # with fewer basins, only theirs compete
-    two = basins[:2]
-    labels = prior.assign_to_basins(z, two)
-    np.testing.assert_array_equal(labels, joint[:, :2].argmax(1))
+    # the saddle of the two wells lies where F is highest between them
+    line = torch.linspace(0.5, 6.0, 2001, dtype=torch.float64)
+    with torch.no_grad():
+        along = prior.free_energy(torch.stack([line, torch.zeros_like(line)], 1))
+    saddle = float(line[along.argmax()])
+    far = np.abs(z[:, 0] - saddle) > 0.3
+    np.testing.assert_array_equal(labels[far], (z[far, 0] > saddle).astype(np.int64))
     with pytest.raises(ValueError, match="no basins"):
         prior.assign_to_basins(z, [])
 

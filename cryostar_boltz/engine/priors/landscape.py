@@ -1,0 +1,443 @@
+"""Basins of a continuous prior's free-energy landscape F(z), p(z) = exp(-F(z)) / Z.
+
+A basin is the set of latents whose steepest descent of F ends in the same
+minimum, once minima separated by a low barrier are merged: the states of
+the prior, found without a separate clustering. :func:`find_basins`:
+
+1. descent of F (torch autograd) from many starts, prior samples and the
+   particles' posterior means: a batched L-BFGS, each start with its own
+   curvature history and backtracking (Armijo) line search
+   (Nocedal and Wright 2006, algorithms 7.4 and 3.1);
+2. end points within :data:`SAME_MINIMUM` (relative to the starts' spread)
+   are one minimum; a start that stopped on a saddle or a maximum (no
+   gradient to follow) is pushed off and descends again;
+3. minima are merged by persistence (a watershed of F): taking saddles
+   lowest first, two groups merge when the saddle between them (the
+   highest F along a path) is less than ``barrier`` nats above the higher
+   of the two groups' lowest minima. A saddle is the lower of the highest
+   points of the straight segment and of a string relaxed towards the
+   minimum-energy path (the simplified string method, E, Ren and
+   Vanden-Eijnden 2007): any path's highest point bounds the saddle from
+   above, so a merge is never wrong about the path it saw;
+4. basins come lowest F first, each with the prior's population (fraction
+   of prior samples descending into it) and the particles' population
+   (fraction of their posterior means).
+
+The barrier threshold, :data:`BARRIER` = 1 nat (one kT): the density at
+the saddle is within a factor e of the shallower basin's deepest point. A
+dip smaller than thermal energy is not a state of its own (a mixture
+fitted to one elongated cloud gives such dips between its components);
+two equal Gaussian states of width s are resolved from 3.7 s apart (the
+barrier is about D^2 / 8 s^2 - log 2). On the three-state benchmark the
+states' basins are 4 to 11 nats deep once the prior is fitted.
+
+Assigning a latent to a basin (:func:`assign`) is the same descent: the
+basin of the minimum nearest its end point.
+
+Works on any prior with ``free_energy(z)`` over the continuous latent
+(gmm, grbm, ebm); computations in float64 on a copy of the prior.
+"""
+import copy
+
+import numpy as np
+import torch
+
+#: Saddle height (nats) above the higher of two basins' lowest minima below
+#: which they merge.
+BARRIER = 1.0
+#: End points closer than this fraction of the starts' RMS spread are one minimum.
+SAME_MINIMUM = 1e-2
+#: L-BFGS of the descent: iterations, history, gradient-norm tolerance.
+MAX_ITERATIONS = 300
+HISTORY = 8
+GRADIENT_TOLERANCE = 1e-5
+#: Images and relaxation steps of the string between two minima.
+STRING_IMAGES = 17
+STRING_STEPS = 150
+#: Points along the straight segment between two minima.
+SEGMENT_POINTS = 33
+#: Latents descended per block (bounds memory for millions of particles).
+CHUNK = 16384
+
+
+class Landscape:
+    """F(z) of a prior as a float64 function with its gradient.
+
+    ``prior``: anything with ``free_energy(z (n, d)) -> (n,)`` and
+    ``latent_dim``; a float64 copy is used, the prior is left untouched."""
+
+    def __init__(self, prior):
+        model = copy.deepcopy(prior).double().eval()
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        self.model = model
+        self.latent_dim = int(prior.latent_dim)
+        try:
+            self.device = next(iter(model.parameters())).device
+        except StopIteration:
+            self.device = torch.device("cpu")
+
+    def tensor(self, z):
+        z = z.detach() if torch.is_tensor(z) else torch.as_tensor(np.asarray(z))
+        return z.to(device=self.device, dtype=torch.float64)
+
+    def value(self, z):
+        """F (n,) of latents z (n, d), no gradient."""
+        with torch.no_grad():
+            return self.model.free_energy(z)
+
+    def value_and_grad(self, z):
+        """(F (n,), dF/dz (n, d)) of latents z (n, d)."""
+        with torch.enable_grad():
+            z = z.detach().requires_grad_(True)
+            free = self.model.free_energy(z)
+            grad, = torch.autograd.grad(free.sum(), z)
+        return free.detach(), grad
+
+
+# ------------------------------------------------------------------ descent
+
+def descend(landscape, z, max_iterations=MAX_ITERATIONS, tolerance=GRADIENT_TOLERANCE):
+    """End points of the descent of F from each start z (n, d), and their F.
+
+    Batched L-BFGS (each start has its own history of ``HISTORY`` pairs)
+    with a backtracking line search; a start stops when its gradient norm
+    falls below ``tolerance`` or its step stalls. Returns float64 tensors
+    (n, d) and (n,)."""
+    z = landscape.tensor(z)
+    ends, values = [], []
+    for start in range(0, len(z), CHUNK):
+        end, value = _lbfgs(landscape, z[start:start + CHUNK].clone(), max_iterations,
+                            tolerance)
+        ends.append(end)
+        values.append(value)
+    if not ends:
+        return z.reshape(0, landscape.latent_dim), z.new_zeros(0)
+    return torch.cat(ends), torch.cat(values)
+
+
+def _lbfgs(landscape, z, max_iterations, tolerance):
+    n, d = z.shape
+    f, g = landscape.value_and_grad(z)
+    s_hist = z.new_zeros(n, HISTORY, d)
+    y_hist = z.new_zeros(n, HISTORY, d)
+    rho = z.new_zeros(n, HISTORY)            # 0: empty slot
+    slot = 0
+    active = torch.isfinite(f) & (g.norm(dim=1) > tolerance)
+    for _ in range(max_iterations):
+        idx = torch.nonzero(active).squeeze(1)
+        if len(idx) == 0:
+            break
+        direction = _two_loop(g[idx], s_hist[idx], y_hist[idx], rho[idx], slot)
+        slope = (direction * g[idx]).sum(1)
+        bad = ~(slope < 0)
+        if bad.any():                         # not a descent direction: plain gradient
+            direction[bad] = -g[idx][bad]
+            slope[bad] = -(g[idx][bad] ** 2).sum(1)
+        # first steps have no curvature: at most one unit of z
+        fresh = rho[idx].abs().sum(1) == 0
+        scale = torch.where(fresh, 1.0 / direction.norm(dim=1).clamp(min=1.0),
+                            torch.ones_like(slope))
+        step = scale
+        accepted = torch.zeros(len(idx), dtype=torch.bool, device=z.device)
+        new_z, new_f = z[idx].clone(), f[idx].clone()
+        for _ in range(30):
+            todo = ~accepted
+            if not todo.any():
+                break
+            trial = z[idx][todo] + step[todo, None] * direction[todo]
+            value = landscape.value(trial)
+            ok = torch.isfinite(value) & (value <= f[idx][todo] + 1e-4 * step[todo]
+                                          * slope[todo])
+            where = torch.nonzero(todo).squeeze(1)
+            new_z[where[ok]] = trial[ok]
+            new_f[where[ok]] = value[ok]
+            accepted[where[ok]] = True
+            step[where[~ok]] *= 0.5
+        moved = idx[accepted]
+        if len(moved):
+            f_new, g_new = landscape.value_and_grad(new_z[accepted])
+            s = new_z[accepted] - z[moved]
+            y = g_new - g[moved]
+            sy = (s * y).sum(1)
+            keep = sy > 1e-12 * (s.norm(dim=1) * y.norm(dim=1)).clamp(min=1e-300)
+            rows = moved[keep]
+            s_hist[rows, slot] = s[keep]
+            y_hist[rows, slot] = y[keep]
+            rho[rows, slot] = 1.0 / sy[keep]
+            # rows that skip the update keep an empty slot here
+            skipped = moved[~keep]
+            rho[skipped, slot] = 0.0
+            others = torch.ones(n, dtype=torch.bool, device=z.device)
+            others[moved] = False
+            rho[others, slot] = 0.0
+            z[moved], f[moved], g[moved] = new_z[accepted], f_new, g_new
+            stalled = s.norm(dim=1) <= 1e-12 * (1.0 + z[moved].norm(dim=1))
+            active[moved[stalled]] = False
+        else:
+            others = torch.ones(n, dtype=torch.bool, device=z.device)
+            rho[others, slot] = 0.0
+        active[idx[~accepted]] = False       # no decrease found: at a minimum
+        active &= g.norm(dim=1) > tolerance
+        slot = (slot + 1) % HISTORY
+    return z, f
+
+
+def _two_loop(g, s_hist, y_hist, rho, slot):
+    """L-BFGS direction -H g from the stored pairs (newest = slot - 1)."""
+    q = g.clone()
+    alphas = []
+    order = [(slot - 1 - k) % HISTORY for k in range(HISTORY)]
+    for j in order:
+        alpha = rho[:, j] * (s_hist[:, j] * q).sum(1)
+        q = q - alpha[:, None] * y_hist[:, j]
+        alphas.append(alpha)
+    newest = order[0]
+    yy = (y_hist[:, newest] ** 2).sum(1)
+    gamma = torch.where((rho[:, newest] > 0) & (yy > 0),
+                        1.0 / (rho[:, newest] * yy).clamp(min=1e-300), torch.ones_like(yy))
+    r = gamma[:, None] * q
+    for j, alpha in zip(reversed(order), reversed(alphas)):
+        beta = rho[:, j] * (y_hist[:, j] * r).sum(1)
+        r = r + (alpha - beta)[:, None] * s_hist[:, j]
+    return -r
+
+
+# ------------------------------------------------------------------ minima
+
+def distinct_minima(ends, values, tolerance):
+    """Group end points (n, d) within ``tolerance`` of each other, lowest F
+    first: (minima (m, d), their F (m,), group of each end point (n,))."""
+    order = torch.argsort(values)
+    minima, labels = [], torch.full((len(ends),), -1, dtype=torch.long,
+                                    device=ends.device)
+    for i in order.tolist():
+        if labels[i] >= 0:
+            continue
+        near = ((ends - ends[i]) ** 2).sum(1) <= tolerance ** 2
+        labels[near & (labels < 0)] = len(minima)
+        minima.append(i)
+    index = torch.as_tensor(minima, dtype=torch.long, device=ends.device)
+    return ends[index], values[index], labels
+
+
+def leave_saddles(landscape, minima, values, labels, step, rounds=3):
+    """Stationary points that are not minima (a start on a saddle or a
+    maximum has no gradient to follow) pushed off: F is tried at ``step``
+    along each axis both ways and along random directions; a point with a
+    lower neighbour descends again from the lowest one. Returns the
+    minima, their F and the end points' labels, regrouped."""
+    d = minima.shape[1]
+    generator = torch.Generator().manual_seed(0)
+    random = torch.randn(2 * d, d, generator=generator, dtype=minima.dtype)
+    directions = torch.cat([torch.eye(d, dtype=minima.dtype), -torch.eye(d, dtype=minima.dtype),
+                            random / random.norm(dim=1, keepdim=True)]).to(minima.device)
+    for _ in range(rounds):
+        trial = minima[:, None] + step * directions[None]
+        free = landscape.value(trial.reshape(-1, d)).reshape(len(minima), -1)
+        lowest, best = free.min(1)
+        lower = lowest < values - 1e-12 * (1.0 + values.abs())
+        if not lower.any():
+            break
+        new_ends, new_values = descend(landscape, trial[lower, best[lower]])
+        minima, values = minima.clone(), values.clone()
+        minima[lower], values[lower] = new_ends, new_values
+        minima, values, regroup = distinct_minima(minima, values, step)
+        labels = regroup.to(labels.device)[labels]
+    return minima, values, labels
+
+
+def segment_saddles(landscape, a, b, points=SEGMENT_POINTS):
+    """Highest F (P,) along the straight segments from a (P, d) to b (P, d)."""
+    t = torch.linspace(0.0, 1.0, points, dtype=a.dtype, device=a.device)
+    path = a[:, None] + t[None, :, None] * (b - a)[:, None]
+    free = torch.cat([landscape.value(block) for block in
+                      path.reshape(-1, a.shape[1]).split(CHUNK)])
+    return free.reshape(len(a), points).max(1).values
+
+
+def string_saddles(landscape, a, b, images=STRING_IMAGES, steps=STRING_STEPS):
+    """Highest F (P,) along strings from a (P, d) to b (P, d) relaxed towards
+    the minimum-energy path: each image moves down the gradient (at most a
+    shrinking fraction of the segment's length per step), then the images
+    are redistributed at equal arc length. Evaluated at 4 points per
+    interval of the final string."""
+    t = torch.linspace(0.0, 1.0, images, dtype=a.dtype, device=a.device)
+    path = a[:, None] + t[None, :, None] * (b - a)[:, None]           # (P, M, d)
+    length = (b - a).norm(dim=1).clamp(min=1e-12)
+    d = a.shape[1]
+    for k in range(steps):
+        inner = path[:, 1:-1].reshape(-1, d)
+        _, grad = landscape.value_and_grad(inner)
+        grad = grad.reshape(len(a), images - 2, d)
+        largest = grad.norm(dim=2).max(1).values.clamp(min=1e-12)
+        move = (0.5 / images) * length * (1.0 - k / steps)
+        path[:, 1:-1] -= grad * (move / largest)[:, None, None]
+        path = _equal_arc_length(path, t)
+    fine = torch.linspace(0.0, 1.0, 4 * (images - 1) + 1, dtype=a.dtype, device=a.device)
+    dense = _interpolate(path, t, fine)
+    free = landscape.value(dense.reshape(-1, d)).reshape(len(a), -1)
+    return free.max(1).values
+
+
+def _equal_arc_length(path, t):
+    steps = (path[:, 1:] - path[:, :-1]).norm(dim=2)
+    arc = torch.cat([torch.zeros_like(steps[:, :1]), steps.cumsum(1)], 1)
+    arc = arc / arc[:, -1:].clamp(min=1e-300)
+    return _interpolate(path, arc, t, per_path=True)
+
+
+def _interpolate(path, at, where, per_path=False):
+    """Linear interpolation of ``path`` (P, M, d) given at parameters ``at``
+    ((M,) or (P, M) with per_path) to parameters ``where`` (K,)."""
+    count, m, d = path.shape
+    at = at if per_path else at.expand(count, m)
+    where = where.expand(count, -1).contiguous()
+    upper = torch.searchsorted(at.contiguous(), where).clamp(1, m - 1)
+    lower = upper - 1
+    a0 = torch.gather(at, 1, lower)
+    a1 = torch.gather(at, 1, upper)
+    w = ((where - a0) / (a1 - a0).clamp(min=1e-300)).clamp(0.0, 1.0)
+    p0 = torch.gather(path, 1, lower[..., None].expand(-1, -1, d))
+    p1 = torch.gather(path, 1, upper[..., None].expand(-1, -1, d))
+    return p0 + w[..., None] * (p1 - p0)
+
+
+def merge_minima(landscape, minima, values, barrier=BARRIER):
+    """Group minima (m, d) (F values (m,), lowest first) into basins by
+    persistence (the watershed of F): saddles are taken lowest first, and
+    the saddle between two groups merges them when it is less than
+    ``barrier`` nats above the higher of the two groups' lowest minima.
+    (Comparing single minima would let a shallow minimum in a low-density
+    region, a little below the saddles to every state around it, bridge
+    them all into one basin.) Saddles: the lower of the straight segment's
+    highest point and the relaxed string's, for every pair of minima (the
+    :data:`NEIGHBOURS` nearest of each beyond :data:`ALL_PAIRS` minima).
+    Returns (group of each minimum (m,), numbered lowest first; lowest
+    saddle between groups (G, G), inf on the diagonal and between groups
+    with no saddle measured)."""
+    m = len(minima)
+    pairs = _pairs(minima)
+    saddles = torch.zeros(0, dtype=torch.float64)
+    if pairs:
+        i, j = (torch.as_tensor(x, device=minima.device) for x in zip(*pairs))
+        saddles = torch.minimum(segment_saddles(landscape, minima[i], minima[j]),
+                                string_saddles(landscape, minima[i], minima[j])).cpu()
+    parent = list(range(m))            # the root of a group is its lowest minimum
+
+    def root(k):
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    depth = [float(v) for v in values]
+    for e in torch.argsort(saddles).tolist():
+        a, b = root(pairs[e][0]), root(pairs[e][1])
+        if a != b and float(saddles[e]) - max(depth[a], depth[b]) < barrier:
+            low, high = (a, b) if depth[a] <= depth[b] else (b, a)
+            parent[high] = low
+    final = sorted({root(k) for k in range(m)}, key=lambda k: depth[k])
+    group = torch.as_tensor([final.index(root(k)) for k in range(m)], dtype=torch.long)
+    between = torch.full((len(final), len(final)), float("inf"), dtype=torch.float64)
+    for (a, b), saddle in zip(pairs, saddles.tolist()):
+        ga, gb = int(group[a]), int(group[b])
+        if ga != gb and saddle < between[ga, gb]:
+            between[ga, gb] = between[gb, ga] = saddle
+    return group, between
+
+
+#: Up to this many minima every pair's saddle is measured; beyond, each
+#: minimum's NEIGHBOURS nearest.
+ALL_PAIRS = 40
+NEIGHBOURS = 8
+
+
+def _pairs(minima):
+    m = len(minima)
+    if m <= ALL_PAIRS:
+        return [(i, j) for i in range(m) for j in range(i + 1, m)]
+    distance = torch.cdist(minima, minima)
+    distance.fill_diagonal_(float("inf"))
+    nearest = distance.topk(NEIGHBOURS, largest=False).indices.tolist()
+    return sorted({(min(i, j), max(i, j)) for i in range(m) for j in nearest[i]})
+
+
+# ------------------------------------------------------------------ basins
+
+def find_basins(prior, prior_samples, particles=None, extra_starts=None,
+                barrier=BARRIER, max_basins=None):
+    """The basins of ``prior``'s free energy, lowest F first.
+
+    ``prior_samples`` (n, d): latents drawn from the prior (their descent
+    gives each basin's prior population); ``particles`` (N, d) or None:
+    the particles' posterior means (their descent gives the particles'
+    population); ``extra_starts`` (k, d) or None: more starts (e.g. the
+    mixture's component means) that count in no population.
+
+    Returns a list of dicts: ``z`` (d,) the basin's lowest minimum,
+    ``free_energy`` (F there, nats), ``minima`` (m, d) every minimum merged
+    into it, ``count`` (prior samples descending into it),
+    ``prior_population`` (their fraction), ``particle_population``
+    (fraction of the particles, None without them), ``exit_barrier``
+    (nats from its minimum to the lowest saddle towards another basin;
+    None for a single basin). ``max_basins`` keeps the lowest ones.
+    Raises ValueError when no start is given or a start is not (n, d)."""
+    landscape = Landscape(prior)
+    parts = {"prior samples": prior_samples, "particles": particles,
+             "extra starts": extra_starts}
+    starts = []
+    for name, value in parts.items():
+        if value is None:
+            starts.append(None)
+            continue
+        value = landscape.tensor(value)
+        if value.dim() != 2 or value.shape[1] != landscape.latent_dim:
+            raise ValueError("basins of the %s prior: %s must be (n, %d), got %s"
+                             % (getattr(prior, "name", "?"), name, landscape.latent_dim,
+                                tuple(value.shape)))
+        starts.append(value)
+    every = torch.cat([s for s in starts if s is not None])
+    if len(every) == 0:
+        raise ValueError("basins need at least one start (prior samples or particles)")
+    ends, values = descend(landscape, every)
+    spread = float(every.std(0).pow(2).sum().sqrt()) if len(every) > 1 else 1.0
+    tolerance = SAME_MINIMUM * max(spread, 1e-6)
+    minima, minima_f, labels = distinct_minima(ends, values, tolerance)
+    minima, minima_f, labels = leave_saddles(landscape, minima, minima_f, labels, tolerance)
+    group, between = merge_minima(landscape, minima, minima_f, barrier)
+    basin_of_end = group[labels.cpu()]
+    sizes = [0 if s is None else len(s) for s in starts]
+    prior_labels = basin_of_end[:sizes[0]]
+    particle_labels = basin_of_end[sizes[0]:sizes[0] + sizes[1]]
+    basins = []
+    for b in range(int(group.max()) + 1):
+        members = torch.nonzero(group == b).squeeze(1)
+        lowest = int(members[torch.argmin(minima_f[members.to(minima_f.device)])])
+        count = int((prior_labels == b).sum())
+        basins.append({
+            "z": minima[lowest].cpu().numpy(), "free_energy": float(minima_f[lowest]),
+            "minima": minima[members.to(minima.device)].cpu().numpy(),
+            "count": count, "prior_population": count / max(sizes[0], 1),
+            "particle_population": (float((particle_labels == b).float().mean())
+                                    if sizes[1] else None),
+            "exit_barrier": (float(between[b].min()) - float(minima_f[lowest])
+                             if torch.isfinite(between[b].min()) else None)})
+    basins.sort(key=lambda basin: basin["free_energy"])
+    return basins[:max_basins]
+
+
+def assign(prior, z, basins):
+    """The basin (index into ``basins``) of each latent z (n, d): the basin
+    holding the minimum nearest the end of z's descent of F; (n,) int64."""
+    landscape = Landscape(prior)
+    points = [np.atleast_2d(np.asarray(b.get("minima", b["z"])))[:, :landscape.latent_dim]
+              for b in basins]
+    minima = landscape.tensor(np.concatenate(points))
+    owner = torch.as_tensor(np.repeat(np.arange(len(points)), [len(p) for p in points]))
+    labels = np.empty(len(z), dtype=np.int64)
+    for start in range(0, len(z), CHUNK):
+        ends, _ = descend(landscape, np.asarray(z[start:start + CHUNK]))
+        d2 = torch.cdist(ends, minima.to(ends.device))
+        labels[start:start + CHUNK] = owner[d2.argmin(1).cpu()].numpy()
+    return labels

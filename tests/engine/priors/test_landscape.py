@@ -1,0 +1,156 @@
+"""Basins of a continuous prior's free energy (priors/landscape.py): descent,
+saddles, merging by barrier, populations, basin of attraction."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from cryostar_boltz.engine.priors import build_prior
+from cryostar_boltz.engine.priors.landscape import (BARRIER, Landscape, assign, descend,
+                                                    find_basins, merge_minima,
+                                                    segment_saddles, string_saddles)
+
+
+def mixture(means, weights, scale=1.0):
+    """A gmm prior with the given component means (K, d), weights and a
+    shared isotropic scale."""
+    means = torch.as_tensor(np.asarray(means, dtype=np.float64))
+    prior = build_prior("gmm", means.shape[1], components=len(means)).double()
+    with torch.no_grad():
+        prior.means.copy_(means)
+        prior.log_scales.fill_(math.log(scale))
+        prior.logits.copy_(torch.log(torch.as_tensor(weights, dtype=torch.float64)))
+    return prior
+
+
+def two_wells(distance):
+    """Equal Gaussians N(+-distance/2, 1) in 1-D: F at the modes and at 0."""
+    return mixture([[-distance / 2], [distance / 2]], [0.5, 0.5])
+
+
+def test_descent_ends_at_the_minima_of_a_quadratic_and_of_a_double_well():
+    prior = mixture([[1.0, -2.0]], [1.0], scale=0.3)
+    ends, values = descend(Landscape(prior), np.random.default_rng(0).normal(size=(50, 2)) * 3)
+    np.testing.assert_allclose(ends.numpy(), np.tile([1.0, -2.0], (50, 1)), atol=1e-5)
+    # well separated equal wells: every start ends in the mode on its side
+    prior = two_wells(8.0)
+    starts = np.linspace(-6, 6, 13)[np.arange(13) != 6][:, None]
+    ends, _ = descend(Landscape(prior), starts)
+    np.testing.assert_allclose(ends.numpy()[:, 0], np.sign(starts[:, 0]) * 4.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("distance", [3.0, 5.0])
+def test_saddles_of_two_wells_are_the_density_at_the_midpoint(distance):
+    prior = two_wells(distance)
+    landscape = Landscape(prior)
+    ends, values = descend(landscape, np.array([[-distance], [distance]]))
+    with torch.no_grad():
+        middle = float(prior.free_energy(torch.zeros(1, 1, dtype=torch.float64)))
+    a, b = ends[:1], ends[1:]
+    assert float(segment_saddles(landscape, a, b)) == pytest.approx(middle, abs=1e-9)
+    assert float(string_saddles(landscape, a, b)) == pytest.approx(middle, abs=1e-9)
+
+
+def test_minima_merge_when_the_barrier_is_below_one_nat():
+    """Equal unit wells: barrier D^2/8 - log 2 (about), 0.43 nats at D = 3
+    (one basin), 2.43 nats at D = 5 (two)."""
+    assert BARRIER == 1.0
+    for distance, expected in ((3.0, 1), (5.0, 2)):
+        prior = two_wells(distance)
+        starts = np.linspace(-distance, distance, 21)[:, None]
+        basins = find_basins(prior, starts)
+        assert len(basins) == expected
+    # an explicit barrier merges the D = 5 wells too
+    assert len(find_basins(two_wells(5.0), np.array([[-5.0], [5.0]]), barrier=3.0)) == 1
+
+
+def test_a_curved_valley_is_one_basin_though_its_straight_segment_climbs():
+    """Components along a half circle of radius 4: the straight segment
+    between the end minima crosses the empty centre (several nats up), the
+    string follows the arc (no barrier), so everything is one basin."""
+    angles = np.linspace(0.0, np.pi, 9)
+    means = 4.0 * np.stack([np.cos(angles), np.sin(angles)], 1)
+    means[[0, -1]] *= 1.1          # deeper ends: two minima on the arc
+    weights = np.ones(9)
+    weights[[0, -1]] = 1.5
+    prior = mixture(means, weights / weights.sum(), scale=0.8)
+    landscape = Landscape(prior)
+    ends, values = descend(landscape, means[[0, -1]])
+    straight = float(segment_saddles(landscape, ends[:1], ends[1:])) - float(values.max())
+    curved = float(string_saddles(landscape, ends[:1], ends[1:])) - float(values.max())
+    # the arc of radius 4 is a path: the string is no higher than it
+    arc = np.linspace(0.0, np.pi, 2001)
+    with torch.no_grad():
+        along = prior.free_energy(torch.as_tensor(4.0 * np.stack([np.cos(arc), np.sin(arc)], 1)))
+    assert straight > 3.0 and curved < min(0.5, float(along.max() - values.max()) + 0.05)
+    group, _ = merge_minima(landscape, ends, values)
+    assert group.tolist() == [0, 0]
+
+
+def test_three_states_give_three_basins_with_their_populations():
+    """Latents of three states 0.5 / 0.3 / 0.2 and a mixture of 8
+    components fitted to them (k-means start, as after training): the
+    components are 8, the basins 3, their populations the states'."""
+    from cryostar_boltz.engine.priors import fit_to_posteriors
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0, 0.0], [4.0, 0.0, 0.0], [2.0, 3.5, 0.0]])
+    truth = rng.choice(3, size=3000, p=[0.5, 0.3, 0.2])
+    z = (centres[truth] + 0.5 * rng.normal(size=(3000, 3))).astype(np.float32)
+    prior = build_prior("gmm", 3)
+    assert prior.means.shape[0] == 8
+    fit_to_posteriors(prior, z, np.full_like(z, np.log(0.05)), 300, batch=256)
+    basins = prior.basins(num_reads=3000, particles=z, seed=0)
+    assert len(basins) == 3
+    order = [int(np.argmin(((centres - b["z"]) ** 2).sum(1))) for b in basins]
+    assert sorted(order) == [0, 1, 2]
+    for b, state in zip(basins, order):
+        true = np.mean(truth == state)
+        assert b["particle_population"] == pytest.approx(true, abs=0.01)
+        assert b["prior_population"] == pytest.approx(true, abs=0.04)
+        assert b["exit_barrier"] > BARRIER
+    assert sorted(sum((b["components"] for b in basins), [])) == list(range(8))
+    labels = prior.assign_to_basins(z, basins)
+    from sklearn.metrics import adjusted_rand_score
+    assert adjusted_rand_score(truth, labels) > 0.97
+
+
+def test_assign_is_the_basin_of_attraction():
+    prior = two_wells(6.0)
+    basins = find_basins(prior, np.array([[-3.0], [3.0]]))
+    z = np.linspace(-5, 5, 41)[:, None]
+    labels = assign(prior, z, basins)
+    left = int(np.argmin([b["z"][0] for b in basins]))
+    expected = np.where(z[:, 0] < 0, left, 1 - left)
+    keep = z[:, 0] != 0
+    np.testing.assert_array_equal(labels[keep], expected[keep])
+
+
+def test_basins_refuse_starts_of_the_wrong_width():
+    prior = two_wells(6.0)
+    with pytest.raises(ValueError, match=r"particles must be \(n, 1\)"):
+        find_basins(prior, np.zeros((3, 1)), particles=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="no option"):
+        prior.basins(nonsense=1)
+
+
+def test_a_shallow_minimum_does_not_bridge_three_states():
+    """Three states at the corners of a triangle (side 2.5, width 0.4) and
+    a light component at its centre: the centre is a shallow minimum 0.1
+    nat below its saddles to each state, which are more than 2 nats above
+    the states. Merged pair by pair it would join all three; by
+    persistence it joins one state and the three stay apart."""
+    angles = np.radians([90.0, 210.0, 330.0])
+    corners = 2.5 / np.sqrt(3) * np.stack([np.cos(angles), np.sin(angles)], 1)
+    prior = mixture(np.concatenate([corners, [[0.0, 0.0]]]), [1, 1, 1, 0.1], scale=0.4)
+    landscape = Landscape(prior)
+    ends, values = descend(landscape, np.concatenate([corners, [[0.05, 0.0]]]))
+    assert float(ends[3].norm()) < 0.1            # the centre is a minimum
+    to_centre = [float(string_saddles(landscape, ends[i:i + 1], ends[3:])) - float(values[3])
+                 for i in range(3)]
+    assert max(to_centre) < BARRIER
+    group, _ = merge_minima(landscape, ends, values)
+    assert sorted(set(group[:3].tolist())) == [0, 1, 2] and int(group[3]) in (0, 1, 2)
+    basins = find_basins(prior, prior.sample(600, seed=0)[0])
+    assert len(basins) == 3
+    assert all(b["prior_population"] == pytest.approx(1 / 3, abs=0.06) for b in basins)
