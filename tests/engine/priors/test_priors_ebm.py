@@ -169,3 +169,12 @@ def test_options_short_names_and_refusals():
         build_prior("ebm", 2, ais_chains=1)
     with pytest.raises(ValueError, match="option step_size must be a finite number"):
         build_prior("ebm", 2, step_size=float("nan"))
+
+
+def test_samples_keep_the_basins_weights(fitted):
+    """MALA started from the weighted persistent chains keeps each basin's
+    mass (from N(0, I) it would not cross the barriers)."""
+    prior, _, _ = fitted
+    z = prior.sample(2000, seed=1)[0].numpy()[:, 0]
+    shares = [np.mean(z < -1), np.mean((z > -1) & (z < 1)), np.mean(z > 1)]
+    np.testing.assert_allclose(shares, [0.5, 0.3, 0.2], atol=0.05)
