@@ -203,3 +203,17 @@ pixel_size.__name__ = "pixel_size"
 MIN_KV, MAX_KV = 10.0, 3000.0
 voltage_kv = physical(MIN_KV, MAX_KV, "kV", "electron microscope voltages")
 voltage_kv.__name__ = "voltage_kv"
+
+#: Most sweeps (Gibbs, SA) or Langevin steps per sample: a million sweeps
+#: of even a small model take hours; beyond is a typo, not a request.
+MAX_SWEEPS = 1_000_000
+sweeps = between(1, MAX_SWEEPS, why="sweeps or steps per sample")
+sweeps.__name__ = "sweeps"
+
+#: Inverse temperatures of prior sampling: beta scales the energy, so below
+#: 1e-6 the prior is flat over any latent range a decoder was trained on
+#: (samples thousands of units out), above 1e6 every chain freezes at once.
+BETA_RANGE = (1e-6, 1e6)
+inverse_temperature = between(BETA_RANGE[0], BETA_RANGE[1], kind=float,
+                              why="inverse temperature")
+inverse_temperature.__name__ = "inverse_temperature"

@@ -114,11 +114,11 @@ def check_sampler_options(seed=None, num_sweeps=None, beta=None, num_reads=None)
     """ValueError naming the option (``--num-sweeps must be an integer >=
     1, got 0``) for sampler options out of range, before any sampler sees
     them."""
-    from .options import check, positive_float, positive_int
+    from .options import check, inverse_temperature, positive_int, sweeps
     from .options import seed as seed_rule
     check("--seed", seed, seed_rule, optional=True)
-    check("--num-sweeps", num_sweeps, positive_int, optional=True)
-    check("--beta", beta, positive_float, optional=True)
+    check("--num-sweeps", num_sweeps, sweeps, optional=True)
+    check("--beta", beta, inverse_temperature, optional=True)
     check("--num-reads", num_reads, positive_int, optional=True)
 
 

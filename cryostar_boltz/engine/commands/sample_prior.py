@@ -63,11 +63,12 @@ def add_args(parser):
                         "(default), sa, exact, qpu or a plug-in name; continuous "
                         "sampler for priors with a continuous latent: langevin "
                         "or mala (the ebm prior's default)")
-    parser.add_argument("--num-sweeps", type=opt_type.positive_int,
+    parser.add_argument("--num-sweeps", type=opt_type.sweeps,
                         help="sweeps per sample (gibbs, sa; Langevin steps for "
                         "langevin and mala)")
-    parser.add_argument("--beta", type=opt_type.positive_float,
-                        help="inverse temperature (default 1: the prior itself)")
+    parser.add_argument("--beta", type=opt_type.inverse_temperature,
+                        help="inverse temperature (default 1: the prior itself; "
+                        "1e-6 to 1e6)")
     parser.add_argument("--seed", type=opt_type.seed, default=0,
                         help="random seed (default %(default)s)")
     parser.add_argument("--structures", type=opt_type.nonnegative_int, default=None,

@@ -64,11 +64,22 @@ def build_prior(name, latent_dim, **options):
 ZERO_ALLOWED = ("exact_max_hidden", "exact_max_units", "ais_every", "log_z_every")
 
 
+#: Upper bounds of integer prior options whose memory or time grows with
+#: them (tensors allocated at once, or work per training step): far above
+#: any useful value, far below what exhausts a workstation. Options not
+#: named here are bounded by :data:`MAX_COUNT`.
+OPTION_MAX = {"energy_width": 4096, "energy_layers": 32, "hidden_units": 4096,
+              "visible_units": 4096, "components": 1024, "num_chains": 100_000,
+              "ais_chains": 100_000, "kl_samples": 1024}
+MAX_COUNT = 1_000_000
+
+
 def _checked_option(prior, key, value, default):
     """``value`` of option ``key`` checked against the kind of its default:
-    a flag 0/1, a seed, an integer >= 1 (>= 0 for :data:`ZERO_ALLOWED`), a
-    finite number > 0; ValueError naming the prior and the option."""
-    from ..options import at_least, check, positive_float, seed
+    a flag 0/1, a seed, an integer >= 1 (>= 0 for :data:`ZERO_ALLOWED`) and
+    at most :data:`OPTION_MAX` (or :data:`MAX_COUNT`), a finite number > 0;
+    ValueError naming the prior and the option."""
+    from ..options import between, check, positive_float, seed
     label = "prior %s option %s" % (prior, key)
     if isinstance(default, bool):
         if value not in (0, 1, True, False):
@@ -78,7 +89,9 @@ def _checked_option(prior, key, value, default):
         return check(label, value, seed)
 
     if isinstance(default, int):
-        return check(label, value, at_least(0 if key in ZERO_ALLOWED else 1))
+        return check(label, value, between(0 if key in ZERO_ALLOWED else 1,
+                                           OPTION_MAX.get(key, MAX_COUNT),
+                                           why="memory and time grow with it"))
     if isinstance(default, float) and default > 0:
         return check(label, value, positive_float)
     return value

@@ -206,7 +206,10 @@ def test_sample_prior_refuses_exact_sampling_of_a_large_prior(tiny_run, tmp_path
 
 @pytest.mark.parametrize("options, words, code", [
     (["--n", "-1"], "argument -n/--n: must be an integer >= 0", 2),
-    (["--beta", "0"], "argument --beta: must be a number > 0", 2),
+    (["--beta", "0"], "argument --beta: must be a number >= 1e-06", 2),
+    (["--beta", "1e-300"], "argument --beta: must be a number >= 1e-06", 2),
+    (["--num-sweeps", "1000000000000"],
+     "argument --num-sweeps: must be an integer <= 1000000 (sweeps or steps per sample)", 2),
     (["--beta", "inf"], "argument --beta: must be a finite number", 2),
     (["--max-basins", "0", "--basins"], "argument --max-basins", 2),
     (["--n", "0"], "--n 0 writes nothing", 1),

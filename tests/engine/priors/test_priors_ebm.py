@@ -178,3 +178,13 @@ def test_samples_keep_the_basins_weights(fitted):
     z = prior.sample(2000, seed=1)[0].numpy()[:, 0]
     shares = [np.mean(z < -1), np.mean((z > -1) & (z < 1)), np.mean(z > 1)]
     np.testing.assert_allclose(shares, [0.5, 0.3, 0.2], atol=0.05)
+
+
+@pytest.mark.parametrize("option, limit", [("energy_width", 4096), ("num_chains", 100000),
+                                           ("energy_layers", 32)])
+def test_options_that_allocate_have_upper_bounds(option, limit):
+    """A huge width or chain count is refused in one line before any tensor
+    is allocated (it would exhaust memory in the constructor)."""
+    with pytest.raises(ValueError, match="option %s must be an integer <= %d"
+                                         % (option, limit)):
+        build_prior("ebm", 2, **{option: 10 ** 9})
