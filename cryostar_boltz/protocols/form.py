@@ -9,6 +9,9 @@ prior or sampler never shifts a condition onto the wrong item.
 """
 import pyworkflow.protocol.params as params
 
+#: Condition of the parameters that only a new run takes (not a continued one).
+NEW_RUN = "not doContinue"
+
 GPU_HELP = ("GPU ids to use, e.g. *0* or *0 1* (several GPUs train one model "
             "in data-parallel processes; the results do not depend on their "
             "number). The ids are those of the machine that runs the job "
