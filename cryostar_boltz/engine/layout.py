@@ -71,6 +71,8 @@ MODEL = "model.pt"
 #: The particles a run was trained on: their count and a hash of their
 #: ordered image identifiers (``particles.fingerprint``).
 PARTICLE_FINGERPRINT = "particles_fingerprint.json"
+#: SHA-256 of the focus mask's voxels and voxel size a run was trained with.
+MASK_FINGERPRINT = "mask_fingerprint.json"
 #: --motion domains: the rigid domains trained with (given or found).
 DOMAINS = "domains.json"
 ANALYSIS = "analysis"
@@ -182,7 +184,7 @@ PICTURE_POINTS_SUFFIX = "_points.npz"
 #: the base name of generate's files): what ``--overwrite`` removes, and
 #: nothing else.
 RUN_OUTPUTS = (RUN_RECORD, CONFIG, METRICS, CHECKPOINTS, CACHE, REFERENCE_STEM + ".*",
-               LATENTS, LATENT_LOGVAR, CODES, MODEL, PARTICLE_FINGERPRINT, DOMAINS,
+               LATENTS, LATENT_LOGVAR, CODES, MODEL, PARTICLE_FINGERPRINT, MASK_FINGERPRINT, DOMAINS,
                ANALYSIS, DENSITY, "analysis_*", PLOTS, HALVES) + HALF_RUNS
 DENSITY_OUTPUTS = (RUN_RECORD, CONFIG, METRICS, CHECKPOINTS, MODEL)
 GENERATE_OUTPUTS = (RUN_RECORD, SUMMARY, "%s.*", "%s_coarse.*", "%s" + POINTS_SUFFIX,
@@ -292,6 +294,7 @@ class RunLayout:
     codes = property(lambda self: self.root / CODES)
     model = property(lambda self: self.root / MODEL)
     particle_fingerprint = property(lambda self: self.root / PARTICLE_FINGERPRINT)
+    mask_fingerprint = property(lambda self: self.root / MASK_FINGERPRINT)
     domains = property(lambda self: self.root / DOMAINS)
     analysis = property(lambda self: self.root / ANALYSIS)
     pca = property(lambda self: self.root / ANALYSIS / PCA)

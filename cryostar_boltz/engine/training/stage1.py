@@ -10,6 +10,7 @@ and k-means centres decoded to structure files in the run's format). The
 loop, checkpoints and resume are :class:`~.loop.EpochTrainer`'s.
 """
 import contextlib
+import hashlib
 import math
 import shutil
 import time
@@ -21,7 +22,7 @@ import torch
 
 from .. import imaging
 from ..domains import describe_domains, domains_record, resolve_domains
-from ..io import atomic_path, save_array, save_json
+from ..io import atomic_path, read_json, save_array, save_json
 from ..analysis import nearest_particles
 from ..layout import CONVERGENCE_COLUMNS, LATENT_CORR, PC1_RMSD, model_suffix
 from ..losses import StructuralRestraints, beta_schedule, correlation_loss, gaussian_kl
@@ -65,10 +66,19 @@ class Stage1Trainer(EpochTrainer):
         if resume and self.layout.particle_fingerprint.is_file():
             check_fingerprint(self.particles, self.layout.particle_fingerprint,
                               None, self.run_dir, input_path(cfg, "particles"))
+        if resume and self.focus is not None and self.layout.mask_fingerprint.is_file():
+            saved = read_json(self.layout.mask_fingerprint).get("sha256")
+            if saved != self.mask_sha256:
+                raise ValueError("--mask %s: not the mask %s was trained with (its voxels "
+                                 "differ); --resume keeps a run's mask: train a new run "
+                                 "to change it" % (cfg.mask, self.run_dir))
         self._load_reference(resume)
         self._prepare_run_dir(resume)
         if self.ctx.is_main:
             save_fingerprint(self.layout.particle_fingerprint, self.particles)
+            if self.focus is not None and not self.layout.mask_fingerprint.exists():
+                save_json(self.layout.mask_fingerprint, {"mask": cfg.mask,
+                                                         "sha256": self.mask_sha256})
             if self.domains_record is not None and not self.layout.domains.exists():
                 save_json(self.layout.domains, self.domains_record)
         self._copy_reference()
@@ -107,6 +117,9 @@ class Stage1Trainer(EpochTrainer):
             from ..focus_mask import FocusMask, read_focus_mask
             volume, voxel = read_focus_mask(input_path(cfg, "mask"), self.box0,
                                             self.apix0, input_path(cfg, "map"))
+            self.mask_sha256 = hashlib.sha256(
+                np.ascontiguousarray(volume, dtype=np.float32).tobytes()
+                + np.float64(voxel).tobytes()).hexdigest()
             self.focus = FocusMask(volume, voxel, self.D, self.apix, cfg.low_pass,
                                    self.mask, self.device)
             self.focus.keep(self.particles.n)

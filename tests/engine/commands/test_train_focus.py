@@ -1,6 +1,7 @@
 """train --mask, --move and --motion domains from the command line: what the
 run records, what stays put, resume and the later commands, refusals."""
 import json
+from pathlib import Path
 
 import mrcfile
 import numpy as np
@@ -82,6 +83,24 @@ def test_stage_two_and_analyze_run_on_it(focus_run, tmp_path):
 def test_resume_keeps_them(focus_run, capsys, option):
     refused(capsys, ["train", "--resume", "--out", focus_run, *option],
             "%s cannot change" % option[0])
+
+
+def test_resume_refuses_a_mask_file_whose_voxels_changed(focus_run, capsys, tmp_path):
+    """Same path, other voxels: --resume would train on with another mask."""
+    import shutil
+    assert json.loads((focus_run / "mask_fingerprint.json").read_text())["sha256"]
+    run = tmp_path / "run"
+    shutil.copytree(focus_run, run)
+    mask = Path(json.loads((run / "config.json").read_text())["mask"])
+    if not mask.is_absolute():
+        mask = Path(json.loads((run / "config.json").read_text())["workdir"]) / mask
+    original = mask.read_bytes()
+    try:
+        write_mask(mask, radius=15.0)
+        refused(capsys, ["train", "--resume", "--out", run, "--epochs", 3],
+                "not the mask %s was trained with" % run)
+    finally:
+        mask.write_bytes(original)
 
 
 def test_domains_are_found_when_not_given(tiny_dataset, train_options, tmp_path):
