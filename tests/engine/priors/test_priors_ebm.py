@@ -188,3 +188,14 @@ def test_options_that_allocate_have_upper_bounds(option, limit):
     with pytest.raises(ValueError, match="option %s must be an integer <= %d"
                                          % (option, limit)):
         build_prior("ebm", 2, **{option: 10 ** 9})
+
+
+def test_named_samplers_keep_the_basins_weights(fitted):
+    """sample-prior reaches the ebm through sampling.draw_samples with a
+    named continuous sampler: it starts from the weighted chains too."""
+    from cryostar_boltz.engine.sampling import draw_samples
+    prior, _, _ = fitted
+    arrays, _ = draw_samples(prior, 2000, sampler="mala", seed=1)
+    z = np.asarray(arrays["z"])[:, 0]
+    shares = [np.mean(z < -1), np.mean((z > -1) & (z < 1)), np.mean(z > 1)]
+    np.testing.assert_allclose(shares, [0.5, 0.3, 0.2], atol=0.05)
