@@ -35,12 +35,12 @@ N(0, I) with MALA moves above (``ais_chains`` chains, ``ais_betas``
 temperatures; :func:`~cryostar_boltz.engine.samplers.ais_log_partition_continuous`).
 
 Sampling goes through a continuous sampler (``mala`` by default,
-``langevin``); basins are the minima of F reached by descent from many
-starts.
+``langevin``), started from the weighted persistent chains; basins are
+those of F (:mod:`.landscape`, shared by every prior over a continuous
+latent), their prior populations from the weighted chains.
 """
 import math
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -242,27 +242,6 @@ class EBMPrior(Prior):
         return super().sample_continuous(n, sampler, **kw)
 
     # ------------------------------------------------------------ basins
-    def descend(self, z, steps=500, step=0.1, tolerance=1e-5):
-        """Local minima of F reached from latents z (n, d) by gradient
-        descent (a step per point, grown by 1.2 on success and halved when
-        F would rise); returns (minima (n, d), F there (n,)) as tensors."""
-        model = self.energy_model()
-        z = torch.as_tensor(np.asarray(z) if not torch.is_tensor(z) else z,
-                            dtype=model.dtype, device=model.device).clone()
-        rate = torch.full((len(z),), float(step), dtype=model.dtype, device=model.device)
-        value, gradient = model.energy_and_gradient(z)
-        for _ in range(int(steps)):
-            if float(gradient.norm(dim=-1).max()) < tolerance:
-                break
-            trial = z - rate[:, None] * gradient
-            new_value, new_gradient = model.energy_and_gradient(trial)
-            better = new_value <= value
-            z = torch.where(better[:, None], trial, z)
-            value = torch.where(better, new_value, value)
-            gradient = torch.where(better[:, None], new_gradient, gradient)
-            rate = torch.where(better, rate * 1.2, rate * 0.5)
-        return z, value
-
     @torch.no_grad()
     def _basin_samples(self, n, sampler, seed):
         """(n, d) prior samples for the basins' prior populations: with no
