@@ -38,7 +38,7 @@ from ..structure.selection import describe_residues, select_residues
 from .config import TrainConfig, input_path
 from .convergence import ConvergenceTracker, reading
 from .data import TrainingData
-from .loop import EpochTrainer, NonFiniteLoss, diverged, save_torch
+from .loop import EpochTrainer, NonFiniteLoss, adamw, diverged, save_torch
 
 #: Largest |z| a converged run's latents reach (posterior means of a
 #: standard-normal-like prior sit within a few units).
@@ -216,8 +216,8 @@ class Stage1Trainer(EpochTrainer):
         if prior:
             groups.append({"params": prior, "weight_decay": 0.0,
                            "lr": cfg.prior_lr or 10 * cfg.lr})
-        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr,
-                                           weight_decay=cfg.weight_decay)
+        self.optimizer = adamw(groups, self.device, lr=cfg.lr,
+                               weight_decay=cfg.weight_decay)
         counts = self.restraints.counts()
         self.log("reference %s: %d residues, %d chains; restraints %s"
                  % (cfg.reference, placed.n, len(np.unique(placed.chain_index)),
