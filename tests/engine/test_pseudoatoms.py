@@ -137,7 +137,15 @@ def test_carried_points_match_the_frame_product_and_its_gradient(closed):
         (got * weights).sum().backward()
         grad = coords.grad.clone()
         coords.grad = None
-        frames = local_frames(coords, a, b)[..., owner, :, :]
+        # the frames written out with torch's own cross product and norms
+        u = coords[..., a, :] - coords
+        v = coords[..., b, :] - coords
+        e1 = u / (u.norm(dim=-1, keepdim=True) + 1e-6)
+        v = v - (v * e1).sum(-1, keepdim=True) * e1
+        e2 = v / (v.norm(dim=-1, keepdim=True) + 1e-6)
+        frames = torch.stack([e1, e2, torch.cross(e1, e2, dim=-1)], dim=-1)
+        assert torch.allclose(local_frames(coords, a, b), frames, atol=1e-12)
+        frames = frames[..., owner, :, :]
         want = coords[..., owner, :] + torch.einsum("...pij,pj->...pi", frames, offsets)
         (want * weights).sum().backward()
         assert got.shape == lead + (len(owner), 3)
