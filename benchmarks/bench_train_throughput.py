@@ -57,6 +57,10 @@ def parse_args(argv=None):
     p.add_argument("--cryodrgn", metavar="PYTHON",
                    help="python of a cryoDRGN environment: add its train_vae row")
     p.add_argument("--cryodrgn-epochs", type=int, default=1)
+    p.add_argument("--cryodrgn-n", type=int,
+                   help="cryoDRGN on the first N particles only (default: all)")
+    p.add_argument("--no-train", action="store_true",
+                   help="only the cryoDRGN row")
     return p.parse_args(argv)
 
 
@@ -122,12 +126,15 @@ def cryodrgn_row(args, n):
     drgn = cryodrgn_command(args.cryodrgn)
     env = thread_env(1)
     star = (args.data / "particles.star").resolve()
-    pose, ctf, _ = prepare_inputs(drgn, star, out, box, apix, None, env)
+    pose, ctf, ind = prepare_inputs(drgn, star, out, box, apix, args.cryodrgn_n, env)
     cmd = drgn + ["train_vae", str(star), "--datadir", str(star.parent), "--poses",
                   str(pose), "--ctf", str(ctf), "--zdim", "8", "-n",
                   str(args.cryodrgn_epochs), "--enc-layers", "3", "--enc-dim", "256",
                   "--dec-layers", "3", "--dec-dim", "256", "-b", "8", "--seed", "0",
                   "--max-threads", "1", "--no-analysis", "-o", str(out / "train")]
+    if ind is not None:
+        cmd += ["--ind", str(ind)]
+        n = min(n, args.cryodrgn_n)
     load = os.getloadavg()[0]
     wall, user, system = run_measured(cmd, out / "train.log", env)
     return dict(what="cryoDRGN", threads="1", used="1", n=n * args.cryodrgn_epochs,
@@ -155,7 +162,7 @@ def main(argv=None):
     n = particle_count(args.data / "particles.star")
     threads = [int(t) for t in args.threads.split(",")]
     rows = []
-    for busy in ([False, True] if args.busy else [False]):
+    for busy in ([] if args.no_train else [False, True] if args.busy else [False]):
         for t in threads:
             if busy:
                 with Spinner():
