@@ -18,6 +18,7 @@ import sys
 from importlib.metadata import entry_points
 
 from . import __version__
+from .training.threads import passive_openmp
 
 #: Entry-point group of commands contributed by other packages.
 COMMAND_GROUP = "cryostar_boltz.commands"
@@ -101,6 +102,8 @@ def command_parser(name):
 
 
 def main(argv=None):
+    # before torch loads: OpenMP threads that wait sleep instead of spinning
+    passive_openmp()
     argv = sys.argv[1:] if argv is None else list(argv)
     commands = _available()
     parser = argparse.ArgumentParser(

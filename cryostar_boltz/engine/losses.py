@@ -94,13 +94,45 @@ def pair_distances(coords, pairs):
     """Distances (B, P) between the residues of ``pairs`` (P, 2) in ``coords`` (B, N, 3).
 
     The square root is taken of a value clamped at 1e-12 so that gradients
-    stay finite when two residues coincide.
+    stay finite when two residues coincide (such a pair passes no gradient).
     """
-    # (B, 3, N) layout: gathers and their scatter-add backward run along the
-    # contiguous residue axis, about twice as fast as gathering (B, P, 3) rows.
-    xyz = coords.transpose(-1, -2).contiguous()
-    diff = xyz.index_select(-1, pairs[:, 0]) - xyz.index_select(-1, pairs[:, 1])
-    return torch.sqrt(diff.square().sum(-2).clamp_min(1e-12))
+    batch_shape = coords.shape[:-2]
+    flat = coords.reshape((-1,) + tuple(coords.shape[-2:]))
+    d = _PairDistances.apply(flat, pairs)                      # (P, M)
+    return d.t().reshape(batch_shape + (pairs.shape[0],))
+
+
+class _PairDistances(torch.autograd.Function):
+    """``d[p, m] = |x[m, i_p] - x[m, j_p]|`` (P, M) for coordinates (M, N, 3).
+
+    Residues are laid out (N, 3 M), so the pairs' ends are two gathers of
+    whole rows and the backward pass one ``index_add_`` of rows: several
+    times faster on a CPU than gathering along the residue axis (and its
+    scatter-add) with autograd's square, sum, clamp and root on top.
+    """
+
+    @staticmethod
+    def forward(ctx, coords, pairs):
+        M, N = coords.shape[:2]
+        rows = coords.permute(1, 2, 0).reshape(N, 3 * M)
+        diff = (rows.index_select(0, pairs[:, 0]) - rows.index_select(0, pairs[:, 1])
+                ).view(-1, 3, M)                               # (P, 3, M)
+        squared = diff.square().sum(1)
+        d = squared.clamp_min(1e-12).sqrt_()
+        ctx.save_for_backward(pairs, diff, d, squared >= 1e-12)
+        ctx.N = N
+        return d
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        pairs, diff, d, live = ctx.saved_tensors
+        P, _, M = diff.shape
+        scale = grad.div(d).mul_(live)                             # (P, M)
+        step = diff.mul(scale.unsqueeze(1)).view(P, 3 * M)
+        rows = diff.new_zeros(ctx.N, 3 * M).index_add_(0, pairs[:, 0], step)
+        rows.index_add_(0, pairs[:, 1], step, alpha=-1)
+        return rows.view(ctx.N, 3, M).permute(2, 0, 1), None
 
 
 def _pair_keys(pairs, n):

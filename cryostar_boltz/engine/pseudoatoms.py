@@ -85,8 +85,9 @@ def local_frames(coords, a, b, eps=1e-6):
     if not torch.is_tensor(coords):
         return local_frames(torch.as_tensor(coords, dtype=torch.float64),
                             torch.as_tensor(a), torch.as_tensor(b), eps).numpy()
-    u = coords[..., a, :] - coords
-    v = coords[..., b, :] - coords
+    # index_select: its backward is one index_add, not an accumulating index_put
+    u = coords.index_select(-2, a) - coords
+    v = coords.index_select(-2, b) - coords
     e1 = u / (u.norm(dim=-1, keepdim=True) + eps)
     v = v - (v * e1).sum(-1, keepdim=True) * e1
     e2 = v / (v.norm(dim=-1, keepdim=True) + eps)
@@ -148,6 +149,53 @@ def render_points(model, mode):
 
 def render_positions(coords, a, b, offsets, owner):
     """Positions (..., P, 3) of the points carried by pseudo-atoms at
-    ``coords`` (..., N, 3) (see ``RenderPoints``)."""
-    frames = local_frames(coords, a, b)[..., owner, :, :]
-    return coords[..., owner, :] + torch.einsum("...pij,pj->...pi", frames, offsets)
+    ``coords`` (..., N, 3) (see ``RenderPoints``): point ``p`` at
+    ``coords[owner[p]] + frames[owner[p]] @ offsets[p]``, differentiable in
+    ``coords``."""
+    frames = local_frames(coords, a, b)
+    lead = coords.shape[:-2]
+    flat = (-1,) + tuple(coords.shape[-2:])
+    points = _CarriedPoints.apply(coords.reshape(flat), frames.reshape(flat + (3,)),
+                                  offsets, owner)
+    return points.reshape(lead + points.shape[-2:])
+
+
+class _CarriedPoints(torch.autograd.Function):
+    """``x[m, p] = c[m, o] + F[m, o] @ d[p]`` for the owner ``o = owner[p]``
+    of each point, from coordinates ``c`` (M, N, 3), frames ``F`` (M, N, 3,
+    3) and offsets ``d`` (P, 3); a (M, P, 3) view.
+
+    The residues' origin and frame columns are packed (N, 4, 3 M), so the
+    points' copies are one row gather and three multiply-adds along rows of
+    3 M values, and the backward pass one ``index_add_`` of such rows: about
+    twice as fast, forward and backward, as gathering (M, P, 3, 3) frames
+    and contracting their last axis (``einsum``), whose trailing axes of 3
+    do not vectorise.
+    """
+
+    @staticmethod
+    def forward(ctx, coords, frames, offsets, owner):
+        M, N = coords.shape[:2]
+        P = owner.shape[0]
+        packed = torch.cat([coords.unsqueeze(-1), frames], -1)       # (M, N, 3, 4)
+        packed = packed.permute(1, 3, 2, 0).reshape(N, 4, 3 * M)
+        offsets = offsets.to(coords.dtype)
+        rows = packed.index_select(0, owner)                            # (P, 4, 3 M)
+        points = torch.addcmul(rows[:, 0], rows[:, 1], offsets[:, 0:1])
+        points.addcmul_(rows[:, 2], offsets[:, 1:2]).addcmul_(rows[:, 3], offsets[:, 2:3])
+        ctx.save_for_backward(offsets, owner)
+        ctx.N = N
+        return points.view(P, 3, M).permute(2, 0, 1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        offsets, owner = ctx.saved_tensors
+        M, P = grad.shape[:2]
+        rows = grad.new_empty(P, 4, 3 * M)
+        rows[:, 0].view(P, 3, M).copy_(grad.permute(1, 2, 0))
+        for k in range(3):
+            torch.mul(rows[:, 0], offsets[:, k:k + 1].to(grad.dtype), out=rows[:, k + 1])
+        packed = grad.new_zeros(ctx.N, 12 * M).index_add_(0, owner, rows.view(P, -1))
+        packed = packed.view(ctx.N, 4, 3, M).permute(3, 0, 2, 1)       # (M, N, 3, 4)
+        return packed[..., 0], packed[..., 1:], None, None

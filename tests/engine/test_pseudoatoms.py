@@ -118,3 +118,36 @@ def test_atom_rendering_carries_every_heavy_atom(closed):
     assert torch.allclose(learned.sigma, torch.as_tensor(points.owner + 1.0, dtype=torch.float32))
     with pytest.raises(ValueError, match="pseudo_atoms"):
         render_points(closed, "cb")
+
+
+def test_carried_points_match_the_frame_product_and_its_gradient(closed):
+    """The packed gather of ``render_positions`` gives the values and
+    coordinate gradients of the plain ``frames[owner] @ offsets`` product,
+    for a batch, several leading axes and one structure."""
+    from cryostar_boltz.engine.pseudoatoms import local_frames
+    a, b, offsets, owner = as_tensors(render_points(closed, "atoms"))
+    offsets = offsets.double()
+    gen = torch.Generator().manual_seed(0)
+    base = torch.as_tensor(closed.coords)
+    for lead in ((3,), (2, 2), ()):
+        coords = (base + torch.randn(lead + base.shape, generator=gen, dtype=torch.float64)
+                  ).requires_grad_()
+        weights = torch.randn(lead + (len(owner), 3), generator=gen, dtype=torch.float64)
+        got = render_positions(coords, a, b, offsets, owner)
+        (got * weights).sum().backward()
+        grad = coords.grad.clone()
+        coords.grad = None
+        # the frames written out with torch's own cross product and norms
+        u = coords[..., a, :] - coords
+        v = coords[..., b, :] - coords
+        e1 = u / (u.norm(dim=-1, keepdim=True) + 1e-6)
+        v = v - (v * e1).sum(-1, keepdim=True) * e1
+        e2 = v / (v.norm(dim=-1, keepdim=True) + 1e-6)
+        frames = torch.stack([e1, e2, torch.cross(e1, e2, dim=-1)], dim=-1)
+        assert torch.allclose(local_frames(coords, a, b), frames, atol=1e-12)
+        frames = frames[..., owner, :, :]
+        want = coords[..., owner, :] + torch.einsum("...pij,pj->...pi", frames, offsets)
+        (want * weights).sum().backward()
+        assert got.shape == lead + (len(owner), 3)
+        assert torch.allclose(got, want, atol=1e-10)
+        assert torch.allclose(grad, coords.grad, atol=1e-9)

@@ -170,7 +170,9 @@ def add_args(parser):
     opt.add_argument("--device", default=None,
                      help="auto (default), cpu, cuda or cuda:N")
     opt.add_argument("--threads", type=opt_type.nonnegative_int, default=None,
-                     help="CPU threads per process (0: torch's default)")
+                     help="CPU threads per process (0, the default: auto, the free "
+                     "cores (cores less the load average) shared among the "
+                     "node's processes, at most 8; the run log says what it chose)")
     opt.add_argument("--amp", action="store_true",
                      help="bfloat16 networks (faster on GPUs and on CPUs "
                      "with AVX512-BF16; projection and losses stay float32)")

@@ -43,7 +43,8 @@ _OPTIONS = {
     "weight_decay": (opt_type.nonnegative_float, "default %g" % _DEFAULTS.weight_decay),
     "seed": (opt_type.seed, "default %d" % _DEFAULTS.seed),
     "device": (str, "auto (default), cpu, cuda or cuda:N"),
-    "threads": (opt_type.nonnegative_int, "CPU threads per process (0: torch's default)"),
+    "threads": (opt_type.nonnegative_int, "CPU threads per process (0: auto, the free "
+                "cores shared among the node's processes; the run log says what it chose)"),
     "checkpoint_every": (opt_type.nonnegative_int, "also checkpoint every N steps (default: per "
                               "epoch)"),
 }

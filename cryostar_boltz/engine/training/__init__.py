@@ -10,8 +10,8 @@ checkpoints, resume, guarded update), ``data`` (``TrainingData``),
 ``resume_density_config``), ``convergence`` (how much each epoch still
 changed the latents and the PC1 motion; torch-free), ``halfsets``
 (``train --half-sets``: the split, one run per half-set and their
-agreement report; its checks torch-free), ``distributed`` and
-``progress``.
+agreement report; its checks torch-free), ``distributed``,
+``progress`` and ``threads`` (what ``--threads 0`` picks; torch-free).
 
 This file imports nothing, so ``import
 cryostar_boltz.engine.training.config`` stays free of torch.

@@ -86,3 +86,62 @@ class TrainingData:
         images = np.empty((len(idx), self.D, self.D), dtype=np.float32)
         images[order] = self.images[idx[order]]
         return torch.from_numpy(images).to(self.device, non_blocking=True)
+
+
+#: Bytes the per-particle loss targets (``LossTargets``) may hold in memory.
+TARGET_CACHE_BYTES = 1024 ** 3
+#: Particles whose targets are computed at once when filling the cache.
+_TARGET_CHUNK = 1024
+
+
+class LossTargets:
+    """What the image loss compares a batch against, computed once per run
+    when it fits in :data:`TARGET_CACHE_BYTES`: each particle's CTF times
+    the low-pass mask (N, D, D//2 + 1), and its image low-passed (N, D, D),
+    both float32. Each is the value the loss would compute at every step
+    (the same functions, a chunk of particles at a time), so results do not
+    change; a step saves the CTF's evaluation and two FFTs. What does not
+    fit is computed per batch as before (the filters are kept first).
+
+    ``data``: the run's ``TrainingData`` (images open); ``lowpass``: the
+    (D, D//2 + 1) boolean mask.
+    """
+
+    def __init__(self, data, lowpass, budget=None):
+        from .. import imaging
+        self.imaging, self.data, self.lowpass = imaging, data, lowpass
+        budget = TARGET_CACHE_BYTES if budget is None else budget
+        n, D = data.n, data.D
+        filter_bytes = n * D * (D // 2 + 1) * 4
+        image_bytes = n * D * D * 4
+        self._filters = self._lowpassed = None
+        chunks = [np.arange(lo, min(n, lo + _TARGET_CHUNK)) for lo in range(0, n, _TARGET_CHUNK)]
+        if filter_bytes <= budget:
+            self._filters = torch.cat([self._compute_filters(torch.as_tensor(c, device=data.device))
+                                       for c in chunks])
+        if self._filters is not None and filter_bytes + image_bytes <= budget:
+            self._lowpassed = torch.cat([self._compute_observed(data.load_images(c))
+                                         for c in chunks])
+
+    @property
+    def cached(self):
+        """What is held in memory: a subset of ('filters', 'images')."""
+        return tuple(name for name, value in (("filters", self._filters),
+                                              ("images", self._lowpassed))
+                     if value is not None)
+
+    def _compute_filters(self, t):
+        data = self.data
+        return self.imaging.compute_ctf(data.ctf[t], data.D, data.apix) * self.lowpass
+
+    def _compute_observed(self, images):
+        return self.imaging.apply_fourier_mask(images, self.lowpass)
+
+    def filters(self, t):
+        """CTF x low-pass (B, D, D//2 + 1) of the particles ``t`` (a tensor of indices)."""
+        return self._filters[t] if self._filters is not None else self._compute_filters(t)
+
+    def observed(self, t, images):
+        """The low-passed ``images`` (B, D, D) of the particles ``t``."""
+        return (self._lowpassed[t] if self._lowpassed is not None
+                else self._compute_observed(images))

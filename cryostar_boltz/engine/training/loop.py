@@ -10,6 +10,7 @@ results do not depend on the number of processes.
 """
 import io
 import math
+import os
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from ..layout import CONVERGENCE_COLUMNS, RunLayout
 from ..outputs import claim, prepare
 from .distributed import init_distributed
 from .progress import MetricsTable, Progress
+from .threads import choose_threads
 
 
 class NonFiniteLoss(RuntimeError, ValueError):
@@ -74,6 +76,26 @@ def save_torch(path, obj, what="checkpoint"):
     return atomic_write(path, lambda fh: fh.write(data), binary=True, what=what)
 
 
+def adamw(params, device, **options):
+    """``torch.optim.AdamW`` over ``params`` (tensors or parameter groups)
+    with its fused kernel on CPUs and GPUs: one pass over each weight
+    tensor instead of a dozen (about 10x faster on one CPU core for the
+    stage-1 encoder's 2.4 M weights; the same update within float
+    rounding). Other devices get torch's default implementation. A resumed
+    run keeps the implementation its checkpoint was saved with (it is one
+    of the optimiser's saved settings)."""
+    fused = torch.device(device).type in ("cpu", "cuda")
+    return torch.optim.AdamW(params, fused=fused or None, **options)
+
+
+def gradients_finite(parameters):
+    """Whether every gradient of ``parameters`` is finite: one sum per
+    tensor (any NaN or infinity makes the sum non-finite) and one check,
+    instead of an elementwise test of each tensor."""
+    sums = [p.grad.sum() for p in parameters if p.grad is not None]
+    return not sums or bool(torch.isfinite(torch.stack(sums)).all())
+
+
 class EpochTrainer:
     """Epochs of global batches in a seeded order, the per-step metrics
     table, progress, the non-finite guard, and checkpoints that resume
@@ -107,8 +129,10 @@ class EpochTrainer:
         self.layout = RunLayout(run_dir)
         self.ctx = init_distributed(cfg.device)
         self.log = log if self.ctx.is_main else (lambda *a, **k: None)
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        processes = int(os.environ.get("LOCAL_WORLD_SIZE", self.ctx.world))
+        self.threads, why = choose_threads(cfg.threads, processes)
+        torch.set_num_threads(self.threads)
+        self.log("CPU threads: %d per process (%s)" % (self.threads, why))
         torch.manual_seed(cfg.seed)
         self.device = self.ctx.device
         self.step = 0
@@ -241,9 +265,7 @@ class EpochTrainer:
             return True
         loss.backward()
         ctx.all_reduce_gradients(self.parameters)
-        if ctx.broadcast_flag(not all(bool(torch.isfinite(p.grad).all())
-                                      for p in self.parameters
-                                      if p.grad is not None)):
+        if ctx.broadcast_flag(not gradients_finite(self.parameters)):
             return True
         self.optimizer.step()
         return False

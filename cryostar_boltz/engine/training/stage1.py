@@ -37,8 +37,8 @@ from ..structure import load_structure, output_format
 from ..structure.selection import describe_residues, select_residues
 from .config import TrainConfig, input_path
 from .convergence import ConvergenceTracker, reading
-from .data import TrainingData
-from .loop import EpochTrainer, NonFiniteLoss, diverged, save_torch
+from .data import LossTargets, TrainingData
+from .loop import EpochTrainer, NonFiniteLoss, adamw, diverged, save_torch
 
 #: Largest |z| a converged run's latents reach (posterior means of a
 #: standard-normal-like prior sit within a few units).
@@ -83,6 +83,7 @@ class Stage1Trainer(EpochTrainer):
                 save_json(self.layout.domains, self.domains_record)
         self._copy_reference()
         self.images = self.data.open_images()
+        self.targets = LossTargets(self.data, self.lowpass)
         self._build_model()
         self.convergence = ConvergenceTracker(self.particles.n, cfg.seed)
         if resume:
@@ -216,8 +217,8 @@ class Stage1Trainer(EpochTrainer):
         if prior:
             groups.append({"params": prior, "weight_decay": 0.0,
                            "lr": cfg.prior_lr or 10 * cfg.lr})
-        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr,
-                                           weight_decay=cfg.weight_decay)
+        self.optimizer = adamw(groups, self.device, lr=cfg.lr,
+                               weight_decay=cfg.weight_decay)
         counts = self.restraints.counts()
         self.log("reference %s: %d residues, %d chains; restraints %s"
                  % (cfg.reference, placed.n, len(np.unique(placed.chain_index)),
@@ -287,9 +288,8 @@ class Stage1Trainer(EpochTrainer):
                                          self.rotations[t], self.D, self.apix,
                                          sigma=self.vae.sigma,
                                          shifts=self.shifts[t])
-        ctf = imaging.compute_ctf(self.ctf[t], self.D, self.apix)
-        pred = imaging.apply_ctf(proj, ctf * self.lowpass)
-        observed = imaging.apply_fourier_mask(images, self.lowpass)
+        pred = imaging.apply_ctf(proj, self.targets.filters(t))
+        observed = self.targets.observed(t, images)
         mask = self.mask if self.focus is None else self.focus.particle_weights(
             idx, self.rotations[t], self.shifts[t])
         image = correlation_loss(pred, observed, mask)

@@ -25,7 +25,7 @@ from ..layout import LATENTS, MODEL, RunLayout
 from ..outputs import created_folder, no_checkpoint
 from .config import DensityConfig, TrainConfig, input_path
 from .data import TrainingData
-from .loop import EpochTrainer, NonFiniteLoss, load_torch, save_torch
+from .loop import EpochTrainer, NonFiniteLoss, adamw, load_torch, save_torch
 
 #: Particles whose spectra set the data scale.
 SCALE_SAMPLE = 1000
@@ -100,8 +100,8 @@ class Stage2Trainer(EpochTrainer):
                                       seed=cfg.seed).to(self.device)
         self.scale = self._data_scale()
         self.parameters = [p for p in self.decoder.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.lr,
-                                           weight_decay=cfg.weight_decay)
+        self.optimizer = adamw(self.parameters, self.device, lr=cfg.lr,
+                               weight_decay=cfg.weight_decay)
         self.log("density decoder: %d points per slice, width %d, %d blocks, "
                  "%d parameters; data scale %.4g"
                  % (len(self.grid), cfg.hidden, cfg.layers,

@@ -23,3 +23,26 @@ def test_save_torch_round_trips_and_never_leaves_a_partial_file(tmp_path, monkey
     monkeypatch.setattr(io.os, "replace", real_replace)
     assert torch.load(path, weights_only=False)["step"] == 3
     assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]
+
+
+def test_adamw_is_fused_on_a_cpu_and_steps_as_the_default_one():
+    from cryostar_boltz.engine.training.loop import adamw, gradients_finite
+    torch.manual_seed(0)
+    weights = [torch.randn(40, 30, requires_grad=True), torch.randn(30, requires_grad=True)]
+    copies = [w.detach().clone().requires_grad_() for w in weights]
+    fused = adamw(weights, "cpu", lr=1e-2, weight_decay=0.01)
+    plain = torch.optim.AdamW(copies, lr=1e-2, weight_decay=0.01)
+    assert fused.param_groups[0]["fused"] is True
+    for _ in range(5):
+        grads = [torch.randn_like(w) for w in weights]
+        for w, c, g in zip(weights, copies, grads):
+            w.grad, c.grad = g.clone(), g.clone()
+        fused.step()
+        plain.step()
+    for w, c in zip(weights, copies):
+        assert torch.allclose(w, c, atol=1e-6)
+    assert gradients_finite(weights)
+    weights[1].grad[3] = float("nan")
+    assert not gradients_finite(weights)
+    weights[1].grad[3] = float("inf")
+    assert not gradients_finite(weights)
