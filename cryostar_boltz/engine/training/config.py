@@ -248,6 +248,16 @@ class TrainConfig(LoopOptions):
             cfg.derived = {}
         return cfg
 
+    def differences(self, other):
+        """Options whose values differ; an option of :data:`AUTO_FIELDS` that
+        a config not yet resolved (``derived`` None) leaves unset matches
+        whatever the other has, and so does ``derived`` itself."""
+        def unset(cfg, name):
+            return cfg.derived is None and (name == "derived" or (
+                name in AUTO_FIELDS and getattr(cfg, name) is None))
+        return {k: v for k, v in super().differences(other).items()
+                if not (unset(self, k) or unset(other, k))}
+
     def rules(self):
         """Options of :data:`AUTO_FIELDS` may be None (auto)."""
         return [(name, rule, optional or name in AUTO_FIELDS)

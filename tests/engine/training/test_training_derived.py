@@ -130,6 +130,17 @@ def test_config_round_trip_keeps_the_values_and_why(tmp_path):
     assert loaded == cfg and loaded.derived == cfg.derived
 
 
+def test_options_left_unset_match_what_a_run_derived():
+    run = resolved(ADK, epochs=3)
+    asked = TrainConfig(particles="p.star", reference="r.pdb", epochs=3)
+    assert run.differences(asked) == {} == asked.differences(run)
+    asked.low_pass = 7.0
+    assert run.differences(asked) == {"low_pass": (pytest.approx(10.4), 7.0)}
+    assert run.differences(resolved(ADK, epochs=4)) == {
+        "epochs": (3, 4), "kl_warmup": (140, 187),
+        "derived": (run.derived, resolved(ADK, epochs=4).derived)}
+
+
 def test_an_old_config_loads_with_its_values_and_nothing_derived(tmp_path):
     old = TrainConfig(**PUBLISHED)
     old.save(tmp_path)
