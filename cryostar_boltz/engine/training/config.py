@@ -11,10 +11,9 @@ published CryoSTAR method (Li et al. 2024): latent dimension 8, encoder
 512-256-128-64-32, decoder mirrored, sigma 2 A (a residue's), mask radius
 0.9375 of the half box, continuity, elastic network (12 A) and clash (4 A)
 weights 1, KL free bits 3 nats with beta rising to 0.5, AdamW weight decay
-0.01. Stage-2
-defaults follow cryoDRGN's decoder as the method uses it: width 1024,
-three residual blocks, D//2 random frequencies per axis with sigma 0.5,
-batch 8, Adam at 1e-4.
+0.01. Stage-2 defaults follow cryoDRGN's decoder as the method uses it:
+width 1024, three residual blocks, D//2 random frequencies per axis with
+sigma 0.5, batch 8, Adam at 1e-4.
 """
 import json
 import os
