@@ -86,6 +86,12 @@ CLUSTER_METHODS = ("kmeans", "gmm", "basins")
 SELECT_SPACES = ("pca", "umap")
 #: Where each residue's Gaussian is rendered (``engine/pseudoatoms.py`` MODES).
 PSEUDO_ATOMS = ("ca", "centroid", "atoms")
+#: The training form's rendering choice: auto (derived) or a rendering.
+PSEUDO_ATOM_CHOICES = ("auto",) + PSEUDO_ATOMS
+#: Settings of a training run (``engine/training/derived.py`` PRESETS): auto,
+#: the recommended options derived from the data, or cryostar, the
+#: published method's.
+PRESETS = ("auto", "cryostar")
 #: Structure files a run writes (``engine/structure/formats.py``
 #: FORMAT_CHOICES): auto (PDB when it holds the model), pdb, cif.
 STRUCTURE_FORMATS = ("auto", "pdb", "cif")

@@ -36,8 +36,9 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
     _devStatus = BETA
     _possibleOutputs = OUTPUTS
     _useGpuDefault = True
-    _engineChoices = {"prior": cts.PRIORS, "pseudoAtoms": cts.PSEUDO_ATOMS,
-                      "structureFormat": cts.STRUCTURE_FORMATS, "motion": cts.MOTIONS}
+    _engineChoices = {"prior": cts.PRIORS, "pseudoAtoms": cts.PSEUDO_ATOM_CHOICES,
+                      "structureFormat": cts.STRUCTURE_FORMATS, "motion": cts.MOTIONS,
+                      "settings": cts.PRESETS}
 
     # ------------------------------------------------------------ form
     def _defineParams(self, form):
@@ -180,12 +181,13 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
             args += ["--box", self.boxSize.get()]
         if self.halfSets:
             args.append("--half-sets")
-        args += train_form.focus_args(self)
+        args += train_form.focus_args(self) + train_form.settings_args(self)
         return args + self._engineDeviceArgs() + shlex.split(self.extraParams.get() or "")
 
     def _resumeArgs(self):
-        return (["--resume", "--out", str(self._runLayout().root),
-                 "--epochs", self.numberOfEpochs.get()] + self._engineDeviceArgs())
+        epochs = self.numberOfEpochs.get()  # empty: the run's own
+        return (["--resume", "--out", str(self._runLayout().root)]
+                + (["--epochs", epochs] if epochs else []) + self._engineDeviceArgs())
 
     # ------------------------------------------------------------ inputs
     def _sourceRun(self):
@@ -243,7 +245,7 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
             self.boxSize.get() or 0, particles.getDim()[0] if particles.getDim() else 0,
             self.densityBox.get() if self.doDensity else 0,
             self.maskRadius.get(), self.elasticKeep.get())
-        return errors + self._gpuErrors(self.batchSize.get())
+        return errors + self._gpuErrors(train_form.planned_batch(self))
 
     def _validateContinue(self):
         previous = self.continueRun.get()
@@ -254,8 +256,8 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
         if not previous._runLayout().config.is_file():
             return ["The previous run %s has no training run folder to "
                     "continue (it did not start training)." % previous.getRunName()]
-        done = previous.numberOfEpochs.get()
-        if previous.isFinished() and self.numberOfEpochs.get() <= done:
+        done = (read_json(previous._runLayout().config) or {}).get("epochs")
+        if previous.isFinished() and done and (self.numberOfEpochs.get() or 0) <= done:
             return ["The previous run trained %d epochs: ask for more "
                     "epochs (the total, not the extra ones)." % done]
         return []
@@ -278,7 +280,7 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
             summary.append("Prior: *%s*%s, latent dimension %d, %s."
                            % (config["prior"], " (%s)" % details if details else "",
                               config["latent_dim"], box))
-            summary += train_form.focus_summary(config)
+            summary += train_form.focus_summary(config) + train_form.settings_summary(config)
         last = last_metrics_row(self._runLayout().metrics)
         if last:
             summary.append("Trained %s epochs (%s steps); last loss %s (image %s, KL %s)."

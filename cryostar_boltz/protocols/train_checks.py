@@ -35,7 +35,8 @@ def particle_errors(particles):
 
 def option_errors(box, particle_box, density_box, mask_radius, elastic_keep):
     """Training boxes even and no larger than the particles' box (0: the
-    particles' box), the mask radius and kept-edge quantile in (0, 1]."""
+    particles' box), the mask radius and kept-edge quantile (None: derived)
+    in (0, 1]."""
     errors = []
     if box and (box % 2 or box > particle_box or box < 0):
         errors.append("The training box must be an even number of pixels "
@@ -46,7 +47,7 @@ def option_errors(box, particle_box, density_box, mask_radius, elastic_keep):
     if not 0 < mask_radius <= 1:
         errors.append("The mask radius is a fraction of half the box: "
                       "between 0 and 1.")
-    if not 0 < elastic_keep <= 1:
+    if elastic_keep is not None and not 0 < elastic_keep <= 1:
         errors.append("The kept elastic edges are a quantile: between 0 "
                       "and 1.")
     return errors

@@ -3,6 +3,8 @@ may move: ``focus_form``), losses and optimiser, stage 2 (density decoder).
 
 Defaults come from the engine's options (``engine/training/config.py``,
 torch-free): stage 1 from ``TrainConfig``, stage 2 from ``DensityConfig``.
+Stage-1 options the engine derives from the data are empty by default
+(auto; ``settings_form``: the settings choice, the help of each).
 The priors' options live in modules that import torch, which Scipion's
 process does not load: their defaults are stated in
 :data:`PRIOR_DEFAULTS`, and ``tests/scipion/test_form_choices.py`` pins
@@ -15,8 +17,12 @@ import pyworkflow.protocol.params as params
 
 from .. import constants as cts
 from ..engine.training.config import DensityConfig, TrainConfig
+from ..engine.training.derived import RULES
 from .focus_form import define_focus, focus_args, focus_summary  # noqa: F401
 from .form import NEW_RUN, add_choice, choice_is
+from .settings_form import (DERIVED_PARAMS, PositiveOrEmpty, auto_help,  # noqa: F401
+                            define_settings, planned_batch, settings_args,
+                            settings_summary)
 
 #: Stage-1 defaults (``cryostar-boltz train``).
 TRAIN = TrainConfig()
@@ -29,16 +35,14 @@ PRIOR_DEFAULTS = {"components": 8, "hidden_units": 8, "visible_units": 8,
 
 #: Form parameter -> ``TrainConfig`` field, passed on every new training.
 STAGE1_FIELDS = {
-    "numberOfEpochs": "epochs", "batchSize": "batch_size",
-    "latentDim": "latent_dim", "lowPass": "low_pass",
-    "continuityWeight": "continuity_weight", "elasticWeight": "elastic_weight",
+    "latentDim": "latent_dim", "continuityWeight": "continuity_weight",
     "clashWeight": "clash_weight", "elasticCutoff": "elastic_cutoff",
-    "elasticKeep": "elastic_keep", "elasticTolerance": "elastic_tolerance",
-    "freeBits": "free_bits", "klBeta": "kl_beta", "learningRate": "lr",
-    "maskRadius": "mask_radius", "klWarmup": "kl_warmup", "seed": "seed",
+    "elasticTolerance": "elastic_tolerance", "freeBits": "free_bits",
+    "klBeta": "kl_beta", "maskRadius": "mask_radius", "seed": "seed",
 }
-#: Form parameter -> ``TrainConfig`` field, passed unless empty (None).
-STAGE1_OPTIONAL = {"sigma": "sigma", "elasticWeightFinal": "elastic_weight_final"}
+#: Form parameter -> ``TrainConfig`` field, passed unless empty (None): the
+#: engine then derives it (``DERIVED_PARAMS``) or uses its default.
+STAGE1_OPTIONAL = dict(DERIVED_PARAMS, sigma="sigma")
 #: Form parameter -> ``DensityConfig`` field of a new stage-2 run.
 DENSITY_FIELDS = {"densityHidden": "hidden", "densityLayers": "layers",
                   "densityBatch": "batch_size"}
@@ -116,18 +120,20 @@ def define_input(form):
 
 def define_stage1(form):
     form.addSection(label="Training")
+    define_settings(form)
     form.addParam("numberOfEpochs", params.IntParam, default=_train("numberOfEpochs"),
-                  validators=[params.Positive], label="Epochs",
-                  help="Passes over the particles. When continuing a "
-                       "run, the total number of epochs (more than the "
-                       "previous run did). The summary tells how much the "
-                       "last epoch still changed the latents and the PC1 "
-                       "motion: whether more epochs would help.")
+                  validators=[PositiveOrEmpty()], allowsNull=True, label="Epochs",
+                  help=auto_help(
+                      "Passes over the particles. When continuing a run, the "
+                      "total number of epochs (more than the previous run "
+                      "did; empty: the run's own). The summary tells how much "
+                      "the last epoch still changed the latents and the PC1 "
+                      "motion: whether more epochs would help.", "epochs"))
     form.addParam("batchSize", params.IntParam, default=_train("batchSize"),
-                  validators=[params.Positive], condition=NEW_RUN,
+                  validators=[PositiveOrEmpty()], condition=NEW_RUN, allowsNull=True,
                   label="Batch size",
-                  help="Particles per optimisation step (the global batch, "
-                       "split over GPUs).")
+                  help=auto_help("Particles per optimisation step (the global "
+                                 "batch, split over GPUs).", "batch_size"))
     form.addParam("latentDim", params.IntParam, default=_train("latentDim"),
                   validators=[params.Positive], condition=NEW_RUN,
                   label="Latent dimension",
@@ -150,11 +156,11 @@ def define_stage1(form):
                        "the particles' box. 64-128 px is usually enough "
                        "for the coarse-grained model.")
     form.addParam("lowPass", params.FloatParam, default=_train("lowPass"),
-                  validators=[params.Positive], condition=NEW_RUN,
+                  validators=[PositiveOrEmpty()], condition=NEW_RUN, allowsNull=True,
                   label="Low-pass filter (A)",
-                  help="Resolution limit of the image comparison, in "
-                       "Angstrom. The coarse model cannot explain finer "
-                       "detail; 10 A is the published default.")
+                  help=auto_help("Resolution limit of the image comparison, in "
+                                 "Angstrom. The model cannot explain finer "
+                                 "detail.", "low_pass"))
     group = form.addGroup("Latent prior", condition=NEW_RUN)
     add_choice(group, "prior", cts.PRIORS, TRAIN.prior, label="Prior",
                help="Distribution over the latent space:\n"
@@ -221,21 +227,25 @@ def define_losses(form):
     group = form.addGroup("Losses and optimiser", condition=NEW_RUN,
                           expertLevel=params.LEVEL_ADVANCED)
     for name, label, text in (
+            ("elasticWeight", "Elastic network weight",
+             "Weight of the elastic-network restraint between nearby "
+             "residues (at the start of the run)."),
+            ("elasticKeep", "Elastic edges kept (quantile)",
+             "Per chain, keep the edges below this quantile of distance "
+             "variance; lower frees large domain motions."),
+            ("learningRate", "Learning rate", "AdamW learning rate.")):
+        group.addParam(name, params.FloatParam, default=_train(name), allowsNull=True,
+                       label=label, help=auto_help(text, DERIVED_PARAMS[name]))
+    for name, label, text in (
             ("continuityWeight", "Continuity weight",
              "Weight of the chain-continuity restraint (bonded "
              "neighbours keep their distance)."),
-            ("elasticWeight", "Elastic network weight",
-             "Weight of the elastic-network restraint between nearby "
-             "residues."),
             ("clashWeight", "Clash weight",
              "Weight of the penalty on residues closer than %g A."
              % TRAIN.clash_distance),
             ("elasticCutoff", "Elastic network cutoff (A)",
              "Residue pairs of a chain closer than this are joined by "
              "an elastic-network edge."),
-            ("elasticKeep", "Elastic edges kept (quantile)",
-             "Per chain, keep the edges below this quantile of distance "
-             "variance; lower (e.g. 0.8) frees large domain motions."),
             ("elasticTolerance", "Elastic tolerance (A)",
              "An elastic edge may stretch or shrink this much for free "
              "(a flat-bottomed well); 0 is the published harmonic loss."),
@@ -243,7 +253,6 @@ def define_losses(form):
              "Nats of KL below which the Gaussian prior's KL term is "
              "not penalised (avoids posterior collapse)."),
             ("klBeta", "KL weight", "Final weight of the KL term."),
-            ("learningRate", "Learning rate", "AdamW learning rate."),
             ("maskRadius", "Mask radius",
              "Radius of the circular loss mask, as a fraction of half "
              "the box.")):
@@ -255,27 +264,30 @@ def define_losses(form):
                         "the projections. Empty: 2 A, a residue's, or an "
                         "atom's (1 A widened by the pixel) when every heavy "
                         "atom is rendered.")
-    add_choice(group, "pseudoAtoms", cts.PSEUDO_ATOMS, TRAIN.pseudo_atoms,
+    add_choice(group, "pseudoAtoms", cts.PSEUDO_ATOM_CHOICES, "auto",
                display=params.EnumParam.DISPLAY_HLIST, label="Render residues at",
-               help="Where each residue's Gaussian is projected:\n*ca*: at "
+               help="Where each residue's Gaussian is projected:\n*auto*: "
+                    "derived (%s; with the cryostar settings, ca);\n*ca*: at "
                     "its CA (C1' for nucleotides), as the published method "
                     "does;\n*centroid*: at its heavy-atom centroid, which "
                     "follows the backbone and matches images of real atoms "
                     "better;\n*atoms*: every heavy atom of the reference, "
                     "carried by its residue (closest to a real map; about 8 "
-                    "times the projection work).")
+                    "times the projection work)." % RULES["pseudo_atoms"])
     group.addParam("elasticWeightFinal", params.FloatParam,
                    default=_train("elasticWeightFinal"),
                    allowsNull=True, label="Final elastic weight",
-                   help="If set, the elastic-network weight decays (cosine) "
-                        "from its weight above to this value over the "
-                        "run: strong restraints early carry the model "
-                        "through the noise, weaker ones late let the "
-                        "images set the local geometry.")
+                   help=auto_help(
+                       "The elastic-network weight decays (cosine) from its "
+                       "weight above to this value over the run: strong "
+                       "restraints early carry the model through the noise, "
+                       "weaker ones late let the images set the local "
+                       "geometry. The weight above keeps it constant.",
+                       "elastic_weight_final"))
     group.addParam("klWarmup", params.IntParam, default=_train("klWarmup"),
-                   label="KL warm-up (steps)",
-                   help="Optimisation steps over which the KL weight rises "
-                        "from 0 to its final value.")
+                   allowsNull=True, label="KL warm-up (steps)",
+                   help=auto_help("Optimisation steps over which the KL weight "
+                                  "rises from 0 to its final value.", "kl_warmup"))
     group.addParam("seed", params.IntParam, default=_train("seed"), label="Random seed",
                    help="Seed of the particle order, the noise and the "
                         "initial weights: the same seed and inputs give "

@@ -71,7 +71,7 @@ def test_density_config_refuses_values_out_of_range():
 
 
 def test_a_config_file_edited_out_of_range_names_the_file(tmp_path):
-    TrainConfig().save(tmp_path)
+    TrainConfig(epochs=20).save(tmp_path)  # a run's saved epochs
     path = tmp_path / "config.json"
     path.write_text(path.read_text().replace('"epochs": 20', '"epochs": 0'))
     with pytest.raises(ValueError, match=r"config.json: epochs \(--epochs\) must be"):

@@ -25,6 +25,7 @@ from cryostar_boltz.engine.cli import main  # noqa: E402
 from cryostar_boltz.engine.training.config import (DensityConfig, MOTIONS,  # noqa: E402
                                                    TrainConfig)
 from cryostar_boltz.engine.latents import SOURCES  # noqa: E402
+from cryostar_boltz.engine.training.derived import AUTO_FIELDS, PRESETS  # noqa: E402
 from cryostar_boltz.engine.priors import PRIORS, build_prior  # noqa: E402
 from cryostar_boltz.engine.pseudoatoms import MODES  # noqa: E402
 from cryostar_boltz.engine.samplers import CONTINUOUS_SAMPLERS, SAMPLERS  # noqa: E402
@@ -47,6 +48,8 @@ REGISTRIES = {
     "STRUCTURE_FORMATS": tuple(FORMAT_CHOICES),
     "SELECT_SPACES": tuple(SPACES),
     "MOTIONS": tuple(MOTIONS),
+    "PSEUDO_ATOM_CHOICES": ("auto",) + tuple(MODES),
+    "PRESETS": tuple(PRESETS),
 }
 PROTOCOLS = [CryoStarBoltzProtTrain, CryoStarBoltzProtSamplePrior,
              CryoStarBoltzProtGenerate, CryoStarBoltzProtAnalyze,
@@ -104,7 +107,14 @@ def test_training_form_defaults_are_train_config():
         assert getattr(protocol, param).get() == getattr(config, field), param
     assert protocol.boxSize.get() == (config.box or 0)
     assert protocol._choice("prior") == config.prior
-    assert protocol._choice("pseudoAtoms") == config.pseudo_atoms
+    # options the engine derives are empty (auto) in the form as in the engine
+    derived = set(AUTO_FIELDS) - {"pseudo_atoms", "lr_schedule"}
+    assert set(train_form.DERIVED_PARAMS.values()) == derived
+    for param, field in train_form.DERIVED_PARAMS.items():
+        assert getattr(protocol, param).get() is None is getattr(config, field), param
+    assert (protocol._choice("pseudoAtoms"), config.pseudo_atoms) == ("auto", None)
+    assert protocol._choice("settings") == config.preset == "auto"
+    assert train_form.settings_args(protocol) == []
     assert protocol._choice("structureFormat") == config.format == "auto"
     assert protocol._choice("motion") == config.motion == "free"
     assert train_form.focus_args(protocol) == []
@@ -141,7 +151,7 @@ def test_the_flags_the_training_protocol_passes_exist(capsys):
     fields = list(train_form.STAGE1_FIELDS.values()) + list(
         train_form.STAGE1_OPTIONAL.values()) + ["box", "prior", "pseudo_atoms",
                                                 "format", "mask", "move", "motion",
-                                                "domains", "num_domains"]
+                                                "domains", "num_domains", "preset"]
     assert {train_form.flag(f) for f in fields} <= train
     density = engine_options("train-density", capsys)
     fields = list(train_form.DENSITY_FIELDS.values()) + ["epochs", "box"]

@@ -35,5 +35,6 @@ def test_importing_the_viewers_loads_no_torch_and_no_engine_pictures():
     assert loaded <= {"cryostar_boltz.engine", "cryostar_boltz.engine.layout",
                       "cryostar_boltz.engine.io", "cryostar_boltz.engine.training",
                       "cryostar_boltz.engine.training.config",
+                      "cryostar_boltz.engine.training.derived",
                       "cryostar_boltz.engine.options"}, loaded
     assert len(lines["VIEWERS"].split(",")) == 4

@@ -1,7 +1,11 @@
 """Train the structure-guided VAE (stage 1) on particles with poses and CTF.
 
-Every option lands in RUN/config.json; the defaults follow the published
-CryoSTAR method. The reference model must sit in the particle box: either
+Every option lands in RUN/config.json. Options marked "auto" (rendering,
+low-pass, batch, learning rate and schedule, epochs, KL warm-up, elastic
+weights) are derived from the data when training starts, and the log and
+config.json (``derived``) say what was chosen and why; --preset cryostar
+sets them to the published CryoSTAR values instead. A value given always
+wins. The reference model must sit in the particle box: either
 centred on the box, or docked into the consensus map given with --map.
 Checkpoints are written each epoch (and every --checkpoint-every steps);
 --resume continues a killed or finished run from its last checkpoint (give
@@ -15,7 +19,11 @@ every input has been checked. A refused run writes nothing.
 Examples:
 
     cryostar-boltz train --particles particles.star --reference ref.pdb \\
-        --out run1 --epochs 20 --box 64 --low-pass 10
+        --out run1 --box 64
+
+    # the published CryoSTAR method exactly, with 30 epochs
+    cryostar-boltz train --particles particles.star --reference ref.pdb \\
+        --out run1c --box 64 --preset cryostar --epochs 30
 
     # reference docked in the consensus map, cryoSPARC particles
     cryostar-boltz train --particles J42_particles.cs --datadir J42 \\
@@ -45,8 +53,18 @@ from ..structure.formats import FORMAT_CHOICES
 from ..training.halfsets import half_finished
 from ..training.config import (LR_SCHEDULES, MOTIONS, PSEUDO_ATOM_MODES,
                                RESUME_OPTIONS, TrainConfig, config_from_args)
+from ..training.derived import PRESETS, PUBLISHED, RULES
 
 _DEFAULTS = TrainConfig()
+
+
+def auto(name, what=""):
+    """Help text of an option derived when left unset: ``what`` it is, the
+    rule (``derived.RULES``) and the published value (``--preset cryostar``)."""
+    published = PUBLISHED[name]
+    return ("%sdefault auto: %s; published (--preset cryostar): %s"
+            % (what + " " if what else "", RULES[name],
+               "none" if published is None else published)).replace("%", "%%")
 
 
 def add_args(parser):
@@ -71,6 +89,11 @@ def add_args(parser):
     io.add_argument("--overwrite", action="store_true",
                     help="replace the run (or other engine outputs) already "
                     "in --out")
+    io.add_argument("--preset", choices=PRESETS, default=None,
+                    help="auto (default): the options left unset are derived "
+                    "from the data (the recommended settings; the log and "
+                    "config.json say what each is and why); cryostar: they "
+                    "take the published CryoSTAR values (Li et al. 2024)")
     io.add_argument("--half-sets", action="store_true",
                     help="also train one run per half-set (rlnRandomSubset or "
                     "cryoSPARC's split, else a split seeded by --seed) in "
@@ -101,10 +124,9 @@ def add_args(parser):
     data = parser.add_argument_group("data")
     data.add_argument("--box", type=opt_type.even_box, help="downsample the particles to "
                       "this box (Fourier cropping; default: no downsampling)")
-    data.add_argument("--low-pass", type=opt_type.positive_float, default=d.low_pass,
-                      help="low-pass bandwidth of the image loss (Angstrom; "
-                      "default %(default)s): at least 2 pixels of the training "
-                      "box (Nyquist) and below its width")
+    data.add_argument("--low-pass", type=opt_type.positive_float, default=None,
+                      help=auto("low_pass", "low-pass bandwidth of the image loss "
+                                "(Angstrom), below the training box's width;"))
     data.add_argument("--mask-radius", type=opt_type.fraction, default=d.mask_radius,
                       help="loss mask radius, fraction of the half box")
     model = parser.add_argument_group("model and prior")
@@ -113,13 +135,14 @@ def add_args(parser):
                        help="Gaussian width (Angstrom) of each rendered point "
                        "(default: 2, a residue's; with --pseudo-atoms atoms an "
                        "atom's, 1 widened by the pixel); below the box width")
-    model.add_argument("--pseudo-atoms", choices=PSEUDO_ATOM_MODES,
-                       default=d.pseudo_atoms,
-                       help="render each residue's Gaussian at its CA (C1' for "
-                       "nucleotides) as the published method does (default), "
-                       "at its heavy-atom centroid carried by the backbone, "
-                       "or render every heavy atom carried by its residue "
-                       "(about 8x the projection work)")
+    model.add_argument("--pseudo-atoms", choices=("auto",) + PSEUDO_ATOM_MODES,
+                       default=None,
+                       help=auto("pseudo_atoms", "render each residue's Gaussian "
+                                 "at its CA (C1' for nucleotides) as the published "
+                                 "method does, at its heavy-atom centroid carried "
+                                 "by the backbone, or render every heavy atom "
+                                 "carried by its residue (about 8x the projection "
+                                 "work);"))
     model.add_argument("--prior", default=d.prior,
                        help="latent prior: gaussian, gmm, grbm, rbm or ebm")
     model.add_argument("--prior-lr", type=opt_type.positive_float, default=None,
@@ -136,36 +159,44 @@ def add_args(parser):
                        "(repeatable)")
     loss = parser.add_argument_group("losses")
     loss.add_argument("--continuity-weight", type=opt_type.nonnegative_float, default=d.continuity_weight)
-    loss.add_argument("--elastic-weight", type=opt_type.nonnegative_float, default=d.elastic_weight)
+    loss.add_argument("--elastic-weight", type=opt_type.nonnegative_float, default=None,
+                      help=auto("elastic_weight", "elastic-network weight (at the "
+                                "start of the run);"))
     loss.add_argument("--clash-weight", type=opt_type.nonnegative_float, default=d.clash_weight)
     loss.add_argument("--elastic-cutoff", type=opt_type.positive_float, default=d.elastic_cutoff,
                       help="elastic network edges: same-chain pairs closer "
                       "than this (Angstrom)")
-    loss.add_argument("--elastic-keep", type=opt_type.fraction, default=d.elastic_keep,
-                      help="per chain, keep the edges below this quantile of "
-                      "error variance (0.99; 0.8 for large domain motions)")
+    loss.add_argument("--elastic-keep", type=opt_type.fraction, default=None,
+                      help=auto("elastic_keep", "per chain, keep the edges below "
+                                "this quantile of error variance (lower frees large "
+                                "domain motions);"))
     loss.add_argument("--elastic-tolerance", type=opt_type.nonnegative_float, default=d.elastic_tolerance,
                       help="Angstrom an elastic edge may stretch or shrink "
                       "for free (a flat-bottomed well; default 0, the "
                       "published harmonic loss)")
     loss.add_argument("--elastic-weight-final", type=opt_type.nonnegative_float, default=None,
-                      help="decay the elastic-network weight to this value "
-                      "over the run (cosine; default: constant)")
+                      help=auto("elastic_weight_final", "decay the elastic-network "
+                                "weight to this value over the run (cosine; the "
+                                "value of --elastic-weight keeps it constant);"))
     loss.add_argument("--free-bits", type=opt_type.nonnegative_float, default=d.free_bits)
     loss.add_argument("--kl-beta", type=opt_type.nonnegative_float, default=d.kl_beta)
-    loss.add_argument("--kl-warmup", type=opt_type.nonnegative_int, default=d.kl_warmup,
-                      help="steps over which the KL weight rises to --kl-beta")
+    loss.add_argument("--kl-warmup", type=opt_type.nonnegative_int, default=None,
+                      help=auto("kl_warmup", "steps over which the KL weight rises "
+                                "to --kl-beta;"))
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=opt_type.positive_int, default=None,
-                     help="default %d" % d.epochs)
-    opt.add_argument("-b", "--batch-size", type=opt_type.positive_int, default=d.batch_size,
-                     help="global batch size (split over processes)")
-    opt.add_argument("--lr", type=opt_type.positive_float, default=d.lr)
+                     help=auto("epochs", "passes over the particles (with --resume: "
+                               "the total, default the run's);"))
+    opt.add_argument("-b", "--batch-size", type=opt_type.positive_int, default=None,
+                     help=auto("batch_size", "global batch size (split over "
+                               "processes);"))
+    opt.add_argument("--lr", type=opt_type.positive_float, default=None,
+                     help=auto("lr", "AdamW learning rate;"))
     opt.add_argument("--weight-decay", type=opt_type.nonnegative_float, default=d.weight_decay)
-    opt.add_argument("--lr-schedule", choices=LR_SCHEDULES,
-                     default=d.lr_schedule,
-                     help="constant (the published method) or a cosine decay "
-                     "to 10%% of --lr over the run")
+    opt.add_argument("--lr-schedule", choices=("auto",) + LR_SCHEDULES,
+                     default=None,
+                     help=auto("lr_schedule", "constant, or a cosine decay to 10% "
+                               "of --lr over the run;"))
     opt.add_argument("--seed", type=opt_type.seed, default=d.seed)
     opt.add_argument("--device", default=None,
                      help="auto (default), cpu, cuda or cuda:N")

@@ -2,14 +2,18 @@
 
 Torch-free: Scipion's process reads the defaults from here.
 
-Stage-1 defaults follow the published CryoSTAR method (Li et al. 2024):
-latent dimension 8, encoder 512-256-128-64-32, decoder mirrored, sigma 2 A,
-mask radius 0.9375 of the half box, continuity, elastic network (12 A,
-keep the 0.99 quantile) and clash (4 A) weights 1, KL free bits 3 nats with
-beta rising to 0.5 over 10,000 steps, AdamW at 1e-4, batch 64. Stage-2
-defaults follow cryoDRGN's decoder as the method uses it: width 1024,
-three residual blocks, D//2 random frequencies per axis with sigma 0.5,
-batch 8, Adam at 1e-4.
+Stage-1 options of :data:`~.derived.AUTO_FIELDS` (rendering, low-pass,
+batch, learning rate and schedule, epochs, KL warm-up, elastic-network
+weights and kept edges) default to None, "auto": derived from the data
+when training starts (:mod:`.derived`), or set to the published values
+with ``preset="cryostar"``. The other stage-1 defaults follow the
+published CryoSTAR method (Li et al. 2024): latent dimension 8, encoder
+512-256-128-64-32, decoder mirrored, sigma 2 A (a residue's), mask radius
+0.9375 of the half box, continuity, elastic network (12 A) and clash (4 A)
+weights 1, KL free bits 3 nats with beta rising to 0.5, AdamW weight decay
+0.01. Stage-2 defaults follow cryoDRGN's decoder as the method uses it:
+width 1024, three residual blocks, D//2 random frequencies per axis with
+sigma 0.5, batch 8, Adam at 1e-4.
 """
 import json
 import os
@@ -22,6 +26,7 @@ from ..io import read_json, write_text
 from ..layout import CONFIG
 from ..options import (at_least, check, even_box, fraction, nonnegative_float,
                        nonnegative_int, one_of, positive_float, positive_int, seed)
+from .derived import AUTO_FIELDS, PRESETS
 
 #: Options a ``--resume`` may change; everything else keeps its saved value.
 RESUME_OPTIONS = ("epochs", "device", "threads", "checkpoint_every")
@@ -161,7 +166,20 @@ class LoopOptions(SavedConfig):
 
 @dataclass
 class TrainConfig(LoopOptions):
-    """Every option of a stage-1 run (``RUN/config.json``)."""
+    """Every option of a stage-1 run (``RUN/config.json``). Options of
+    :data:`~.derived.AUTO_FIELDS` left None are chosen when training starts
+    (:func:`.derived.resolve`), which records why in ``derived``."""
+    # None: "auto", derived from the data (training.derived)
+    epochs: Optional[int] = None
+    batch_size: Optional[int] = None   # global batch, split over processes
+    lr: Optional[float] = None
+    # "auto": derive the options left unset from the data; "cryostar": set
+    # them to the published values
+    preset: str = "auto"
+    # {option: why it has its value} of the options the run chose itself;
+    # None until chosen (training.derived.resolve); config.json files
+    # without it (runs made before) read as {}: every value was given
+    derived: Optional[dict] = None
     # inputs
     particles: str = ""
     reference: str = ""
@@ -182,14 +200,14 @@ class TrainConfig(LoopOptions):
     num_domains: Optional[int] = None
     # data
     box: Optional[int] = None          # downsampled box; None: the particles'
-    low_pass: float = 10.0             # Angstrom; the hard low-pass bandwidth
+    low_pass: Optional[float] = None   # Angstrom; the hard low-pass bandwidth
     mask_radius: float = 0.9375        # fraction of the half box
     # model
     latent_dim: int = 8
     encoder_hidden: tuple = (512, 256, 128, 64, 32)
     decoder_hidden: tuple = (32, 64, 128, 256, 512)
     sigma: Optional[float] = None      # Gaussian width (A); None: per rendering
-    pseudo_atoms: str = "ca"           # render at the CA, "centroid" or "atoms"
+    pseudo_atoms: Optional[str] = None  # render at the CA, "centroid" or "atoms"
     # prior
     prior: str = "gaussian"
     prior_options: dict = field(default_factory=dict)
@@ -197,19 +215,20 @@ class TrainConfig(LoopOptions):
     prior_fit_steps: int = 2000        # final fit of the prior to the posteriors (at most)
     # losses
     continuity_weight: float = 1.0
-    elastic_weight: float = 1.0
+    elastic_weight: Optional[float] = None
     clash_weight: float = 1.0
     elastic_cutoff: float = 12.0
-    elastic_keep: float = 0.99
+    elastic_keep: Optional[float] = None
     elastic_tolerance: float = 0.0     # A; flat bottom of the elastic well
-    elastic_weight_final: Optional[float] = None  # cosine decay of the weight to this
+    # cosine decay of the weight to this; None once derived: constant
+    elastic_weight_final: Optional[float] = None
     clash_distance: float = 4.0
     clash_max_distance: float = 10.0
     free_bits: float = 3.0
     kl_beta: float = 0.5
-    kl_warmup: int = 10000
+    kl_warmup: Optional[int] = None
     # optimisation (and the epoch loop's options)
-    lr_schedule: str = "constant"      # or "cosine": decay to 10% of lr by the end
+    lr_schedule: Optional[str] = None  # "constant", or "cosine": decay to 10% of lr
     # outputs: structure files in "pdb" or "cif", decided from the reference
     # before training ("auto": PDB when it holds the model); config.json
     # files without it read as "auto"
@@ -219,7 +238,31 @@ class TrainConfig(LoopOptions):
     # read as False
     half_sets: bool = False
 
+    @classmethod
+    def load(cls, run_dir):
+        """The saved config; one written before options were derived
+        (no ``derived``) gave every value: its ``derived`` is {}."""
+        cfg = super().load(run_dir)
+        if cfg.derived is None and "derived" not in read_json(Path(run_dir) / CONFIG):
+            cfg.derived = {}
+        return cfg
+
+    def differences(self, other):
+        """Options whose values differ; an option of :data:`AUTO_FIELDS` that
+        a config not yet resolved (``derived`` None) leaves unset matches
+        whatever the other has, and so does ``derived`` itself."""
+        def unset(cfg, name):
+            return cfg.derived is None and (name == "derived" or (
+                name in AUTO_FIELDS and getattr(cfg, name) is None))
+        return {k: v for k, v in super().differences(other).items()
+                if not (unset(self, k) or unset(other, k))}
+
     def rules(self):
+        """Options of :data:`AUTO_FIELDS` may be None (auto)."""
+        return [(name, rule, optional or name in AUTO_FIELDS)
+                for name, rule, optional in self._rules()]
+
+    def _rules(self):
         return super().rules() + [
             ("box", even_box, True), ("low_pass", positive_float, False),
             ("mask_radius", fraction, False), ("latent_dim", positive_int, False),
@@ -268,8 +311,13 @@ class TrainConfig(LoopOptions):
                                     for v in self.encoder_hidden)
         self.decoder_hidden = tuple(check("decoder_hidden", v, positive_int)
                                     for v in self.decoder_hidden)
-        one_of(label("pseudo_atoms"), self.pseudo_atoms, PSEUDO_ATOM_MODES)
-        one_of(label("lr_schedule"), self.lr_schedule, LR_SCHEDULES)
+        for name, choices in (("pseudo_atoms", PSEUDO_ATOM_MODES),
+                              ("lr_schedule", LR_SCHEDULES), ("preset", PRESETS)):
+            if getattr(self, name) is not None or name == "preset":
+                one_of(label(name), getattr(self, name), choices)
+        if self.derived is not None and not isinstance(self.derived, dict):
+            raise ValueError("derived must be a dict of OPTION: REASON, got %r"
+                             % (self.derived,))
         self._validate_focus()
         if self.clash_max_distance < self.clash_distance:
             raise ValueError("clash_max_distance %g must be at least "
@@ -350,12 +398,16 @@ def config_from_args(args):
     """The :class:`TrainConfig` of parsed ``cryostar-boltz train`` arguments
     (an argparse namespace whose names are the config's fields, plus
     ``prior_option``, a list of KEY=VALUE; ``out``, ``resume``,
-    ``overwrite`` and ``debug`` are ignored). ValueError without particles or reference."""
+    ``overwrite`` and ``debug`` are ignored; ``auto`` for ``pseudo_atoms`` or
+    ``lr_schedule`` means unset). ValueError without particles or reference."""
     if not args.particles or not args.reference:
         raise ValueError("--particles and --reference are required "
                          "(or --resume to continue a run)")
     options = {k: v for k, v in vars(args).items()
                if k not in ("out", "resume", "overwrite", "debug", "prior_option")}
+    for name in ("pseudo_atoms", "lr_schedule"):  # the command line's "auto"
+        if options.get(name) == "auto":
+            options[name] = None
     options.setdefault("workdir", None)
     options["workdir"] = options["workdir"] or os.getcwd()
     return TrainConfig.from_options(prior_options=parse_prior_options(args.prior_option),

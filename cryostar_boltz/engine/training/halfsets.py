@@ -13,7 +13,8 @@ which half). In the run folder::
                                image names load from there; without the
                                half-set column, see :func:`half_particles`)
     half1/ half2/              ordinary run folders, trained on those files
-                               with the run's options (seed + 1, seed + 2)
+                               with the run's options (seed + 1, seed + 2;
+                               the values it derived for all particles)
     halves/agreement.json agreement.png   the agreement report
 
 The halves train one after the other, after the run on all particles;
@@ -28,6 +29,7 @@ from ..halfmaps import half_sets
 from ..layout import RunLayout
 from ..outputs import no_checkpoint
 from .config import RESUME_OPTIONS, TrainConfig
+from .derived import AUTO_FIELDS
 
 #: Fewest particles a half-set may hold: the analysis of each half's run
 #: clusters its latents into 10 k-means clusters.
@@ -68,8 +70,15 @@ def plan_halves(cfg, run_dir):
 
 def half_config(cfg, run_dir, half):
     """The config of half-set run ``half`` (1 or 2): the run's options on
-    that half's particle file, seeded ``seed + half``."""
+    that half's particle file, seeded ``seed + half``. Options the run
+    derived from the data (``derived``) keep the values it chose for all
+    the particles: taken from its saved config when ``cfg`` has not been
+    resolved, so a half never derives its own."""
     layout = RunLayout(run_dir)
+    if cfg.derived is None:
+        saved = TrainConfig.load(run_dir)
+        cfg = replace(cfg, derived=saved.derived, preset=saved.preset,
+                      **{k: getattr(saved, k) for k in AUTO_FIELDS})
     return replace(cfg, particles=str(layout.half_particles(half).absolute()),
                    datadir=None, half_sets=False, seed=cfg.seed + half)
 

@@ -38,6 +38,7 @@ from ..structure.selection import describe_residues, select_residues
 from .config import TrainConfig, input_path
 from .convergence import ConvergenceTracker, reading
 from .data import LossTargets, TrainingData
+from .derived import DataFacts, describe, resolve
 from .loop import EpochTrainer, NonFiniteLoss, adamw, diverged, save_torch
 
 #: Largest |z| a converged run's latents reach (posterior means of a
@@ -66,13 +67,15 @@ class Stage1Trainer(EpochTrainer):
         if resume and self.layout.particle_fingerprint.is_file():
             check_fingerprint(self.particles, self.layout.particle_fingerprint,
                               None, self.run_dir, input_path(cfg, "particles"))
+        self._load_reference(resume)
+        self._derive_options()
+        self._load_masks()
         if resume and self.focus is not None and self.layout.mask_fingerprint.is_file():
             saved = read_json(self.layout.mask_fingerprint).get("sha256")
             if saved != self.mask_sha256:
                 raise ValueError("--mask %s: not the mask %s was trained with (its voxels "
                                  "differ); --resume keeps a run's mask: train a new run "
                                  "to change it" % (cfg.mask, self.run_dir))
-        self._load_reference(resume)
         self._prepare_run_dir(resume)
         if self.ctx.is_main:
             save_fingerprint(self.layout.particle_fingerprint, self.particles)
@@ -99,6 +102,8 @@ class Stage1Trainer(EpochTrainer):
 
     # ------------------------------------------------------------ setup
     def _load_data(self):
+        """The particles (metadata; images deferred) and the focus mask's
+        volume, checked against them."""
         cfg = self.cfg
         self.data = TrainingData(input_path(cfg, "particles"), input_path(cfg, "datadir"),
                                  cfg.box, self.run_dir, self.ctx, self.log, defer_images=True)
@@ -106,18 +111,39 @@ class Stage1Trainer(EpochTrainer):
         self.particles = data.particles
         self.box0, self.apix0, self.D, self.apix = data.box0, data.apix0, data.D, data.apix
         self.rotations, self.shifts, self.ctf = data.rotations, data.shifts, data.ctf
+        self.load_images = data.load_images
+        self.focus_volume = None
+        if cfg.mask:
+            from ..focus_mask import read_focus_mask
+            self.focus_volume = read_focus_mask(input_path(cfg, "mask"), self.box0,
+                                                self.apix0, input_path(cfg, "map"))
+
+    def _derive_options(self):
+        """Options left unset (auto) chosen from the particles and the
+        reference (``derived.resolve``; a resumed run keeps its saved
+        values), each logged with its reason."""
+        placed = self.reference
+        resolve(self.cfg, DataFacts(
+            particles=self.particles.n, box=self.D, apix=self.apix, residues=placed.n,
+            heavy_atoms=int((placed.atoms.atomic_numbers > 1).sum()),
+            chains=len(np.unique(placed.chain_index))))
+        for line in describe(self.cfg):
+            self.log(line)
+
+    def _load_masks(self):
+        """The loss mask, the low-pass and the focus mask, once the low-pass
+        is known; widths the data cannot carry are refused (``check_widths``)."""
+        cfg = self.cfg
         check_widths(cfg, self.D, self.apix, self.box0, self.apix0,
                      self.log if self.ctx.is_main else (lambda _: None))
         self.mask = imaging.circular_mask(self.D, cfg.mask_radius, device=self.device)
         self.lowpass = imaging.lowpass_mask(self.D, self.apix, cfg.low_pass,
                                             device=self.device)
         self.n_masked = float(self.mask.sum())
-        self.load_images = data.load_images
         self.focus = None
-        if cfg.mask:
-            from ..focus_mask import FocusMask, read_focus_mask
-            volume, voxel = read_focus_mask(input_path(cfg, "mask"), self.box0,
-                                            self.apix0, input_path(cfg, "map"))
+        if self.focus_volume is not None:
+            from ..focus_mask import FocusMask
+            volume, voxel = self.focus_volume
             self.mask_sha256 = hashlib.sha256(
                 np.ascontiguousarray(volume, dtype=np.float32).tobytes()
                 + np.float64(voxel).tobytes()).hexdigest()

@@ -14,11 +14,13 @@ def tiny_dataset(tmp_path_factory, adk_dir):
 
 
 def _train_options(dataset, **extra):
-    """Command-line options of a one-epoch training on ``dataset``."""
+    """Command-line options of a one-epoch training on ``dataset``, with
+    the published settings (``--preset cryostar``: CA rendering, constant
+    restraints) the tests of this folder were written on."""
     options = {"--particles": dataset.star, "--reference": dataset.reference,
                "--epochs": 1, "--batch-size": 32, "--lr": 1e-3, "--low-pass": 8,
                "--threads": 1, "--device": "cpu", "--kl-warmup": 10,
-               "--prior-fit-steps": 5}
+               "--prior-fit-steps": 5, "--preset": "cryostar"}
     options.update(extra)
     argv = []
     for flag, value in options.items():

@@ -14,7 +14,8 @@ from cryostar_boltz.engine.training.config import (RESUME_OPTIONS, DensityConfig
 
 def test_config_module_imports_without_torch():
     """Scipion's process reads the defaults from here: a fresh interpreter
-    importing it must not load torch (nor the training loop)."""
+    importing it must not load torch (nor the training loop; the rules of
+    the derived options, torch-free, come with it)."""
     code = ("import sys\n"
             "import cryostar_boltz.engine.training.config as config\n"
             "assert config.TrainConfig().latent_dim == 8\n"
@@ -24,7 +25,8 @@ def test_config_module_imports_without_torch():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     line = [l for l in done.stdout.splitlines() if l.startswith("LOADED=")][-1]
-    assert line == "LOADED=cryostar_boltz.engine.training.config"
+    assert line == ("LOADED=cryostar_boltz.engine.training.config,"
+                    "cryostar_boltz.engine.training.derived")
 
 
 def test_saved_config_round_trips_with_tuples(tmp_path):

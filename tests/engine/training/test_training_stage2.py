@@ -44,9 +44,11 @@ def stage1(tmp_path_factory, states):
     from cryostar_boltz.engine.training.stage1 import run_training
     out = tmp_path_factory.mktemp("density")
     data = simulate_dataset(states, out / "sim", 256, BOX, APIX, snr=1.0, seed=3)
+    # the published stage-1 settings: 3 short epochs whose latents separate
+    # the two states (the maps' test is of stage 2)
     cfg = TrainConfig(particles=str(data.star), reference=str(data.reference),
                       epochs=3, batch_size=32, lr=1e-3, low_pass=8.0, threads=1,
-                      seed=1, kl_warmup=20, device="cpu")
+                      seed=1, kl_warmup=20, device="cpu", preset="cryostar")
     run = run_training(cfg, out / "run", log=lambda *a: None)
     return data, run
 

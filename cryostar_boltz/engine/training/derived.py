@@ -1,0 +1,222 @@
+"""Training options derived from the data ("auto") and the published preset.
+
+An option of :data:`AUTO_FIELDS` left unset (None in ``TrainConfig``) is
+chosen once, when stage 1 starts and has read the particles and the
+reference (:class:`DataFacts`), by the rules below; a value the user gives
+always wins. ``--preset cryostar`` sets every option left unset to the
+published CryoSTAR value instead (Li et al. 2024, :data:`PUBLISHED`), with
+no rule applied. The run's ``config.json`` then holds the concrete values,
+the preset and ``derived``, ``{field: reason}`` of every value chosen here;
+``--resume`` and the half-set runs keep those values (never re-derived).
+
+The constants are the one place to tune the recommended settings.
+Torch-free: Scipion's process imports it for the form's help texts.
+"""
+import math
+from dataclasses import dataclass
+
+# ---------------------------------------------------------------- constants
+#: Low-pass bandwidth in training pixels: 4 pixels is half the box's
+#: Nyquist frequency, where a coarse model's projections still carry signal.
+LOW_PASS_PIXELS = 4.0
+#: The low-pass is never finer than this many pixels (Nyquist: 2 pixels).
+MIN_LOW_PASS_PIXELS = 2.0
+#: ... nor coarser than this (Angstrom): beyond it the domains blur together.
+MAX_LOW_PASS = 15.0
+#: Rendering: every heavy atom of the reference, carried by its residue
+#: (the projections closest to a real map).
+PSEUDO_ATOMS = "atoms"
+#: Global batch (particles per optimiser step).
+BATCH_SIZE = 128
+#: AdamW learning rate of the networks.
+LR = 5e-4
+#: Learning-rate schedule ("constant" or "cosine").
+LR_SCHEDULE = "constant"
+#: Optimiser steps a run should make: epochs follow from the particles.
+TARGET_STEPS = 6000
+#: Fewest epochs (large data sets still see every particle a few times).
+MIN_EPOCHS = 5
+#: Most epochs (tiny data sets do not train for ever).
+MAX_EPOCHS = 200
+#: The KL weight rises over this fraction of the run's steps ...
+KL_WARMUP_FRACTION = 0.3
+#: ... and over at most this many steps (the published warm-up).
+MAX_KL_WARMUP = 10000
+#: Elastic-network weight at the start of the run.
+ELASTIC_WEIGHT = 0.1
+#: Its final value, as a fraction of the start (cosine decay over the run).
+ELASTIC_FINAL_FRACTION = 0.1
+#: Per chain, the elastic edges kept (quantile of their error variance).
+ELASTIC_KEEP = 0.8
+
+#: ``--preset`` choices: "auto" derives from the data, "cryostar" is the
+#: published method.
+PRESETS = ("auto", "cryostar")
+#: The published CryoSTAR values of the options (Li et al. 2024), which
+#: ``--preset cryostar`` sets: CA rendering, a 10 A low-pass, batch 64,
+#: AdamW at 1e-4 (constant), 20 epochs, the KL weight rising over 10,000
+#: steps, a constant elastic weight 1 (final None: no decay) keeping the
+#: 0.99 quantile of the edges.
+PUBLISHED = {"pseudo_atoms": "ca", "low_pass": 10.0, "batch_size": 64, "lr": 1e-4,
+             "lr_schedule": "constant", "epochs": 20, "kl_warmup": 10000,
+             "elastic_weight": 1.0, "elastic_weight_final": None, "elastic_keep": 0.99}
+#: The options an "auto" run derives, in the order they are derived (a rule
+#: may use the values before it: epochs the batch, the warm-up the epochs).
+AUTO_FIELDS = ("pseudo_atoms", "low_pass", "batch_size", "lr", "lr_schedule", "epochs",
+               "kl_warmup", "elastic_weight", "elastic_weight_final", "elastic_keep")
+#: Units of the options, for the log lines.
+UNITS = {"low_pass": " A"}
+
+#: What each rule chooses, for ``--help`` and the Scipion form.
+RULES = {
+    "pseudo_atoms": "every heavy atom (%s)" % PSEUDO_ATOMS,
+    "low_pass": "%g x the training pixel size, at least %g pixels (Nyquist) and at "
+                "most %g A" % (LOW_PASS_PIXELS, MIN_LOW_PASS_PIXELS, MAX_LOW_PASS),
+    "batch_size": "%d" % BATCH_SIZE,
+    "lr": "%g" % LR,
+    "lr_schedule": LR_SCHEDULE,
+    "epochs": "about %d optimiser steps: ceil(%d / (particles // batch)), %d to %d"
+              % (TARGET_STEPS, TARGET_STEPS, MIN_EPOCHS, MAX_EPOCHS),
+    "kl_warmup": "%g of the run's steps, at most %d"
+                 % (KL_WARMUP_FRACTION, MAX_KL_WARMUP),
+    "elastic_weight": "%g" % ELASTIC_WEIGHT,
+    "elastic_weight_final": "%g x --elastic-weight (cosine decay)"
+                            % ELASTIC_FINAL_FRACTION,
+    "elastic_keep": "%g" % ELASTIC_KEEP,
+}
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """What the rules read from a run's data: ``particles`` (how many the
+    run trains on), ``box`` (training box, px) and ``apix`` (its pixel size,
+    Angstrom, after downsampling), ``residues`` (pseudo-atoms of the
+    reference), ``heavy_atoms`` (its non-hydrogen atoms), ``chains``."""
+    particles: int
+    box: int
+    apix: float
+    residues: int
+    heavy_atoms: int
+    chains: int
+
+    def steps_per_epoch(self, batch_size):
+        """Optimiser steps of one epoch at ``batch_size`` (as the epoch loop
+        counts them: whole batches, at least one)."""
+        return max(1, self.particles // min(batch_size, self.particles))
+
+
+# ---------------------------------------------------------------- the rules
+# Each rule: (facts, values chosen so far) -> (value, reason).
+
+def rule_pseudo_atoms(facts, values):
+    return PSEUDO_ATOMS, "every heavy atom rendered (%d Gaussians)" % facts.heavy_atoms
+
+
+def rule_low_pass(facts, values):
+    apix = facts.apix
+    wanted = LOW_PASS_PIXELS * apix
+    value = min(max(wanted, MIN_LOW_PASS_PIXELS * apix), MAX_LOW_PASS)
+    if value == wanted:
+        return value, ("%g x the %.2f A training pixel (%.3g of the Nyquist frequency)"
+                       % (LOW_PASS_PIXELS, apix, 2.0 / LOW_PASS_PIXELS))
+    if value == MAX_LOW_PASS:
+        return value, ("at most %g A (%g x the %.2f A training pixel would be %.3g A)"
+                       % (MAX_LOW_PASS, LOW_PASS_PIXELS, apix, wanted))
+    return value, ("Nyquist, %g x the %.2f A training pixel" % (MIN_LOW_PASS_PIXELS, apix))
+
+
+def rule_batch_size(facts, values):
+    return BATCH_SIZE, "the recommended batch"
+
+
+def rule_lr(facts, values):
+    return LR, "the recommended AdamW rate"
+
+
+def rule_lr_schedule(facts, values):
+    return LR_SCHEDULE, "the recommended schedule"
+
+
+def rule_epochs(facts, values):
+    batch = values["batch_size"]
+    steps = facts.steps_per_epoch(batch)
+    wanted = math.ceil(TARGET_STEPS / steps)
+    epochs = min(max(wanted, MIN_EPOCHS), MAX_EPOCHS)
+    bound = ("" if epochs == wanted else ", %s %d"
+             % ("at least" if epochs > wanted else "at most", epochs))
+    return epochs, ("%d particles at batch %d: %d steps per epoch, %d steps in all "
+                    "(target %d%s)" % (facts.particles, batch, steps, epochs * steps,
+                                       TARGET_STEPS, bound))
+
+
+def rule_kl_warmup(facts, values):
+    total = values["epochs"] * facts.steps_per_epoch(values["batch_size"])
+    value = min(MAX_KL_WARMUP, int(round(KL_WARMUP_FRACTION * total)))
+    return value, ("%g of the run's %d steps%s" % (
+        KL_WARMUP_FRACTION, total,
+        ", at most %d" % MAX_KL_WARMUP if value == MAX_KL_WARMUP else ""))
+
+
+def rule_elastic_weight(facts, values):
+    return ELASTIC_WEIGHT, "for %d residues" % facts.residues
+
+
+def rule_elastic_weight_final(facts, values):
+    start = values["elastic_weight"]
+    return (ELASTIC_FINAL_FRACTION * start,
+            "%g x the elastic weight %g, cosine decay over the run"
+            % (ELASTIC_FINAL_FRACTION, start))
+
+
+def rule_elastic_keep(facts, values):
+    return ELASTIC_KEEP, "for %d residues in %d chain(s)" % (facts.residues, facts.chains)
+
+
+RULE_FUNCTIONS = {name: globals()["rule_" + name] for name in AUTO_FIELDS}
+
+
+def resolve(cfg, facts=None):
+    """Set every option of :data:`AUTO_FIELDS` that ``cfg`` leaves unset
+    (None): to :data:`PUBLISHED` with ``cfg.preset == "cryostar"``, else
+    by its rule from ``facts`` (a :class:`DataFacts`; required then).
+    Records ``cfg.derived`` ({field: reason}) and returns it. A config
+    already resolved (``cfg.derived`` not None: a saved run, a half-set of
+    one) is left as it is: values are derived once per run."""
+    if cfg.derived is not None:
+        return cfg.derived
+    derived = {}
+    values = {}
+    for name in AUTO_FIELDS:
+        given = getattr(cfg, name)
+        if given is not None:
+            values[name] = given
+            continue
+        if cfg.preset == "cryostar":
+            value, reason = PUBLISHED[name], "cryostar: the published value"
+        else:
+            if facts is None:
+                raise ValueError("auto options need the data's facts: %s" % name)
+            value, reason = RULE_FUNCTIONS[name](facts, values)
+            reason = "auto: " + reason
+        values[name] = value
+        setattr(cfg, name, value)
+        derived[name] = reason
+    cfg.derived = derived
+    cfg.validate()
+    return derived
+
+
+def describe(cfg):
+    """One line per option ``cfg`` chose itself (``cfg.derived``):
+    ``low_pass = 5.2 A (auto: 4 x the 1.30 A training pixel ...)``."""
+    return ["%s = %s%s (%s)" % (name, _show(getattr(cfg, name)), UNITS.get(name, ""),
+                                reason)
+            for name, reason in (cfg.derived or {}).items()]
+
+
+def _show(value):
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        return "%.4g" % value
+    return str(value)

@@ -1,0 +1,225 @@
+"""Options derived from the data (training/derived.py): each rule on two data
+sizes, explicit values win, the cryostar preset is the published method,
+config.json round trips with ``derived``, old configs load, resume and the
+half-sets keep the values, and a tiny run logs and saves what it chose."""
+import json
+import os
+
+import pytest
+
+from cryostar_boltz.engine.cli import command_parser
+from cryostar_boltz.engine.training import derived
+from cryostar_boltz.engine.training.config import TrainConfig, config_from_args
+from cryostar_boltz.engine.training.derived import AUTO_FIELDS, DataFacts, describe, resolve
+
+#: adk (214 residues, 1,656 heavy atoms, one chain): 20,000 particles of
+#: 64 px at 2.6 A, and a 731-residue dimer: 200,000 particles of 128 px at 1.3 A.
+ADK = DataFacts(particles=20000, box=64, apix=2.6, residues=214, heavy_atoms=1656,
+                chains=1)
+DIMER = DataFacts(particles=200000, box=128, apix=1.3, residues=731, heavy_atoms=5700,
+                  chains=2)
+#: The options' values before they were derived: the published CryoSTAR method.
+PUBLISHED = {"pseudo_atoms": "ca", "low_pass": 10.0, "batch_size": 64, "lr": 1e-4,
+             "lr_schedule": "constant", "epochs": 20, "kl_warmup": 10000,
+             "elastic_weight": 1.0, "elastic_weight_final": None, "elastic_keep": 0.99}
+
+
+def resolved(facts, **given):
+    cfg = TrainConfig(particles="p.star", reference="r.pdb", **given)
+    resolve(cfg, facts)
+    return cfg
+
+
+def test_every_option_is_auto_by_default():
+    cfg = TrainConfig()
+    assert cfg.preset == "auto" and cfg.derived is None
+    assert all(getattr(cfg, name) is None for name in AUTO_FIELDS)
+
+
+def test_low_pass_is_four_training_pixels_within_nyquist_and_15_A(monkeypatch):
+    assert resolved(ADK).low_pass == pytest.approx(10.4)
+    assert resolved(DIMER).low_pass == pytest.approx(5.2)
+    coarse = DataFacts(1000, 32, 5.0, 214, 1656, 1)
+    assert resolved(coarse).low_pass == 15.0               # not 20 A
+    monkeypatch.setattr(derived, "LOW_PASS_PIXELS", 1.0)  # never beyond Nyquist
+    assert resolved(DIMER).low_pass == pytest.approx(2.6)
+    assert resolved(ADK).derived["low_pass"] == \
+        "auto: Nyquist, 2 x the 2.60 A training pixel"
+
+
+def test_epochs_make_about_the_target_steps_within_bounds():
+    # 20,000 particles at 128: 156 steps an epoch, ceil(6000 / 156) = 39
+    adk = resolved(ADK)
+    assert (adk.batch_size, adk.epochs) == (128, 39)
+    assert "20000 particles at batch 128: 156 steps per epoch, 6084 steps" in \
+        adk.derived["epochs"]
+    # 200,000 particles: 1,562 steps an epoch, 4 epochs would do: at least 5
+    assert resolved(DIMER).epochs == 5
+    assert "at least 5" in resolved(DIMER).derived["epochs"]
+    # 1,000 particles: 7 steps an epoch, 858 epochs: at most 200
+    assert resolved(DataFacts(1000, 64, 2.6, 214, 1656, 1)).epochs == 200
+    # the epochs follow a batch the user gives: 20,000 / 64 = 312 steps
+    assert resolved(ADK, batch_size=64).epochs == 20
+
+
+def test_kl_warmup_is_a_fraction_of_the_run_at_most_10000_steps():
+    assert resolved(ADK).kl_warmup == round(0.3 * 39 * 156)          # 1825
+    assert resolved(DIMER).kl_warmup == 2343                          # 0.3 x 5 x 1562
+    big = DataFacts(2_000_000, 128, 1.3, 731, 5700, 2)                # 15,625 steps an epoch
+    assert resolved(big).kl_warmup == 10000
+    assert resolved(ADK, epochs=2).kl_warmup == round(0.3 * 2 * 156)  # the epochs given
+
+
+def test_rendering_batch_rate_and_restraints_on_two_proteins():
+    for facts in (ADK, DIMER):
+        cfg = resolved(facts)
+        assert (cfg.pseudo_atoms, cfg.lr, cfg.lr_schedule) == ("atoms", 5e-4, "constant")
+        assert cfg.elastic_weight == 0.1 and cfg.elastic_keep == 0.8
+        assert cfg.elastic_weight_final == pytest.approx(0.01)
+    assert resolved(DIMER).derived["elastic_keep"] == "auto: for 731 residues in 2 chain(s)"
+    # the final weight follows a weight the user gives
+    assert resolved(ADK, elastic_weight=2.0).elastic_weight_final == pytest.approx(0.2)
+
+
+def test_explicit_values_win_and_are_not_listed_as_derived():
+    given = dict(low_pass=7.0, pseudo_atoms="ca", batch_size=32, lr=1e-3, epochs=3,
+                 kl_warmup=20, elastic_weight=1.0, elastic_weight_final=1.0,
+                 elastic_keep=0.99, lr_schedule="cosine")
+    for preset in ("auto", "cryostar"):
+        cfg = resolved(ADK, preset=preset, **given)
+        assert {k: getattr(cfg, k) for k in given} == given
+        assert cfg.derived == {}
+
+
+def test_preset_cryostar_is_the_published_method_field_by_field():
+    cfg = TrainConfig(particles="p.star", reference="r.pdb", preset="cryostar")
+    resolve(cfg)  # needs no data
+    assert {k: getattr(cfg, k) for k in AUTO_FIELDS} == PUBLISHED
+    assert derived.PUBLISHED == PUBLISHED
+    assert set(cfg.derived) == set(AUTO_FIELDS)
+    assert cfg.derived["low_pass"] == "cryostar: the published value"
+    # a value given still wins over the preset
+    assert resolved(None, preset="cryostar", epochs=7).epochs == 7
+    with pytest.raises(ValueError, match=r"preset \(--preset\) must be one of auto, "
+                                         r"cryostar, got 'best'"):
+        TrainConfig(preset="best")
+
+
+def test_each_derived_option_is_one_log_line_with_its_reason():
+    lines = describe(resolved(DataFacts(20000, 64, 1.3, 214, 1656, 1), epochs=3))
+    assert lines[1] == ("low_pass = 5.2 A (auto: 4 x the 1.30 A training pixel "
+                        "(0.5 of the Nyquist frequency))")
+    assert lines[0] == "pseudo_atoms = atoms (auto: every heavy atom rendered (1656 Gaussians))"
+    assert len(lines) == len(AUTO_FIELDS) - 1 and not any("epochs" in l for l in lines)
+
+
+def test_resolving_again_changes_nothing():
+    cfg = resolved(ADK)
+    before = dict(vars(cfg))
+    resolve(cfg, DIMER)  # another data set: a resolved run keeps its values
+    assert vars(cfg) == before
+
+
+def test_config_round_trip_keeps_the_values_and_why(tmp_path):
+    cfg = resolved(ADK)
+    cfg.save(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["preset"] == "auto" and saved["low_pass"] == pytest.approx(10.4)
+    assert set(saved["derived"]) == set(AUTO_FIELDS)
+    loaded = TrainConfig.load(tmp_path)
+    assert loaded == cfg and loaded.derived == cfg.derived
+
+
+def test_options_left_unset_match_what_a_run_derived():
+    run = resolved(ADK, epochs=3)
+    asked = TrainConfig(particles="p.star", reference="r.pdb", epochs=3)
+    assert run.differences(asked) == {} == asked.differences(run)
+    asked.low_pass = 7.0
+    assert run.differences(asked) == {"low_pass": (pytest.approx(10.4), 7.0)}
+    assert run.differences(resolved(ADK, epochs=4)) == {
+        "epochs": (3, 4), "kl_warmup": (140, 187),
+        "derived": (run.derived, resolved(ADK, epochs=4).derived)}
+
+
+def test_an_old_config_loads_with_its_values_and_nothing_derived(tmp_path):
+    old = TrainConfig(**PUBLISHED)
+    old.save(tmp_path)
+    path = tmp_path / "config.json"
+    values = json.loads(path.read_text())
+    del values["derived"], values["preset"]  # written before they existed
+    path.write_text(json.dumps(values))
+    loaded = TrainConfig.load(tmp_path)
+    assert loaded.derived == {} and loaded.preset == "auto"
+    resolve(loaded, ADK)  # never re-derived: a constant elastic weight stays constant
+    assert {k: getattr(loaded, k) for k in AUTO_FIELDS} == PUBLISHED
+
+
+def test_resume_keeps_the_saved_values(tmp_path):
+    resolved(ADK).save(tmp_path)
+    cfg = TrainConfig.for_resume(tmp_path, {"epochs": 50})
+    resolve(cfg, DIMER)
+    assert cfg.epochs == 50 and cfg.low_pass == pytest.approx(10.4)
+    assert cfg.derived["epochs"].startswith("auto: 20000 particles")
+
+
+def test_half_sets_take_the_values_derived_for_all_particles(tmp_path):
+    from cryostar_boltz.engine.training.halfsets import half_config
+    parent = resolved(ADK)
+    parent.save(tmp_path)
+    for cfg in (parent, TrainConfig(particles="p.star", reference="r.pdb")):
+        half = half_config(cfg, tmp_path, 1)
+        assert half.derived == parent.derived and half.seed == 1
+        assert {k: getattr(half, k) for k in AUTO_FIELDS} == \
+            {k: getattr(parent, k) for k in AUTO_FIELDS}
+
+
+def test_the_command_line_leaves_auto_options_unset():
+    parser = command_parser("train")
+    base = ["--particles", "p", "--reference", "r", "--out", "o"]
+    cfg = config_from_args(parser.parse_args(base + ["--pseudo-atoms", "auto",
+                                                     "--lr-schedule", "auto"]))
+    assert cfg == TrainConfig(particles="p", reference="r", workdir=os.getcwd())
+    cfg = config_from_args(parser.parse_args(base + ["--preset", "cryostar",
+                                                     "--pseudo-atoms", "centroid"]))
+    assert (cfg.preset, cfg.pseudo_atoms, cfg.low_pass) == ("cryostar", "centroid", None)
+
+
+def test_resume_refuses_another_preset(tmp_path, capsys):
+    from cryostar_boltz.engine.cli import main
+    resolved(ADK).save(tmp_path)
+    assert main(["train", "--resume", "--out", str(tmp_path), "--preset", "cryostar"]) != 0
+    assert "--preset cannot change" in capsys.readouterr().err
+
+
+def test_train_help_says_how_each_auto_option_is_chosen(capsys):
+    from cryostar_boltz.engine.cli import main
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default auto: 4 x the training pixel size, at least 2 pixels (Nyquist) " \
+           "and at most 15 A; published (--preset cryostar): 10.0" in text
+    assert text.count("default auto:") == len(AUTO_FIELDS)
+
+
+def test_a_tiny_run_logs_and_saves_what_it_derived(tmp_path, adk_dir):
+    """Box 32 at 3.2 A, 48 particles, one epoch: every option but the epochs
+    derived, logged with its reason and saved in config.json; a resume
+    keeps them."""
+    from cryostar_boltz.engine.simulate import simulate_dataset
+    from cryostar_boltz.engine.training.stage1 import resume_config, run_training
+    data = simulate_dataset([adk_dir / "adk_closed.pdb", adk_dir / "adk_open.pdb"],
+                            tmp_path / "sim", 48, 32, 3.2, snr=1.0, seed=3)
+    lines = []
+    cfg = TrainConfig(particles=str(data.star), reference=str(data.reference), epochs=1,
+                      threads=1, device="cpu")
+    run = run_training(cfg, tmp_path / "run", log=lines.append)
+    saved = TrainConfig.load(run)
+    assert set(saved.derived) == set(AUTO_FIELDS) - {"epochs"}
+    assert saved.low_pass == pytest.approx(12.8) and saved.pseudo_atoms == "atoms"
+    assert saved.batch_size == 128 and saved.kl_warmup == 0  # 0.3 of 1 step
+    assert "low_pass = 12.8 A (auto: 4 x the 3.20 A training pixel " \
+           "(0.5 of the Nyquist frequency))" in lines
+    again = resume_config(run, {"epochs": 2})
+    run_training(again, run, resume=True, log=lambda *a: None)
+    assert TrainConfig.load(run).derived == saved.derived
+    assert TrainConfig.load(run).low_pass == saved.low_pass
