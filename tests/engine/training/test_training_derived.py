@@ -48,26 +48,30 @@ def test_low_pass_is_four_training_pixels_within_nyquist_and_15_A(monkeypatch):
 
 
 def test_epochs_make_about_the_target_steps_within_bounds():
-    # 20,000 particles at 128: 156 steps an epoch, ceil(6000 / 156) = 39
+    # 20,000 particles at 128: 156 steps an epoch, ceil(3000 / 156) = 20
     adk = resolved(ADK)
-    assert (adk.batch_size, adk.epochs) == (128, 39)
-    assert "20000 particles at batch 128: 156 steps per epoch, 6084 steps" in \
+    assert (adk.batch_size, adk.epochs) == (128, 20)
+    assert "20000 particles at batch 128: 156 steps per epoch, 3120 steps" in \
         adk.derived["epochs"]
-    # 200,000 particles: 1,562 steps an epoch, 4 epochs would do: at least 5
+    # 200,000 particles: 1,562 steps an epoch, 2 epochs would do: at least 5
     assert resolved(DIMER).epochs == 5
     assert "at least 5" in resolved(DIMER).derived["epochs"]
-    # 1,000 particles: 7 steps an epoch, 858 epochs: at most 200
+    # 1,000 particles: 7 steps an epoch, 429 epochs: at most 200
     assert resolved(DataFacts(1000, 64, 2.6, 214, 1656, 1)).epochs == 200
+    # 6,000 particles: 46 steps an epoch, ceil(3000 / 46) = 66 epochs
+    assert resolved(DataFacts(6000, 64, 1.45, 214, 1656, 1)).epochs == 66
     # the epochs follow a batch the user gives: 20,000 / 64 = 312 steps
-    assert resolved(ADK, batch_size=64).epochs == 20
+    assert resolved(ADK, batch_size=64).epochs == 10
 
 
-def test_kl_warmup_is_a_fraction_of_the_run_at_most_10000_steps():
-    assert resolved(ADK).kl_warmup == round(0.3 * 39 * 156)          # 1825
-    assert resolved(DIMER).kl_warmup == 2343                          # 0.3 x 5 x 1562
+def test_kl_warmup_is_the_published_one_whatever_the_run_length():
+    assert resolved(ADK).kl_warmup == 10000
+    assert "beta reaches 0.31 of its final value in this run's 3120 steps" in \
+        resolved(ADK).derived["kl_warmup"]
     big = DataFacts(2_000_000, 128, 1.3, 731, 5700, 2)                # 15,625 steps an epoch
     assert resolved(big).kl_warmup == 10000
-    assert resolved(ADK, epochs=2).kl_warmup == round(0.3 * 2 * 156)  # the epochs given
+    assert "beta reaches 1 of" in resolved(big).derived["kl_warmup"]
+    assert resolved(ADK, kl_warmup=20).kl_warmup == 20                 # given: kept
 
 
 def test_rendering_batch_rate_and_restraints_on_two_proteins():
@@ -137,7 +141,7 @@ def test_options_left_unset_match_what_a_run_derived():
     asked.low_pass = 7.0
     assert run.differences(asked) == {"low_pass": (pytest.approx(10.4), 7.0)}
     assert run.differences(resolved(ADK, epochs=4)) == {
-        "epochs": (3, 4), "kl_warmup": (140, 187),
+        "epochs": (3, 4),
         "derived": (run.derived, resolved(ADK, epochs=4).derived)}
 
 
@@ -216,7 +220,7 @@ def test_a_tiny_run_logs_and_saves_what_it_derived(tmp_path, adk_dir):
     saved = TrainConfig.load(run)
     assert set(saved.derived) == set(AUTO_FIELDS) - {"epochs"}
     assert saved.low_pass == pytest.approx(12.8) and saved.pseudo_atoms == "atoms"
-    assert saved.batch_size == 128 and saved.kl_warmup == 0  # 0.3 of 1 step
+    assert saved.batch_size == 128 and saved.kl_warmup == 10000
     assert "low_pass = 12.8 A (auto: 4 x the 3.20 A training pixel " \
            "(0.5 of the Nyquist frequency))" in lines
     again = resume_config(run, {"epochs": 2})
