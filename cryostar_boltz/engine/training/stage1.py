@@ -286,33 +286,31 @@ class Stage1Trainer(EpochTrainer):
         kl, kl_logs = self.kl_terms(mu, logvar, extra)
         return image, restraints, kl, kl_logs
 
-    def image_loss(self, idx, images, decoder_input, rotations=None):
+    def image_loss(self, idx, images, decoder_input, rotations=()):
         """Image loss (B,) of the particles ``idx`` (their ``images``, B x D
         x D) against the structures decoded from ``decoder_input`` (B,
-        decoder inputs; or the coordinates (B, N, 3) when a tensor of 3
-        dimensions), projected with their poses (``rotations`` (B, 3, 3)
-        instead of their own when given), CTF and low-pass, over the loss's
-        mask (:func:`~..losses.correlation_loss`); and the decoded
-        coordinates (B, N, 3)."""
+        decoder inputs), projected with their poses, CTF and low-pass, over
+        the loss's mask (:func:`~..losses.correlation_loss`); and the decoded
+        coordinates (B, N, 3). With ``rotations`` (a sequence of (B, 3, 3)),
+        the same structures are also projected with each of them instead of
+        the particles' own (same origins, CTF and mask): the loss is then
+        (B, 1 + len(rotations)), the particles' own rotations first."""
         t = torch.as_tensor(idx, device=self.device)
-        if decoder_input.dim() == 3:
-            coords = decoder_input
-        else:
-            with self.autocast():
-                displacement = self.vae.decoder(decoder_input)
-            coords = self.vae.ref_coords + displacement.float()
-        proj = imaging.project_gaussians(self.vae.render_coords(coords),
-                                         self.vae.render_amplitudes,
-                                         self.rotations[t] if rotations is None
-                                         else rotations, self.D, self.apix,
-                                         sigma=self.vae.sigma,
-                                         shifts=self.shifts[t])
-        ctf = imaging.compute_ctf(self.ctf[t], self.D, self.apix)
-        pred = imaging.apply_ctf(proj, ctf * self.lowpass)
+        with self.autocast():
+            displacement = self.vae.decoder(decoder_input)
+        coords = self.vae.ref_coords + displacement.float()
+        ctf = imaging.compute_ctf(self.ctf[t], self.D, self.apix) * self.lowpass
         observed = imaging.apply_fourier_mask(images, self.lowpass)
         mask = self.mask if self.focus is None else self.focus.particle_weights(
             idx, self.rotations[t], self.shifts[t])
-        return correlation_loss(pred, observed, mask), coords
+        points = self.vae.render_coords(coords)
+        losses = []
+        for rotation in (self.rotations[t], *rotations):
+            proj = imaging.project_gaussians(points, self.vae.render_amplitudes,
+                                             rotation, self.D, self.apix,
+                                             sigma=self.vae.sigma, shifts=self.shifts[t])
+            losses.append(correlation_loss(imaging.apply_ctf(proj, ctf), observed, mask))
+        return (torch.stack(losses, 1) if len(losses) > 1 else losses[0]), coords
 
     def kl_terms(self, mu, logvar, extra):
         """Per-particle KL (B,): free bits over the global batch for the
@@ -443,15 +441,12 @@ class Stage1Trainer(EpochTrainer):
         the run's seed and the batch's first row (``particle_scores``)."""
         decoder_input = self.prior.decoder_input(
             mu.float(), None if extra is None else extra.float(), training=False)
-        loss, coords = self.image_loss(idx, images, decoder_input)
-        columns = [loss]
         rng = np.random.default_rng([self.cfg.seed, int(idx[0])])
-        for _ in range(RANDOM_POSES):
-            rotations = torch.as_tensor(Rotation.random(len(idx), random_state=rng)
-                                        .as_matrix(), dtype=torch.float32,
-                                        device=self.device)
-            columns.append(self.image_loss(idx, images, coords, rotations)[0])
-        return torch.stack(columns, 1).float().cpu().numpy()
+        rotations = [torch.as_tensor(Rotation.random(len(idx), random_state=rng).as_matrix(),
+                                     dtype=torch.float32, device=self.device)
+                     for _ in range(RANDOM_POSES)]
+        losses, _ = self.image_loss(idx, images, decoder_input, rotations)
+        return losses.float().cpu().numpy()
 
     def fit_prior(self, z, logvar):
         """Fit the prior to the frozen posteriors of all particles (its KL's
