@@ -315,7 +315,7 @@ def select_particles(latents, polygon=None, space="pca", ranges=(),
         criteria.append({"range": str(r), "inside": int(inside.sum())})
     if clusters:
         labels, folder = latents.labels()
-        present = set(np.unique(labels).tolist())
+        present = set(np.unique(labels[labels >= 0]).tolist())  # -1: junk
         missing = [c for c in clusters if c not in present]
         if missing:
             raise ValueError("--clusters: no cluster %s in %s (clusters %s)"
