@@ -202,6 +202,15 @@ def test_analyze_can_exclude_junk(project, train):
     assert any("excluded as junk" in line for line in analyze.summary())
 
 
+def test_select_can_keep_all_but_the_junk(project, train):
+    select = launch(project, CryoStarBoltzProtSelect, inputs=latents_of(train),
+                    excludeJunk=True, junkThreshold=0.5)
+    info = train.Particles.getFlexInfo()
+    ids = convert.load_particle_ids(info.getAttr(cts.FLEX_PARTICLE_IDS))
+    junk = np.load(os.path.join(info.getAttr(cts.FLEX_RUN_DIR), "junk_score.npy")) > 0.5
+    assert {p.getObjId() for p in select.Particles.iterItems()} == set(ids[~junk].tolist())
+
+
 def test_train_outputs_the_reference_used(train, imported):
     reference = train.Reference
     assert isinstance(reference, AtomStruct)
@@ -384,8 +393,8 @@ def test_polygon_selection_makes_a_subset(project, train):
 
 def test_selection_without_criteria_is_refused(project, train):
     select = new(project, CryoStarBoltzProtSelect, inputs=latents_of(train))
-    assert "Give a polygon, latent ranges or clusters to select by." in \
-        select.validate()
+    assert "Give a polygon, latent ranges, clusters or junk exclusion to select " \
+        "by." in select.validate()
     bad = new(project, CryoStarBoltzProtSelect, inputs=latents_of(train),
               polygon="[[0, 0], [1, 1]]")
     assert any("at least 3 [x, y] vertices" in e for e in bad.validate())
