@@ -410,10 +410,10 @@ class Stage1Trainer(EpochTrainer):
     def infer_latents(self, indices=None, batch=1024, losses=None):
         """Posterior means, log variances and (for a binary latent) the most
         probable binary code of the particles ``indices`` (all of them by
-        default), in that order. With a list ``losses``, each particle's
-        image loss (:meth:`image_loss`) with the structure decoded at its
-        posterior mean (and code) is appended to it, in the same order
-        (float32 arrays, one per batch)."""
+        default), in that order. With a list ``losses``, the particles'
+        image losses with their own pose and at random orientations
+        (:meth:`pose_losses`, (B, 1 + RANDOM_POSES) float32, one array per
+        batch) are appended to it, in the same order."""
         self.vae.eval()
         if indices is None:
             indices = np.arange(self.particles.n)
