@@ -452,11 +452,34 @@ def _row_lookup(ids):
     return {int(i): row for row, i in enumerate(ids)}
 
 
-def fill_particles_flex(out_set, particles, ids, z, prog_name, z_red=None):
+#: Item attributes of the training protocol's output particles: the
+#: engine's per-particle scores (``engine.particle_scores``; runs without
+#: them leave the attributes out).
+JUNK_SCORE_ATTR = "_cryostarJunkScore"
+IMAGE_LOSS_ATTR = "_cryostarImageLoss"
+
+
+def particle_score_values(run_dir, n_rows):
+    """``{item attribute: (N,) array}`` of the run's per-particle scores
+    (junk score and image loss) for ``fill_particles_flex``; empty for a
+    run trained before the engine wrote them."""
+    from .engine.particle_scores import ScoresUnavailable, load_particle_scores
+    try:
+        scores = load_particle_scores(run_dir, n_rows)
+    except ScoresUnavailable:
+        return {}
+    except ValueError as err:
+        raise ConversionError(str(err)) from None
+    return {JUNK_SCORE_ATTR: scores["z"], IMAGE_LOSS_ATTR: scores["loss"]}
+
+
+def fill_particles_flex(out_set, particles, ids, z, prog_name, z_red=None, values=None):
     """Append to ``out_set`` (a ``SetOfParticlesFlex``) each particle of
     ``particles`` whose id is in ``ids``, with latent ``z[row]`` (and the
-    reduced coordinates ``z_red[row]``, e.g. PCA scores); ids are kept, so
-    the output relates item by item to the input. Returns the count."""
+    reduced coordinates ``z_red[row]``, e.g. PCA scores; and, for each
+    ``name -> array`` of ``values``, the item attribute ``name``, a
+    ``Float``); ids are kept, so the output relates item by item to the
+    input. Returns the count."""
     rows = _row_lookup(ids)
     z = np.asarray(z)
     if len(z) != len(rows):
@@ -472,6 +495,7 @@ def fill_particles_flex(out_set, particles, ids, z, prog_name, z_red=None):
         item.setZFlex(z[row].tolist())
         if z_red is not None:
             item.setZRed(np.asarray(z_red[row]).tolist())
+        _set_item_values(item, values, row)
         out_set.append(item)
         count += 1
     if count != len(rows):
@@ -493,7 +517,7 @@ def fill_particle_subsets(subsets, particles, ids, labels):
     if len(labels) != len(rows):
         raise ConversionError("%d cluster labels for %d particle ids"
                               % (len(labels), len(rows)))
-    flex_attributes = ["_flexInfo", "_zFlex", "_zRed"]
+    flex_attributes = ["_flexInfo", "_zFlex", "_zRed", JUNK_SCORE_ATTR, IMAGE_LOSS_ATTR]
     counts = dict.fromkeys(subsets, 0)
     for particle in particles.iterItems(orderBy="id", direction="ASC"):
         row = rows.get(particle.getObjId())
@@ -602,8 +626,9 @@ def fill_classes_flex(classes, labels, ids, centres, prog_name, maps=None):
     images are the particles with latents) by ``labels`` (0-based, one per
     row of ``ids``): class ``k + 1`` holds cluster ``k``, its representative
     a ``VolumeFlex`` at latent ``centres[k]`` (the map ``maps[k]`` when
-    given). Particles not in ``ids`` are left out. Returns the class sizes
-    by cluster."""
+    given). Particles not in ``ids``, or of label -1 (left out of the
+    clustering as junk), are left out. Returns the class sizes by
+    cluster."""
     rows = _row_lookup(ids)
     labels = np.asarray(labels, dtype=np.int64)
     if len(labels) != len(rows):
@@ -614,7 +639,7 @@ def fill_classes_flex(classes, labels, ids, centres, prog_name, maps=None):
 
     def update_item(item, _row):
         row = rows.get(item.getObjId())
-        if row is None:
+        if row is None or labels[row] < 0:
             item._appendItem = False
         else:
             item.setClassId(int(labels[row]) + 1)
@@ -631,4 +656,4 @@ def fill_classes_flex(classes, labels, ids, centres, prog_name, maps=None):
 
     classes.classifyItems(updateItemCallback=update_item,
                           updateClassCallback=update_class)
-    return np.bincount(labels, minlength=len(centres))
+    return np.bincount(labels[labels >= 0], minlength=len(centres))

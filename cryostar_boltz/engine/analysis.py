@@ -197,12 +197,22 @@ def cluster_latents(z, method="kmeans", k=10, seed=0, prior=None, codes=None,
                       details)
 
 
-def umap_embedding(z, n_neighbors=15, min_dist=0.1, seed=0):
-    """2-D UMAP embedding of the latents (needs the umap-learn package)."""
+def umap_embedding(z, n_neighbors=15, min_dist=0.1, seed=0, fit=None):
+    """(n, 2) float32 UMAP embedding of the latents ``z`` (n, d) (needs the
+    umap-learn package). ``fit``: the rows the embedding is fitted on
+    (indices); the others are then placed on it (``UMAP.transform``)
+    without moving it. Default: all rows."""
     umap = require_umap()
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(z) - 1),
+    z = np.asarray(z, dtype=np.float32)
+    rows = np.arange(len(z)) if fit is None else np.asarray(fit)
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(rows) - 1),
                         min_dist=min_dist, random_state=seed)
-    return reducer.fit_transform(np.asarray(z, dtype=np.float32)).astype(np.float32)
+    out = np.empty((len(z), 2), np.float32)
+    out[rows] = reducer.fit_transform(z[rows])
+    rest = np.setdiff1d(np.arange(len(z)), rows)
+    if len(rest):
+        out[rest] = reducer.transform(z[rest])
+    return out
 
 
 def require_umap():

@@ -20,6 +20,10 @@ Run folder (``cryostar-boltz train --out RUN``)::
     reference.EXT      the run's copy of the reference model
     z.npy z_logvar.npy posterior means and log-variances, particle order
     z_code.npy         binary code per particle (rbm prior only)
+    particle_loss.npy  image loss per particle with its decoded structure
+                       (lower fits better), its pose contrast (against
+    pose_contrast.npy  random orientations) and the junk score (robust
+    junk_score.npy     z-score of the contrast; ``engine.particle_scores``)
     model.pt           the trained model: written last, marks a finished run
     analysis/          PCA paths (pcN.npy, pcN.pdb/.cif) and k-means centres
                        (kmeansK/: labels, centers, centers_particles;
@@ -67,6 +71,14 @@ REFERENCE_STEM = "reference"
 LATENTS = "z.npy"
 LATENT_LOGVAR = "z_logvar.npy"
 CODES = "z_code.npy"
+#: Per-particle scores at the end of training, (N,) float32 each
+#: (``engine.particle_scores``): the image loss with the particle's pose
+#: (lower fits better), the pose contrast (that loss minus the mean loss at
+#: random orientations: about 0 for junk) and the junk score (the robust
+#: z-score of the contrast: high for junk).
+PARTICLE_LOSS = "particle_loss.npy"
+POSE_CONTRAST = "pose_contrast.npy"
+JUNK_SCORE = "junk_score.npy"
 MODEL = "model.pt"
 #: The particles a run was trained on: their count and a hash of their
 #: ordered image identifiers (``particles.fingerprint``).
@@ -106,6 +118,8 @@ BASINS_INFO = "basins.json"
 PCA = "pca.npz"
 LABELS = "labels.npy"
 UMAP = "umap.npy"
+#: analyze --exclude-junk: rows of the particles kept (the run's order).
+KEPT_INDICES = "kept.npy"
 #: The run's own analysis: points along principal component N (``% N``)
 #: and the folder of k-means with K clusters (``% K``).
 PC_PATH = "pc%d"
@@ -184,7 +198,8 @@ PICTURE_POINTS_SUFFIX = "_points.npz"
 #: the base name of generate's files): what ``--overwrite`` removes, and
 #: nothing else.
 RUN_OUTPUTS = (RUN_RECORD, CONFIG, METRICS, CHECKPOINTS, CACHE, REFERENCE_STEM + ".*",
-               LATENTS, LATENT_LOGVAR, CODES, MODEL, PARTICLE_FINGERPRINT, MASK_FINGERPRINT, DOMAINS,
+               LATENTS, LATENT_LOGVAR, CODES, PARTICLE_LOSS, POSE_CONTRAST, JUNK_SCORE, MODEL,
+               PARTICLE_FINGERPRINT, MASK_FINGERPRINT, DOMAINS,
                ANALYSIS, DENSITY, "analysis_*", PLOTS, HALVES) + HALF_RUNS
 DENSITY_OUTPUTS = (RUN_RECORD, CONFIG, METRICS, CHECKPOINTS, MODEL)
 GENERATE_OUTPUTS = (RUN_RECORD, SUMMARY, "%s.*", "%s_coarse.*", "%s" + POINTS_SUFFIX,
@@ -193,7 +208,7 @@ SAMPLE_OUTPUTS = (RUN_RECORD, SAMPLES_INFO, BASINS_INFO, LATENTS, ENERGIES,
                   FREE_ENERGY, STATES, BASIN_POINTS, SAMPLES + ".*",
                   SAMPLES + "_coarse.*", BASINS + ".*", BASINS + "_coarse.*")
 ANALYZE_OUTPUTS = (RUN_RECORD, SUMMARY, LABELS, CLUSTER_CENTRES, CLUSTER_CENTRE_PARTICLES,
-                   PCA, UMAP, CLUSTERS + ".*", CLUSTERS + "_coarse.*",
+                   PCA, UMAP, KEPT_INDICES, CLUSTERS + ".*", CLUSTERS + "_coarse.*",
                    CLUSTER_MAPS + "_*")
 SELECT_OUTPUTS = (RUN_RECORD, SUMMARY, SELECTED_STAR, SELECTED_CS, SELECTED_INDICES)
 SIMULATE_OUTPUTS = (RUN_RECORD, "%s.star", "%s.mrcs", "%s_truth.npz",
@@ -292,6 +307,9 @@ class RunLayout:
     latents = property(lambda self: self.root / LATENTS)
     latent_logvar = property(lambda self: self.root / LATENT_LOGVAR)
     codes = property(lambda self: self.root / CODES)
+    particle_loss = property(lambda self: self.root / PARTICLE_LOSS)
+    pose_contrast = property(lambda self: self.root / POSE_CONTRAST)
+    junk_score = property(lambda self: self.root / JUNK_SCORE)
     model = property(lambda self: self.root / MODEL)
     particle_fingerprint = property(lambda self: self.root / PARTICLE_FINGERPRINT)
     mask_fingerprint = property(lambda self: self.root / MASK_FINGERPRINT)

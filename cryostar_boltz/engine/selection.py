@@ -273,18 +273,21 @@ class Selection:
 
 
 def select_particles(latents, polygon=None, space="pca", ranges=(),
-                     clusters=None, invert=False, masks=()):
+                     clusters=None, invert=False, masks=(), exclude=None):
     """The :class:`Selection` of ``latents`` (:class:`RunLatents`) meeting
     every criterion: inside ``polygon`` (m, 2) in ``space``; inside each
     :class:`Range`; with a label in ``clusters``; true in each of ``masks``
     (``(criterion dict with a "label", (n,) bool)`` pairs, e.g. from
     :func:`indices_mask` or :func:`pc_bin_mask`). ``invert``: every other
-    particle. ValueError when no criterion is given, a range names a
+    particle. ``exclude``: ``(criterion dict with a "label", (n,) bool)``
+    of particles left out whatever the rest (after ``invert``; e.g. the
+    junk, :func:`~.particle_scores.junk_exclusion`), alone a criterion
+    too. ValueError when no criterion is given, a range names a
     dimension the run lacks, a cluster does not exist, or nothing is
     selected."""
-    if polygon is None and not ranges and not clusters and not masks:
-        raise ValueError("nothing to select by: give --polygon, --range or "
-                         "--clusters")
+    if polygon is None and not ranges and not clusters and not masks and exclude is None:
+        raise ValueError("nothing to select by: give --polygon, --range, "
+                         "--clusters or --exclude-junk")
     z = latents.z
     keep = np.ones(len(z), dtype=bool)
     criteria = []
@@ -312,7 +315,7 @@ def select_particles(latents, polygon=None, space="pca", ranges=(),
         criteria.append({"range": str(r), "inside": int(inside.sum())})
     if clusters:
         labels, folder = latents.labels()
-        present = set(np.unique(labels).tolist())
+        present = set(np.unique(labels[labels >= 0]).tolist())  # -1: junk
         missing = [c for c in clusters if c not in present]
         if missing:
             raise ValueError("--clusters: no cluster %s in %s (clusters %s)"
@@ -325,6 +328,10 @@ def select_particles(latents, polygon=None, space="pca", ranges=(),
     if invert:
         keep = ~keep
         criteria.append({"invert": True})
+    if exclude is not None:
+        criterion, left_out = exclude
+        keep &= ~left_out
+        criteria.append(dict(criterion, inside=int((~left_out).sum())))
     indices = np.flatnonzero(keep)
     if not len(indices):
         raise ValueError("no particle meets %s (of %d particles)"

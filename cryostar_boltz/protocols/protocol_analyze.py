@@ -66,6 +66,21 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
                       help="Also a 2-D UMAP embedding of the latents, for the "
                            "latent-space viewer and for selecting particles "
                            "on it (needs the umap-learn package).")
+        form.addParam("excludeJunk", params.BooleanParam, default=False,
+                      label="Exclude junk particles?",
+                      help="Leave out of the clustering (and of the classes "
+                           "and subsets) the particles whose junk score is "
+                           "above the threshold: those whose consensus pose "
+                           "fits the decoded structure no better than random "
+                           "orientations (false picks, wrong poses). The "
+                           "score is the training output's per-particle "
+                           "attribute; runs trained before it existed have "
+                           "none.")
+        form.addParam("junkThreshold", params.FloatParam, default=2.0,
+                      condition="excludeJunk", label="Junk score threshold",
+                      help="Particles scoring above it are left out (a robust "
+                           "z-score: 2 leaves out about 0.3 % of good "
+                           "particles; higher keeps more).")
         form.addParam("doMaps", params.BooleanParam, default=True,
                       label="Cluster maps?",
                       help="Also write the map at each cluster centre when "
@@ -91,6 +106,8 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
             args.append("--no-maps")
         if self.doUmap:
             args.append("--umap")
+        if self.excludeJunk:
+            args += ["--exclude-junk", self.junkThreshold.get()]
         self._runEngine("analyze", args + self._engineDevice())
 
     def createOutputStep(self):
@@ -128,7 +145,7 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
         from .. import convert
         width = max(3, len(str(max(int(labels.max()), 0))))
         subsets = {}
-        for k in np.unique(labels).tolist():
+        for k in np.unique(labels[labels >= 0]).tolist():  # -1: junk
             subset = self._createSetOfParticles(suffix="Cluster%0*d" % (width, k))
             subset.copyInfo(particles)
             subset.setHasCTF(particles.hasCTF())
@@ -151,6 +168,11 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
         if self.numberOfClusters.get() > particles.getSize():
             errors.append("More clusters (%d) than particles (%d)."
                           % (self.numberOfClusters.get(), particles.getSize()))
+        run = self._getRunDir()
+        if self.excludeJunk and run and not os.path.isfile(layout.RunLayout(run).junk_score):
+            errors.append("The training run has no per-particle junk scores "
+                          "(it was trained before they were written): "
+                          "analyze without excluding junk.")
         if self._methodName() == "basins" and self._runHasOneBasin():
             errors.append("Basin clustering needs a multi-basin prior (gmm, "
                           "grbm or rbm); this run has the gaussian prior: "
@@ -171,6 +193,8 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
                  % (summary_file["k"], self._methodName(),
                     summary_file["n_particles"],
                     ", ".join(str(s) for s in summary_file["sizes"]))]
+        if summary_file.get("exclusion"):
+            lines.append(summary_file["exclusion"] + ".")
         subsets = [name for name, _ in self.iterOutputAttributes()
                    if name.startswith(SUBSET_PREFIX)]
         lines.append("Particle subsets: %s." % ", ".join(subsets))

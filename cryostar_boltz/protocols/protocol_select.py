@@ -2,6 +2,7 @@
 plane or the UMAP embedding), by latent ranges or by clusters, as a plain
 particle subset for re-refinement."""
 import json
+import os
 
 import numpy as np
 
@@ -68,6 +69,18 @@ class CryoStarBoltzProtSelect(CryoStarBoltzProtBase):
         form.addParam("invert", params.BooleanParam, default=False,
                       label="Invert the selection?",
                       help="Keep the particles the criteria above leave out.")
+        form.addParam("excludeJunk", params.BooleanParam, default=False,
+                      label="Exclude junk particles?",
+                      help="Leave out, whatever the criteria above, the "
+                           "particles whose junk score is above the threshold "
+                           "(their consensus pose fits the decoded structure no "
+                           "better than random orientations). Alone, it "
+                           "selects every particle but the junk.")
+        form.addParam("junkThreshold", params.FloatParam, default=2.0,
+                      condition="excludeJunk", label="Junk score threshold",
+                      help="Particles scoring above it are left out (a robust "
+                           "z-score: 2 leaves out about 0.3 % of good "
+                           "particles; higher keeps more).")
 
     # ------------------------------------------------------------ steps
     def _insertAllSteps(self):
@@ -112,6 +125,8 @@ class CryoStarBoltzProtSelect(CryoStarBoltzProtBase):
             args += ["--analysis", self._analysisDir()]
         if self.invert:
             args.append("--invert")
+        if self.excludeJunk:
+            args += ["--exclude-junk", self.junkThreshold.get()]
         return args
 
     def selectStep(self):
@@ -140,9 +155,13 @@ class CryoStarBoltzProtSelect(CryoStarBoltzProtBase):
             errors.append("Polygon vertices: %s." % err)
             polygon = None
         if polygon is None and not (self.ranges.get() or "").strip() \
-                and not (self.clusters.get() or "").strip():
-            errors.append("Give a polygon, latent ranges or clusters to "
-                          "select by.")
+                and not (self.clusters.get() or "").strip() and not self.excludeJunk:
+            errors.append("Give a polygon, latent ranges, clusters or junk "
+                          "exclusion to select by.")
+        run = self._getRunDir()
+        if self.excludeJunk and run and not os.path.isfile(layout.RunLayout(run).junk_score):
+            errors.append("The training run has no per-particle junk scores (it "
+                          "was trained before they were written).")
         if self.space.get() == 1 and polygon is not None \
                 and self.inputAnalysis.get() is None:
             errors.append("A polygon drawn on UMAP needs the analysis whose "

@@ -119,7 +119,8 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
                             (cts.FLEX_REFERENCE, reference)):
             info.setAttr(name, value)
         convert.fill_particles_flex(out, particles, ids, z, cts.CRYOSTAR_BOLTZ,
-                                    pca_scores(run.pca, len(ids)))
+                                    pca_scores(run.pca, len(ids)),
+                                    convert.particle_score_values(run.root, len(ids)))
         structure = AtomStruct(filename=reference)
         self._registerOutputs({OUTPUTS.Particles: out, OUTPUTS.Reference: structure})
         reference_input = self._getInputReference(pointer=True)

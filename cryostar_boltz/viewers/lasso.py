@@ -58,6 +58,7 @@ class LassoView(View):
             k = int(np.nanmax(values)) + 1
             base = colormaps["tab10" if k <= 10 else "tab20"]
             cmap = ListedColormap([base(i % base.N) for i in range(k)])
+            cmap.set_under("0.6")  # label -1: left out of the clusters (junk)
             art = ax.scatter(xy[:, 0], xy[:, 1], s=6, c=values, cmap=cmap,
                              vmin=-0.5, vmax=k - 0.5, linewidths=0)
         else:

@@ -129,3 +129,37 @@ def test_umap_missing_gives_an_install_hint():
             require_umap()
     else:
         pytest.skip("umap-learn is installed")
+
+
+def test_umap_fitted_on_some_rows_places_the_others(monkeypatch):
+    """umap_embedding(fit=rows): the embedding is fitted on those rows only;
+    the others are placed on it by UMAP.transform (a stand-in UMAP here)."""
+    import sys
+    import types
+
+    from cryostar_boltz.engine.analysis import umap_embedding
+    seen = {}
+
+    class FakeUMAP:
+        def __init__(self, **kw):
+            seen["init"] = kw
+
+        def fit_transform(self, z):
+            seen["fit"] = z.copy()
+            return z[:, :2] + 100.0
+
+        def transform(self, z):
+            seen["transform"] = z.copy()
+            return z[:, :2] - 100.0
+
+    monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(UMAP=FakeUMAP))
+    z = np.arange(30, dtype=np.float32).reshape(10, 3)
+    kept = np.array([0, 2, 3, 5, 6, 8, 9])
+    xy = umap_embedding(z, fit=kept)
+    np.testing.assert_array_equal(seen["fit"], z[kept])
+    np.testing.assert_array_equal(seen["transform"], z[[1, 4, 7]])
+    np.testing.assert_array_equal(xy[kept], z[kept, :2] + 100)
+    np.testing.assert_array_equal(xy[[1, 4, 7]], z[[1, 4, 7], :2] - 100)
+    assert xy.dtype == np.float32 and seen["init"]["n_neighbors"] == 6
+    umap_embedding(z)
+    np.testing.assert_array_equal(seen["fit"], z)

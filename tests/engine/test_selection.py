@@ -191,7 +191,7 @@ def test_select_command_writes_cs_for_cs_input(cs_run, tmp_path, real_data):
 
 
 @pytest.mark.parametrize("args, message", [
-    ([], "nothing to select by: give --polygon, --range or --clusters"),
+    ([], "nothing to select by: give --polygon, --range, --clusters or --exclude-junk"),
     (["--range", "3:0:1"], "--range z3:0:1: the run has latent dimensions 1..2"),
     (["--range", "1:10:20"], "no particle meets --range z1:10:20 (0 inside)"),
     (["--clusters", "1"], "--clusters: no labels.npy in"),

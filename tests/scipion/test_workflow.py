@@ -168,6 +168,49 @@ def test_train_outputs_particles_with_latents(train):
         assert particle.hasCTF() and particle.getTransform() is not None
 
 
+def test_train_particles_carry_their_junk_score(train):
+    """Each output particle carries the engine's junk score and image loss
+    (the run's junk_score.npy and particle_loss.npy rows, by Scipion id)."""
+    info = train.Particles.getFlexInfo()
+    run = info.getAttr(cts.FLEX_RUN_DIR)
+    ids = convert.load_particle_ids(info.getAttr(cts.FLEX_PARTICLE_IDS)).tolist()
+    junk = dict(zip(ids, np.load(os.path.join(run, "junk_score.npy"))))
+    loss = dict(zip(ids, np.load(os.path.join(run, "particle_loss.npy"))))
+    for particle in train.Particles.iterItems():
+        assert getattr(particle, convert.JUNK_SCORE_ATTR).get() == pytest.approx(
+            float(junk[particle.getObjId()]), abs=1e-5)
+        assert getattr(particle, convert.IMAGE_LOSS_ATTR).get() == pytest.approx(
+            float(loss[particle.getObjId()]), abs=1e-5)
+
+
+def test_analyze_can_exclude_junk(project, train):
+    """Particles above the junk threshold are in no class and no subset."""
+    analyze = launch(project, CryoStarBoltzProtAnalyze, inputs=latents_of(train),
+                     numberOfClusters=2, excludeJunk=True, junkThreshold=0.5,
+                     doMaps=False, **CPU)
+    info = train.Particles.getFlexInfo()
+    ids = convert.load_particle_ids(info.getAttr(cts.FLEX_PARTICLE_IDS))
+    junk = np.load(os.path.join(info.getAttr(cts.FLEX_RUN_DIR), "junk_score.npy")) > 0.5
+    assert 0 < junk.sum() < N_PARTICLES
+    kept = set(ids[~junk].tolist())
+    in_classes = {p.getObjId() for cls in analyze.Classes.iterItems()
+                  for p in cls.iterItems()}
+    assert in_classes == kept
+    in_subsets = {p.getObjId() for name, out in analyze.iterOutputAttributes()
+                  if name.startswith("ParticlesCluster") for p in out.iterItems()}
+    assert in_subsets == kept
+    assert any("excluded as junk" in line for line in analyze.summary())
+
+
+def test_select_can_keep_all_but_the_junk(project, train):
+    select = launch(project, CryoStarBoltzProtSelect, inputs=latents_of(train),
+                    excludeJunk=True, junkThreshold=0.5)
+    info = train.Particles.getFlexInfo()
+    ids = convert.load_particle_ids(info.getAttr(cts.FLEX_PARTICLE_IDS))
+    junk = np.load(os.path.join(info.getAttr(cts.FLEX_RUN_DIR), "junk_score.npy")) > 0.5
+    assert {p.getObjId() for p in select.Particles.iterItems()} == set(ids[~junk].tolist())
+
+
 def test_train_outputs_the_reference_used(train, imported):
     reference = train.Reference
     assert isinstance(reference, AtomStruct)
@@ -350,8 +393,8 @@ def test_polygon_selection_makes_a_subset(project, train):
 
 def test_selection_without_criteria_is_refused(project, train):
     select = new(project, CryoStarBoltzProtSelect, inputs=latents_of(train))
-    assert "Give a polygon, latent ranges or clusters to select by." in \
-        select.validate()
+    assert "Give a polygon, latent ranges, clusters or junk exclusion to select " \
+        "by." in select.validate()
     bad = new(project, CryoStarBoltzProtSelect, inputs=latents_of(train),
               polygon="[[0, 0], [1, 1]]")
     assert any("at least 3 [x, y] vertices" in e for e in bad.validate())

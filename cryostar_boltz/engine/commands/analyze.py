@@ -21,7 +21,19 @@ each basin's population from the prior and from the particles). Writes to --out 
                           (stage 2)
     pca.npz               PCA of the latents (scores, components...)
     umap.npy              2-D UMAP embedding (--umap; needs umap-learn)
+    kept.npy              --exclude-junk: rows of the particles kept (the
+                          run's order; reconstruct --indices takes it)
     summary.json          sizes, files and the options used (written last)
+
+--exclude-junk [Z] leaves out the particles whose junk score (the run's
+junk_score.npy, written at the end of training: how little better the
+particle's pose fits than random orientations, as a robust z-score; see
+engine/particle_scores.py) is above Z (default 2): they take no part in the PCA,
+UMAP, clustering or basins, are placed on the PCA plane and the UMAP
+embedding (without moving them) and have label -1 in labels.npy (no
+cluster subset holds them); summary.json says how many and why. Runs
+trained before per-particle scores were written are refused with this
+option.
 
 Rerunning with the same options finishes an interrupted analysis; every
 file appears complete or not at all. The folder belongs to this analysis
@@ -36,6 +48,8 @@ Examples:
     cryostar-boltz analyze --run run1 --method gmm --k 5 --umap
     cryostar-boltz analyze --run run1 --method basins --k 16 --out run1/basins
     cryostar-boltz analyze --run run1 --particles moved/particles.star
+    cryostar-boltz analyze --run run1 --exclude-junk        # junk score > 2
+    cryostar-boltz analyze --run run1 --exclude-junk 2.5 --method gmm
 """
 from pathlib import Path
 
@@ -56,6 +70,12 @@ def add_args(parser):
                         "default %(default)s")
     parser.add_argument("--umap", action="store_true",
                         help="also a 2-D UMAP embedding (needs umap-learn)")
+    from ..particle_scores import DEFAULT_JUNK_Z
+    parser.add_argument("--exclude-junk", nargs="?", const=DEFAULT_JUNK_Z, default=None,
+                        type=opt_type.finite_float, metavar="Z",
+                        help="leave out the particles whose junk score (robust "
+                        "z-score of the pose contrast, junk_score.npy) is above Z (default %g when "
+                        "given without a value); writes kept.npy" % DEFAULT_JUNK_Z)
     parser.add_argument("--seed", type=opt_type.seed, default=0)
     parser.add_argument("--basin-reads", type=opt_type.read_count, default=1000,
                         help="prior samples descended to find the prior's "
@@ -80,17 +100,20 @@ def add_args(parser):
 def request_of(args):
     """The options that determine the outputs (kept in summary.json)."""
     return {"method": args.method, "k": args.k, "seed": args.seed,
-            "umap": bool(args.umap), "basin_reads": args.basin_reads}
+            "umap": bool(args.umap), "basin_reads": args.basin_reads,
+            "exclude_junk": args.exclude_junk}
 
 
 def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
                 basin_reads=1000, particles=None, datadir=None, maps=True,
-                log=print, fmt=None, make_out=None):
+                log=print, fmt=None, make_out=None, exclude_junk=None):
     """Cluster ``run``'s latents and write every output to ``out``;
     returns the summary dict. ``fmt``: the structure format (``'auto'``,
     ``'pdb'``, ``'cif'``; default the run's). ``make_out()``, when given,
     makes the output folder once every input is checked (default:
-    ``mkdir``)."""
+    ``mkdir``). ``exclude_junk``: leave out the particles whose junk score
+    is above it (module docstring); ValueError naming the option when the
+    run has no scores or too few particles remain."""
     from ..analysis import cluster_latents, fit_pca, require_umap, umap_embedding
     from ..io import save_array, save_npz
     from ..layout import CODES
@@ -98,14 +121,17 @@ def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
     if umap:
         require_umap()
     fmt = run.structure_format(fmt)  # refuse before any work
-    z = run.latents()
+    z_all = run.latents()
+    kept, excluded = kept_particles(run, len(z_all), exclude_junk)
+    z = z_all[kept]
     if int(k) < 1 or int(k) > len(z):
-        raise ValueError("--k %d: need 1 <= k <= %d (the number of particles)"
-                         % (k, len(z)))
+        raise ValueError("--k %d: need 1 <= k <= %d (the number of particles%s)"
+                         % (k, len(z), " kept" if excluded else ""))
     loaded = run.load_particles(particles, datadir)
     prior = run.prior if method == "basins" else None
     codes_path = run.run_dir / CODES
-    codes = np.load(codes_path) if method == "basins" and codes_path.exists() else None
+    codes = np.load(codes_path)[kept] if method == "basins" and codes_path.exists() \
+        else None
     if method == "basins" and prior.name == "gaussian":
         from ..sampling import basin_table
         basin_table(prior)  # the gaussian prior has one basin: refused here
@@ -116,26 +142,34 @@ def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
         out.mkdir(parents=True, exist_ok=True)
     clustering = cluster_latents(z, method, k, seed, prior=prior, codes=codes,
                                  basin_options={"num_reads": basin_reads, "seed": seed})
-    save_array(out / layout.LABELS, clustering.labels)
+    # back to every particle of the run: the excluded ones are label -1
+    labels = np.full(len(z_all), -1, dtype=np.int64)
+    labels[kept] = clustering.labels
+    snapped = kept[clustering.snapped]
+    save_array(out / layout.LABELS, labels)
     save_array(out / layout.CLUSTER_CENTRES, clustering.centres.astype(np.float32))
-    save_array(out / layout.CLUSTER_CENTRE_PARTICLES, clustering.snapped)
+    save_array(out / layout.CLUSTER_CENTRE_PARTICLES, snapped)
     pca = fit_pca(z, min(z.shape[1], 10))
-    scores = pca.transform(z).astype(np.float32)
+    scores = pca.transform(z_all).astype(np.float32)
     save_npz(out / layout.PCA, components=pca.components_, mean=pca.mean_,
              explained_variance=pca.explained_variance_,
              explained_variance_ratio=pca.explained_variance_ratio_, scores=scores)
     summary = {"run": str(run.run_dir.absolute()), "particles": str(loaded.path.absolute()),
                "n_particles": int(loaded.n), "k": clustering.k,
                "sizes": clustering.sizes.tolist(),
-               "centres_particles": clustering.snapped.tolist(),
+               "centres_particles": snapped.tolist(),
                "explained_variance_ratio": pca.explained_variance_ratio_.tolist()}
     summary.update(clustering.details)
+    if excluded:
+        summary.update(excluded)
+        save_array(out / layout.KEPT_INDICES, kept)
+        summary["kept"] = layout.KEPT_INDICES
+        log(excluded["exclusion"])
     if umap:
-        save_array(out / layout.UMAP, umap_embedding(z, seed=seed))
+        save_array(out / layout.UMAP, umap_embedding(z_all, seed=seed, fit=kept))
         summary["umap"] = layout.UMAP
-    summary["subsets"] = write_cluster_subsets(loaded, clustering.labels, out,
-                                               clustering.k)
-    inputs = run.particle_decoder_inputs(clustering.snapped)
+    summary["subsets"] = write_cluster_subsets(loaded, labels, out, clustering.k)
+    inputs = run.particle_decoder_inputs(snapped)
     full, coarse = run.write_structures(out / layout.CLUSTERS, inputs, fmt)
     summary.update(pdb=full.name, coarse_pdb=coarse.name, format=fmt, z=layout.points_file(layout.CLUSTER_MAPS).name)
     if maps and run.has_density():
@@ -147,6 +181,26 @@ def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
             log("no density decoder in %s (stage 2): cluster maps skipped"
                 % run.run_dir)
     return summary
+
+
+def kept_particles(run, n, threshold):
+    """(rows kept (M,) int64, the exclusion record for summary.json or
+    None) of a run of ``n`` particles: all of them when ``threshold`` is
+    None, else those whose junk score is at most ``threshold``. ValueError
+    naming ``--exclude-junk`` when the run has no scores or keeps none."""
+    if threshold is None:
+        return np.arange(n), None
+    from ..particle_scores import junk_exclusion
+    _, junk = junk_exclusion(run.run_dir, n, threshold)
+    kept = np.flatnonzero(~junk)
+    if not len(kept):
+        raise ValueError("--exclude-junk %g: every one of the %d particles scores "
+                         "above it" % (threshold, n))
+    why = ("%d of %d particles excluded as junk: junk score (%s, robust z-score "
+           "of the pose contrast) above %g" % (int(junk.sum()), n, layout.JUNK_SCORE, threshold))
+    return kept, {"n_excluded": int(junk.sum()), "n_kept": int(len(kept)),
+                  "junk_threshold": float(threshold), "junk_score": layout.JUNK_SCORE,
+                  "exclusion": why}
 
 
 def request_of_folder(args):
@@ -176,7 +230,7 @@ def main(args):
             run, out, args.method, args.k, args.seed, args.umap, args.basin_reads,
             args.particles, args.datadir, maps=not args.no_maps, fmt=args.format,
             make_out=lambda: prepare(out, "analyze", request, {"run": args.run},
-                                     action))
+                                     action), exclude_junk=args.exclude_junk)
         summary["options"] = request_of(args)
         save_json(out / layout.SUMMARY, summary)
     print("%d clusters (%s), sizes %s: %s"

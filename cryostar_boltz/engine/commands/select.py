@@ -15,6 +15,11 @@ Criteria (a particle is kept when it meets every one given):
                      analyze output folder: k-means, Gaussian-mixture or
                      prior-basin clusters), or of the run's own k-means.
     --invert         every particle the criteria above leave out.
+    --exclude-junk [Z]  leave out, whatever the rest, the particles whose
+                     junk score (the run's junk_score.npy: robust z-score
+                     of the pose contrast at the end of training) is
+                     above Z (default 2); alone, it selects every
+                     particle but the junk.
 
 Writes to --out (refused before anything is created when an input is bad
 or nothing is selected; --out belongs to this selection, as run.json
@@ -35,6 +40,7 @@ Examples:
         --analysis run1/analysis_basins8
     cryostar-boltz select --run run1 --out rest --polygon lasso.txt \\
         --space umap --analysis run1/analysis_kmeans10 --invert
+    cryostar-boltz select --run run1 --out clean --exclude-junk
 """
 from pathlib import Path
 
@@ -58,6 +64,13 @@ def add_args(parser):
                         "folder (clusters, its PCA and UMAP)")
     parser.add_argument("--invert", action="store_true",
                         help="keep the particles the criteria leave out")
+    from .. import options as opt_type
+    from ..particle_scores import DEFAULT_JUNK_Z
+    parser.add_argument("--exclude-junk", nargs="?", const=DEFAULT_JUNK_Z, default=None,
+                        type=opt_type.finite_float, metavar="Z",
+                        help="leave out the particles whose junk score (robust "
+                        "z-score of the pose contrast, junk_score.npy) is above Z (default %g when "
+                        "given without a value)" % DEFAULT_JUNK_Z)
     parser.add_argument("--particles", help="the run's particle file, when it "
                         "has moved since training (default: from config.json)")
     parser.add_argument("--datadir", help="folder of the particle stacks")
@@ -90,8 +103,12 @@ def main(args):
         space = space or file_space
     space = space or "pca"
     latents = RunLatents(args.run, args.analysis)
+    exclude = None
+    if args.exclude_junk is not None:
+        from ..particle_scores import junk_exclusion
+        exclude = junk_exclusion(latents.run_dir, len(latents.z), args.exclude_junk)
     selection = select_particles(latents, polygon, space, ranges, clusters,
-                                 args.invert)
+                                 args.invert, exclude=exclude)
     particles = run_particles(latents, args.particles, args.datadir)
     # every check passed: only now is the output folder made
     with created_folder(out, refusals=(ValueError,)):

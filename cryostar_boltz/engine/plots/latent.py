@@ -56,12 +56,26 @@ def latent_figure(xy, values=None, kind="scatter", color_label=None,
                         % kind)
     fig = new_figure(7.2, 6.0)
     ax = fig.add_subplot()
+    all_xy, all_values = xy, values
     n = len(xy)
     note = ""
+    if categorical and values is not None and (np.asarray(values) < 0).any():
+        # label -1: particles left out of the clustering (analyze
+        # --exclude-junk), drawn as grey crosses under the clusters
+        values = np.asarray(values)
+        out = values < 0
+        shown = subsample(int(out.sum()))
+        ax.scatter(xy[out][shown, 0], xy[out][shown, 1], marker="x", s=12,
+                   linewidths=0.6, color="0.55", rasterized=True,
+                   label="excluded (%d junk)" % int(out.sum()))
+        ax.legend(loc="upper right", fontsize=8)
+        xy, values = xy[~out], values[~out]
+        if not len(xy):
+            raise PlotError("latent picture: every particle is excluded")
     k = int(values.max()) + 1 if categorical and values is not None else 0
     cmap = cluster_colours(k) if categorical else "viridis"
     if kind == "hexbin":
-        gridsize = int(np.clip(np.sqrt(n) / 1.5, 15, 80))
+        gridsize = int(np.clip(np.sqrt(len(xy)) / 1.5, 15, 80))
         if values is None:
             art = ax.hexbin(xy[:, 0], xy[:, 1], gridsize=gridsize, mincnt=1,
                             bins="log", cmap="magma_r")
@@ -74,9 +88,9 @@ def latent_figure(xy, values=None, kind="scatter", color_label=None,
             art = ax.hexbin(xy[:, 0], xy[:, 1], C=values, gridsize=gridsize,
                             reduce_C_function=np.mean, cmap=cmap)
     else:
-        keep = subsample(n)
-        if len(keep) < n:
-            note = " (%d of %d particles shown)" % (len(keep), n)
+        keep = subsample(len(xy))
+        if len(keep) < len(xy):
+            note = " (%d of %d particles shown)" % (len(keep), len(xy))
         size = float(np.clip(3000.0 / np.sqrt(len(keep)), 2, 30))
         if values is None:
             values = point_density(xy)
@@ -113,8 +127,8 @@ def latent_figure(xy, values=None, kind="scatter", color_label=None,
                 "slice through the mean latent", transform=ax.transAxes,
                 fontsize=7, color="0.25")
     # what was drawn, for tools that draw on the same plane (a lasso)
-    fig.points = {"xy": xy, "values": np.full(n, np.nan) if values is None
-                  else np.asarray(values, dtype=np.float64),
+    fig.points = {"xy": all_xy, "values": np.full(n, np.nan) if all_values is None
+                  else np.asarray(all_values, dtype=np.float64),
                   "categorical": bool(categorical),
                   "axis_labels": np.array(axis_labels, dtype=str),
                   "color_label": np.array(color_label or "", dtype=str)}

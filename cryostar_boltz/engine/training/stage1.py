@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 
 from .. import imaging
 from ..domains import describe_domains, domains_record, resolve_domains
@@ -28,6 +29,7 @@ from ..layout import CONVERGENCE_COLUMNS, LATENT_CORR, PC1_RMSD, model_suffix
 from ..losses import StructuralRestraints, beta_schedule, correlation_loss, gaussian_kl
 from ..models import StructureVAE
 from ..outputs import created_folder, no_checkpoint
+from ..particle_scores import RANDOM_POSES, describe_scores, save_particle_scores
 from ..particles.fingerprint import check_fingerprint, save_fingerprint
 from ..placement import place_reference
 from ..priors import build_prior, fit_to_posteriors
@@ -299,30 +301,43 @@ class Stage1Trainer(EpochTrainer):
         """Loss terms of the particles ``idx`` (this rank's share)."""
         ctx = self.ctx
         images = self.load_images(idx)
-        t = torch.as_tensor(idx, device=self.device)
         with self.autocast():
             mu, logvar, extra = self.vae.encode(images)
         mu, logvar = mu.float(), logvar.float()
         extra = None if extra is None else extra.float()
         z = mu + torch.exp(0.5 * logvar) * noise
         decoder_input = self.prior.decoder_input(z, extra, training=True)
-        with self.autocast():
-            displacement = self.vae.decoder(decoder_input)
-        coords = self.vae.ref_coords + displacement.float()
-        proj = imaging.project_gaussians(self.vae.render_coords(coords),
-                                         self.vae.render_amplitudes,
-                                         self.rotations[t], self.D, self.apix,
-                                         sigma=self.vae.sigma,
-                                         shifts=self.shifts[t])
-        pred = imaging.apply_ctf(proj, self.targets.filters(t))
-        observed = self.targets.observed(t, images)
-        mask = self.mask if self.focus is None else self.focus.particle_weights(
-            idx, self.rotations[t], self.shifts[t])
-        image = correlation_loss(pred, observed, mask)
+        image, coords = self.image_loss(idx, images, decoder_input)
         reduce_fn = (lambda s: ctx.all_reduce_(s)) if ctx.active else None
         restraints = self.restraints(coords, reduce_fn=reduce_fn)
         kl, kl_logs = self.kl_terms(mu, logvar, extra)
         return image, restraints, kl, kl_logs
+
+    def image_loss(self, idx, images, decoder_input, rotations=()):
+        """Image loss (B,) of the particles ``idx`` (their ``images``, B x D
+        x D) against the structures decoded from ``decoder_input`` (B,
+        decoder inputs), projected with their poses, CTF and low-pass, over
+        the loss's mask (:func:`~..losses.correlation_loss`); and the decoded
+        coordinates (B, N, 3). With ``rotations`` (a sequence of (B, 3, 3)),
+        the same structures are also projected with each of them instead of
+        the particles' own (same origins, CTF and mask): the loss is then
+        (B, 1 + len(rotations)), the particles' own rotations first."""
+        t = torch.as_tensor(idx, device=self.device)
+        with self.autocast():
+            displacement = self.vae.decoder(decoder_input)
+        coords = self.vae.ref_coords + displacement.float()
+        ctf = self.targets.filters(t)
+        observed = self.targets.observed(t, images)
+        mask = self.mask if self.focus is None else self.focus.particle_weights(
+            idx, self.rotations[t], self.shifts[t])
+        points = self.vae.render_coords(coords)
+        losses = []
+        for rotation in (self.rotations[t], *rotations):
+            proj = imaging.project_gaussians(points, self.vae.render_amplitudes,
+                                             rotation, self.D, self.apix,
+                                             sigma=self.vae.sigma, shifts=self.shifts[t])
+            losses.append(correlation_loss(imaging.apply_ctf(proj, ctf), observed, mask))
+        return (torch.stack(losses, 1) if len(losses) > 1 else losses[0]), coords
 
     def kl_terms(self, mu, logvar, extra):
         """Per-particle KL (B,): free bits over the global batch for the
@@ -419,10 +434,13 @@ class Stage1Trainer(EpochTrainer):
 
     # ------------------------------------------------------------ outputs
     @torch.no_grad()
-    def infer_latents(self, indices=None, batch=1024):
+    def infer_latents(self, indices=None, batch=1024, losses=None):
         """Posterior means, log variances and (for a binary latent) the most
         probable binary code of the particles ``indices`` (all of them by
-        default), in that order."""
+        default), in that order. With a list ``losses``, the particles'
+        image losses with their own pose and at random orientations
+        (:meth:`pose_losses`, (B, 1 + RANDOM_POSES) float32, one array per
+        batch) are appended to it, in the same order."""
         self.vae.eval()
         if indices is None:
             indices = np.arange(self.particles.n)
@@ -430,14 +448,32 @@ class Stage1Trainer(EpochTrainer):
         mus, logvars, codes = [], [], []
         for start in range(0, n, batch):
             idx = indices[start:start + batch]
-            mu, logvar, extra = self.vae.encode(self.load_images(idx))
+            images = self.load_images(idx)
+            mu, logvar, extra = self.vae.encode(images)
             mus.append(mu.cpu())
             logvars.append(logvar.cpu())
             if extra is not None:
                 codes.append((extra > 0).to(torch.int8).cpu())
+            if losses is not None:
+                losses.append(self.pose_losses(idx, images, mu, extra))
         self.vae.train()
         code = torch.cat(codes).numpy() if codes else None
         return torch.cat(mus).numpy(), torch.cat(logvars).numpy(), code
+
+    def pose_losses(self, idx, images, mu, extra):
+        """(B, 1 + RANDOM_POSES) float32 image losses of the particles
+        ``idx`` (their ``images``) with the structure decoded at their
+        posterior means ``mu`` (and codes from ``extra``): with their own
+        pose (column 0), then at uniformly random orientations, seeded by
+        the run's seed and the batch's first row (``particle_scores``)."""
+        decoder_input = self.prior.decoder_input(
+            mu.float(), None if extra is None else extra.float(), training=False)
+        rng = np.random.default_rng([self.cfg.seed, int(idx[0])])
+        rotations = [torch.as_tensor(Rotation.random(len(idx), random_state=rng).as_matrix(),
+                                     dtype=torch.float32, device=self.device)
+                     for _ in range(RANDOM_POSES)]
+        losses, _ = self.image_loss(idx, images, decoder_input, rotations)
+        return losses.float().cpu().numpy()
 
     def fit_prior(self, z, logvar):
         """Fit the prior to the frozen posteriors of all particles (its KL's
@@ -483,13 +519,18 @@ class Stage1Trainer(EpochTrainer):
         """Latents, the model file and the analysis (main process only)."""
         layout = self.layout
         if self.ctx.is_main:
-            z, logvar, code = self.infer_latents()
+            start, losses = time.perf_counter(), []
+            z, logvar, code = self.infer_latents(losses=losses)
+            seconds = time.perf_counter() - start
             self.check_latents(z, code)
             self.fit_prior(z, logvar)
             save_array(layout.latents, z)
             save_array(layout.latent_logvar, logvar)
             if code is not None:
                 save_array(layout.codes, code)
+            scores = save_particle_scores(layout, np.concatenate(losses))
+            self.log("latents and per-particle scores of %d particles (%.1f s); %s"
+                     % (len(z), seconds, describe_scores(scores)))
             reference_copy = self.reference_copy
             save_torch(layout.model, {
                 "model_config": self.vae.config,

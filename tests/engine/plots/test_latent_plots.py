@@ -86,6 +86,22 @@ def test_bad_coordinates_raise_clear_errors():
         plots.latent_figure(np.zeros((5, 2)), kind="violin")
 
 
+@pytest.mark.parametrize("kind", ["scatter", "hexbin"])
+def test_particles_left_out_of_the_clusters_are_marked(kind):
+    """Label -1 (analyze --exclude-junk) is drawn apart as excluded, not as
+    a cluster colour; the picture's points keep every particle."""
+    rng = np.random.default_rng(0)
+    xy = rng.normal(size=(300, 2))
+    labels = rng.integers(0, 3, 300)
+    labels[:20] = -1
+    fig = plots.latent_figure(xy, labels, kind=kind, categorical=True)
+    ax = fig.axes[0]
+    assert ax.get_legend().get_texts()[0].get_text() == "excluded (20 junk)"
+    assert len(fig.points["xy"]) == 300 and (fig.points["values"][:20] == -1).all()
+    with pytest.raises(plots.PlotError, match="every particle is excluded"):
+        plots.latent_figure(xy[:5], np.full(5, -1), kind=kind, categorical=True)
+
+
 # ------------------------------------------------------------ reading right
 
 def test_percentages_keep_the_digits_that_matter():

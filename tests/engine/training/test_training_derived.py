@@ -36,9 +36,9 @@ def test_every_option_is_auto_by_default():
     assert all(getattr(cfg, name) is None for name in AUTO_FIELDS)
 
 
-def test_low_pass_is_four_training_pixels_within_nyquist_and_15_A(monkeypatch):
-    assert resolved(ADK).low_pass == pytest.approx(10.4)
-    assert resolved(DIMER).low_pass == pytest.approx(5.2)
+def test_low_pass_is_three_and_a_half_training_pixels_within_nyquist_and_15_A(monkeypatch):
+    assert resolved(ADK).low_pass == pytest.approx(9.1)
+    assert resolved(DIMER).low_pass == pytest.approx(4.55)
     coarse = DataFacts(1000, 32, 5.0, 214, 1656, 1)
     assert resolved(coarse).low_pass == 15.0               # not 20 A
     monkeypatch.setattr(derived, "LOW_PASS_PIXELS", 1.0)  # never beyond Nyquist
@@ -111,8 +111,8 @@ def test_preset_cryostar_is_the_published_method_field_by_field():
 
 def test_each_derived_option_is_one_log_line_with_its_reason():
     lines = describe(resolved(DataFacts(20000, 64, 1.3, 214, 1656, 1), epochs=3))
-    assert lines[1] == ("low_pass = 5.2 A (auto: 4 x the 1.30 A training pixel "
-                        "(0.5 of the Nyquist frequency))")
+    assert lines[1] == ("low_pass = 4.55 A (auto: 3.5 x the 1.30 A training pixel "
+                        "(0.571 of the Nyquist frequency))")
     assert lines[0] == "pseudo_atoms = atoms (auto: every heavy atom rendered (1656 Gaussians))"
     assert len(lines) == len(AUTO_FIELDS) - 1 and not any("epochs" in l for l in lines)
 
@@ -128,7 +128,7 @@ def test_config_round_trip_keeps_the_values_and_why(tmp_path):
     cfg = resolved(ADK)
     cfg.save(tmp_path)
     saved = json.loads((tmp_path / "config.json").read_text())
-    assert saved["preset"] == "auto" and saved["low_pass"] == pytest.approx(10.4)
+    assert saved["preset"] == "auto" and saved["low_pass"] == pytest.approx(9.1)
     assert set(saved["derived"]) == set(AUTO_FIELDS)
     loaded = TrainConfig.load(tmp_path)
     assert loaded == cfg and loaded.derived == cfg.derived
@@ -139,7 +139,7 @@ def test_options_left_unset_match_what_a_run_derived():
     asked = TrainConfig(particles="p.star", reference="r.pdb", epochs=3)
     assert run.differences(asked) == {} == asked.differences(run)
     asked.low_pass = 7.0
-    assert run.differences(asked) == {"low_pass": (pytest.approx(10.4), 7.0)}
+    assert run.differences(asked) == {"low_pass": (pytest.approx(9.1), 7.0)}
     assert run.differences(resolved(ADK, epochs=4)) == {
         "epochs": (3, 4),
         "derived": (run.derived, resolved(ADK, epochs=4).derived)}
@@ -162,7 +162,7 @@ def test_resume_keeps_the_saved_values(tmp_path):
     resolved(ADK).save(tmp_path)
     cfg = TrainConfig.for_resume(tmp_path, {"epochs": 50})
     resolve(cfg, DIMER)
-    assert cfg.epochs == 50 and cfg.low_pass == pytest.approx(10.4)
+    assert cfg.epochs == 50 and cfg.low_pass == pytest.approx(9.1)
     assert cfg.derived["epochs"].startswith("auto: 20000 particles")
 
 
@@ -200,7 +200,7 @@ def test_train_help_says_how_each_auto_option_is_chosen(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "default auto: 4 x the training pixel size, at least 2 pixels (Nyquist) " \
+    assert "default auto: 3.5 x the training pixel size, at least 2 pixels (Nyquist) " \
            "and at most 15 A; published (--preset cryostar): 10.0" in text
     assert text.count("default auto:") == len(AUTO_FIELDS)
 
@@ -219,10 +219,10 @@ def test_a_tiny_run_logs_and_saves_what_it_derived(tmp_path, adk_dir):
     run = run_training(cfg, tmp_path / "run", log=lines.append)
     saved = TrainConfig.load(run)
     assert set(saved.derived) == set(AUTO_FIELDS) - {"epochs"}
-    assert saved.low_pass == pytest.approx(12.8) and saved.pseudo_atoms == "atoms"
+    assert saved.low_pass == pytest.approx(11.2) and saved.pseudo_atoms == "atoms"
     assert saved.batch_size == 128 and saved.kl_warmup == 10000
-    assert "low_pass = 12.8 A (auto: 4 x the 3.20 A training pixel " \
-           "(0.5 of the Nyquist frequency))" in lines
+    assert "low_pass = 11.2 A (auto: 3.5 x the 3.20 A training pixel " \
+           "(0.571 of the Nyquist frequency))" in lines
     again = resume_config(run, {"epochs": 2})
     run_training(again, run, resume=True, log=lambda *a: None)
     assert TrainConfig.load(run).derived == saved.derived
