@@ -449,8 +449,11 @@ def find_basins(prior, prior_samples, particles=None, extra_starts=None,
     into it, ``count`` (prior samples descending into it),
     ``prior_population`` (their fraction), ``particle_population``
     (fraction of the particles, None without them), ``exit_barrier``
-    (nats from its minimum to the lowest saddle towards another basin;
+    (nats from its minimum to the lowest saddle towards another basin,
+    below ``barrier`` for a basin the particles' density dip kept apart;
     None for a single basin). ``max_basins`` keeps the lowest ones.
+    Minima are merged as :func:`merge_minima`, with the particles' dip
+    when ``particles`` are given.
     Raises ValueError when no start is given or a start is not (n, d)."""
     landscape = Landscape(prior)
     parts = {"prior samples": prior_samples, "particles": particles,
