@@ -29,7 +29,8 @@ Definitions (every threshold uses the superposed RMSD):
   Gaussian mixture, k = 3, fitted to z) for every prior, and ``basins``:
   the prior's own states, i.e. the basins of its free energy F(z) (descent
   from 2,000 prior samples and from every particle's z, minima merged when
-  the saddle between them is less than 1 nat above the higher one; see
+  the saddle between them is less than 1 nat above the higher one and the
+  particles' density has no dip of 1 nat between them; see
   ``cryostar_boltz.engine.priors.landscape``), each particle in the basin
   its z descends into. No number of basins is given: more basins than
   states lowers ARI even when each is pure, so the number of basins and
@@ -231,11 +232,12 @@ def basin_populations(clustering, labels_true, states=3):
             "basin_details": basins}
 
 
-def refit_prior(run, steps, lr=0.02, batch=1024, seed=0):
+def refit_prior(run, steps, lr=None, batch=1024, seed=0):
     """A copy of the run's prior trained alone, on the frozen posteriors of
     the particles, by the KL's own gradient (maximum likelihood of the
-    prior on posterior samples); gmm starts from k-means of z. Shows what
-    the prior family can do when it is given time to follow the encoder."""
+    prior on posterior samples) at the prior's own fit rate (``lr`` None);
+    gmm starts from k-means of z. Shows what the prior family can do when
+    it is given time to follow the encoder."""
     import copy
 
     from cryostar_boltz.engine.priors import fit_to_posteriors
@@ -389,6 +391,45 @@ def table(results):
     return "\n".join(rows)
 
 
+def basins_table(rows):
+    """Markdown table of (run, prior, clustering scores) rows: k-means ARI
+    and, for a multi-basin prior, the basins' ARI, count and populations."""
+    lines = ["| run | prior | ARI k-means | ARI basins (basins) | basin pop. prior "
+             "| basin pop. particles |", "|---|---|---|---|---|---|"]
+    for name, key, c in rows:
+        b = c.get(key)
+        lines.append("| %s | %s | %.3f | %s | %s | %s |" % (
+            name, key, c["kmeans"]["ari"],
+            "%.3f (%d)" % (b["ari"], b["basins"]) if b else "-",
+            _populations(b["prior_populations"]) if b else "-",
+            _populations(b["particle_populations"]) if b else "-"))
+    return "\n".join(lines)
+
+
+def basins_only(args, labels, log=print):
+    """The basin clustering of finished runs again (no training, no
+    decoding): rows for the run's prior and, with ``--refit-steps``, its
+    refitted copy. ValueError (one line) for a run that is not finished."""
+    from cryostar_boltz.engine.layout import RunLayout
+    from cryostar_boltz.engine.runs import TrainedRun
+    rows = []
+    for prior, options in args.priors:
+        folder = args.out / run_name(prior, options)
+        if not RunLayout(folder).model.exists():
+            raise ValueError("--basins-only: %s is not a finished run" % folder)
+    for prior, options in args.priors:
+        name = run_name(prior, options)
+        run = TrainedRun(args.out / name)
+        priors = {} if run.prior.name == "gaussian" else {"prior": run.prior.eval()}
+        if priors and args.refit_steps:
+            priors["prior-refit"] = refit_prior(run, args.refit_steps, seed=args.seed)
+        scores = cluster_scores(run.latents(), labels, priors)
+        for key in (priors or {"prior": None}):
+            rows.append((name, key, scores))
+            log(basins_table(rows[-1:]).splitlines()[-1])
+    return rows
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -417,6 +458,10 @@ def parse_args(argv=None):
                              "trained this many more steps alone on the "
                              "frozen posteriors (rows '... refit')")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--basins-only", action="store_true",
+                        help="only the basin clustering of runs already "
+                             "finished in --out (k-means ARI, basin ARI and "
+                             "populations), with the code of this version")
     args = parser.parse_args(argv)
     args.priors = parse_prior_specs(args.priors)
     args.grbm_samplers = [s for s in args.grbm_samplers.split(",") if s]
@@ -426,8 +471,13 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    args.out.mkdir(parents=True, exist_ok=True)
     states, labels, truth_all = load_truth(args.data)
+    if args.basins_only:
+        rows = basins_only(args, labels)
+        print()
+        print(basins_table(rows))
+        return
+    args.out.mkdir(parents=True, exist_ok=True)
     with np.load(args.data / "particles_truth.npz") as npz:
         truth = {"state": npz["state"], "macrostate": labels}
     results = {}

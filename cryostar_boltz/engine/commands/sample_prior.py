@@ -13,7 +13,7 @@ the decoded samples as samples.pdb (full atom) and samples_coarse.pdb
 for a continuous latent (gmm, grbm) the basins of the free energy F(z)
 (descent from --basin-reads prior samples and from the particles' latents,
 minima merged when the saddle between them is less than 1 nat above the
-higher one); for rbm the local minima of the code's binary model
+higher one, unless the particles' density dips 1 nat between them); for rbm the local minima of the code's binary model
 (annealing, then steepest descent). basins.json (energy, free energy,
 count; for continuous priors the prior's and the particles' populations,
 the barrier out of the basin and its minima; the bits of h), basins_z.npy

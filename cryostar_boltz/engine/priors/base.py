@@ -202,7 +202,9 @@ class Prior(nn.Module):
         particles' posterior means (at most :data:`MAX_PARTICLE_STARTS`,
         a seeded random subset beyond), minima merged when the saddle
         between them is less than ``barrier`` (a keyword, default
-        :data:`.landscape.BARRIER` nats) above the higher one. ``energy``
+        :data:`.landscape.BARRIER` nats) above the higher one, unless the
+        particles' density has a dip of ``barrier`` nats between them
+        (:func:`.landscape.particle_dip`). ``energy``
         is F at the basin's lowest minimum, ``count`` the prior samples
         descending into it; each basin adds ``prior_population``,
         ``particle_population`` (None without particles), ``minima`` and

@@ -154,3 +154,66 @@ def test_a_shallow_minimum_does_not_bridge_three_states():
     basins = find_basins(prior, prior.sample(600, seed=0)[0])
     assert len(basins) == 3
     assert all(b["prior_population"] == pytest.approx(1 / 3, abs=0.06) for b in basins)
+
+
+def test_particle_dip_is_zero_in_one_cloud_and_deep_between_two():
+    """The particles' density dip between two groups: none when one
+    Gaussian cloud is cut in two (its projection has one mode), about
+    D^2 / 8 s^2 - log 2 between two clouds of width s, D apart (the 1-D
+    density of two equal Gaussians), less than the threshold when D is
+    2 s (no dip)."""
+    from cryostar_boltz.engine.priors.landscape import particle_dip
+    rng = np.random.default_rng(0)
+    cloud = rng.normal(size=(3000, 4))
+    assert particle_dip(cloud[cloud[:, 0] < 0], cloud[cloud[:, 0] >= 0]) < 0.2
+    a = rng.normal(size=(1500, 4)) * 0.5
+    b = a[::-1] + np.array([3.0, 0.0, 0.0, 0.0])
+    assert particle_dip(a, b) == pytest.approx(9.0 / 8.0 / 0.25 - math.log(2.0), abs=0.6)
+    assert particle_dip(a, a + np.array([1.0, 0.0, 0.0, 0.0])) < BARRIER
+    # too few particles on one side to measure
+    assert particle_dip(a[:10], b) == 0.0
+
+
+def shoulder_prior():
+    """Three states on a line: a deep one at 0, a deep one at 7 and a
+    shallow one at 4.4 whose barrier towards the state at 7 is 0.44 nat;
+    the prior's components are wider than the states (a smooth fit)."""
+    return mixture([[0.0, 0.0], [4.4, 0.0], [7.0, 0.0]], [0.5, 0.2, 0.3], scale=0.8)
+
+
+def test_a_shallow_barrier_the_particles_show_keeps_three_states_apart():
+    """The failure kind of a smooth fit: the prior has three minima but
+    the saddle between the shallow one and its neighbour is less than a
+    nat above it, so from the prior alone two states merge. The particles
+    (three tight clouds at the states, 0.5 / 0.2 / 0.3) have a deep dip in
+    their density there: with them, three basins, each holding its state,
+    with the states' populations."""
+    prior = shoulder_prior()
+    landscape = Landscape(prior)
+    starts = np.array([[0.0, 0.0], [4.4, 0.0], [7.0, 0.0]])
+    ends, values = descend(landscape, starts)
+    assert float((ends[1] - ends[2]).norm()) > 1.0          # three minima
+    saddle = float(string_saddles(landscape, ends[1:2], ends[2:]))
+    assert 0.0 < saddle - float(values[1]) < BARRIER
+    samples = prior.sample(1500, seed=0)[0]
+    assert len(find_basins(prior, samples)) == 2
+    rng = np.random.default_rng(1)
+    truth = rng.choice(3, size=3000, p=[0.5, 0.2, 0.3])
+    particles = starts[truth] + 0.35 * rng.normal(size=(3000, 2))
+    basins = find_basins(prior, samples, particles)
+    assert len(basins) == 3
+    labels = assign(prior, particles, basins)
+    from sklearn.metrics import adjusted_rand_score
+    assert adjusted_rand_score(truth, labels) > 0.97
+    for b in basins:
+        state = int(np.argmin(((starts - b["z"]) ** 2).sum(1)))
+        assert b["particle_population"] == pytest.approx(np.mean(truth == state), abs=0.02)
+
+
+def test_particles_of_one_cloud_do_not_split_a_shallow_double_well():
+    """Particles drawn from the prior itself (equal unit wells 3 apart, a
+    0.4-nat barrier): their density has no deeper dip than F, so the
+    wells stay one basin."""
+    prior = two_wells(3.0)
+    samples = prior.sample(3000, seed=0)[0]
+    assert len(find_basins(prior, samples, particles=samples.numpy())) == 1
