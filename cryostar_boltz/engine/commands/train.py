@@ -151,7 +151,8 @@ def add_args(parser):
     model.add_argument("--prior-fit-steps", type=opt_type.nonnegative_int, default=d.prior_fit_steps,
                        help="after training, fit the prior to the particles' "
                        "posteriors for at most this many steps, fewer once it "
-                       "has converged (0: off; default %(default)s)")
+                       "has converged; the ebm takes 3 times as many, every one "
+                       "(0: off; default %(default)s)")
     model.add_argument("--prior-option", action="append", default=[],
                        metavar="KEY=VALUE",
                        help="prior option, e.g. components=3, hidden=8 or "

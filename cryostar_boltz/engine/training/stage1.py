@@ -479,8 +479,10 @@ class Stage1Trainer(EpochTrainer):
         """Fit the prior to the frozen posteriors of all particles (its KL's
         own gradient, i.e. maximum likelihood on posterior samples) until it
         converges (at its own learning rate, ``priors.fit.FIT_LR``), so the
-        saved prior matches the latents it will be sampled against."""
-        steps = self.cfg.prior_fit_steps
+        saved prior matches the latents it will be sampled against. A prior
+        with ``fit_steps_factor`` (the ebm, whose sampled KL converges
+        slowly) gets that many times ``--prior-fit-steps``."""
+        steps = self.cfg.prior_fit_steps * getattr(self.prior, "fit_steps_factor", 1)
         if (not steps or not any(True for _ in self.prior.parameters())
                 or self.prior.extra_encoder_dim):
             return
