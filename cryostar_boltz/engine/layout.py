@@ -13,7 +13,7 @@ Run folder (``cryostar-boltz train --out RUN``)::
     config.json        every option of the run (TrainConfig)
     metrics.csv        every loss term per step; on each epoch's last
                        row how much z and the PC1 motion still change
-    checkpoints/       last.pt (resume) and epoch_NNNN.pt (weights)
+    checkpoints/       last.pt (resume) and epoch_NNNN.pt (weights; at most 20 epochs)
     cache/             downsampled particle stacks (particles_BOX.mrcs,
                        reused on resume and by stage 2)
     domains.json       --motion domains: the rigid domains (given or found)

@@ -109,8 +109,8 @@ def load_particle_scores(run_dir, n=None):
 
     :class:`ScoresUnavailable` (a FileNotFoundError) naming the run when it
     has no scores (trained before they were written); ValueError naming the
-    file when an array is not (N,) or, with ``n``, not one value per
-    particle of the run."""
+    file when it is not a NumPy array, holds a non-finite value, is not
+    (N,) or, with ``n``, not one value per particle of the run."""
     layout = RunLayout(run_dir)
     paths = {"loss": layout.particle_loss, "contrast": layout.pose_contrast,
              "z": layout.junk_score}
@@ -121,10 +121,18 @@ def load_particle_scores(run_dir, n=None):
             "they were written" % (Path(run_dir), ", ".join(missing)))
     scores = {}
     for key, path in paths.items():
-        array = np.load(path, allow_pickle=False)
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as err:
+            raise ValueError("%s: not a NumPy array file (%s)" % (path, err)) from None
         if array.ndim != 1 or (n is not None and len(array) != n):
             raise ValueError("%s: expected one score per particle (%s), got shape %s"
                              % (path, n if n is not None else "N", array.shape))
+        if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
+            raise ValueError("%s: %s values that are not finite numbers: the file is "
+                             "damaged; the scores are written by training"
+                             % (path, int((~np.isfinite(array.astype(np.float64))).sum())
+                                if np.issubdtype(array.dtype, np.number) else "has"))
         scores[key] = array.astype(np.float32)
     if len({len(a) for a in scores.values()}) > 1:
         raise ValueError("%s: the score files differ in length" % Path(run_dir))

@@ -64,3 +64,21 @@ def test_a_run_without_scores_says_so(tmp_path):
         load_particle_scores(tmp_path)
     with pytest.raises(ValueError, match="^--exclude-junk: .*no per-particle scores"):
         junk_exclusion(tmp_path, 3)
+
+
+def test_damaged_score_files_are_refused_naming_the_file(tmp_path):
+    from cryostar_boltz.engine.layout import RunLayout
+    from cryostar_boltz.engine.particle_scores import load_particle_scores
+    layout = RunLayout(tmp_path)
+    for path in (layout.particle_loss, layout.pose_contrast, layout.junk_score):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, np.zeros(4, np.float32))
+    assert len(load_particle_scores(tmp_path, 4)["z"]) == 4
+    bad = np.zeros(4, np.float32)
+    bad[2] = np.nan
+    np.save(layout.junk_score, bad)
+    with pytest.raises(ValueError, match=r"junk_score.npy: 1 values that are not finite"):
+        load_particle_scores(tmp_path, 4)
+    layout.junk_score.write_text("not an array\n")
+    with pytest.raises(ValueError, match=r"junk_score.npy: not a NumPy array file"):
+        load_particle_scores(tmp_path, 4)

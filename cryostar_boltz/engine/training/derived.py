@@ -75,8 +75,8 @@ UNITS = {"low_pass": " A"}
 #: What each rule chooses, for ``--help`` and the Scipion form.
 RULES = {
     "pseudo_atoms": "every heavy atom (%s)" % PSEUDO_ATOMS,
-    "low_pass": "%g x the training pixel size, at least %g pixels (Nyquist) and at "
-                "most %g A" % (LOW_PASS_PIXELS, MIN_LOW_PASS_PIXELS, MAX_LOW_PASS),
+    "low_pass": "%g x the training pixel size, at most %g A but at least %g pixels "
+                "(Nyquist)" % (LOW_PASS_PIXELS, MAX_LOW_PASS, MIN_LOW_PASS_PIXELS),
     "batch_size": "%d" % BATCH_SIZE,
     "lr": "%g" % LR,
     "lr_schedule": LR_SCHEDULE,
@@ -119,11 +119,12 @@ def rule_pseudo_atoms(facts, values):
 def rule_low_pass(facts, values):
     apix = facts.apix
     wanted = LOW_PASS_PIXELS * apix
-    value = min(max(wanted, MIN_LOW_PASS_PIXELS * apix), MAX_LOW_PASS)
+    # the 15 A cap, then the Nyquist floor: a coarse pixel wins over the cap
+    value = max(min(wanted, MAX_LOW_PASS), MIN_LOW_PASS_PIXELS * apix)
     if value == wanted:
         return value, ("%g x the %.2f A training pixel (%.3g of the Nyquist frequency)"
                        % (LOW_PASS_PIXELS, apix, 2.0 / LOW_PASS_PIXELS))
-    if value == MAX_LOW_PASS:
+    if value == MAX_LOW_PASS and value >= MIN_LOW_PASS_PIXELS * apix:
         return value, ("at most %g A (%g x the %.2f A training pixel would be %.3g A)"
                        % (MAX_LOW_PASS, LOW_PASS_PIXELS, apix, wanted))
     return value, ("Nyquist, %g x the %.2f A training pixel" % (MIN_LOW_PASS_PIXELS, apix))

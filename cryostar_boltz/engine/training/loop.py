@@ -32,6 +32,8 @@ class NonFiniteLoss(RuntimeError, ValueError):
     ValueError too, so the command line reports it in one line)."""
 
 
+#: Most per-epoch weight copies a run keeps (``checkpoints/epoch_NNNN.pt``).
+EPOCH_COPIES = 20
 #: What a diverged run tells the user to do: ``--resume`` keeps the saved
 #: options, so a lower learning rate means a new run.
 DIVERGED_ADVICE = ("lower --lr: train a new run with a lower --lr (--resume "
@@ -239,7 +241,7 @@ class EpochTrainer:
                 self.epoch += 1
                 self.batch_in_epoch = 0
                 self.epoch_skipped = 0
-                self.save_checkpoint(epoch_copy=True)
+                self.save_checkpoint(epoch_copy=self.keeps_epoch(self.epoch))
                 progress.update(self.step, self._short(values), (rate, "particles"),
                                 force=True)
         finally:
@@ -308,6 +310,14 @@ class EpochTrainer:
                      batch_in_epoch=self.batch_in_epoch, bad_steps=self.bad_steps,
                      epoch_skipped=self.epoch_skipped)
         return state
+
+    def keeps_epoch(self, epoch):
+        """Whether epoch ``epoch`` (1-based) keeps a copy of its weights:
+        every one of a run of up to :data:`EPOCH_COPIES` epochs, else every
+        ``ceil(epochs / EPOCH_COPIES)``-th and the last (a 200-epoch run of
+        a small data set keeps 20, not 200)."""
+        every = max(1, math.ceil(self.cfg.epochs / EPOCH_COPIES))
+        return epoch % every == 0 or epoch == self.cfg.epochs
 
     def save_checkpoint(self, epoch_copy=False):
         """``last.pt`` (and with ``epoch_copy`` the epoch's weights); main

@@ -40,7 +40,11 @@ def test_low_pass_is_three_and_a_half_training_pixels_within_nyquist_and_15_A(mo
     assert resolved(ADK).low_pass == pytest.approx(9.1)
     assert resolved(DIMER).low_pass == pytest.approx(4.55)
     coarse = DataFacts(1000, 32, 5.0, 214, 1656, 1)
-    assert resolved(coarse).low_pass == 15.0               # not 20 A
+    assert resolved(coarse).low_pass == 15.0               # not 17.5 A
+    # a pixel coarser than 7.5 A: Nyquist wins over the 15 A cap
+    assert resolved(DataFacts(1000, 12, 8.0, 214, 1656, 1)).low_pass == 16.0
+    assert resolved(DataFacts(1000, 12, 8.0, 214, 1656, 1)).derived["low_pass"] == \
+        "auto: Nyquist, 2 x the 8.00 A training pixel"
     monkeypatch.setattr(derived, "LOW_PASS_PIXELS", 1.0)  # never beyond Nyquist
     assert resolved(DIMER).low_pass == pytest.approx(2.6)
     assert resolved(ADK).derived["low_pass"] == \
@@ -200,8 +204,8 @@ def test_train_help_says_how_each_auto_option_is_chosen(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "default auto: 3.5 x the training pixel size, at least 2 pixels (Nyquist) " \
-           "and at most 15 A; published (--preset cryostar): 10.0" in text
+    assert "default auto: 3.5 x the training pixel size, at most 15 A but at least " \
+           "2 pixels (Nyquist); published (--preset cryostar): 10.0" in text
     assert text.count("default auto:") == len(AUTO_FIELDS)
 
 

@@ -46,3 +46,16 @@ def test_adamw_is_fused_on_a_cpu_and_steps_as_the_default_one():
     assert not gradients_finite(weights)
     weights[1].grad[3] = float("inf")
     assert not gradients_finite(weights)
+
+
+def test_a_long_run_keeps_at_most_twenty_epoch_copies():
+    from types import SimpleNamespace
+
+    from cryostar_boltz.engine.training.loop import EpochTrainer
+
+    def kept(epochs):
+        trainer = SimpleNamespace(cfg=SimpleNamespace(epochs=epochs))
+        return [e for e in range(1, epochs + 1) if EpochTrainer.keeps_epoch(trainer, e)]
+    assert kept(20) == list(range(1, 21))
+    assert kept(200) == list(range(10, 201, 10))
+    assert kept(66) == [4 * k for k in range(1, 17)] + [66]
