@@ -30,10 +30,14 @@ import numpy as np
 
 
 def train(data, run, epochs, batch, lr, threads, extra=()):
+    """Run ``cryostar-boltz train``; ``epochs``, ``batch`` and ``lr`` of
+    None are left to the engine (derived from the data)."""
+    given = [(flag, value) for flag, value in (("--epochs", epochs), ("--batch-size", batch),
+                                               ("--lr", lr)) if value is not None]
     cmd = [sys.executable, "-m", "cryostar_boltz.engine.cli", "train",
            "--particles", str(data / "particles.star"),
            "--reference", str(data / "reference.pdb"), "--out", str(run),
-           "--epochs", str(epochs), "--batch-size", str(batch), "--lr", str(lr),
+           *[str(x) for pair in given for x in pair],
            "--threads", str(threads), *extra]
     start = time.perf_counter()
     subprocess.run(cmd, check=True)
@@ -151,10 +155,13 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=3e-4)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="default: the engine's (derived from the data)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="default: the engine's; the speed figures use 256")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="default: the engine's")
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--train-args", default="",
                         help="extra options for 'cryostar-boltz train'")
     parser.add_argument("--skip-speed", action="store_true")
@@ -184,7 +191,7 @@ def main():
     if not args.skip_speed:
         for threads in (1, 2):
             for amp in (False, True):
-                rate, rss = speed(args.data, args.out, threads, args.batch,
+                rate, rss = speed(args.data, args.out, threads, args.batch or 256,
                                   args.steps, amp, args.pseudo_atoms, args.box)
                 key = "%dthread%s" % (threads, "_bf16" if amp else "")
                 report["particles_per_s_" + key] = rate
