@@ -188,13 +188,9 @@ def three_state_frames(n_frames, jitter=THREE_STATE_JITTER):
 
 # --------------------------------------------------------------------- main
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="folder with adk_dims.dcd (default: "
-                             "shared/data/adk beside the repository)")
+def add_simulation_options(parser, states_help):
+    """The options every path dataset shares (output, particles, box,
+    pixel size, SNR, seed, three states, threads)."""
     parser.add_argument("--out", type=Path, required=True,
                         help="output folder")
     parser.add_argument("--n", type=int, default=20000,
@@ -205,33 +201,40 @@ def parse_args(argv=None):
                              "the largest extent)" % BOX_OVER_EXTENT)
     parser.add_argument("--snr", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--three-states", action="store_true",
-                        help="closed / mid / open clouds (0.5/0.3/0.2) "
-                             "instead of the uniform path")
+    parser.add_argument("--three-states", action="store_true", help=states_help)
     parser.add_argument("--threads", type=int, default=2,
                         help="CPU threads for the simulator")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="folder with adk_dims.dcd (default: "
+                             "shared/data/adk beside the repository)")
+    add_simulation_options(parser, "closed / mid / open clouds (0.5/0.3/0.2) "
+                                   "instead of the uniform path")
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def simulate_path(frames, atomic_numbers, model, rows, args, reference="frame 0"):
+    """Simulate ``args.n`` particles from the path ``frames`` (F, A, 3)
+    heavy atoms (``atomic_numbers`` (A,), rows ``rows`` of ``model``'s
+    atoms): uniformly over the frames, or the three-state clouds with
+    ``args.three_states``; writes into ``args.out`` and prints what it did."""
     torch.set_num_threads(args.threads)
-    closed, heavy, frames = load_path(args.data)
-    check_path(closed, frames)
-    extent = largest_extent(frames[:, heavy])
+    extent = largest_extent(frames)
     apix = args.apix or round(BOX_OVER_EXTENT * extent / args.box, 2)
     print("largest extent %.1f A; box %d px x %.2f A/px = %.1f A (%.2f x)"
           % (extent, args.box, apix, args.box * apix,
              args.box * apix / extent))
-
     if args.three_states:
         frame_of_state, weights, labels = three_state_frames(len(frames))
     else:
         frame_of_state = np.arange(len(frames))
         weights, labels = None, None
-    ensemble = StateEnsemble(frames[frame_of_state][:, heavy],
-                             closed.atoms.atomic_numbers[heavy], closed, heavy)
-
+    ensemble = StateEnsemble(frames[frame_of_state], atomic_numbers, model, rows)
     t0 = time.perf_counter()
     result = simulate_dataset(ensemble, args.out, args.n, box=args.box,
                               apix=apix, weights=weights, snr=args.snr,
@@ -243,8 +246,16 @@ def main(argv=None):
           "(%.0f particles/s, %d threads)"
           % (args.n, args.box, ensemble.n_states, seconds,
              args.n / seconds, args.threads))
-    print("particles: %s\ntruth:     %s\nreference: %s (closed state)"
-          % (result.star, result.truth, result.reference))
+    print("particles: %s\ntruth:     %s\nreference: %s (%s)"
+          % (result.star, result.truth, result.reference, reference))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    closed, heavy, frames = load_path(args.data)
+    check_path(closed, frames)
+    simulate_path(frames[:, heavy], closed.atoms.atomic_numbers[heavy], closed,
+                  heavy, args, reference="closed state")
 
 
 def _add_frames(truth_path, frame_of_state, labels):

@@ -37,17 +37,13 @@ Examples::
 """
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from scipy.spatial.distance import cdist
 from scipy.spatial.transform import Rotation
 
-from adk_dataset import (BOX_OVER_EXTENT, _add_frames, largest_extent,
-                         three_state_frames)
-from cryostar_boltz.engine.simulate import StateEnsemble, simulate_dataset
+from adk_dataset import add_simulation_options, simulate_path
 from cryostar_boltz.engine.structure import ca_rmsd, load_structure
 
 DIMER_PDB = Path(__file__).resolve().parent / "data" / "1a28" / "1a28.pdb.gz"
@@ -162,13 +158,6 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--n", type=int, default=20000, help="number of particles")
-    parser.add_argument("--box", type=int, default=64, help="pixels")
-    parser.add_argument("--apix", type=float,
-                        help="pixel size (Angstrom; default: box = %.1f x the "
-                             "largest extent)" % BOX_OVER_EXTENT)
-    parser.add_argument("--snr", type=float, default=0.05)
     parser.add_argument("--frames", type=int, default=98,
                         help="states along the path (as adk's 98 DIMS frames)")
     parser.add_argument("--rmsd", type=float, default=5.0,
@@ -177,44 +166,19 @@ def parse_args(argv=None):
                         help="which non-trivial ANM mode, 0 the softest (default 1: "
                              "the softest mode, 0, pushes interface side chains "
                              "through each other, 0.5 A apart at the last frame)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--three-states", action="store_true",
-                        help="start / middle / end clouds (0.5/0.3/0.2) instead "
-                             "of the uniform path")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="CPU threads for the simulator")
+    add_simulation_options(parser, "start / middle / end clouds (0.5/0.3/0.2) "
+                                   "instead of the uniform path")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
     model = load_structure(DIMER_PDB)
     print("%s: %d residues in %d chains, %d heavy atoms"
           % (DIMER_PDB.name, model.n, len(np.unique(model.chain_index)),
              int((model.atoms.atomic_numbers > 1).sum())))
     frames, heavy = rigid_path(model, args.frames, args.rmsd, args.mode)
-    extent = largest_extent(frames)
-    apix = args.apix or round(BOX_OVER_EXTENT * extent / args.box, 2)
-    print("largest extent %.1f A; box %d px x %.2f A/px = %.1f A (%.2f x)"
-          % (extent, args.box, apix, args.box * apix, args.box * apix / extent))
-    if args.three_states:
-        frame_of_state, weights, labels = three_state_frames(len(frames))
-    else:
-        frame_of_state = np.arange(len(frames))
-        weights, labels = None, None
-    ensemble = StateEnsemble(frames[frame_of_state],
-                             model.atoms.atomic_numbers[heavy], model, heavy)
-    t0 = time.perf_counter()
-    result = simulate_dataset(ensemble, args.out, args.n, box=args.box,
-                              apix=apix, weights=weights, snr=args.snr,
-                              defocus_range=(10000.0, 30000.0), seed=args.seed)
-    seconds = time.perf_counter() - t0
-    _add_frames(result.truth, frame_of_state, labels)
-    print("simulated %d particles of %d px (%d states) in %.1f s"
-          % (args.n, args.box, ensemble.n_states, seconds))
-    print("particles: %s\ntruth:     %s\nreference: %s (frame 0)"
-          % (result.star, result.truth, result.reference))
+    simulate_path(frames, model.atoms.atomic_numbers[heavy], model, heavy, args)
 
 
 if __name__ == "__main__":
