@@ -7,6 +7,8 @@ pinned to the engine's registries by ``tests/scipion/test_form_choices.py``)
 and conditions are written by name through :func:`choice_is`, so a new
 prior or sampler never shifts a condition onto the wrong item.
 """
+import math
+
 import pyworkflow.protocol.params as params
 
 #: Condition of the parameters that only a new run takes (not a continued one).
@@ -59,3 +61,14 @@ def _condition(param, choices, names, equal, member):
     if len(indices) == 1:
         return "%s %s %d" % (param, equal, indices[0])
     return "%s %s (%s)" % (param, member, ", ".join(str(i) for i in indices))
+
+
+def junk_threshold_errors(protocol):
+    """The form's error for a junk score threshold (``junkThreshold``, used
+    when ``excludeJunk`` is set) that is not a finite number, or none."""
+    value = protocol.junkThreshold.get()
+    if protocol.excludeJunk and (value is None or not math.isfinite(value)
+                                 or abs(value) > 1e6):
+        return ["The junk score threshold must be a finite number (a robust "
+                "z-score, 2 by default), got %s." % value]
+    return []

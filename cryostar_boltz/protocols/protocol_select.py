@@ -13,7 +13,7 @@ from pwem.objects import SetOfParticles
 from .. import constants as cts
 from ..engine import layout
 from ..engine.io import read_json, write_text
-from .form import Outputs, add_choice
+from .form import Outputs, add_choice, junk_threshold_errors
 from .protocol_base import CryoStarBoltzProtBase, flex_attr
 
 OUTPUTS = Outputs(Particles=SetOfParticles)
@@ -79,8 +79,8 @@ class CryoStarBoltzProtSelect(CryoStarBoltzProtBase):
         form.addParam("junkThreshold", params.FloatParam, default=2.0,
                       condition="excludeJunk", label="Junk score threshold",
                       help="Particles scoring above it are left out (a robust "
-                           "z-score: 2 leaves out about 0.3 % of good "
-                           "particles; higher keeps more).")
+                           "z-score: 2 left out 0-0.4 % of good particles on "
+                           "the adk benchmarks; higher keeps more).")
 
     # ------------------------------------------------------------ steps
     def _insertAllSteps(self):
@@ -159,6 +159,7 @@ class CryoStarBoltzProtSelect(CryoStarBoltzProtBase):
             errors.append("Give a polygon, latent ranges, clusters or junk "
                           "exclusion to select by.")
         run = self._getRunDir()
+        errors += junk_threshold_errors(self)
         if self.excludeJunk and run and not os.path.isfile(layout.RunLayout(run).junk_score):
             errors.append("The training run has no per-particle junk scores (it "
                           "was trained before they were written).")

@@ -54,3 +54,18 @@ def test_error_line_is_the_engine_error_without_its_prefix():
     assert error_line("Traceback...\nImportError: no module gemmi\n", "place") == (
         "ImportError: no module gemmi")
     assert error_line("", "place") is None
+
+
+def test_a_junk_threshold_must_be_a_finite_number():
+    from types import SimpleNamespace
+
+    from cryostar_boltz.protocols.form import junk_threshold_errors
+
+    def form(exclude, value):
+        return SimpleNamespace(excludeJunk=exclude,
+                               junkThreshold=SimpleNamespace(get=lambda: value))
+    assert junk_threshold_errors(form(True, 2.0)) == []
+    assert junk_threshold_errors(form(False, float("nan"))) == []   # not used
+    for bad in (float("nan"), float("inf"), 1e300, None):
+        (error,) = junk_threshold_errors(form(True, bad))
+        assert "must be a finite number" in error
