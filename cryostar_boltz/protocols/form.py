@@ -63,6 +63,18 @@ def _condition(param, choices, names, equal, member):
     return "%s %s (%s)" % (param, member, ", ".join(str(i) for i in indices))
 
 
+def add_junk_params(form, what):
+    """``excludeJunk`` (``what`` says what leaving junk out means for the
+    protocol) and its ``junkThreshold`` (``--exclude-junk Z``)."""
+    form.addParam("excludeJunk", params.BooleanParam, default=False,
+                  label="Exclude junk particles?", help=what)
+    form.addParam("junkThreshold", params.FloatParam, default=2.0,
+                  condition="excludeJunk", label="Junk score threshold",
+                  help="Particles scoring above it are left out (a robust "
+                       "z-score: 2 left out 0-0.4 % of good particles on "
+                       "the adk benchmarks; higher keeps more).")
+
+
 def junk_threshold_errors(protocol):
     """The form's error for a junk score threshold (``junkThreshold``, used
     when ``excludeJunk`` is set) that is not a finite number, or none."""

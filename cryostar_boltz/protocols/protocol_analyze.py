@@ -11,7 +11,7 @@ from pwem.objects import SetOfAtomStructFlex, SetOfClassesFlex, SetOfVolumesFlex
 from .. import constants as cts
 from ..engine import layout
 from ..engine.io import read_json
-from .form import Outputs, add_choice, choice_is, junk_threshold_errors
+from .form import Outputs, add_choice, add_junk_params, choice_is, junk_threshold_errors
 from .protocol_base import CryoStarBoltzProtBase, flex_attr
 
 #: Prefix of the per-cluster particle subsets (ParticlesCluster000, ...):
@@ -66,21 +66,14 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
                       help="Also a 2-D UMAP embedding of the latents, for the "
                            "latent-space viewer and for selecting particles "
                            "on it (needs the umap-learn package).")
-        form.addParam("excludeJunk", params.BooleanParam, default=False,
-                      label="Exclude junk particles?",
-                      help="Leave out of the clustering (and of the classes "
-                           "and subsets) the particles whose junk score is "
-                           "above the threshold: those whose consensus pose "
-                           "fits the decoded structure no better than random "
-                           "orientations (false picks, wrong poses). The "
-                           "score is the training output's per-particle "
-                           "attribute; runs trained before it existed have "
-                           "none.")
-        form.addParam("junkThreshold", params.FloatParam, default=2.0,
-                      condition="excludeJunk", label="Junk score threshold",
-                      help="Particles scoring above it are left out (a robust "
-                           "z-score: 2 left out 0-0.4 % of good particles on "
-                           "the adk benchmarks; higher keeps more).")
+        add_junk_params(form, "Leave out of the clustering (and of the classes "
+                              "and subsets) the particles whose junk score is "
+                              "above the threshold: those whose consensus pose "
+                              "fits the decoded structure no better than random "
+                              "orientations (false picks, wrong poses). The "
+                              "score is the training output's per-particle "
+                              "attribute; runs trained before it existed have "
+                              "none.")
         form.addParam("doMaps", params.BooleanParam, default=True,
                       label="Cluster maps?",
                       help="Also write the map at each cluster centre when "

@@ -13,7 +13,7 @@ from pwem.objects import SetOfParticles
 from .. import constants as cts
 from ..engine import layout
 from ..engine.io import read_json, write_text
-from .form import Outputs, add_choice, junk_threshold_errors
+from .form import Outputs, add_choice, add_junk_params, junk_threshold_errors
 from .protocol_base import CryoStarBoltzProtBase, flex_attr
 
 OUTPUTS = Outputs(Particles=SetOfParticles)
@@ -69,18 +69,11 @@ class CryoStarBoltzProtSelect(CryoStarBoltzProtBase):
         form.addParam("invert", params.BooleanParam, default=False,
                       label="Invert the selection?",
                       help="Keep the particles the criteria above leave out.")
-        form.addParam("excludeJunk", params.BooleanParam, default=False,
-                      label="Exclude junk particles?",
-                      help="Leave out, whatever the criteria above, the "
-                           "particles whose junk score is above the threshold "
-                           "(their consensus pose fits the decoded structure no "
-                           "better than random orientations). Alone, it "
-                           "selects every particle but the junk.")
-        form.addParam("junkThreshold", params.FloatParam, default=2.0,
-                      condition="excludeJunk", label="Junk score threshold",
-                      help="Particles scoring above it are left out (a robust "
-                           "z-score: 2 left out 0-0.4 % of good particles on "
-                           "the adk benchmarks; higher keeps more).")
+        add_junk_params(form, "Leave out, whatever the criteria above, the "
+                              "particles whose junk score is above the threshold "
+                              "(their consensus pose fits the decoded structure no "
+                              "better than random orientations). Alone, it "
+                              "selects every particle but the junk.")
 
     # ------------------------------------------------------------ steps
     def _insertAllSteps(self):
