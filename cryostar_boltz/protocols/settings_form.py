@@ -16,7 +16,7 @@ DERIVED_PARAMS = {
     "numberOfEpochs": "epochs", "batchSize": "batch_size", "lowPass": "low_pass",
     "elasticWeight": "elastic_weight", "elasticKeep": "elastic_keep",
     "learningRate": "lr", "klWarmup": "kl_warmup",
-    "elasticWeightFinal": "elastic_weight_final",
+    "elasticWeightFinal": "elastic_weight_final", "outlierZ": "outlier_z",
 }
 
 
@@ -27,6 +27,15 @@ class PositiveOrEmpty(params.Conditional):
         params.Conditional.__init__(self, "Value should be empty (auto) or greater "
                                     "than 0", allowsNull=True)
         self._condition = lambda value: value > 0
+
+
+class NonNegativeOrEmpty(params.Conditional):
+    """A parameter left empty (derived) or at least 0."""
+
+    def __init__(self):
+        params.Conditional.__init__(self, "Value should be empty (auto) or at least 0",
+                                    allowsNull=True)
+        self._condition = lambda value: value >= 0
 
 
 def define_settings(form):

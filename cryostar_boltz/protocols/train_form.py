@@ -20,9 +20,9 @@ from ..engine.training.config import DensityConfig, TrainConfig
 from ..engine.training.derived import RULES
 from .focus_form import define_focus, focus_args, focus_summary  # noqa: F401
 from .form import NEW_RUN, add_choice, choice_is
-from .settings_form import (DERIVED_PARAMS, PositiveOrEmpty, auto_help,  # noqa: F401
-                            define_settings, planned_batch, settings_args,
-                            settings_summary)
+from .settings_form import (DERIVED_PARAMS, NonNegativeOrEmpty, PositiveOrEmpty,  # noqa: F401
+                            auto_help, define_settings, planned_batch,
+                            settings_args, settings_summary)
 
 #: Stage-1 defaults (``cryostar-boltz train``).
 TRAIN = TrainConfig()
@@ -35,11 +35,10 @@ PRIOR_DEFAULTS = {"components": 8, "hidden_units": 8, "visible_units": 8,
 
 #: Form parameter -> ``TrainConfig`` field, passed on every new training.
 STAGE1_FIELDS = {
-    "latentDim": "latent_dim", "continuityWeight": "continuity_weight",
-    "clashWeight": "clash_weight", "elasticCutoff": "elastic_cutoff",
+    "latentDim": "latent_dim", "continuityWeight": "continuity_weight", "seed": "seed",
+    "clashWeight": "clash_weight", "elasticCutoff": "elastic_cutoff", "klBeta": "kl_beta",
     "elasticTolerance": "elastic_tolerance", "freeBits": "free_bits",
-    "klBeta": "kl_beta", "maskRadius": "mask_radius", "seed": "seed",
-}
+    "maskRadius": "mask_radius"}
 #: Form parameter -> ``TrainConfig`` field, passed unless empty (None): the
 #: engine then derives it (``DERIVED_PARAMS``) or uses its default.
 STAGE1_OPTIONAL = dict(DERIVED_PARAMS, sigma="sigma")
@@ -233,9 +232,13 @@ def define_losses(form):
             ("elasticKeep", "Elastic edges kept (quantile)",
              "Per chain, keep the edges below this quantile of distance "
              "variance; lower frees large domain motions."),
-            ("learningRate", "Learning rate", "AdamW learning rate.")):
+            ("learningRate", "Learning rate", "AdamW learning rate."),
+            ("outlierZ", "Outlier image loss (robust SDs)", "A particle whose image "
+             "loss lies this far above its batch's median (a wrong pose, junk) "
+             "leaves that step's image loss, from a fifth of the run on; 0 keeps all.")):
         group.addParam(name, params.FloatParam, default=_train(name), allowsNull=True,
-                       label=label, help=auto_help(text, DERIVED_PARAMS[name]))
+                       label=label, help=auto_help(text, DERIVED_PARAMS[name]),
+                       validators=[NonNegativeOrEmpty()])
     for name, label, text in (
             ("continuityWeight", "Continuity weight",
              "Weight of the chain-continuity restraint (bonded "
@@ -274,9 +277,8 @@ def define_losses(form):
                     "better;\n*atoms*: every heavy atom of the reference, "
                     "carried by its residue (closest to a real map; about 8 "
                     "times the projection work)." % RULES["pseudo_atoms"])
-    group.addParam("elasticWeightFinal", params.FloatParam,
-                   default=_train("elasticWeightFinal"),
-                   allowsNull=True, label="Final elastic weight",
+    group.addParam("elasticWeightFinal", params.FloatParam, allowsNull=True,
+                   default=_train("elasticWeightFinal"), label="Final elastic weight",
                    help=auto_help(
                        "The elastic-network weight decays (cosine) from its "
                        "weight above to this value over the run: strong "
@@ -316,15 +318,13 @@ def define_stage2(form):
                        "box.")
     form.addParam("densityHidden", params.IntParam, default=DENSITY.hidden,
                   validators=[params.Positive], condition="doDensity",
-                  expertLevel=params.LEVEL_ADVANCED,
-                  label="Decoder width",
+                  expertLevel=params.LEVEL_ADVANCED, label="Decoder width",
                   help="Width of the density decoder (1024 as in "
                        "cryoDRGN; smaller is faster on a CPU).")
     form.addParam("densityLayers", params.IntParam, default=DENSITY.layers,
                   validators=[params.Positive], condition="doDensity",
-                  expertLevel=params.LEVEL_ADVANCED,
-                  label="Residual blocks", help="Depth of the decoder.")
+                  expertLevel=params.LEVEL_ADVANCED, label="Residual blocks",
+                  help="Depth of the decoder.")
     form.addParam("densityBatch", params.IntParam, default=DENSITY.batch_size,
-                  validators=[params.Positive], condition="doDensity",
-                  expertLevel=params.LEVEL_ADVANCED,
-                  label="Batch size", help="Particles per step.")
+                  validators=[params.Positive], condition="doDensity", label="Batch size",
+                  expertLevel=params.LEVEL_ADVANCED, help="Particles per step.")

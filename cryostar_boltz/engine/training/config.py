@@ -37,6 +37,9 @@ PSEUDO_ATOM_MODES = ("ca", "centroid", "atoms")
 DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?|mps")
 #: Learning-rate schedules of stage 1.
 LR_SCHEDULES = ("constant", "cosine")
+#: What the encoder sees: the particle images, or the images low-passed like
+#: the loss's targets (``--low-pass``).
+ENCODER_INPUTS = ("images", "low-passed")
 #: How the stage-1 decoder moves the reference: a free displacement per
 #: residue, or one rigid transform per domain (``domain_decoder``).
 MOTIONS = ("free", "domains")
@@ -208,6 +211,7 @@ class TrainConfig(LoopOptions):
     decoder_hidden: tuple = (32, 64, 128, 256, 512)
     sigma: Optional[float] = None      # Gaussian width (A); None: per rendering
     pseudo_atoms: Optional[str] = None  # render at the CA, "centroid" or "atoms"
+    encoder_input: Optional[str] = None  # "images", or "low-passed" by --low-pass
     # prior
     prior: str = "gaussian"
     prior_options: dict = field(default_factory=dict)
@@ -227,6 +231,8 @@ class TrainConfig(LoopOptions):
     free_bits: float = 3.0
     kl_beta: float = 0.5
     kl_warmup: Optional[int] = None
+    # robust z above which a particle's image loss leaves the step; 0: none
+    outlier_z: Optional[float] = None
     # optimisation (and the epoch loop's options)
     lr_schedule: Optional[str] = None  # "constant", or "cosine": decay to 10% of lr
     # outputs: structure files in "pdb" or "cif", decided from the reference
@@ -278,7 +284,8 @@ class TrainConfig(LoopOptions):
             ("clash_distance", positive_float, False),
             ("clash_max_distance", positive_float, False),
             ("free_bits", nonnegative_float, False), ("kl_beta", nonnegative_float, False),
-            ("kl_warmup", nonnegative_int, False)]
+            ("kl_warmup", nonnegative_int, False),
+            ("outlier_z", nonnegative_float, False)]
 
     def _validate_focus(self):
         """--move, --motion, --domains and --num-domains: their texts parse
@@ -312,6 +319,7 @@ class TrainConfig(LoopOptions):
         self.decoder_hidden = tuple(check("decoder_hidden", v, positive_int)
                                     for v in self.decoder_hidden)
         for name, choices in (("pseudo_atoms", PSEUDO_ATOM_MODES),
+                              ("encoder_input", ENCODER_INPUTS),
                               ("lr_schedule", LR_SCHEDULES), ("preset", PRESETS)):
             if getattr(self, name) is not None or name == "preset":
                 one_of(label(name), getattr(self, name), choices)
@@ -405,7 +413,7 @@ def config_from_args(args):
                          "(or --resume to continue a run)")
     options = {k: v for k, v in vars(args).items()
                if k not in ("out", "resume", "overwrite", "debug", "prior_option")}
-    for name in ("pseudo_atoms", "lr_schedule"):  # the command line's "auto"
+    for name in ("pseudo_atoms", "lr_schedule", "encoder_input"):  # "auto"
         if options.get(name) == "auto":
             options[name] = None
     options.setdefault("workdir", None)

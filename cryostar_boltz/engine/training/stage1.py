@@ -26,7 +26,8 @@ from ..domains import describe_domains, domains_record, resolve_domains
 from ..io import atomic_path, read_json, save_array, save_json
 from ..analysis import nearest_particles
 from ..layout import CONVERGENCE_COLUMNS, LATENT_CORR, PC1_RMSD, model_suffix
-from ..losses import StructuralRestraints, beta_schedule, correlation_loss, gaussian_kl
+from ..losses import (StructuralRestraints, beta_schedule, correlation_loss, gaussian_kl,
+                      inlier_weights)
 from ..models import StructureVAE
 from ..outputs import created_folder, no_checkpoint
 from ..particle_scores import RANDOM_POSES, describe_scores, save_particle_scores
@@ -46,6 +47,11 @@ from .loop import EpochTrainer, NonFiniteLoss, adamw, diverged, save_torch
 #: Largest |z| a converged run's latents reach (posterior means of a
 #: standard-normal-like prior sit within a few units).
 MAX_LATENT = 1e3
+#: Outlying image losses (``--outlier-z``) leave the steps from this
+#: fraction of the run on: before it the decoder has not yet moved from the
+#: reference, and a particle far from it is not an outlier.
+OUTLIER_START = 0.2
+
 #: Decoded coordinates further than this many box lengths (Angstrom) from
 #: the box centre mean the decoder diverged.
 MAX_BOXES = 10
@@ -56,7 +62,7 @@ class Stage1Trainer(EpochTrainer):
     the latents, the model and the analysis."""
     metric_columns = ("step", "epoch", "loss", "image", "continuity", "elastic",
                       "elastic_kept", "clash", "kl", "log_z", "beta", "lr",
-                      "particles_per_s", "skipped") + CONVERGENCE_COLUMNS
+                      "particles_per_s", "skipped", "outliers") + CONVERGENCE_COLUMNS
     progress_terms = ("loss", "image", "continuity", "elastic", "clash", "kl")
 
     def __init__(self, cfg, run_dir, resume=False, log=print, overwrite=False):
@@ -225,8 +231,10 @@ class Stage1Trainer(EpochTrainer):
                                 extra_dim=self.prior.extra_encoder_dim, sigma=sigma,
                                 decoder_input_dim=self.prior.decoder_input_dim,
                                 render_points=render_points(placed, cfg.pseudo_atoms),
-                                moving=self.moving, domain_labels=self.domain_labels
-                                ).to(self.device)
+                                moving=self.moving, domain_labels=self.domain_labels,
+                                encoder_filter=(self.lowpass.float()
+                                                if cfg.encoder_input == "low-passed"
+                                                else None)).to(self.device)
         sample = self.images[np.linspace(0, self.particles.n - 1,
                                          min(self.particles.n, 2000)).astype(int)]
         self.vae.encoder.fit_input_scale(sample)
@@ -349,6 +357,15 @@ class Stage1Trainer(EpochTrainer):
         kl, logs = self.prior.kl(mu, logvar, extra)
         return kl, logs
 
+    def inlier_weights(self, image, step):
+        """(B,) 0/1 weights of a batch's image losses ``image`` (B,):
+        :func:`~..losses.inlier_weights` at ``--outlier-z`` from
+        :data:`OUTLIER_START` of the run on, all 1 before."""
+        total = max(1, self.cfg.epochs * self.steps_per_epoch)
+        if step < OUTLIER_START * total:
+            return torch.ones_like(image)
+        return inlier_weights(image, self.cfg.outlier_z or 0.0)
+
     def train_step(self, batch_idx_global, step):
         cfg, ctx = self.cfg, self.ctx
         G = self.global_batch
@@ -364,7 +381,8 @@ class Stage1Trainer(EpochTrainer):
         self.optimizer.zero_grad(set_to_none=True)
         image, r, kl, kl_logs = self.forward_losses(idx, step, noise)
         share = b / G
-        loss = (image.sum() / G
+        inliers = self.inlier_weights(image, step)
+        loss = ((image * inliers).sum() / G
                 + beta * kl.sum() / (G * self.n_masked)
                 + share * (cfg.continuity_weight * r["continuity"]
                            + self.elastic_weight(step) * r["elastic"]
@@ -374,11 +392,12 @@ class Stage1Trainer(EpochTrainer):
                              share * r["elastic"].detach(),
                              share * r["elastic_kept"].detach(),
                              share * r["clash"].detach(),
-                             kl.detach().sum() / G]).double()
+                             kl.detach().sum() / G,
+                             (b - inliers.sum()).detach()]).double()
         bad = self.guarded_update(loss)
         ctx.all_reduce_(terms)
         values = dict(zip(("loss", "image", "continuity", "elastic",
-                           "elastic_kept", "clash", "kl"), terms.tolist()))
+                           "elastic_kept", "clash", "kl", "outliers"), terms.tolist()))
         values.update(beta=beta, lr=self.optimizer.param_groups[0]["lr"],
                       skipped=int(bad))
         values.update(kl_logs)
