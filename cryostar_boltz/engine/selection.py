@@ -282,7 +282,9 @@ def select_particles(latents, polygon=None, space="pca", ranges=(),
     particle. ``exclude``: ``(criterion dict with a "label", (n,) bool)``
     of particles left out whatever the rest (after ``invert``; e.g. the
     junk, :func:`~.particle_scores.junk_exclusion`), alone a criterion
-    too. ValueError when no criterion is given, a range names a
+    too (with ``invert``, alone: the particles it leaves out). Particles
+    the analysis left out of its clusters (label -1) stay out of an
+    inverted cluster selection. ValueError when no criterion is given, a range names a
     dimension the run lacks, a cluster does not exist, or nothing is
     selected."""
     if polygon is None and not ranges and not clusters and not masks and exclude is None:
@@ -325,10 +327,25 @@ def select_particles(latents, polygon=None, space="pca", ranges=(),
         keep &= inside
         criteria.append({"clusters": list(clusters), "analysis": str(folder),
                          "inside": int(inside.sum())})
-    if invert:
+    only_exclude = (exclude is not None and polygon is None and not ranges
+                    and not clusters and not masks)
+    if invert and only_exclude:
+        # --exclude-junk --invert: the particles it would leave out, alone
+        criterion, left_out = exclude
+        criteria.append(dict(criterion, inside=int(left_out.sum()), invert=True))
+        keep = left_out.copy()
+    elif invert:
         keep = ~keep
         criteria.append({"invert": True})
-    if exclude is not None:
+        if clusters:
+            # the particles the analysis itself left out (label -1: its
+            # junk) are in no cluster, and no inverted cluster brings them back
+            unlabelled = labels < 0
+            keep &= ~unlabelled
+            if unlabelled.any():
+                criteria.append({"left out by the analysis": int(unlabelled.sum()),
+                                 "analysis": str(folder)})
+    if exclude is not None and not (invert and only_exclude):
         criterion, left_out = exclude
         keep &= ~left_out
         criteria.append(dict(criterion, inside=int((~left_out).sum())))
@@ -427,8 +444,13 @@ def _describe(criteria):
                          % (len(c["polygon"]), c["space"].upper(), c["inside"]))
         elif "range" in c:
             parts.append("--range %s (%d inside)" % (c["range"], c["inside"]))
+        elif "label" in c and c.get("invert"):
+            parts.append("--invert of %s (%d left out by it)" % (c["label"], c["inside"]))
         elif "label" in c:
             parts.append("%s (%d inside)" % (c["label"], c["inside"]))
+        elif "left out by the analysis" in c:
+            parts.append("not left out by %s (%d are)"
+                         % (c["analysis"], c["left out by the analysis"]))
         elif "clusters" in c:
             parts.append("--clusters %s (%d inside)"
                          % (",".join(map(str, c["clusters"])), c["inside"]))

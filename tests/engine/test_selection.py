@@ -126,6 +126,38 @@ def test_clusters_of_an_analysis_folder(star_run, tmp_path):
         select_particles(RunLatents(star_run, analysis), clusters=[5])
 
 
+def test_inverted_clusters_keep_out_what_the_analysis_left_out(star_run, tmp_path):
+    analysis = tmp_path / "analysis_kmeans2"
+    analysis.mkdir()
+    # particles 3 and 6 were junk: the analysis labelled them -1
+    np.save(analysis / layout.LABELS, np.array([0, 0, 1, -1, 1, 0, -1]))
+    latents = RunLatents(star_run, analysis)
+    picked = select_particles(latents, clusters=[0], invert=True)
+    assert picked.indices.tolist() == [2, 4]
+    assert {"left out by the analysis": 2, "analysis": str(analysis)} in picked.criteria
+    # with no unlabelled particle, nothing is said
+    np.save(analysis / layout.LABELS, np.array([0, 0, 1, 1, 1, 0, 0]))
+    picked = select_particles(RunLatents(star_run, analysis), clusters=[0], invert=True)
+    assert picked.indices.tolist() == [2, 3, 4]
+    assert picked.criteria[-1] == {"invert": True}
+
+
+def test_exclusion_inverted_alone_selects_what_it_leaves_out(star_run):
+    junk = np.array([False, True, False, False, False, True, False])
+    exclude = ({"label": "junk score > 2"}, junk)
+    only_junk = select_particles(RunLatents(star_run), invert=True, exclude=exclude)
+    assert only_junk.indices.tolist() == [1, 5]
+    assert select_particles(RunLatents(star_run), exclude=exclude).indices.tolist() == \
+        [0, 2, 3, 4, 6]
+    # with another criterion, invert applies to it and the junk stays out
+    picked = select_particles(RunLatents(star_run), ranges=[parse_range("pc1:0:")],
+                              invert=True, exclude=exclude)
+    assert not set(picked.indices.tolist()) & {1, 5}
+    with pytest.raises(ValueError, match=r"--invert of junk score > 2 \(0 left out by it\)"):
+        select_particles(RunLatents(star_run), invert=True,
+                         exclude=({"label": "junk score > 2"}, np.zeros(7, bool)))
+
+
 def test_umap_polygon_uses_the_saved_embedding(star_run, tmp_path):
     analysis = tmp_path / "analysis"
     analysis.mkdir()

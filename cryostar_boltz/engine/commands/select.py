@@ -14,12 +14,14 @@ Criteria (a particle is kept when it meets every one given):
     --clusters LIST  in the clusters LIST (0,2 or 0-3) of --analysis (an
                      analyze output folder: k-means, Gaussian-mixture or
                      prior-basin clusters), or of the run's own k-means.
-    --invert         every particle the criteria above leave out.
+    --invert         every particle the criteria above leave out (particles
+                     an analysis left out of its clusters stay out).
     --exclude-junk [Z]  leave out, whatever the rest, the particles whose
                      junk score (the run's junk_score.npy: robust z-score
                      of the pose contrast at the end of training) is
                      above Z (default 2); alone, it selects every
-                     particle but the junk.
+                     particle but the junk, and with --invert only the
+                     junk.
 
 Writes to --out (refused before anything is created when an input is bad
 or nothing is selected; --out belongs to this selection, as run.json

@@ -94,9 +94,12 @@ class SavedConfig:
     @classmethod
     def for_resume(cls, run_dir, overrides):
         """The config saved in ``run_dir`` with ``overrides`` (a dict) of
-        :data:`RESUME_OPTIONS` applied; ValueError for any other option."""
+        :data:`RESUME_OPTIONS` applied; ValueError for any other option
+        whose value is not the run's own (:meth:`unchanged`)."""
         cfg = cls.load(run_dir)
         for key, value in overrides.items():
+            if key not in RESUME_OPTIONS and cfg.unchanged(key, value):
+                continue
             if key not in RESUME_OPTIONS:
                 raise ValueError("--resume continues %s with its saved options; "
                                  "%s cannot change (allowed: %s)"
@@ -106,6 +109,13 @@ class SavedConfig:
             setattr(cfg, key, value)
         cfg.validate()
         return cfg
+
+    def unchanged(self, key, value):
+        """Whether option ``key`` given as ``value`` asks for what this
+        (saved) config already has: the same value, or "auto" (None) for
+        an option the run derived itself."""
+        return value == getattr(self, key, None) or (
+            value in (None, "auto") and key in (getattr(self, "derived", None) or {}))
 
     @classmethod
     def from_options(cls, **options):

@@ -147,6 +147,9 @@ def rule_low_pass(facts, values):
 
 
 def rule_batch_size(facts, values):
+    if facts.particles < BATCH_SIZE:
+        return BATCH_SIZE, ("the recommended batch; each step takes all %d particles"
+                            % facts.particles)
     return BATCH_SIZE, "the recommended batch"
 
 

@@ -95,3 +95,21 @@ def test_structure_format_option_and_old_configs_read_as_auto(tmp_path):
     path.write_text(path.read_text().replace('  "format": "auto",\n', ""))
     assert '"format"' not in path.read_text()
     assert TrainConfig.load(tmp_path).format == "auto"
+
+
+def test_resume_accepts_an_option_given_again_with_the_runs_own_value(tmp_path):
+    from cryostar_boltz.engine.training.derived import DataFacts, resolve
+    cfg = TrainConfig(particles="p.star", reference="r.pdb", lr=1e-3)
+    resolve(cfg, DataFacts(3000, 64, 1.45, 214, 1656, 1))
+    cfg.save(tmp_path)
+    low_pass = cfg.low_pass
+    # the same values, "auto" for what the run derived, its own preset
+    same = {"lr": 1e-3, "low_pass": low_pass, "preset": "auto", "pseudo_atoms": "auto",
+            "epochs": 4}
+    resumed = TrainConfig.for_resume(tmp_path, same)
+    assert (resumed.lr, resumed.low_pass, resumed.pseudo_atoms, resumed.epochs) == \
+        (1e-3, low_pass, "atoms", 4)
+    # a new value still cannot change, nor can "auto" replace a given value
+    for key, value in (("low_pass", low_pass + 1), ("preset", "cryostar"), ("lr", None)):
+        with pytest.raises(ValueError, match="%s cannot change" % key.replace("_", "-")):
+            TrainConfig.for_resume(tmp_path, {key: value})

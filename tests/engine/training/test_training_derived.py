@@ -233,3 +233,11 @@ def test_a_tiny_run_logs_and_saves_what_it_derived(tmp_path, adk_dir):
     run_training(again, run, resume=True, log=lambda *a: None)
     assert TrainConfig.load(run).derived == saved.derived
     assert TrainConfig.load(run).low_pass == saved.low_pass
+
+
+def test_batch_line_says_a_small_set_trains_whole():
+    small = resolved(DataFacts(50, 64, 1.45, 214, 1656, 1))
+    assert small.batch_size == 128
+    assert small.derived["batch_size"] == ("auto: the recommended batch; each step "
+                                           "takes all 50 particles")
+    assert resolved(ADK).derived["batch_size"] == "auto: the recommended batch"
