@@ -67,29 +67,6 @@ def correlation_loss(pred, obs, mask=None, eps=1e-5, std_region="mask"):
     return -dots / ((std_g + eps) * (std_p + eps)) / n_masked
 
 
-#: Robust standard deviation of a normal sample: this many times its median
-#: absolute deviation.
-MAD_TO_SD = 1.4826
-
-
-def inlier_weights(losses, z):
-    """(B,) 0/1 weights (the dtype of ``losses``) of a batch's per-particle
-    losses (B,), lower is better: 0 for a loss more than ``z`` robust
-    standard deviations (:data:`MAD_TO_SD` x the median absolute deviation)
-    above the batch's median, 1 otherwise; all 1 for ``z <= 0``, fewer than
-    8 losses or no spread. A trimmed loss (Huber 1981, "Robust
-    Statistics": the median/MAD outlier rule); computed without gradient."""
-    ones = torch.ones_like(losses)
-    if z <= 0 or losses.numel() < 8:
-        return ones
-    loss = losses.detach()
-    median = loss.median()
-    spread = MAD_TO_SD * (loss - median).abs().median()
-    if not bool(torch.isfinite(spread)) or spread <= 0:
-        return ones
-    return (loss - median <= z * spread).to(losses.dtype)
-
-
 def _masked_std(x, weight, n):
     """Unbiased std of the masked pixels of ``x`` (already zero outside), two-pass."""
     mean = x.sum(-1, keepdim=True) / n

@@ -233,9 +233,9 @@ def define_losses(form):
              "Per chain, keep the edges below this quantile of distance "
              "variance; lower frees large domain motions."),
             ("learningRate", "Learning rate", "AdamW learning rate."),
-            ("outlierZ", "Outlier image loss (robust SDs)", "A particle whose image "
-             "loss lies this far above its batch's median (a wrong pose, junk) "
-             "leaves that step's image loss, from a fifth of the run on; 0 keeps all.")):
+            ("outlierZ", "Pose screen (robust SDs)", "A particle whose pose contrast "
+             "(its fit with its own pose against random ones) lies this far above the "
+             "median (a wrong pose, junk) leaves the image loss; 0 keeps all.")):
         group.addParam(name, params.FloatParam, default=_train(name), allowsNull=True,
                        label=label, help=auto_help(text, DERIVED_PARAMS[name]),
                        validators=[NonNegativeOrEmpty()])

@@ -389,27 +389,3 @@ def test_elastic_tolerance_is_a_flat_bottomed_well():
     with pytest.raises(ValueError, match="elastic_tolerance"):
         StructuralRestraints(ref, [0] * 4, bonds, elastic_tolerance=-1)
 
-
-def test_inlier_weights_leave_out_only_losses_far_above_the_batch_median():
-    from cryostar_boltz.engine.losses import inlier_weights
-    gen = torch.Generator().manual_seed(0)
-    good = -0.45 + 0.05 * torch.randn(127, generator=gen)
-    # a wrong pose: the correlation of a random orientation (about -0.23)
-    losses = torch.cat([good, torch.tensor([-0.15]), torch.tensor([-0.9])])
-    weights = inlier_weights(losses, 3.0)
-    assert weights.dtype == losses.dtype and weights.shape == losses.shape
-    assert weights[127] == 0  # far above: left out
-    assert weights[128] == 1  # far below (a better fit) is kept: one-sided
-    assert weights[:127].sum() >= 126  # at most one good particle by chance
-    assert (inlier_weights(losses, 0.0) == 1).all()  # 0: every particle kept
-    assert (inlier_weights(losses[:7], 3.0) == 1).all()  # too few to judge
-    assert (inlier_weights(torch.full((16,), -0.4), 3.0) == 1).all()  # no spread
-
-
-def test_inlier_weights_carry_no_gradient_and_scale_the_loss():
-    from cryostar_boltz.engine.losses import inlier_weights
-    losses = torch.tensor([0.1 * k for k in range(15)] + [10.0], requires_grad=True)
-    weights = inlier_weights(losses, 3.0)
-    assert not weights.requires_grad
-    (losses * weights).sum().backward()
-    assert losses.grad.tolist() == [1.0] * 15 + [0.0]

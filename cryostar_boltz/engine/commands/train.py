@@ -190,11 +190,12 @@ def add_args(parser):
                       help=auto("kl_warmup", "steps over which the KL weight rises "
                                 "to --kl-beta;"))
     loss.add_argument("--outlier-z", type=opt_type.nonnegative_float, default=None,
-                      help=auto("outlier_z", "leave a particle out of a step's image "
-                                "loss when that loss lies more than this many robust "
-                                "standard deviations above its batch's median (a "
-                                "wrong pose, junk), from a fifth of the run on; 0 "
-                                "keeps every particle;"))
+                      help=auto("outlier_z", "pose screening: in the first epoch and "
+                                "at a quarter of the run, particles whose pose "
+                                "contrast (own pose against random orientations) "
+                                "lies more than this many robust SDs above the "
+                                "median (wrong poses, junk) leave the image loss; "
+                                "0 keeps every particle;"))
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=opt_type.positive_int, default=None,
                      help=auto("epochs", "passes over the particles (with --resume: "

@@ -54,14 +54,13 @@ ELASTIC_FINAL_FRACTION = 0.1
 #: Per chain, the elastic edges kept (quantile of their error variance).
 ELASTIC_KEEP = 0.8
 
-#: A particle whose image loss lies more than this many robust standard
-#: deviations (1.4826 x the median absolute deviation) above its batch's
-#: median leaves that step's image loss: a particle whose consensus pose
-#: is wrong (junk) cannot be fitted by any structure, and its gradient
-#: would bend the decoder and the encoder towards it (measured on adk with
-#: 5 % random poses: the loss z-score separates them with AUC 0.98, and
-#: above 3 it leaves out 0.06 % of the good particles).
-OUTLIER_Z = 3.0
+#: Pose screening (``training.pose_screen``): in the first epoch and at a
+#: quarter of the run, a particle whose pose contrast (its image loss with
+#: its own pose minus that at random orientations) lies more than this many
+#: robust standard deviations above the median fits its pose no better than
+#: random ones (junk) and leaves the image loss until the next screening.
+#: The same threshold as ``analyze --exclude-junk``.
+OUTLIER_Z = 2.0
 
 #: What the encoder reads ("images", or "low-passed" like the loss's targets).
 ENCODER_INPUT = "images"
@@ -101,7 +100,8 @@ RULES = {
     "elastic_weight_final": "%g x --elastic-weight (cosine decay)"
                             % ELASTIC_FINAL_FRACTION,
     "elastic_keep": "%g" % ELASTIC_KEEP,
-    "outlier_z": "%g robust standard deviations above the batch's median" % OUTLIER_Z,
+    "outlier_z": "pose contrast %g robust standard deviations above the median"
+                 % OUTLIER_Z,
     "encoder_input": ENCODER_INPUT,
 }
 
@@ -196,8 +196,8 @@ def rule_elastic_keep(facts, values):
 
 
 def rule_outlier_z(facts, values):
-    return OUTLIER_Z, ("image losses beyond %g robust SDs of their batch (wrong poses) "
-                       "leave the step" % OUTLIER_Z)
+    return OUTLIER_Z, ("particles whose pose contrast lies %g robust SDs above the "
+                       "median (wrong poses) leave the image loss" % OUTLIER_Z)
 
 
 def rule_encoder_input(facts, values):

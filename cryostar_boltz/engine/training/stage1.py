@@ -26,8 +26,7 @@ from ..domains import describe_domains, domains_record, resolve_domains
 from ..io import atomic_path, read_json, save_array, save_json
 from ..analysis import nearest_particles
 from ..layout import CONVERGENCE_COLUMNS, LATENT_CORR, PC1_RMSD, model_suffix
-from ..losses import (StructuralRestraints, beta_schedule, correlation_loss, gaussian_kl,
-                      inlier_weights)
+from ..losses import StructuralRestraints, beta_schedule, correlation_loss, gaussian_kl
 from ..models import StructureVAE
 from ..outputs import created_folder, no_checkpoint
 from ..particle_scores import RANDOM_POSES, describe_scores, save_particle_scores
@@ -42,16 +41,12 @@ from .config import TrainConfig, input_path
 from .convergence import ConvergenceTracker, reading
 from .data import LossTargets, TrainingData
 from .derived import DataFacts, describe, resolve
+from .pose_screen import PoseScreen
 from .loop import EpochTrainer, NonFiniteLoss, adamw, diverged, save_torch
 
 #: Largest |z| a converged run's latents reach (posterior means of a
 #: standard-normal-like prior sit within a few units).
 MAX_LATENT = 1e3
-#: Outlying image losses (``--outlier-z``) leave the steps from this
-#: fraction of the run on: before it the decoder has not yet moved from the
-#: reference, and a particle far from it is not an outlier.
-OUTLIER_START = 0.2
-
 #: Decoded coordinates further than this many box lengths (Angstrom) from
 #: the box centre mean the decoder diverged.
 MAX_BOXES = 10
@@ -244,6 +239,7 @@ class Stage1Trainer(EpochTrainer):
             clash_range=(cfg.clash_distance, cfg.clash_max_distance),
             quantile=cfg.elastic_keep,
             elastic_tolerance=cfg.elastic_tolerance).to(self.device)
+        self.screen = PoseScreen(self.particles.n, cfg.epochs, cfg.outlier_z, cfg.seed)
         network = [p for p in self.vae.parameters() if p.requires_grad]
         prior = [p for p in self.prior.parameters() if p.requires_grad]
         self.parameters = network + prior
@@ -316,6 +312,13 @@ class Stage1Trainer(EpochTrainer):
         z = mu + torch.exp(0.5 * logvar) * noise
         decoder_input = self.prior.decoder_input(z, extra, training=True)
         image, coords = self.image_loss(idx, images, decoder_input)
+        if self.screen.scoring(self.epoch):
+            # the same structures at random orientations: the pose contrast
+            with torch.no_grad():
+                rotations = self.screen.rotations(len(idx), step, self.device)
+                random = self.projection_losses(idx, images, coords.detach(),
+                                                rotations, own=False)
+            self.screen.record(idx, image.detach(), random)
         reduce_fn = (lambda s: ctx.all_reduce_(s)) if ctx.active else None
         restraints = self.restraints(coords, reduce_fn=reduce_fn)
         kl, kl_logs = self.kl_terms(mu, logvar, extra)
@@ -330,22 +333,30 @@ class Stage1Trainer(EpochTrainer):
         the same structures are also projected with each of them instead of
         the particles' own (same origins, CTF and mask): the loss is then
         (B, 1 + len(rotations)), the particles' own rotations first."""
-        t = torch.as_tensor(idx, device=self.device)
         with self.autocast():
             displacement = self.vae.decoder(decoder_input)
         coords = self.vae.ref_coords + displacement.float()
+        return self.projection_losses(idx, images, coords, rotations), coords
+
+    def projection_losses(self, idx, images, coords, rotations=(), own=True):
+        """Image losses of the particles ``idx`` (their ``images``) against
+        the structures ``coords`` (B, N, 3) projected with their own
+        rotations (unless not ``own``) and then with each of ``rotations``
+        (a sequence of (B, 3, 3)), with the particles' origins, CTF,
+        low-pass and mask: (B,) for one projection, else (B, k)."""
+        t = torch.as_tensor(idx, device=self.device)
         ctf = self.targets.filters(t)
         observed = self.targets.observed(t, images)
         mask = self.mask if self.focus is None else self.focus.particle_weights(
             idx, self.rotations[t], self.shifts[t])
         points = self.vae.render_coords(coords)
         losses = []
-        for rotation in (self.rotations[t], *rotations):
+        for rotation in ((self.rotations[t],) if own else ()) + tuple(rotations):
             proj = imaging.project_gaussians(points, self.vae.render_amplitudes,
                                              rotation, self.D, self.apix,
                                              sigma=self.vae.sigma, shifts=self.shifts[t])
             losses.append(correlation_loss(imaging.apply_ctf(proj, ctf), observed, mask))
-        return (torch.stack(losses, 1) if len(losses) > 1 else losses[0]), coords
+        return torch.stack(losses, 1) if len(losses) > 1 else losses[0]
 
     def kl_terms(self, mu, logvar, extra):
         """Per-particle KL (B,): free bits over the global batch for the
@@ -356,15 +367,6 @@ class Stage1Trainer(EpochTrainer):
                                reduce_fn=reduce_fn), {}
         kl, logs = self.prior.kl(mu, logvar, extra)
         return kl, logs
-
-    def inlier_weights(self, image, step):
-        """(B,) 0/1 weights of a batch's image losses ``image`` (B,):
-        :func:`~..losses.inlier_weights` at ``--outlier-z`` from
-        :data:`OUTLIER_START` of the run on, all 1 before."""
-        total = max(1, self.cfg.epochs * self.steps_per_epoch)
-        if step < OUTLIER_START * total:
-            return torch.ones_like(image)
-        return inlier_weights(image, self.cfg.outlier_z or 0.0)
 
     def train_step(self, batch_idx_global, step):
         cfg, ctx = self.cfg, self.ctx
@@ -381,7 +383,7 @@ class Stage1Trainer(EpochTrainer):
         self.optimizer.zero_grad(set_to_none=True)
         image, r, kl, kl_logs = self.forward_losses(idx, step, noise)
         share = b / G
-        inliers = self.inlier_weights(image, step)
+        inliers = self.screen.weights(idx, image)
         loss = ((image * inliers).sum() / G
                 + beta * kl.sum() / (G * self.n_masked)
                 + share * (cfg.continuity_weight * r["continuity"]
@@ -401,6 +403,9 @@ class Stage1Trainer(EpochTrainer):
         values.update(beta=beta, lr=self.optimizer.param_groups[0]["lr"],
                       skipped=int(bad))
         values.update(kl_logs)
+        if self.batch_in_epoch + 1 == self.steps_per_epoch and self.screen.scoring(self.epoch):
+            reduce_fn = ctx.all_reduce_ if ctx.active else None
+            self.log(self.screen.finish(self.epoch, reduce_fn))
         return values, bad
 
     # ------------------------------------------------------------ checkpoints
@@ -408,7 +413,8 @@ class Stage1Trainer(EpochTrainer):
         return {"config": asdict(self.cfg), "model_config": self.vae.config,
                 "model": self.vae.state_dict(), "prior": self.prior.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
-                "convergence": self.convergence.state_dict()}
+                "convergence": self.convergence.state_dict(),
+                "pose_screen": self.screen.state_dict()}
 
     def epoch_state(self):
         return {"model_config": self.vae.config, "model": self.vae.state_dict(),
@@ -420,6 +426,7 @@ class Stage1Trainer(EpochTrainer):
         self.optimizer.load_state_dict(state["optimizer"])
         # absent from runs that predate it: their next epoch starts afresh
         self.convergence.load_state_dict(state.get("convergence"))
+        self.screen.load_state_dict(state.get("pose_screen"))
 
     # ------------------------------------------------------------ convergence
     @torch.no_grad()
