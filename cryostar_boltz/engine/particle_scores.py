@@ -74,18 +74,24 @@ def robust_z(values):
     return ((values - median) / scale).astype(np.float32)
 
 
-def save_particle_scores(layout, losses):
+def save_particle_scores(layout, losses, loss=None):
     """Write the scores of ``losses`` into the run folder of ``layout`` (a
     :class:`~.layout.RunLayout` or a folder): (N, 1 + K) image losses of
     each particle with its own pose (column 0) and at K random
-    orientations; returns ``{"loss", "contrast", "z"}``, (N,) float32 each."""
+    orientations, and ``loss`` (N,), the particle's training image loss
+    (default: column 0 of ``losses``); returns ``{"loss", "contrast",
+    "z"}``, (N,) float32 each."""
     layout = layout if isinstance(layout, RunLayout) else RunLayout(layout)
     losses = np.asarray(losses, dtype=np.float64)
     if losses.ndim != 2 or losses.shape[1] < 2:
         raise ValueError("expected (N, 1 + K) image losses, got shape %s"
                          % (losses.shape,))
+    loss = losses[:, 0] if loss is None else np.asarray(loss, dtype=np.float64)
+    if loss.shape != losses.shape[:1]:
+        raise ValueError("expected one training loss per particle (%d), got shape %s"
+                         % (len(losses), loss.shape))
     contrast = losses[:, 0] - losses[:, 1:].mean(1)
-    scores = {"loss": losses[:, 0].astype(np.float32),
+    scores = {"loss": loss.astype(np.float32),
               "contrast": contrast.astype(np.float32), "z": robust_z(contrast)}
     save_array(layout.particle_loss, scores["loss"])
     save_array(layout.pose_contrast, scores["contrast"])
