@@ -4,20 +4,25 @@ At the end of stage 1 each particle's image loss is measured with the
 structure decoded at its own posterior mean (and binary code), projected
 with its pose, CTF and the training low-pass, over the loss's mask: the
 training loss (``losses.correlation_loss``, minus a correlation, so lower
-is a better fit) without the latent noise. The same structure is also
-projected at :data:`RANDOM_POSES` uniformly random orientations (seeded by
-the run's seed): a particle whose consensus pose is right fits far better
-with it than with random ones; a junk particle (a false pick, a wrong
-pose) fits no better. The *pose contrast* is the loss with the particle's
-pose minus the mean loss at the random orientations: clearly negative for
-a good particle, about 0 for junk. It does not depend, as the loss itself
-does, on how much signal the particle holds (its defocus, its ice).
+is a better fit) without the latent noise. The pose contrast compares that
+structure's fit with the particle's pose and at :data:`RANDOM_POSES`
+uniformly random orientations (seeded by the run's seed): a particle whose
+consensus pose is right fits far better with it than with random ones; a
+junk particle (a false pick, a wrong pose) fits no better. Its losses are
+measured the same way on a cheaper image that holds the same low-passed
+band (``training.scoring``: the box Fourier-cropped to the low-pass, one
+Gaussian per residue, the whole box's mask even with a focus mask). The
+*pose contrast* is the loss with the particle's pose minus the mean loss
+at the random orientations: clearly negative for a good particle, about 0
+for junk. It does not depend, as the loss itself does, on how much signal
+the particle holds (its defocus, its ice).
 
 Files of the run folder (names in :mod:`.layout`), particle order:
 
 ``particle_loss.npy``  (N,) float32, the image loss with the particle's pose
-``pose_contrast.npy``  (N,) float32, that loss minus the mean loss at the
-                       random orientations
+``pose_contrast.npy``  (N,) float32, the loss with the particle's pose minus
+                       the mean loss at the random orientations (both
+                       on the scoring image)
 ``junk_score.npy``     (N,) float32, the robust z-score of the pose contrast,
                        ``(c - median) / (1.4826 MAD)`` (MAD: the median
                        absolute deviation; 1.4826 MAD is the standard
