@@ -14,8 +14,8 @@ D, APIX, LOW_PASS = 48, 1.45, 3.5 * 1.45
 
 
 @pytest.mark.parametrize("D, apix, low_pass, box", [
-    (64, 1.45, 5.075, 38),   # the default: 3.5 pixels -> Nyquist 4.88 A < 5.075 A
-    (32, 3.2, 8.0, 26),      # 2 x 32 x 3.2 / 8 = 25.6 pixels of band
+    (64, 1.45, 5.075, 40),   # the default: 3.5 pixels; 38 (2 x 19) holds it too
+    (32, 3.2, 8.0, 30),      # 25.6 pixels of band; 26 and 28 have 13 and 7
     (64, 1.45, 2.0, 64),     # a low-pass finer than Nyquist keeps the box
     (64, 1.0, 16.0, 10),     # exactly 8 px of band -> the next even size
 ])
@@ -23,6 +23,7 @@ def test_scoring_box_is_the_smallest_that_holds_the_band(D, apix, low_pass, box)
     assert scoring_box(D, apix, low_pass) == box
     # the cropped box's Nyquist frequency lies beyond the low-pass
     assert box == D or box / (2.0 * D * apix) > 1.0 / low_pass
+    assert box == D or scoring_box(D, apix, low_pass) % 2 == 0
 
 
 def test_crop_spectrum_is_a_fourier_crop():
@@ -70,7 +71,7 @@ def test_cropped_box_losses_match_the_full_box():
                                         for k in range(3)]), dtype=torch.float32)
     rotations = torch.cat([own[None], randoms])
     scorer = PoseScorer(D, APIX, LOW_PASS, 0.9375)
-    assert scorer.box == 28   # 2 x 48 x 1.45 / 5.075 = 27.4 px of band
+    assert scorer.box == 30   # 2 x 48 x 1.45 / 5.075 = 27.4 px of band
     losses = scorer.losses(batch, amplitudes, rotations, shifts, filters,
                            scorer.observed(observed))
     expected = full_box_losses(batch, amplitudes, rotations, shifts, filters, observed)
