@@ -25,6 +25,20 @@ CPU lock) for figures that mean something::
 
 ``--threads 0`` is the engine's automatic choice (the run log says what it
 chose and why); the column ``threads`` shows the value given.
+
+``--code old=DIR1,new=DIR2`` runs each row once per source tree (each on
+``PYTHONPATH``, alternating, so both meet the same load), and
+``--extrapolate N,EPOCHS`` adds the CPU-seconds and particles per
+CPU-second the same command would take on N particles for EPOCHS epochs
+(default 20,000 x 20): the training steps (the ``particles_per_s`` column
+of ``metrics.csv``) scale with particles x epochs, the per-particle scoring
+pass (its time in the run log) with particles, the per-epoch convergence
+pass with epochs, the rest (start-up, reading, the analysis) not at all.
+Each part is taken as CPU-seconds at the run's CPU-per-wall-second ratio::
+
+    python benchmarks/bench_train_throughput.py --data bench_data/adk3k \
+        --out tp_runs --epochs 6 --threads 1 --busy \
+        --code main=../main,branch=. --extrapolate 20000,20
 """
 import argparse
 import os
@@ -39,6 +53,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 #: The line of the run log that says how many threads a run used.
 _THREADS_LINE = re.compile(r"CPU threads: (\d+) per process")
+#: The run log's lines with the time of the scoring pass and of each
+#: epoch's convergence pass (seconds).
+_SCORING_LINE = re.compile(r"latents and per-particle scores of \d+ particles \(([\d.]+) s\)")
+_EPOCH_LINE = re.compile(r"^epoch \d+: .*\(\d+ particles, ([\d.]+) s\)$", re.M)
 
 
 def parse_args(argv=None):
@@ -61,15 +79,22 @@ def parse_args(argv=None):
                    help="cryoDRGN on the first N particles only (default: all)")
     p.add_argument("--no-train", action="store_true",
                    help="only the cryoDRGN row")
+    p.add_argument("--code", default="",
+                   help="LABEL=DIR,...: run each train row once per source tree "
+                        "(on PYTHONPATH), alternating")
+    p.add_argument("--extrapolate", default="20000,20",
+                   help="N,EPOCHS: the run's CPU cost scaled to N particles x EPOCHS "
+                        "(default 20000,20)")
     return p.parse_args(argv)
 
 
-def run_measured(cmd, log_path, env=None):
-    """Run ``cmd`` (output to ``log_path``); ``(wall s, user s, system s)``
-    of the command and its children, from ``os.wait4``."""
+def run_measured(cmd, log_path, env=None, cwd=None):
+    """Run ``cmd`` (output to ``log_path``, in ``cwd``); ``(wall s, user s,
+    system s)`` of the command and its children, from ``os.wait4``."""
     with open(log_path, "w") as log:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -98,21 +123,59 @@ def particle_count(star):
     return load_particles(star).n
 
 
-def train_row(args, threads, busy, n):
+def train_row(args, threads, busy, n, code=None):
     label = "%s%s" % ("auto" if threads == 0 else threads, " busy" if busy else "")
-    run = args.out / ("t%d%s" % (threads, "_busy" if busy else ""))
+    name = "t%d%s%s" % (threads, "_busy" if busy else "", "_" + code[0] if code else "")
+    run = args.out / name
     shutil.rmtree(run, ignore_errors=True)
     cmd = [sys.executable, "-m", "cryostar_boltz.engine.cli", "train",
            "--particles", str(args.data / "particles.star"),
            "--reference", str(args.data / "reference.pdb"), "--out", str(run),
            "--epochs", str(args.epochs), "--threads", str(threads)]
     cmd += shlex.split(args.train_args)
+    env = cwd = None
+    if code:
+        # ``python -m`` puts its working folder first on sys.path: run there
+        cwd = str(Path(code[1]).resolve())
+        env = dict(os.environ, PYTHONPATH=cwd)
     load = os.getloadavg()[0]
-    wall, user, system = run_measured(cmd, args.out / (run.name + ".log"))
-    used = _THREADS_LINE.search((args.out / (run.name + ".log")).read_text())
-    return dict(what="train", threads=label, used=used.group(1) if used else "?",
-                n=n * args.epochs, wall=wall, user=user, system=system, load=load)
+    wall, user, system = run_measured(cmd, args.out / (name + ".log"), env, cwd)
+    log = (args.out / (name + ".log")).read_text()
+    used = _THREADS_LINE.search(log)
+    return dict(what="train" if not code else code[0], threads=label,
+                used=used.group(1) if used else "?", n=n * args.epochs, wall=wall,
+                user=user, system=system, load=load, parts=run_parts(run, log))
 
+
+def run_parts(run, log):
+    """Wall seconds of a run's training steps, scoring pass and convergence
+    passes (from ``metrics.csv`` and the run log); None where absent."""
+    metrics = run / "metrics.csv"
+    scoring = _SCORING_LINE.search(log)
+    if not metrics.is_file() or not scoring:
+        return None
+    import csv
+    with metrics.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    batch = int(re.search(r"batch (\d+)", log).group(1))
+    steps = sum(batch / float(r["particles_per_s"]) for r in rows)
+    epochs = [float(v) for v in _EPOCH_LINE.findall(log)]
+    return dict(steps=steps, scoring=float(scoring.group(1)), epochs=sum(epochs),
+                n_epochs=max(len(epochs), 1))
+
+
+def extrapolate(row, n, epochs, n_target, epochs_target):
+    """CPU-seconds of ``row``'s command at ``n_target`` particles x
+    ``epochs_target`` (see the module docstring), or None."""
+    parts = row.get("parts")
+    if not parts:
+        return None
+    ratio = (row["user"] + row["system"]) / row["wall"]
+    rest = row["wall"] - parts["steps"] - parts["scoring"] - parts["epochs"]
+    wall = (parts["steps"] * n_target * epochs_target / (n * epochs)
+            + parts["scoring"] * n_target / n
+            + parts["epochs"] * epochs_target / parts["n_epochs"] + max(rest, 0.0))
+    return wall * ratio
 
 def cryodrgn_row(args, n):
     sys.path.insert(0, str(HERE))
@@ -142,33 +205,40 @@ def cryodrgn_row(args, n):
 
 
 def print_table(rows, args, n):
+    target_n, target_epochs = (int(v) for v in args.extrapolate.split(","))
     print("train %s, %d particles, %d epochs (%s)"
           % (args.train_args or "(defaults)", n, args.epochs, args.data))
-    print("%-9s %-11s %4s %11s %8s %8s %8s %7s %7s %6s %5s"
+    print("%-9s %-11s %4s %11s %8s %8s %8s %7s %7s %6s %5s %9s %9s"
           % ("command", "threads", "used", "particles", "wall s", "user s", "sys s",
-             "/CPU-s", "/wall-s", "cores", "load"))
+             "/CPU-s", "/wall-s", "cores", "load", "scoring s",
+             "%dk x%d" % (target_n // 1000, target_epochs)))
     for r in rows:
         cpu = r["user"] + r["system"]
-        print("%-9s %-11s %4s %11d %8.1f %8.1f %8.1f %7.0f %7.0f %6.2f %5.2f"
+        parts = r.get("parts")
+        cost = extrapolate(r, n, args.epochs, target_n, target_epochs)
+        print("%-9s %-11s %4s %11d %8.1f %8.1f %8.1f %7.0f %7.0f %6.2f %5.2f %9s %9s"
               % (r["what"], r["threads"], r["used"], r["n"], r["wall"], r["user"],
                  r["system"], r["n"] / cpu, r["n"] / r["wall"], cpu / r["wall"],
-                 r["load"]))
+                 r["load"], "%.1f" % parts["scoring"] if parts else "-",
+                 "%.0f/CPU-s" % (target_n * target_epochs / cost) if cost else "-"))
 
 
 def main(argv=None):
     args = parse_args(argv)
-    args.data = args.data.resolve()
+    args.data, args.out = args.data.resolve(), args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     n = particle_count(args.data / "particles.star")
     threads = [int(t) for t in args.threads.split(",")]
+    codes = [tuple(c.split("=", 1)) for c in args.code.split(",") if c] or [None]
     rows = []
     for busy in ([] if args.no_train else [False, True] if args.busy else [False]):
         for t in threads:
-            if busy:
-                with Spinner():
-                    rows.append(train_row(args, t, True, n))
-            else:
-                rows.append(train_row(args, t, False, n))
+            for code in codes:
+                if busy:
+                    with Spinner():
+                        rows.append(train_row(args, t, True, n, code))
+                else:
+                    rows.append(train_row(args, t, False, n, code))
     if args.cryodrgn:
         rows.append(cryodrgn_row(args, n))
     print_table(rows, args, n)

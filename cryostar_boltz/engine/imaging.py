@@ -56,7 +56,7 @@ def _gaussian_factors(sigma, like):
 
 
 def project_gaussians(coords, amplitudes, rotations, D, apix, sigma=2.0,
-                      shifts=None):
+                      shifts=None, truncate=True):
     """Projection images (B, D, D) of isotropic Gaussian pseudo-atoms.
 
     ``coords`` (N, 3) or (B, N, 3) in the model frame, ``amplitudes`` (N,) or
@@ -73,7 +73,9 @@ def project_gaussians(coords, amplitudes, rotations, D, apix, sigma=2.0,
     gradients match the untruncated sum within about 1e-4 of their largest
     magnitude, at several times its speed for atoms. Elsewhere, and when the
     patch would span more than half the box, the image is the exact batched
-    matrix product of the (B, N, D) factors.
+    matrix product of the (B, N, D) factors. ``truncate=False`` always
+    takes the exact product (the cheaper for a forward pass of few, wide
+    Gaussians on a small box).
     """
     if coords.shape[-1] != 3 or coords.dim() not in (2, 3):
         raise ValueError(f"coords must be (N, 3) or (B, N, 3), got {tuple(coords.shape)}")
@@ -94,7 +96,8 @@ def project_gaussians(coords, amplitudes, rotations, D, apix, sigma=2.0,
         if inv_two_var.dim():
             inv_two_var = inv_two_var.unsqueeze(-1)   # (N, 1)
         weight = _as_like(amplitudes, coords) * norm  # (N,) or (B, N)
-        window = _window_size(sigma, apix, D) if coords.device.type == "cpu" else None
+        window = (_window_size(sigma, apix, D)
+                  if truncate and coords.device.type == "cpu" else None)
         if window is None:
             pixels = pixel_coordinates(D, apix, coords.device, coords.dtype)
             return _SeparableGaussianImage.apply(centres, weight, inv_two_var, pixels)

@@ -4,20 +4,25 @@ At the end of stage 1 each particle's image loss is measured with the
 structure decoded at its own posterior mean (and binary code), projected
 with its pose, CTF and the training low-pass, over the loss's mask: the
 training loss (``losses.correlation_loss``, minus a correlation, so lower
-is a better fit) without the latent noise. The same structure is also
-projected at :data:`RANDOM_POSES` uniformly random orientations (seeded by
-the run's seed): a particle whose consensus pose is right fits far better
-with it than with random ones; a junk particle (a false pick, a wrong
-pose) fits no better. The *pose contrast* is the loss with the particle's
-pose minus the mean loss at the random orientations: clearly negative for
-a good particle, about 0 for junk. It does not depend, as the loss itself
-does, on how much signal the particle holds (its defocus, its ice).
+is a better fit) without the latent noise. The pose contrast compares that
+structure's fit with the particle's pose and at :data:`RANDOM_POSES`
+uniformly random orientations (seeded by the run's seed): a particle whose
+consensus pose is right fits far better with it than with random ones; a
+junk particle (a false pick, a wrong pose) fits no better. Its losses are
+measured the same way on a cheaper image that holds the same low-passed
+band (``training.scoring``: the box Fourier-cropped to the low-pass, one
+Gaussian per residue, the whole box's mask even with a focus mask). The
+*pose contrast* is the loss with the particle's pose minus the mean loss
+at the random orientations: clearly negative for a good particle, about 0
+for junk. It does not depend, as the loss itself does, on how much signal
+the particle holds (its defocus, its ice).
 
 Files of the run folder (names in :mod:`.layout`), particle order:
 
 ``particle_loss.npy``  (N,) float32, the image loss with the particle's pose
-``pose_contrast.npy``  (N,) float32, that loss minus the mean loss at the
-                       random orientations
+``pose_contrast.npy``  (N,) float32, the loss with the particle's pose minus
+                       the mean loss at the random orientations (both
+                       on the scoring image)
 ``junk_score.npy``     (N,) float32, the robust z-score of the pose contrast,
                        ``(c - median) / (1.4826 MAD)`` (MAD: the median
                        absolute deviation; 1.4826 MAD is the standard
@@ -74,18 +79,24 @@ def robust_z(values):
     return ((values - median) / scale).astype(np.float32)
 
 
-def save_particle_scores(layout, losses):
+def save_particle_scores(layout, losses, loss=None):
     """Write the scores of ``losses`` into the run folder of ``layout`` (a
     :class:`~.layout.RunLayout` or a folder): (N, 1 + K) image losses of
     each particle with its own pose (column 0) and at K random
-    orientations; returns ``{"loss", "contrast", "z"}``, (N,) float32 each."""
+    orientations, and ``loss`` (N,), the particle's training image loss
+    (default: column 0 of ``losses``); returns ``{"loss", "contrast",
+    "z"}``, (N,) float32 each."""
     layout = layout if isinstance(layout, RunLayout) else RunLayout(layout)
     losses = np.asarray(losses, dtype=np.float64)
     if losses.ndim != 2 or losses.shape[1] < 2:
         raise ValueError("expected (N, 1 + K) image losses, got shape %s"
                          % (losses.shape,))
+    loss = losses[:, 0] if loss is None else np.asarray(loss, dtype=np.float64)
+    if loss.shape != losses.shape[:1]:
+        raise ValueError("expected one training loss per particle (%d), got shape %s"
+                         % (len(losses), loss.shape))
     contrast = losses[:, 0] - losses[:, 1:].mean(1)
-    scores = {"loss": losses[:, 0].astype(np.float32),
+    scores = {"loss": loss.astype(np.float32),
               "contrast": contrast.astype(np.float32), "z": robust_z(contrast)}
     save_array(layout.particle_loss, scores["loss"])
     save_array(layout.pose_contrast, scores["contrast"])

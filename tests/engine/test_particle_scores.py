@@ -82,3 +82,16 @@ def test_damaged_score_files_are_refused_naming_the_file(tmp_path):
     layout.junk_score.write_text("not an array\n")
     with pytest.raises(ValueError, match=r"junk_score.npy: not a NumPy array file"):
         load_particle_scores(tmp_path, 4)
+
+
+def test_training_loss_saved_apart_from_the_contrast_losses(tmp_path):
+    # the contrast's losses (own pose, then random orientations) come from
+    # the coarse scoring projection; the particle loss is the training loss
+    losses = np.array([[-0.50, -0.20, -0.30], [-0.40, -0.40, -0.40]])
+    scores = save_particle_scores(tmp_path, losses, loss=[-0.9, -0.7])
+    np.testing.assert_allclose(scores["loss"], [-0.9, -0.7], rtol=1e-6)
+    np.testing.assert_allclose(scores["contrast"], [-0.25, 0.0], atol=1e-6)
+    np.testing.assert_allclose(load_particle_scores(tmp_path, 2)["loss"], [-0.9, -0.7],
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="one training loss per particle"):
+        save_particle_scores(tmp_path, losses, loss=[-0.9])

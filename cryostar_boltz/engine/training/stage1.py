@@ -43,6 +43,7 @@ from .data import LossTargets, TrainingData
 from .derived import DataFacts, describe, resolve
 from .pose_screen import PoseScreen
 from .loop import EpochTrainer, NonFiniteLoss, adamw, diverged, save_torch
+from .scoring import PoseScorer
 
 #: Largest |z| a converged run's latents reach (posterior means of a
 #: standard-normal-like prior sit within a few units).
@@ -59,6 +60,8 @@ class Stage1Trainer(EpochTrainer):
                       "elastic_kept", "clash", "kl", "log_z", "beta", "lr",
                       "particles_per_s", "skipped", "outliers") + CONVERGENCE_COLUMNS
     progress_terms = ("loss", "image", "continuity", "elastic", "clash", "kl")
+    #: The pose contrast's projections (built at the first scoring pass).
+    pose_scorer = None
 
     def __init__(self, cfg, run_dir, resume=False, log=print, overwrite=False):
         self._start(cfg, run_dir, log)
@@ -465,7 +468,7 @@ class Stage1Trainer(EpochTrainer):
         probable binary code of the particles ``indices`` (all of them by
         default), in that order. With a list ``losses``, the particles'
         image losses with their own pose and at random orientations
-        (:meth:`pose_losses`, (B, 1 + RANDOM_POSES) float32, one array per
+        (:meth:`pose_losses`, (B, 2 + RANDOM_POSES) float32, one array per
         batch) are appended to it, in the same order."""
         self.vae.eval()
         if indices is None:
@@ -487,19 +490,31 @@ class Stage1Trainer(EpochTrainer):
         return torch.cat(mus).numpy(), torch.cat(logvars).numpy(), code
 
     def pose_losses(self, idx, images, mu, extra):
-        """(B, 1 + RANDOM_POSES) float32 image losses of the particles
+        """(B, 2 + RANDOM_POSES) float32 image losses of the particles
         ``idx`` (their ``images``) with the structure decoded at their
-        posterior means ``mu`` (and codes from ``extra``): with their own
-        pose (column 0), then at uniformly random orientations, seeded by
-        the run's seed and the batch's first row (``particle_scores``)."""
+        posterior means ``mu`` (and codes from ``extra``): the training
+        loss with their own pose (column 0), then the pose contrast's
+        coarse losses (:class:`.scoring.PoseScorer`) with their own pose
+        (column 1) and at uniformly random orientations, seeded by the
+        run's seed and the batch's first row (``particle_scores``)."""
         decoder_input = self.prior.decoder_input(
             mu.float(), None if extra is None else extra.float(), training=False)
         rng = np.random.default_rng([self.cfg.seed, int(idx[0])])
-        rotations = [torch.as_tensor(Rotation.random(len(idx), random_state=rng).as_matrix(),
-                                     dtype=torch.float32, device=self.device)
-                     for _ in range(RANDOM_POSES)]
-        losses, _ = self.image_loss(idx, images, decoder_input, rotations)
-        return losses.float().cpu().numpy()
+        t = torch.as_tensor(idx, device=self.device)
+        rotations = torch.as_tensor(
+            np.stack([Rotation.random(len(idx), random_state=rng).as_matrix()
+                      for _ in range(RANDOM_POSES)]), dtype=torch.float32,
+            device=self.device)
+        loss, coords = self.image_loss(idx, images, decoder_input)
+        if self.pose_scorer is None:
+            self.pose_scorer = PoseScorer(self.D, self.apix, self.cfg.low_pass,
+                                          self.cfg.mask_radius, self.device)
+        scorer = self.pose_scorer
+        coarse = scorer.losses(coords, self.vae.amplitudes,
+                               torch.cat([self.rotations[t][None], rotations]),
+                               self.shifts[t], self.targets.filters(t),
+                               scorer.observed(self.targets.observed(t, images)))
+        return torch.cat([loss[:, None], coarse], 1).float().cpu().numpy()
 
     def fit_prior(self, z, logvar):
         """Fit the prior to the frozen posteriors of all particles (its KL's
@@ -556,7 +571,8 @@ class Stage1Trainer(EpochTrainer):
             save_array(layout.latent_logvar, logvar)
             if code is not None:
                 save_array(layout.codes, code)
-            scores = save_particle_scores(layout, np.concatenate(losses))
+            losses = np.concatenate(losses)
+            scores = save_particle_scores(layout, losses[:, 1:], loss=losses[:, 0])
             self.log("latents and per-particle scores of %d particles (%.1f s); %s"
                      % (len(z), seconds, describe_scores(scores)))
             reference_copy = self.reference_copy
