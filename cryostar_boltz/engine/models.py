@@ -40,16 +40,12 @@ class ImageEncoder(nn.Module):
     per-dataset ``(mean, std)`` fixed before training (``set_input_scale`` or
     ``fit_input_scale``; buffers saved with the weights). A per-dataset affine
     map keeps the relative intensities between particles, which a per-image
-    standardisation would throw away. With ``input_filter`` ((D, D//2 + 1),
-    ``rfft2`` layout) the images are filtered in Fourier space first (e.g.
-    the loss's low-pass, so the encoder sees only the band the decoder is
-    asked to explain). The heads are one fused linear layer
+    standardisation would throw away. The heads are one fused linear layer
     whose output is split into ``mu``, ``logvar`` and, when ``extra_dim > 0``,
     logits of a binary latent.
     """
 
-    def __init__(self, D, latent_dim=8, hidden=DEFAULT_ENCODER_HIDDEN, extra_dim=0,
-                 input_filter=None):
+    def __init__(self, D, latent_dim=8, hidden=DEFAULT_ENCODER_HIDDEN, extra_dim=0):
         super().__init__()
         if int(D) < 2 or int(latent_dim) < 1 or int(extra_dim) < 0:
             raise ValueError(f"ImageEncoder: invalid sizes D={D}, latent_dim={latent_dim}, "
@@ -60,22 +56,6 @@ class ImageEncoder(nn.Module):
         self.heads = nn.Linear(hidden[-1], 2 * self.latent_dim + self.extra_dim)
         self.register_buffer("input_mean", torch.zeros(()))
         self.register_buffer("input_std", torch.ones(()))
-        if input_filter is not None:
-            input_filter = torch.as_tensor(input_filter, dtype=torch.float32)
-            if input_filter.shape != (self.D, self.D // 2 + 1):
-                raise ValueError(f"ImageEncoder: input filter must be ({self.D}, "
-                                 f"{self.D // 2 + 1}) (rfft2 layout), got "
-                                 f"{tuple(input_filter.shape)}")
-            input_filter = input_filter.clone()
-        self.register_buffer("input_filter", input_filter)
-
-    def filtered(self, images):
-        """``images`` (B, D, D) with the input filter applied (the images
-        themselves without one)."""
-        if self.input_filter is None:
-            return images
-        return torch.fft.irfft2(torch.fft.rfft2(images) * self.input_filter,
-                                s=images.shape[-2:])
 
     def set_input_scale(self, mean, std):
         """Fix the dataset intensity mean and standard deviation used to standardise inputs."""
@@ -89,10 +69,7 @@ class ImageEncoder(nn.Module):
     @torch.no_grad()
     def fit_input_scale(self, images):
         """Set the input scale from a sample of images (N, D, D); returns ``(mean, std)``."""
-        if self.input_filter is None:
-            images = torch.as_tensor(images, dtype=torch.float64)
-        else:
-            images = self.filtered(torch.as_tensor(images, dtype=torch.float32)).double()
+        images = torch.as_tensor(images, dtype=torch.float64)
         mean, std = images.mean().item(), images.std().item()
         self.set_input_scale(mean, std)
         return mean, std
@@ -102,7 +79,7 @@ class ImageEncoder(nn.Module):
         if images.shape[-2:] != (self.D, self.D):
             raise ValueError(f"ImageEncoder: expected images (B, {self.D}, {self.D}), "
                              f"got {tuple(images.shape)}")
-        x = (self.filtered(images).flatten(-2) - self.input_mean) / self.input_std
+        x = (images.flatten(-2) - self.input_mean) / self.input_std
         out = self.heads(self.body(x))
         k = self.latent_dim
         mu, logvar = out[..., :k], out[..., k:2 * k]
@@ -216,16 +193,12 @@ class StructureVAE(nn.Module):
     at each pseudo-atom: each residue's centroid, or every heavy atom
     (``render_coords``, ``render_amplitudes``; a learnable width is the
     width of the residue that carries the point).
-
-    ``encoder_filter`` ((D, D//2 + 1) ``rfft2`` layout, e.g. the loss's
-    low-pass): the encoder sees the images multiplied by it in Fourier
-    space (``ImageEncoder.filtered``), at training and at inference alike.
     """
 
     def __init__(self, D, ref_coords, amplitudes, latent_dim=8,
                  encoder_hidden=DEFAULT_ENCODER_HIDDEN, decoder_hidden=DEFAULT_DECODER_HIDDEN,
                  extra_dim=0, sigma=2.0, learn_sigma=False, decoder_input_dim=None,
-                 render_points=None, moving=None, domain_labels=None, encoder_filter=None):
+                 render_points=None, moving=None, domain_labels=None):
         super().__init__()
         ref_coords = torch.as_tensor(ref_coords, dtype=torch.float32)
         amplitudes = torch.as_tensor(amplitudes, dtype=torch.float32)
@@ -247,10 +220,7 @@ class StructureVAE(nn.Module):
                             learn_sigma=bool(learn_sigma),
                             pseudo_atoms="ca" if render_points is None else render_points.mode,
                             n_points=0 if render_points is None else len(render_points.owner))
-        self.encoder = ImageEncoder(D, latent_dim, encoder_hidden, extra_dim,
-                                    input_filter=encoder_filter)
-        if encoder_filter is not None:
-            self._config["encoder_filter"] = True
+        self.encoder = ImageEncoder(D, latent_dim, encoder_hidden, extra_dim)
         if domain_labels is None:
             self.decoder = DeformationDecoder(n, decoder_input_dim, decoder_hidden, moving)
         else:
@@ -310,9 +280,6 @@ class StructureVAE(nn.Module):
             config["domain_labels"] = np.arange(n) % k
         elif motion != "free":
             raise ValueError(f"StructureVAE config: unknown motion {motion!r}")
-        if config.pop("encoder_filter", False):
-            # its values come from the state dict
-            config["encoder_filter"] = torch.ones(int(D), int(D) // 2 + 1)
         points = None
         if mode != "ca":
             points = RenderPoints(mode, np.zeros(n, np.int64), np.zeros(n, np.int64),

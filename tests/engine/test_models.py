@@ -157,30 +157,3 @@ def test_decoder_input_dim_can_differ_from_latent_dim(generator):
     rebuilt = StructureVAE.from_config(vae.config)
     assert rebuilt.decoder.input_dim == LATENT + 4
 
-
-def test_encoder_filter_makes_the_encoder_read_only_the_kept_band(generator):
-    from cryostar_boltz.engine.imaging import lowpass_mask
-    keep = lowpass_mask(D, 2.0, 8.0).float()
-    vae = small_vae(encoder_filter=keep)
-    images = torch.randn(4, D, D, generator=generator)
-    # a pattern beyond the band (the highest frequency along x) is not seen
-    stripes = torch.tensor([(-1.0) ** k for k in range(D)]).expand(D, D)
-    vae.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(vae.encode(images + 3 * stripes)[0],
-                                   vae.encode(images)[0], rtol=0, atol=1e-5)
-        # the input scale is fitted on the filtered images: their variance
-        mean, std = vae.encoder.fit_input_scale(images + 3 * stripes)
-        assert std == pytest.approx(vae.encoder.filtered(images).std().item(), rel=1e-4)
-    # the filter travels with the model: rebuilt from its config and state
-    config = json.loads(json.dumps(vae.config))
-    assert config["encoder_filter"] is True
-    rebuilt = StructureVAE.from_config(config)
-    rebuilt.load_state_dict(vae.state_dict())
-    rebuilt.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(rebuilt.encode(images)[0], vae.encode(images)[0],
-                                   rtol=0, atol=0)
-    assert "encoder_filter" not in small_vae().config
-    with pytest.raises(ValueError, match=r"input filter must be \(16, 9\)"):
-        small_vae(encoder_filter=torch.ones(D, D))

@@ -37,9 +37,6 @@ PSEUDO_ATOM_MODES = ("ca", "centroid", "atoms")
 DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?|mps")
 #: Learning-rate schedules of stage 1.
 LR_SCHEDULES = ("constant", "cosine")
-#: What the encoder sees: the particle images, or the images low-passed like
-#: the loss's targets (``--low-pass``).
-ENCODER_INPUTS = ("images", "low-passed")
 #: How the stage-1 decoder moves the reference: a free displacement per
 #: residue, or one rigid transform per domain (``domain_decoder``).
 MOTIONS = ("free", "domains")
@@ -221,7 +218,6 @@ class TrainConfig(LoopOptions):
     decoder_hidden: tuple = (32, 64, 128, 256, 512)
     sigma: Optional[float] = None      # Gaussian width (A); None: per rendering
     pseudo_atoms: Optional[str] = None  # render at the CA, "centroid" or "atoms"
-    encoder_input: Optional[str] = None  # "images", or "low-passed" by --low-pass
     # prior
     prior: str = "gaussian"
     prior_options: dict = field(default_factory=dict)
@@ -329,7 +325,6 @@ class TrainConfig(LoopOptions):
         self.decoder_hidden = tuple(check("decoder_hidden", v, positive_int)
                                     for v in self.decoder_hidden)
         for name, choices in (("pseudo_atoms", PSEUDO_ATOM_MODES),
-                              ("encoder_input", ENCODER_INPUTS),
                               ("lr_schedule", LR_SCHEDULES), ("preset", PRESETS)):
             if getattr(self, name) is not None or name == "preset":
                 one_of(label(name), getattr(self, name), choices)
@@ -423,7 +418,7 @@ def config_from_args(args):
                          "(or --resume to continue a run)")
     options = {k: v for k, v in vars(args).items()
                if k not in ("out", "resume", "overwrite", "debug", "prior_option")}
-    for name in ("pseudo_atoms", "lr_schedule", "encoder_input"):  # "auto"
+    for name in ("pseudo_atoms", "lr_schedule"):  # the command line's "auto"
         if options.get(name) == "auto":
             options[name] = None
     options.setdefault("workdir", None)

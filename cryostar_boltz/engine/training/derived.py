@@ -62,9 +62,6 @@ ELASTIC_KEEP = 0.8
 #: The same threshold as ``analyze --exclude-junk``.
 OUTLIER_Z = 2.0
 
-#: What the encoder reads ("images", or "low-passed" like the loss's targets).
-ENCODER_INPUT = "images"
-
 #: ``--preset`` choices: "auto" derives from the data, "cryostar" is the
 #: published method.
 PRESETS = ("auto", "cryostar")
@@ -76,12 +73,12 @@ PRESETS = ("auto", "cryostar")
 PUBLISHED = {"pseudo_atoms": "ca", "low_pass": 10.0, "batch_size": 64, "lr": 1e-4,
              "lr_schedule": "constant", "epochs": 20, "kl_warmup": 10000,
              "elastic_weight": 1.0, "elastic_weight_final": None, "elastic_keep": 0.99,
-             "outlier_z": 0.0, "encoder_input": "images"}
+             "outlier_z": 0.0}
 #: The options an "auto" run derives, in the order they are derived (a rule
 #: may use the values before it: epochs the batch, the warm-up the epochs).
 AUTO_FIELDS = ("pseudo_atoms", "low_pass", "batch_size", "lr", "lr_schedule", "epochs",
                "kl_warmup", "elastic_weight", "elastic_weight_final", "elastic_keep",
-               "outlier_z", "encoder_input")
+               "outlier_z")
 #: Units of the options, for the log lines.
 UNITS = {"low_pass": " A"}
 
@@ -102,7 +99,6 @@ RULES = {
     "elastic_keep": "%g" % ELASTIC_KEEP,
     "outlier_z": "pose contrast %g robust standard deviations above the median"
                  % OUTLIER_Z,
-    "encoder_input": ENCODER_INPUT,
 }
 
 
@@ -198,10 +194,6 @@ def rule_elastic_keep(facts, values):
 def rule_outlier_z(facts, values):
     return OUTLIER_Z, ("particles whose pose contrast lies %g robust SDs above the "
                        "median (wrong poses) leave the image loss" % OUTLIER_Z)
-
-
-def rule_encoder_input(facts, values):
-    return ENCODER_INPUT, "the recommended encoder input"
 
 
 RULE_FUNCTIONS = {name: globals()["rule_" + name] for name in AUTO_FIELDS}

@@ -229,10 +229,8 @@ class Stage1Trainer(EpochTrainer):
                                 extra_dim=self.prior.extra_encoder_dim, sigma=sigma,
                                 decoder_input_dim=self.prior.decoder_input_dim,
                                 render_points=render_points(placed, cfg.pseudo_atoms),
-                                moving=self.moving, domain_labels=self.domain_labels,
-                                encoder_filter=(self.lowpass.float()
-                                                if cfg.encoder_input == "low-passed"
-                                                else None)).to(self.device)
+                                moving=self.moving, domain_labels=self.domain_labels
+                                ).to(self.device)
         sample = self.images[np.linspace(0, self.particles.n - 1,
                                          min(self.particles.n, 2000)).astype(int)]
         self.vae.encoder.fit_input_scale(sample)

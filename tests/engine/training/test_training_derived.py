@@ -22,7 +22,7 @@ DIMER = DataFacts(particles=200000, box=128, apix=1.3, residues=731, heavy_atoms
 PUBLISHED = {"pseudo_atoms": "ca", "low_pass": 10.0, "batch_size": 64, "lr": 1e-4,
              "lr_schedule": "constant", "epochs": 20, "kl_warmup": 10000,
              "elastic_weight": 1.0, "elastic_weight_final": None, "elastic_keep": 0.99,
-             "outlier_z": 0.0, "encoder_input": "images"}
+             "outlier_z": 0.0}
 
 
 def resolved(facts, **given):
@@ -93,8 +93,7 @@ def test_rendering_batch_rate_and_restraints_on_two_proteins():
 def test_explicit_values_win_and_are_not_listed_as_derived():
     given = dict(low_pass=7.0, pseudo_atoms="ca", batch_size=32, lr=1e-3, epochs=3,
                  kl_warmup=20, elastic_weight=1.0, elastic_weight_final=1.0,
-                 elastic_keep=0.99, lr_schedule="cosine", outlier_z=2.5,
-                 encoder_input="low-passed")
+                 elastic_keep=0.99, lr_schedule="cosine", outlier_z=2.5)
     for preset in ("auto", "cryostar"):
         cfg = resolved(ADK, preset=preset, **given)
         assert {k: getattr(cfg, k) for k in given} == given
