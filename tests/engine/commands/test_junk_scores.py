@@ -116,3 +116,31 @@ def test_a_run_without_scores_refuses_only_the_exclusion(junk_run, tmp_path, cap
     assert main(["select", "--run", str(old), "--out", str(tmp_path / "s"),
                  "--exclude-junk"]) != 0
     assert "no per-particle scores" in capsys.readouterr().err
+
+
+def test_pose_screening_leaves_the_junk_out_of_the_image_loss(junk_run, tmp_path, capsys,
+                                                              tiny_dataset, train_options):
+    import csv
+
+    import torch
+    run, junk = junk_run
+    screened = tmp_path / "screened"
+    argv = ["train", "--out", str(screened),
+            *train_options(tiny_dataset, **{"--epochs": 2, "--outlier-z": 1.0})]
+    argv[argv.index("--particles") + 1] = str(run.parent / "particles.star")
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "outlier_z" not in out  # given, not derived
+    line = next(l for l in out.splitlines() if "pose screen" in l)
+    assert line.startswith("epoch 1: pose screen: ")
+    state = torch.load(next((screened / "checkpoints").glob("last*")), weights_only=False)
+    left_out = state["pose_screen"]["keep"].numpy() == 0
+    # mostly junk (12 of the 64 particles, 19 %; here 4 of the 6 left out
+    # after one epoch of this tiny, noisy run)
+    assert left_out.sum() >= 3 and junk[left_out].mean() >= 0.6
+    # from the second epoch on (2 steps of 32: every particle once), the
+    # metrics count them
+    rows = list(csv.DictReader(open(screened / "metrics.csv")))
+    assert float(rows[0]["outliers"]) == 0
+    assert sum(float(r["outliers"]) for r in rows if r["epoch"] == "2") == left_out.sum()
+    assert json.loads((screened / "config.json").read_text())["outlier_z"] == 1.0
