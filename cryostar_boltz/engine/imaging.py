@@ -201,7 +201,11 @@ class _TruncatedGaussianImage(torch.autograd.Function):
     padded image with one ``index_add_`` and read back from the padded
     gradient with one ``index_select``. Work is laid out (y, x, particle,
     atom) so every elementwise step runs along the atoms, and particles go
-    through in chunks whose temporaries stay in cache.
+    through in chunks whose temporaries stay in cache. The forward pass
+    keeps each chunk's patch indices (int32, one per patch pixel), offsets
+    and factors for the backward pass instead of computing them again (65
+    MB for B 128, N 1656, K 7, released by the backward pass): the pair of
+    passes takes 5-10 % less time (D 64, one CPU core).
     """
 
     @staticmethod
@@ -216,15 +220,22 @@ class _TruncatedGaussianImage(torch.autograd.Function):
         start = torch.floor(centres / apix - 0.5 * K).add_(D // 2 + K + 1)
         start = start.nan_to_num_(0.0).clamp_(0, D + K).to(torch.int32)
         image = centres.new_empty(B, D, D)
+        # what the backward pass reads again, per chunk: the offsets, the
+        # factors and the patches' indices (recomputing them costs more)
+        kept = [] if any(ctx.needs_input_grad[:3]) else None
         for lo, hi in _chunks(B, N * K * K, pad):
-            gx, gy = _window_factors(
-                _window_offsets(centres[lo:hi], start[lo:hi], D, apix, K), inv_two_var)
+            offsets = _window_offsets(centres[lo:hi], start[lo:hi], D, apix, K)
+            factors = _window_factors(offsets, inv_two_var)
+            gx, gy = factors
             patches = torch.mul((gy * weight[lo:hi]).unsqueeze(1), gx,
                                 out=centres.new_empty(K, K, hi - lo, N))
             padded = centres.new_zeros((hi - lo) * pad * pad)
-            padded.index_add_(0, _patch_index(start[lo:hi], pad, K).view(-1),
-                              patches.view(-1))
+            index = _patch_index(start[lo:hi], pad, K)
+            padded.index_add_(0, index.view(-1), patches.view(-1))
             image[lo:hi] = padded.view(hi - lo, pad, pad)[:, K:K + D, K:K + D]
+            if kept is not None:
+                kept.append((offsets, factors, index))
+        ctx.kept = kept
         ctx.geometry = (D, apix, K)
         ctx.save_for_backward(centres, weight, inv_two_var, start)
         return image
@@ -242,13 +253,19 @@ class _TruncatedGaussianImage(torch.autograd.Function):
         grad_weight = torch.empty_like(weight) if want_weight else None
         grad_inv = torch.zeros_like(inv_two_var) if want_inv else None
         inv = inv_two_var.reshape(-1)                                   # (1,) or (N,)
-        for lo, hi in _chunks(B, N * K * K, pad):
+        # the forward's tensors are released here; a second backward pass
+        # through a retained graph computes them again
+        kept, ctx.kept = ctx.kept, None
+        for c, (lo, hi) in enumerate(_chunks(B, N * K * K, pad)):
+            if kept is not None:
+                offsets, (gx, gy), index = kept[c]
+            else:
+                offsets = _window_offsets(centres[lo:hi], start[lo:hi], D, apix, K)
+                gx, gy = _window_factors(offsets, inv_two_var)
+                index = _patch_index(start[lo:hi], pad, K)
             padded = grad_image.new_zeros(hi - lo, pad, pad)
             padded[:, K:K + D, K:K + D] = grad_image[lo:hi]
-            index = _patch_index(start[lo:hi], pad, K)
             grad_patches = padded.view(-1).index_select(0, index.view(-1)).view(index.shape)
-            offsets = _window_offsets(centres[lo:hi], start[lo:hi], D, apix, K)
-            gx, gy = _window_factors(offsets, inv_two_var)
             # t = grad * gy gx summed over the patch's x (for the y factors)
             # and y (for x): d loss / d exponent = w t, d exponent / d c = 2 k (p - c).
             grad_patches.mul_(gy.unsqueeze(1)).mul_(gx)

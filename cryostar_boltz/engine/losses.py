@@ -97,9 +97,17 @@ def pair_distances(coords, pairs):
     stay finite when two residues coincide (such a pair passes no gradient).
     """
     batch_shape = coords.shape[:-2]
-    flat = coords.reshape((-1,) + tuple(coords.shape[-2:]))
-    d = _PairDistances.apply(flat, pairs)                      # (P, M)
+    d = _pair_columns(coords, pairs)                           # (P, M)
     return d.t().reshape(batch_shape + (pairs.shape[0],))
+
+
+def _pair_columns(coords, pairs):
+    """Distances (P, M) of ``pairs`` in ``coords`` (..., N, 3), the M
+    structures of the batch along the columns: the restraints reduce them
+    in this layout (pair-major, as ``_PairDistances`` computes them), so no
+    step transposes a (P, M) array or its gradient."""
+    flat = coords.reshape((-1,) + tuple(coords.shape[-2:]))
+    return _PairDistances.apply(flat, pairs)
 
 
 class _PairDistances(torch.autograd.Function):
@@ -264,7 +272,7 @@ class StructuralRestraints(nn.Module):
 
     def continuity(self, coords):
         """Mean over batch and bonds of ``(d - d_ref)^2`` for consecutive residues."""
-        return self._continuity(pair_distances(coords.float(), self.bond_pairs))
+        return self._continuity(_pair_columns(coords.float(), self.bond_pairs))
 
     def elastic(self, coords, quantile=None, reduce_fn=None):
         """Elastic-network loss with per-chain pruning: ``(loss, kept_fraction)``.
@@ -283,41 +291,42 @@ class StructuralRestraints(nn.Module):
         the same sums over all ranks, e.g.
         ``lambda t: (torch.distributed.all_reduce(t), t)[1]``.
         """
-        d = pair_distances(coords.float(), self.elastic_pairs)
+        d = _pair_columns(coords.float(), self.elastic_pairs)
         return self._elastic(d, quantile, reduce_fn)
 
     def clash(self, coords, threshold=None):
         """Mean of ``(threshold - d)^2`` over the (batch, pair) entries closer than
         ``threshold`` (default: the lower end of ``clash_range``); 0 when none is."""
-        return self._clash(pair_distances(coords.float(), self.clash_pairs), threshold)
+        return self._clash(_pair_columns(coords.float(), self.clash_pairs), threshold)
 
     def forward(self, coords, quantile=None, reduce_fn=None, clash_threshold=None):
         """All restraints from one distance computation: dict of ``continuity``,
         ``elastic``, ``elastic_kept`` (fraction of edges kept) and ``clash``."""
-        d = pair_distances(coords.float(), self.all_pairs)
-        d_bond, d_elastic, d_clash = d.split(self.split_sizes, dim=-1)
+        d = _pair_columns(coords.float(), self.all_pairs)       # (P, M)
+        d_bond, d_elastic, d_clash = d.split(self.split_sizes)
         elastic, kept = self._elastic(d_elastic, quantile, reduce_fn)
         return {"continuity": self._continuity(d_bond), "elastic": elastic,
                 "elastic_kept": kept, "clash": self._clash(d_clash, clash_threshold)}
 
+    # The private terms take distances (P, M): pairs along the rows.
     def _continuity(self, d):
-        if d.shape[-1] == 0:
+        if d.shape[0] == 0:
             return d.sum()
-        return (d - self.bond_ref).square().mean()
+        return (d - self.bond_ref[:, None]).square().mean()
 
     def _elastic(self, d, quantile, reduce_fn):
         quantile = self.quantile if quantile is None else _check_quantile(quantile)
-        if d.shape[-1] == 0:
+        if d.shape[0] == 0:
             return d.sum(), d.new_tensor(1.0)
-        err = d - self.elastic_ref
+        err = d - self.elastic_ref[:, None]
         if self.elastic_tolerance:
             sq = torch.relu(err.abs() - self.elastic_tolerance).square()
         else:
             sq = err.square()
         stat = err if self.prune_statistic == "error" else sq
-        keep = self._keep_mask(stat.detach(), quantile, reduce_fn)
+        keep = self._keep_mask(stat.detach().t(), quantile, reduce_fn)
         kept = keep.sum()
-        return (sq * keep).sum() / (kept * sq.shape[0]), kept / keep.numel()
+        return (sq * keep[:, None]).sum() / (kept * sq.shape[1]), kept / keep.numel()
 
     def _clash(self, d, threshold):
         threshold = self.clash_range[0] if threshold is None else float(threshold)
@@ -326,10 +335,11 @@ class StructuralRestraints(nn.Module):
 
     @torch.no_grad()
     def _keep_mask(self, stat, quantile, reduce_fn):
-        """Edges to keep, from a per-(sample, edge) statistic (B, E)."""
-        stat = stat.double().reshape(-1, stat.shape[-1])
-        sums = torch.stack([torch.full_like(stat[0], stat.shape[0]), stat.sum(0),
-                            stat.square().sum(0)])
+        """Edges to keep, from a per-(sample, edge) statistic (B, E) (a
+        transposed view of the edges' (E, B) rows is reduced along them)."""
+        stat = stat.reshape(-1, stat.shape[-1]).t().double()       # (E, B)
+        sums = torch.stack([torch.full_like(stat[:, 0], stat.shape[1]), stat.sum(1),
+                            stat.square().sum(1)])
         if reduce_fn is not None:
             sums = reduce_fn(sums)
         n, s1, s2 = sums[0], sums[1], sums[2]

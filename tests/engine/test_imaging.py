@@ -312,6 +312,39 @@ def test_patch_chunks_agree_and_non_finite_coordinates_give_nan(monkeypatch):
                                                  1.1)).any()
 
 
+
+def test_patch_backward_reuses_the_forward_and_repeats_through_a_retained_graph():
+    # The forward keeps each chunk's indices, offsets and factors for the
+    # backward pass, which releases them; a second backward pass through a
+    # retained graph computes them again and gives the same gradients.
+    D, apix = 40, 1.45
+    coords, amplitudes = random_atoms(60, 12.0, seed=42, dtype=torch.float32)
+    rotations = torch.from_numpy(random_rotations(5, seed=43)).float()
+    weights = torch.randn(5, D, D, generator=torch.Generator().manual_seed(44))
+    leaf = coords.clone().requires_grad_()
+    image = imaging.project_gaussians(leaf, amplitudes, rotations, D, apix, 1.1)
+    node = image.grad_fn
+    assert type(node).__name__ == "_TruncatedGaussianImageBackward"
+    assert imaging._window_size(1.1, apix, D) == 7
+    assert len(node.kept) == len(imaging._chunks(5, 60 * 7 * 7, D + 14))
+    loss = (image * weights).sum()
+    loss.backward(retain_graph=True)
+    first = leaf.grad.clone()
+    assert node.kept is None
+    leaf.grad = None
+    loss.backward()
+    torch.testing.assert_close(leaf.grad, first, rtol=0, atol=0)
+    # the gradient of the dense product, up to the tails and float32 sums
+    reference = coords.clone().requires_grad_()
+    (dense_projection(reference, amplitudes, rotations, D, apix, 1.1, None)
+     * weights).sum().backward()
+    torch.testing.assert_close(first, reference.grad, rtol=0,
+                               atol=2e-4 * float(reference.grad.abs().max()))
+    # nothing is kept where no gradient is asked for
+    with torch.no_grad():
+        assert imaging.project_gaussians(leaf, amplitudes, rotations, D, apix,
+                                         1.1).grad_fn is None
+
 def test_stage1_loss_of_heavy_atoms_unchanged_by_patches(adk_dir):
     from cryostar_boltz.engine.losses import correlation_loss
     from cryostar_boltz.engine.pseudoatoms import atom_sigma

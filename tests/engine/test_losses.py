@@ -389,3 +389,40 @@ def test_elastic_tolerance_is_a_flat_bottomed_well():
     with pytest.raises(ValueError, match="elastic_tolerance"):
         StructuralRestraints(ref, [0] * 4, bonds, elastic_tolerance=-1)
 
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 0.3])
+def test_restraint_values_and_gradients_match_the_per_structure_formulas(tolerance):
+    # The restraints reduce their distances pair-major (P, B); values and
+    # gradients are those of the formulas on the (B, P) distances.
+    coords, chains, bonds = chain_structure((30, 25))
+    restraints = StructuralRestraints(coords, chains, bonds, quantile=0.8,
+                                      elastic_tolerance=tolerance)
+    batch = moving_batch(coords, B=12, seed=5)
+    leaf = batch.clone().requires_grad_()
+    terms = restraints(leaf)
+    (terms["continuity"] + 2 * terms["elastic"] + 3 * terms["clash"]).backward()
+
+    ref = batch.clone().requires_grad_()
+    d = lambda pairs: pair_distances(ref, pairs)
+    continuity = (d(restraints.bond_pairs) - restraints.bond_ref).square().mean()
+    err = d(restraints.elastic_pairs) - restraints.elastic_ref
+    sq = torch.relu(err.abs() - tolerance).square()
+    var = err.detach().double().var(0)
+    keep = torch.zeros_like(var, dtype=torch.bool)
+    group = restraints.elastic_group
+    for g in range(len(restraints.group_counts)):
+        v = var[group == g]
+        keep[group == g] = v <= torch.quantile(v, 0.8)
+    elastic = (sq * keep).sum() / (keep.sum() * sq.shape[0])
+    close = d(restraints.clash_pairs)
+    clash = torch.relu(4.0 - close).square().sum() / (close < 4.0).sum().clamp_min(1)
+    assert float(clash.detach()) > 0
+    (continuity + 2 * elastic + 3 * clash).backward()
+    for name, expected in (("continuity", continuity), ("elastic", elastic),
+                           ("clash", clash)):
+        torch.testing.assert_close(terms[name], expected.detach(), rtol=1e-5, atol=0,
+                                   msg=name)
+    assert terms["elastic_kept"].item() == pytest.approx(keep.double().mean().item())
+    torch.testing.assert_close(leaf.grad, ref.grad, rtol=1e-5,
+                               atol=1e-6 * float(ref.grad.abs().max()))
