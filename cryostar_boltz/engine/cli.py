@@ -132,6 +132,13 @@ def main(argv=None):
         return done.code
     try:
         return module.main(args) or 0
+    except KeyboardInterrupt:
+        if getattr(args, "debug", False):
+            raise
+        print("cryostar-boltz %s: interrupted%s" % (
+            name, " (continue from the last checkpoint with --resume)"
+            if name in ("train", "train-density") else ""), file=sys.stderr)
+        return 130
     except (ValueError, OSError) as err:
         if getattr(args, "debug", False):
             raise

@@ -332,7 +332,8 @@ def select_particles(latents, polygon=None, space="pca", ranges=(),
     if invert and only_exclude:
         # --exclude-junk --invert: the particles it would leave out, alone
         criterion, left_out = exclude
-        criteria.append(dict(criterion, inside=int(left_out.sum()), invert=True))
+        criteria.append({"only the particles left out by": criterion["label"],
+                         "inside": int(left_out.sum()), "invert": True})
         keep = left_out.copy()
     elif invert:
         keep = ~keep
@@ -444,8 +445,9 @@ def _describe(criteria):
                          % (len(c["polygon"]), c["space"].upper(), c["inside"]))
         elif "range" in c:
             parts.append("--range %s (%d inside)" % (c["range"], c["inside"]))
-        elif "label" in c and c.get("invert"):
-            parts.append("--invert of %s (%d left out by it)" % (c["label"], c["inside"]))
+        elif "only the particles left out by" in c:
+            parts.append("--invert: only the particles left out by %s (%d)"
+                         % (c["only the particles left out by"], c["inside"]))
         elif "label" in c:
             parts.append("%s (%d inside)" % (c["label"], c["inside"]))
         elif "left out by the analysis" in c:

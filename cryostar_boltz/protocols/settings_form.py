@@ -35,7 +35,7 @@ class NonNegativeOrEmpty(params.Conditional):
     def __init__(self):
         params.Conditional.__init__(self, "Value should be empty (auto) or at least 0",
                                     allowsNull=True)
-        self._condition = lambda value: value >= 0
+        self._condition = lambda value: 0 <= value < float("inf")
 
 
 def define_settings(form):

@@ -235,7 +235,7 @@ def define_losses(form):
             ("learningRate", "Learning rate", "AdamW learning rate."),
             ("outlierZ", "Pose screen (robust SDs)", "A particle whose pose contrast "
              "(its fit with its own pose against random ones) lies this far above the "
-             "median (a wrong pose, junk) leaves the image loss; 0 keeps all.")):
+             "median (a wrong pose, junk) leaves the image loss; 0 keeps all, else >= 1.")):
         group.addParam(name, params.FloatParam, default=_train(name), allowsNull=True,
                        label=label, help=auto_help(text, DERIVED_PARAMS[name]),
                        validators=[NonNegativeOrEmpty()])

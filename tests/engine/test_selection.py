@@ -153,7 +153,10 @@ def test_exclusion_inverted_alone_selects_what_it_leaves_out(star_run):
     picked = select_particles(RunLatents(star_run), ranges=[parse_range("pc1:0:")],
                               invert=True, exclude=exclude)
     assert not set(picked.indices.tolist()) & {1, 5}
-    with pytest.raises(ValueError, match=r"--invert of junk score > 2 \(0 left out by it\)"):
+    assert only_junk.criteria == [{"only the particles left out by": "junk score > 2",
+                                   "inside": 2, "invert": True}]
+    with pytest.raises(ValueError, match=r"--invert: only the particles left out by "
+                                         r"junk score > 2 \(0\)"):
         select_particles(RunLatents(star_run), invert=True,
                          exclude=({"label": "junk score > 2"}, np.zeros(7, bool)))
 

@@ -69,7 +69,7 @@ def add_args(parser):
     from .. import options as opt_type
     from ..particle_scores import DEFAULT_JUNK_Z
     parser.add_argument("--exclude-junk", nargs="?", const=DEFAULT_JUNK_Z, default=None,
-                        type=opt_type.finite_float, metavar="Z",
+                        type=opt_type.nonnegative_float, metavar="Z",
                         help="leave out the particles whose junk score (robust "
                         "z-score of the pose contrast, junk_score.npy) is above Z (default %g when "
                         "given without a value)" % DEFAULT_JUNK_Z)

@@ -184,13 +184,13 @@ def add_args(parser):
     loss.add_argument("--kl-warmup", type=opt_type.nonnegative_int, default=None,
                       help=auto("kl_warmup", "steps over which the KL weight rises "
                                 "to --kl-beta;"))
-    loss.add_argument("--outlier-z", type=opt_type.nonnegative_float, default=None,
+    loss.add_argument("--outlier-z", type=opt_type.screen_threshold, default=None,
                       help=auto("outlier_z", "pose screening: in the first epoch and "
                                 "at a quarter of the run, particles whose pose "
                                 "contrast (own pose against random orientations) "
                                 "lies more than this many robust SDs above the "
                                 "median (wrong poses, junk) leave the image loss; "
-                                "0 keeps every particle;"))
+                                "0 keeps every particle, else at least 1;"))
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=opt_type.positive_int, default=None,
                      help=auto("epochs", "passes over the particles (with --resume: "

@@ -25,6 +25,7 @@ from typing import Optional
 from ..io import read_json, write_text
 from ..layout import CONFIG
 from ..options import (at_least, check, even_box, fraction, nonnegative_float,
+                       screen_threshold,
                        nonnegative_int, one_of, positive_float, positive_int, seed)
 from .derived import AUTO_FIELDS, PRESETS
 
@@ -291,7 +292,7 @@ class TrainConfig(LoopOptions):
             ("clash_max_distance", positive_float, False),
             ("free_bits", nonnegative_float, False), ("kl_beta", nonnegative_float, False),
             ("kl_warmup", nonnegative_int, False),
-            ("outlier_z", nonnegative_float, False)]
+            ("outlier_z", screen_threshold, False)]
 
     def _validate_focus(self):
         """--move, --motion, --domains and --num-domains: their texts parse

@@ -89,19 +89,24 @@ class PoseScreen:
         total, count = totals.numpy()
         self._sum[:] = 0
         self._count[:] = 0
-        seen = count > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            contrast = total / count
+        # a particle whose loss is not finite (a focus mask that misses its
+        # loss area) is not judged
+        seen = (count > 0) & np.isfinite(contrast)
         if seen.sum() < 8:
             return "epoch %d: too few particles to screen their poses" % (epoch + 1)
-        z = robust_z(total[seen] / count[seen])
+        z = robust_z(contrast[seen])
         keep = np.ones(self.n, dtype=np.float32)
         keep[np.flatnonzero(seen)[z > self.threshold]] = 0.0
         self.keep = torch.as_tensor(keep)
         out = int((keep == 0).sum())
+        when = ("left out of the image loss from the next epoch" if epoch + 1 < self.epochs
+                else "the run's last epoch: its training is unchanged")
         return ("epoch %d: pose screen: %d of %d particles (%.1f %%) fit their poses no "
-                "better than random ones (pose contrast above %g robust SDs): left out "
-                "of the image loss from the next epoch" % (
+                "better than random ones (pose contrast above %g robust SDs): %s" % (
                     epoch + 1, out, int(seen.sum()), 100.0 * out / int(seen.sum()),
-                    self.threshold))
+                    self.threshold, when))
 
     def weights(self, idx, image):
         """(B,) weights (the dtype and device of ``image``, the batch's image

@@ -168,6 +168,28 @@ def test_memory_error_is_one_line(monkeypatch, capsys):
     assert "-n, --basin-reads" in line
 
 
+@pytest.mark.parametrize("name, words", [
+    ("train", "cryostar-boltz train: interrupted (continue from the last checkpoint "
+              "with --resume)"),
+    ("analyze", "cryostar-boltz analyze: interrupted")])
+def test_an_interrupted_command_says_so_in_one_line(monkeypatch, capsys, name, words):
+    import sys
+    import types
+
+    from cryostar_boltz.engine import cli
+    module = types.ModuleType("fake_command")
+    module.add_args = lambda parser: None
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+    module.main = interrupted
+    monkeypatch.setitem(sys.modules, "fake_command", module)
+    monkeypatch.setattr(cli, "_available", lambda: {name: ("fake_command", "")})
+    assert cli.main([name]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == words
+
+
 # ------------------------------------------------------------ options that do not apply
 @pytest.mark.parametrize("options, words", [
     (["--from", "pca", "--k", "3"], "--k does not apply to --from pca (it takes "

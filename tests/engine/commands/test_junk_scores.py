@@ -144,3 +144,14 @@ def test_pose_screening_leaves_the_junk_out_of_the_image_loss(junk_run, tmp_path
     assert float(rows[0]["outliers"]) == 0
     assert sum(float(r["outliers"]) for r in rows if r["epoch"] == "2") == left_out.sum()
     assert json.loads((screened / "config.json").read_text())["outlier_z"] == 1.0
+
+
+@pytest.mark.parametrize("command", ["analyze", "select"])
+def test_a_negative_junk_threshold_is_refused(junk_run, tmp_path, capsys, command):
+    run, _ = junk_run
+    argv = [command, "--run", str(run), "--exclude-junk", "-1"]
+    if command == "select":
+        argv += ["--out", str(tmp_path / "s")]
+    assert main(argv) == 2
+    assert "--exclude-junk: must be a number >= 0, got -1" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

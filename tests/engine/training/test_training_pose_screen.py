@@ -53,3 +53,24 @@ def test_screen_state_survives_a_resume_and_rotations_follow_the_step():
     assert not torch.allclose(a[0], screen.rotations(5, 12, "cpu")[0])
     eye = a[0] @ a[0].transpose(1, 2)
     torch.testing.assert_close(eye, torch.eye(3).expand(5, 3, 3), atol=1e-5, rtol=0)
+
+
+def test_particles_without_a_finite_contrast_are_not_judged():
+    # a focus mask that misses a particle's loss area gives it no finite loss
+    screen = PoseScreen(40, 1, 2.0)
+    own = torch.tensor([-0.45 + 0.001 * k for k in range(39)] + [float("nan")])
+    screen.record(np.arange(40), own, torch.full((40, 2), -0.2))
+    line = screen.finish(0)
+    assert "0 of 39 particles" in line
+    assert line.endswith("the run's last epoch: its training is unchanged")
+    assert screen.keep.tolist() == [1.0] * 40
+
+
+def test_screen_threshold_is_off_or_at_least_one_sd():
+    import pytest
+
+    from cryostar_boltz.engine.options import OptionError, screen_threshold
+    assert screen_threshold("0") == 0 and screen_threshold("2.5") == 2.5
+    for bad in ("0.01", "-1", "nan", "inf"):
+        with pytest.raises(OptionError):
+            screen_threshold(bad)
