@@ -286,3 +286,26 @@ def test_a_mixture_fitted_to_an_oblique_elongated_state_gives_its_basin():
         state = int(np.linalg.norm(b["z"] - np.array([3.0, -3.0, 0.0])) < 1.0)
         assert b["particle_population"] == pytest.approx(np.mean(truth == state), abs=0.01)
         assert b["prior_population"] == pytest.approx(np.mean(truth == state), abs=0.03)
+
+
+def test_a_minimum_with_tied_saddles_joins_the_nearest_basin(monkeypatch):
+    """A minimum on a plateau (a wide, light component that catches
+    outliers, F = 5) has saddles of the same height towards both basins
+    around it (5.08 towards the one 1 away, 5.07 towards the one 10 away):
+    it joins the nearest; only a saddle lower by more than SADDLE_TIE
+    (0.1 nat) would take it to the far one."""
+    from cryostar_boltz.engine.priors import landscape
+    minima = torch.tensor([[-1.0, 0.0], [10.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    values = torch.tensor([0.0, 0.0, 5.0], dtype=torch.float64)
+
+    def merged(plateau_to_far):
+        saddles = torch.tensor([20.0, 5.08, plateau_to_far], dtype=torch.float64)
+        monkeypatch.setattr(landscape, "segment_saddles", lambda *a, **k: saddles)
+        monkeypatch.setattr(landscape, "string_saddles", lambda *a, **k: saddles)
+        group, _ = merge_minima(None, minima, values)
+        assert int(group[0]) != int(group[1])
+        return int(group[2]) == int(group[0])
+
+    assert landscape.SADDLE_TIE == 0.1
+    assert merged(5.07)              # tied: the nearest basin
+    assert not merged(4.95)          # lower by more than the tie: the far one
