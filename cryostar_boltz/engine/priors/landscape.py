@@ -422,14 +422,19 @@ def merge_minima(landscape, minima, values, barrier=BARRIER, particles=None,
         particles = np.asarray(particles, dtype=np.float64)
         owner = np.asarray(particle_minimum).copy()
 
+    dips = {}                          # (group, group) -> particles' dip
+
     def height(e):
         """Barrier (nats) between the groups saddle e joins: the particles'
         dip when both hold enough of them, else F's saddle above them."""
-        a, b = root(pairs[e][0]), root(pairs[e][1])
+        a, b = sorted((root(pairs[e][0]), root(pairs[e][1])))
         if owner is not None:
-            ours, theirs = particles[owner == a], particles[owner == b]
-            if min(len(ours), len(theirs)) >= DIP_MIN_PARTICLES:
-                return particle_dip(ours, theirs)
+            if (a, b) not in dips:
+                ours, theirs = particles[owner == a], particles[owner == b]
+                enough = min(len(ours), len(theirs)) >= DIP_MIN_PARTICLES
+                dips[a, b] = particle_dip(ours, theirs) if enough else None
+            if dips[a, b] is not None:
+                return dips[a, b]
         return heights[e] - max(depth[a], depth[b])
 
     def joins(e, high):
@@ -457,6 +462,8 @@ def merge_minima(landscape, minima, values, barrier=BARRIER, particles=None,
         parent[high] = low
         if owner is not None:
             owner[owner == high] = low
+            dips = {pair: dip for pair, dip in dips.items()
+                    if high not in pair and low not in pair}
     final = sorted({root(k) for k in range(m)}, key=lambda k: depth[k])
     group = torch.as_tensor([final.index(root(k)) for k in range(m)], dtype=torch.long)
     between = torch.full((len(final), len(final)), float("inf"), dtype=torch.float64)
