@@ -28,8 +28,9 @@ the prior, found without a separate clustering. :func:`find_basins`:
    particles show two states, and a prior rougher than its data shows
    barriers inside one state (diagonal mixture components, or a GRBM's
    components of one shared width, tiling an elongated state that lies
-   oblique to the axes: 1.6 to 3.4 nats between components where the
-   particles' density has no dip, on the 1A28 dimer's three states).
+   oblique to the axes: 1.6 to 3.2 nats between components where the
+   particles' density dips by at most 0.25 nat, on the 1A28 dimer's
+   three states).
    Saddles within :data:`SADDLE_TIE` of the lowest are as low: a group
    whose saddles to several others tie joins the nearest;
 4. basins come lowest F first, each with the prior's population (fraction
@@ -384,10 +385,11 @@ def merge_minima(landscape, minima, values, barrier=BARRIER, particles=None,
     is: it may smooth over a barrier the data show (on the adk
     three-state benchmark an ebm fit left mid and open 0.5 nat apart in F
     where the particles' density between them falls 2 nats), or put
-    barriers inside one state (on the 1A28 dimer's three states, a gmm's
-    diagonal components tiling the elongated closed state have saddles
-    1.6 to 2.4 nats above their minima where the particles' density dips
-    by at most 0.25 nat: four basins for one state).
+    barriers inside one state (on the 1A28 dimer's three states, a gmm
+    fitted to a run's latents tiles the elongated closed state with
+    diagonal components whose saddles are 1.6 to 2.4 nats above their
+    minima where the particles' density dips by at most 0.25 nat: four
+    basins for one state).
 
     A group joins, among the groups its saddles within :data:`SADDLE_TIE`
     nats of the lowest lead to, the one with the nearest minimum: a
