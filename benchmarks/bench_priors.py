@@ -28,9 +28,10 @@ Definitions (every threshold uses the superposed RMSD):
   open). Clusterings: ``kmeans`` (k = 3), ``gmm-fit`` (a full-covariance
   Gaussian mixture, k = 3, fitted to z) for every prior, and ``basins``:
   the prior's own states, i.e. the basins of its free energy F(z) (descent
-  from 2,000 prior samples and from every particle's z, minima merged when
-  the saddle between them is less than 1 nat above the higher one and the
-  particles' density has no dip of 1 nat between them; see
+  from 2,000 prior samples and from every particle's z; minima merged when
+  the particles' density has no dip of 1 nat between them, or, for groups
+  of fewer than 50 particles, when the saddle between them is less than
+  1 nat above the higher one; see
   ``cryostar_boltz.engine.priors.landscape``), each particle in the basin
   its z descends into. No number of basins is given: more basins than
   states lowers ARI even when each is pure, so the number of basins and

@@ -11,8 +11,9 @@ prior (``prior.basins()``), and the prior assigns each particle to one
 (``prior.assign_to_basins``): for a continuous latent (``gmm``, ``grbm``,
 ``ebm``) the basin of attraction of its posterior mean under descent of
 the free energy, basins separated by a barrier of at least
-:data:`~.priors.landscape.BARRIER` nats in F or in the particles' density
-(:mod:`.priors.landscape`);
+:data:`~.priors.landscape.BARRIER` nats in the particles' density (in F
+between basins too sparse in particles to measure it;
+:mod:`.priors.landscape`);
 ``rbm`` to the basin code nearest (Hamming distance) to the particle's
 binary code. The ``gaussian`` prior has a single basin and gives no
 clustering.

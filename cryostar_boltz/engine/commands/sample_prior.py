@@ -12,8 +12,10 @@ the decoded samples as samples.pdb (full atom) and samples_coarse.pdb
 --basins also lists the prior's distinct states, lowest energy first:
 for a continuous latent (gmm, grbm) the basins of the free energy F(z)
 (descent from --basin-reads prior samples and from the particles' latents,
-minima merged when the saddle between them is less than 1 nat above the
-higher one, unless the particles' density dips 1 nat between them); for rbm the local minima of the code's binary model
+minima merged when the particles' density has no dip of 1 nat between
+them, or, where fewer than 50 particles descend on one side, when the
+saddle between them is less than 1 nat above the higher one); for rbm the
+local minima of the code's binary model
 (annealing, then steepest descent). basins.json (energy, free energy,
 count; for continuous priors the prior's and the particles' populations,
 the barrier out of the basin and its minima; the bits of h), basins_z.npy

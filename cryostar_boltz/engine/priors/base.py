@@ -202,9 +202,10 @@ class Prior(nn.Module):
         particles' posterior means (at most :data:`MAX_PARTICLE_STARTS`,
         a seeded random subset beyond), minima merged when the saddle
         between them is less than ``barrier`` (a keyword, default
-        :data:`.landscape.BARRIER` nats) above the higher one, unless the
-        particles' density has a dip of ``barrier`` nats between them
-        (:func:`.landscape.particle_dip`). ``energy``
+        :data:`.landscape.BARRIER` nats) above the higher one; between
+        groups that both hold enough particles, when the particles'
+        density has no dip of ``barrier`` nats between them instead
+        (:func:`.landscape.merge_minima`). ``energy``
         is F at the basin's lowest minimum, ``count`` the prior samples
         descending into it; each basin adds ``prior_population``,
         ``particle_population`` (None without particles), ``minima`` and

@@ -19,11 +19,20 @@ the prior, found without a separate clustering. :func:`find_basins`:
    minimum-energy path (the simplified string method, E, Ren and
    Vanden-Eijnden 2007): any path's highest point bounds the saddle from
    above, so a merge is never wrong about the path it saw. Given the
-   particles, two groups with a low saddle stay apart when the particles'
-   own density has a dip of ``barrier`` nats between them
-   (:func:`particle_dip`): a fitted prior smoother than its data (an ebm
-   after a short fit) may show a shallow shoulder where the particles
-   show two states, and the data's dip does not depend on the fit;
+   particles, two groups that both hold at least
+   :data:`DIP_MIN_PARTICLES` of them are decided by the particles' own
+   density instead: they merge exactly when it has no dip of ``barrier``
+   nats between them (:func:`particle_dip`). The fitted F errs both ways
+   and the data's dip does not depend on the fit: a prior smoother than
+   its data (an ebm after a short fit) shows a shallow shoulder where the
+   particles show two states, and a prior rougher than its data shows
+   barriers inside one state (diagonal mixture components, or a GRBM's
+   components of one shared width, tiling an elongated state that lies
+   oblique to the axes: 1.6 to 3.2 nats between components where the
+   particles' density dips by at most 0.25 nat, on the 1A28 dimer's
+   three states).
+   Saddles within :data:`SADDLE_TIE` of the lowest are as low: a group
+   whose saddles to several others tie joins the nearest;
 4. basins come lowest F first, each with the prior's population (fraction
    of prior samples descending into it) and the particles' population
    (fraction of their posterior means).
@@ -43,6 +52,7 @@ Works on any prior with ``free_energy(z)`` over the continuous latent
 (gmm, grbm, ebm); computations in float64 on a copy of the prior.
 """
 import copy
+import itertools
 import math
 
 import numpy as np
@@ -69,6 +79,9 @@ CHUNK = 16384
 #: group needs for its dip to count.
 DIP_POINTS = 101
 DIP_MIN_PARTICLES = 50
+#: Saddles within this many nats of each other are as low when a group of
+#: minima chooses the group it joins (:func:`merge_minima`).
+SADDLE_TIE = 0.1
 
 
 class Landscape:
@@ -364,12 +377,27 @@ def merge_minima(landscape, minima, values, barrier=BARRIER, particles=None,
 
     With ``particles`` (N, d), the particles' posterior means, and
     ``particle_minimum`` (N,), the minimum each descends into, two groups
-    whose saddle is low stay apart when the particles' own density has a
-    dip of at least ``barrier`` nats between them (:func:`particle_dip`):
-    the prior fitted to them may smooth over a barrier the data show (on
-    the three-state benchmark an ebm fit left mid and open 0.5 nat apart
-    in F where the particles' density between them falls 2 nats), and a
-    dip measured on the data does not depend on how sharp the fit is.
+    that both hold at least :data:`DIP_MIN_PARTICLES` particles merge
+    exactly when the particles' own density has no dip of ``barrier``
+    nats between them (:func:`particle_dip`), whatever F's saddle; F's
+    saddle decides for the other pairs. The fitted prior errs both ways,
+    and a dip measured on the data does not depend on how sharp the fit
+    is: it may smooth over a barrier the data show (on the adk
+    three-state benchmark an ebm fit left mid and open 0.5 nat apart in F
+    where the particles' density between them falls 2 nats), or put
+    barriers inside one state (on the 1A28 dimer's three states, a gmm
+    fitted to a run's latents tiles the elongated closed state with
+    diagonal components whose saddles are 1.6 to 2.4 nats above their
+    minima where the particles' density dips by at most 0.25 nat: four
+    basins for one state).
+
+    A group joins, among the groups its saddles within :data:`SADDLE_TIE`
+    nats of the lowest lead to, the one with the nearest minimum: a
+    minimum on a plateau (a wide, light mixture component that catches
+    outliers) has saddles of the same height towards every basin around
+    it, and which one a string finds lower by a hundredth of a nat is
+    chance (on the dimer, 31 closed particles joined the open basin, 16
+    apart, rather than the closed one, 4 apart).
 
     Returns (group of each minimum (m,), numbered lowest first; lowest
     saddle between groups (G, G), inf on the diagonal and between groups
@@ -390,22 +418,54 @@ def merge_minima(landscape, minima, values, barrier=BARRIER, particles=None,
         return k
 
     depth = [float(v) for v in values]
+    heights = saddles.tolist()
+    owner = None                       # the group of each particle
     if particles is not None:
         particles = np.asarray(particles, dtype=np.float64)
-        particle_minimum = np.asarray(particle_minimum)
+        owner = np.asarray(particle_minimum).copy()
 
-    def apart_in_data(a, b):
-        if particles is None:
-            return False
-        owner = np.array([root(k) for k in range(m)])[particle_minimum]
-        return particle_dip(particles[owner == a], particles[owner == b]) >= barrier
+    dips = {}                          # (group, group) -> particles' dip
 
-    for e in torch.argsort(saddles).tolist():
+    def height(e):
+        """Barrier (nats) between the groups saddle e joins: the particles'
+        dip when both hold enough of them, else F's saddle above them."""
+        a, b = sorted((root(pairs[e][0]), root(pairs[e][1])))
+        if owner is not None:
+            if (a, b) not in dips:
+                ours, theirs = particles[owner == a], particles[owner == b]
+                enough = min(len(ours), len(theirs)) >= DIP_MIN_PARTICLES
+                dips[a, b] = particle_dip(ours, theirs) if enough else None
+            if dips[a, b] is not None:
+                return dips[a, b]
+        return heights[e] - max(depth[a], depth[b])
+
+    def joins(e, high):
+        """(distance between the minima, deeper group) when saddle e merges
+        group ``high`` into a group at least as deep, else None."""
+        c, d = root(pairs[e][0]), root(pairs[e][1])
+        if high not in (c, d) or c == d:
+            return None
+        other = d if c == high else c
+        if depth[other] > depth[high] or height(e) >= barrier:
+            return None
+        return float((minima[pairs[e][0]] - minima[pairs[e][1]]).norm()), other
+
+    order = sorted(range(len(pairs)), key=heights.__getitem__)
+    for rank, e in enumerate(order):
         a, b = root(pairs[e][0]), root(pairs[e][1])
-        if a != b and float(saddles[e]) - max(depth[a], depth[b]) < barrier \
-                and not apart_in_data(a, b):
-            low, high = (a, b) if depth[a] <= depth[b] else (b, a)
-            parent[high] = low
+        if a == b or height(e) >= barrier:
+            continue
+        high = a if depth[a] > depth[b] else b
+        # saddles within SADDLE_TIE of this one are as low: the shallower
+        # group joins the nearest of the groups they lead to
+        tied = itertools.takewhile(lambda f: heights[f] <= heights[e] + SADDLE_TIE,
+                                   order[rank:])
+        low = min(j for j in (joins(f, high) for f in tied) if j)[1]
+        parent[high] = low
+        if owner is not None:
+            owner[owner == high] = low
+            dips = {pair: dip for pair, dip in dips.items()
+                    if high not in pair and low not in pair}
     final = sorted({root(k) for k in range(m)}, key=lambda k: depth[k])
     group = torch.as_tensor([final.index(root(k)) for k in range(m)], dtype=torch.long)
     between = torch.full((len(final), len(final)), float("inf"), dtype=torch.float64)
@@ -451,9 +511,10 @@ def find_basins(prior, prior_samples, particles=None, extra_starts=None,
     (fraction of the particles, None without them), ``exit_barrier``
     (nats from its minimum to the lowest saddle towards another basin,
     below ``barrier`` for a basin the particles' density dip kept apart;
-    None for a single basin). ``max_basins`` keeps the lowest ones.
-    Minima are merged as :func:`merge_minima`, with the particles' dip
-    when ``particles`` are given.
+    None for a single basin; the minima merged into it may have saddles
+    above ``barrier`` between them where the particles show no dip). ``max_basins`` keeps the lowest ones.
+    Minima are merged as :func:`merge_minima`, by the particles' dip
+    between groups holding enough of them when ``particles`` are given.
     Raises ValueError when no start is given or a start is not (n, d)."""
     landscape = Landscape(prior)
     parts = {"prior samples": prior_samples, "particles": particles,

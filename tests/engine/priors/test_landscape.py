@@ -217,3 +217,95 @@ def test_particles_of_one_cloud_do_not_split_a_shallow_double_well():
     prior = two_wells(3.0)
     samples = prior.sample(3000, seed=0)[0]
     assert len(find_basins(prior, samples, particles=samples.numpy())) == 1
+
+
+def beads_on_a_line():
+    """A prior rougher than its data: four narrow components (scale 0.35)
+    spaced 2 apart along the diagonal, 3.4 nats of barrier between
+    neighbours, fitted where the particles of one state lie spread evenly
+    along the diagonal; a fifth component for a second, round state."""
+    axis = np.array([1.0, 1.0]) / math.sqrt(2.0)
+    beads = np.linspace(-3.0, 3.0, 4)[:, None] * axis
+    means = np.concatenate([beads, [[3.0, -3.0]]])
+    return mixture(means, [0.15] * 4 + [0.4], scale=0.35), means, axis
+
+
+def test_a_prior_rougher_than_its_particles_does_not_split_their_state():
+    """The failure kind of a mixture (or a GRBM's shared-width components)
+    fitted to one elongated state: F has a barrier of several nats between
+    neighbouring components where the particles' density has no dip. The
+    prior alone gives five basins; with the particles, whose density
+    decides between groups that both hold enough of them, two: the states,
+    with their populations 0.6 / 0.4."""
+    prior, means, axis = beads_on_a_line()
+    landscape = Landscape(prior)
+    ends, values = descend(landscape, means)
+    saddle = float(string_saddles(landscape, ends[1:2], ends[2:3]))
+    assert saddle - float(values[1:3].max()) > 3.0
+    samples = prior.sample(1000, seed=0)[0]
+    assert len(find_basins(prior, samples)) == 5
+    rng = np.random.default_rng(0)
+    truth = rng.choice(2, size=3000, p=[0.6, 0.4])
+    along = rng.uniform(-3.0, 3.0, size=3000)[:, None] * axis + 0.15 * rng.normal(size=(3000, 2))
+    round_ = np.array([3.0, -3.0]) + 0.3 * rng.normal(size=(3000, 2))
+    particles = np.where(truth[:, None] == 0, along, round_)
+    basins = find_basins(prior, samples, particles)
+    assert len(basins) == 2
+    labels = assign(prior, particles, basins)
+    from sklearn.metrics import adjusted_rand_score
+    assert adjusted_rand_score(truth, labels) == 1.0
+    line = int(np.argmax([len(b["minima"]) for b in basins]))
+    assert len(basins[line]["minima"]) == 4
+    assert basins[line]["particle_population"] == pytest.approx(0.6, abs=0.02)
+    assert basins[1 - line]["particle_population"] == pytest.approx(0.4, abs=0.02)
+
+
+def test_a_mixture_fitted_to_an_oblique_elongated_state_gives_its_basin():
+    """The default mixture (8 diagonal components) fitted, as after
+    training, to an elongated state along the diagonal of 3-D (spread 1.5
+    along it, 0.12 across) and a round one (0.6 / 0.4): the axis-aligned
+    components tile the elongated state with barriers between them (six
+    basins from F alone), the particles' density has none, so the basins
+    are the two states with their populations."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from cryostar_boltz.engine.priors import fit_to_posteriors
+    rng = np.random.default_rng(1)
+    truth = rng.choice(2, size=3000, p=[0.6, 0.4])
+    axis = np.ones(3) / math.sqrt(3.0)
+    elongated = rng.normal(size=3000)[:, None] * 1.5 * axis + 0.12 * rng.normal(size=(3000, 3))
+    round_ = np.array([3.0, -3.0, 0.0]) + 0.3 * rng.normal(size=(3000, 3))
+    z = np.where(truth[:, None] == 0, elongated, round_).astype(np.float32)
+    prior = build_prior("gmm", 3)
+    fit_to_posteriors(prior, z, np.full_like(z, math.log(0.01)), 300, batch=256)
+    prior.eval()
+    basins = prior.basins(num_reads=2000, particles=z, seed=0)
+    assert len(basins) == 2
+    assert adjusted_rand_score(truth, prior.assign_to_basins(z, basins)) == 1.0
+    for b in basins:
+        state = int(np.linalg.norm(b["z"] - np.array([3.0, -3.0, 0.0])) < 1.0)
+        assert b["particle_population"] == pytest.approx(np.mean(truth == state), abs=0.01)
+        assert b["prior_population"] == pytest.approx(np.mean(truth == state), abs=0.03)
+
+
+def test_a_minimum_with_tied_saddles_joins_the_nearest_basin(monkeypatch):
+    """A minimum on a plateau (a wide, light component that catches
+    outliers, F = 5) has saddles of the same height towards both basins
+    around it (5.08 towards the one 1 away, 5.07 towards the one 10 away):
+    it joins the nearest; only a saddle lower by more than SADDLE_TIE
+    (0.1 nat) would take it to the far one."""
+    from cryostar_boltz.engine.priors import landscape
+    minima = torch.tensor([[-1.0, 0.0], [10.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    values = torch.tensor([0.0, 0.0, 5.0], dtype=torch.float64)
+
+    def merged(plateau_to_far):
+        saddles = torch.tensor([20.0, 5.08, plateau_to_far], dtype=torch.float64)
+        monkeypatch.setattr(landscape, "segment_saddles", lambda *a, **k: saddles)
+        monkeypatch.setattr(landscape, "string_saddles", lambda *a, **k: saddles)
+        group, _ = merge_minima(None, minima, values)
+        assert int(group[0]) != int(group[1])
+        return int(group[2]) == int(group[0])
+
+    assert landscape.SADDLE_TIE == 0.1
+    assert merged(5.07)              # tied: the nearest basin
+    assert not merged(4.95)          # lower by more than the tie: the far one
