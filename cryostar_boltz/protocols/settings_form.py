@@ -20,22 +20,24 @@ DERIVED_PARAMS = {
 }
 
 
-class PositiveOrEmpty(params.Conditional):
-    """A parameter left empty (derived) or greater than 0."""
+class EmptyOr(params.Conditional):
+    """A parameter left empty (derived) or a finite value meeting
+    ``condition``, described by ``words`` in the form's message."""
 
-    def __init__(self):
-        params.Conditional.__init__(self, "Value should be empty (auto) or greater "
-                                    "than 0", allowsNull=True)
-        self._condition = lambda value: value > 0
-
-
-class NonNegativeOrEmpty(params.Conditional):
-    """A parameter left empty (derived) or at least 0."""
-
-    def __init__(self):
-        params.Conditional.__init__(self, "Value should be empty (auto) or at least 0",
+    def __init__(self, condition, words):
+        params.Conditional.__init__(self, "Value should be empty (auto) or %s" % words,
                                     allowsNull=True)
-        self._condition = lambda value: 0 <= value < float("inf")
+        self._condition = lambda value: value < float("inf") and condition(value)
+
+
+def PositiveOrEmpty():
+    """Empty, or greater than 0 (counts, sizes)."""
+    return EmptyOr(lambda value: value > 0, "greater than 0")
+
+
+def NonNegativeOrEmpty():
+    """Empty, or at least 0 (weights, thresholds where 0 is off)."""
+    return EmptyOr(lambda value: value >= 0, "at least 0")
 
 
 def define_settings(form):

@@ -325,19 +325,16 @@ class Stage1Trainer(EpochTrainer):
         kl, kl_logs = self.kl_terms(mu, logvar, extra)
         return image, restraints, kl, kl_logs
 
-    def image_loss(self, idx, images, decoder_input, rotations=()):
+    def image_loss(self, idx, images, decoder_input):
         """Image loss (B,) of the particles ``idx`` (their ``images``, B x D
         x D) against the structures decoded from ``decoder_input`` (B,
         decoder inputs), projected with their poses, CTF and low-pass, over
         the loss's mask (:func:`~..losses.correlation_loss`); and the decoded
-        coordinates (B, N, 3). With ``rotations`` (a sequence of (B, 3, 3)),
-        the same structures are also projected with each of them instead of
-        the particles' own (same origins, CTF and mask): the loss is then
-        (B, 1 + len(rotations)), the particles' own rotations first."""
+        coordinates (B, N, 3)."""
         with self.autocast():
             displacement = self.vae.decoder(decoder_input)
         coords = self.vae.ref_coords + displacement.float()
-        return self.projection_losses(idx, images, coords, rotations), coords
+        return self.projection_losses(idx, images, coords), coords
 
     def projection_losses(self, idx, images, coords, rotations=(), own=True):
         """Image losses of the particles ``idx`` (their ``images``) against
