@@ -10,11 +10,21 @@ shape); such a module may list in ``REQUIRES`` the modules it needs, and the
 command is offered only where they are installed. The Scipion side of this
 package adds ``demo`` that way, so an engine environment without Scipion
 offers engine commands only.
+
+A command stopped by Ctrl-C (SIGINT) or by SIGTERM (what Scipion's "stop",
+``kill`` and a cluster's time limit send) unwinds like an exception: its
+temporary files are removed (``io.atomic_path``), a new run folder without
+a checkpoint goes (``outputs.created_folder``), and one line says what
+happened, exit status 130 (SIGINT) or 143 (SIGTERM), 128 plus the signal
+as shells report it.
 """
 import argparse
+import contextlib
 import importlib
 import importlib.util
+import signal
 import sys
+import threading
 from importlib.metadata import entry_points
 
 from . import __version__
@@ -39,6 +49,55 @@ COMMANDS = {
                                    "from the original particles."),
     "plot": ("plot", "Write the pictures of a run as PNG files."),
 }
+
+
+#: Commands that continue from their last checkpoint with --resume, and the
+#: option naming their folder.
+RESUMABLE = {"train": "out", "train-density": "run"}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread (:func:`sigterm_raises`): unwinds
+    like Ctrl-C, so every ``finally`` and cleanup runs."""
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """Within the block, SIGTERM raises :class:`Terminated` in the main
+    thread instead of ending the process at once (Python's default, which
+    runs no cleanup); a second SIGTERM while the first unwinds is ignored,
+    so the cleanup finishes (SIGKILL still ends the process). The previous
+    handler is restored afterwards. Outside the main thread (where no
+    handler can be set) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def resume_hint(name, args):
+    """What a stopped ``name`` command can do next: continue from its last
+    checkpoint with --resume (train, train-density) when its folder holds
+    one, else run again; '' for the other commands."""
+    if name not in RESUMABLE:
+        return ""
+    folder = getattr(args, RESUMABLE[name], None)
+    if folder is not None:
+        from .layout import RunLayout
+        from .outputs import no_checkpoint
+        layout = RunLayout(folder)
+        if no_checkpoint(layout.root if name == "train" else layout.density):
+            return "no checkpoint was written yet: run the command again"
+    return "continue from the last checkpoint with --resume"
 
 
 def _installed(module):
@@ -131,13 +190,18 @@ def main(argv=None):
             raise
         return done.code
     try:
-        return module.main(args) or 0
-    except KeyboardInterrupt:
+        with sigterm_raises():
+            return module.main(args) or 0
+    except KeyboardInterrupt as stop:
         if getattr(args, "debug", False):
             raise
+        hint = resume_hint(name, args)
+        if isinstance(stop, Terminated):
+            print("cryostar-boltz %s: stopped (SIGTERM)%s" % (
+                name, ": " + hint if hint else ""), file=sys.stderr)
+            return 128 + signal.SIGTERM
         print("cryostar-boltz %s: interrupted%s" % (
-            name, " (continue from the last checkpoint with --resume)"
-            if name in ("train", "train-density") else ""), file=sys.stderr)
+            name, " (%s)" % hint if hint else ""), file=sys.stderr)
         return 130
     except (ValueError, OSError) as err:
         if getattr(args, "debug", False):

@@ -1,4 +1,5 @@
-"""Stage-1 training (training/stage1.py and the loop it runs on): outputs, determinism, resume after SIGKILL, DDP, guards."""
+"""Stage-1 training (training/stage1.py and the loop it runs on): outputs, determinism, resume after SIGKILL or SIGTERM, DDP, guards."""
+import signal
 import subprocess
 import sys
 
@@ -98,23 +99,18 @@ def test_generate_writes_models_in_the_reference_frame(dataset, tmp_path):
     assert np.sqrt(((coarse[0] - ref.coords) ** 2).sum(-1).mean()) < 2.0
 
 
-def test_sigkill_then_resume_matches_an_uninterrupted_run(dataset, tmp_path,
-                                                          engine_command,
-                                                          kill_at_row):
-    full = tmp_path / "full"
+@pytest.fixture(scope="module")
+def uninterrupted(dataset, tmp_path_factory, engine_command):
+    """A run of 36 steps (3 epochs of 12) checkpointed every 4 steps."""
+    full = tmp_path_factory.mktemp("uninterrupted") / "full"
     cmd, env = engine_command(*train_args(dataset, full, "--checkpoint-every",
                                           "4", "--batch-size", "16"))
     subprocess.run(cmd, env=env, check=True, capture_output=True)
+    return full
 
-    killed = tmp_path / "killed"
-    cmd, env = engine_command(*train_args(dataset, killed, "--checkpoint-every",
-                                          "4", "--batch-size", "16"))
-    kill_at_row(cmd, env, killed / "metrics.csv", 18)  # mid second epoch
-    assert not (killed / "z.npy").exists()
-    cmd, env = engine_command("train", "--resume", "--out", str(killed))
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert "resumed" in done.stdout + done.stderr
+
+def assert_same_run(full, killed):
+    """The resumed run's latents, model and metrics are the uninterrupted one's."""
     np.testing.assert_array_equal(np.load(full / "z.npy"), np.load(killed / "z.npy"))
     a = torch.load(full / "model.pt", weights_only=False)["model"]
     b = torch.load(killed / "model.pt", weights_only=False)["model"]
@@ -122,11 +118,38 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(dataset, tmp_path,
         assert torch.equal(a[key], b[key]), key
     assert read_metrics(full / "metrics.csv")["loss"] == \
         read_metrics(killed / "metrics.csv")["loss"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM],
+                         ids=["SIGKILL", "SIGTERM"])
+def test_a_killed_or_stopped_run_resumes_to_the_uninterrupted_run(
+        dataset, uninterrupted, tmp_path, engine_command, kill_at_row, sig):
+    killed = tmp_path / "killed"
+    cmd, env = engine_command(*train_args(dataset, killed, "--checkpoint-every",
+                                          "4", "--batch-size", "16"))
+    code, err = kill_at_row(cmd, env, killed / "metrics.csv", 18,  # mid second epoch
+                            sig=sig)
+    assert not (killed / "z.npy").exists()
+    if sig == signal.SIGTERM:
+        # what Scipion's stop and a cluster's time limit send: one line, 143,
+        # and no half-written file
+        assert code == 143
+        assert err.strip().splitlines()[-1] == (
+            "cryostar-boltz train: stopped (SIGTERM): continue from the last "
+            "checkpoint with --resume")
+        assert not [p for p in killed.rglob("*") if p.name.endswith(".tmp")]
+    else:
+        assert code == -signal.SIGKILL
+    cmd, env = engine_command("train", "--resume", "--out", str(killed))
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "resumed" in done.stdout + done.stderr
+    assert_same_run(uninterrupted, killed)
     # the convergence of epoch 2 compares with epoch 1's z and path, which
     # the checkpoint of step 16 carried over the kill
     for key in ("latent_corr", "pc1_rmsd"):
         a, b = (np.array(read_metrics(run / "metrics.csv")[key])
-                for run in (full, killed))
+                for run in (uninterrupted, killed))
         assert np.isfinite(a).sum() == 2, key
         np.testing.assert_array_equal(a, b)
 

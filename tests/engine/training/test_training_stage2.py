@@ -1,7 +1,9 @@
 """Stage 2 (training/stage2.py): the density decoder trained on a stage-1
-run, its maps against the truth and in the reference frame, resume."""
+run, its maps against the truth and in the reference frame, resume (after
+SIGKILL or SIGTERM)."""
 import os
 import shutil
+import signal
 import subprocess
 
 import mrcfile
@@ -173,38 +175,57 @@ def test_resume_refuses_changed_latents(stage1, trained, tmp_path):
 
 # ------------------------------------------------------------ command line
 
-def test_sigkill_then_resume_matches_an_uninterrupted_run(stage1, tmp_path,
-                                                          engine_command,
-                                                          kill_at_row):
-    from cryostar_boltz.engine.training.stage2 import run_density_training
-    _, run = stage1
-    args = ("--epochs", "3", "--hidden", "64", "--layers", "2", "--batch-size",
-            "16", "--lr", "3e-3", "--threads", "1", "--device", "cpu",
-            "--checkpoint-every", "5")
-    runs = {}
-    for name in ("full", "killed"):
-        runs[name] = tmp_path / name
-        runs[name].mkdir()
-        for item in ("config.json", "model.pt", "z.npy"):
-            shutil.copy(run / item, runs[name] / item)
-    cmd, env = engine_command("train-density", "--run", runs["full"], *args)
-    subprocess.run(cmd, env=env, check=True, capture_output=True)
+DENSITY_ARGS = ("--epochs", "3", "--hidden", "64", "--layers", "2", "--batch-size",
+                "16", "--lr", "3e-3", "--threads", "1", "--device", "cpu",
+                "--checkpoint-every", "5")
 
-    killed = runs["killed"]
-    cmd, env = engine_command("train-density", "--run", killed, *args)
-    kill_at_row(cmd, env, killed / "density" / "metrics.csv", 22)  # mid epoch 2
+
+def stage1_copy(run, folder):
+    """A copy of the stage-1 run's files that stage 2 reads."""
+    folder.mkdir()
+    for item in ("config.json", "model.pt", "z.npy"):
+        shutil.copy(run / item, folder / item)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(stage1, tmp_path_factory, engine_command):
+    """A density run of 3 epochs checkpointed every 5 steps."""
+    full = stage1_copy(stage1[1], tmp_path_factory.mktemp("density_full") / "full")
+    cmd, env = engine_command("train-density", "--run", full, *DENSITY_ARGS)
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    return full
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM],
+                         ids=["SIGKILL", "SIGTERM"])
+def test_a_killed_or_stopped_run_resumes_to_the_uninterrupted_run(
+        stage1, uninterrupted, tmp_path, engine_command, kill_at_row, sig):
+    from cryostar_boltz.engine.training.stage2 import run_density_training
+    killed = stage1_copy(stage1[1], tmp_path / "killed")
+    cmd, env = engine_command("train-density", "--run", killed, *DENSITY_ARGS)
+    code, err = kill_at_row(cmd, env, killed / "density" / "metrics.csv", 22,  # epoch 2
+                            sig=sig)
     assert not (killed / "density" / "model.pt").exists()
+    if sig == signal.SIGTERM:
+        assert code == 143
+        assert err.strip().splitlines()[-1] == (
+            "cryostar-boltz train-density: stopped (SIGTERM): continue from the last "
+            "checkpoint with --resume")
+        assert not [p for p in killed.rglob("*") if p.name.endswith(".tmp")]
+    else:
+        assert code == -signal.SIGKILL
     with pytest.raises(ValueError, match="--resume"):
         run_density_training(DensityConfig(run=str(killed)), log=lambda *a: None)
     cmd, env = engine_command("train-density", "--run", killed, "--resume")
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "resumed" in done.stdout + done.stderr
-    a = torch.load(runs["full"] / "density" / "model.pt", weights_only=False)
+    a = torch.load(uninterrupted / "density" / "model.pt", weights_only=False)
     b = torch.load(killed / "density" / "model.pt", weights_only=False)
     for key in a["decoder"]:
         assert torch.equal(a["decoder"][key], b["decoder"][key]), key
-    assert read_metrics(runs["full"] / "density" / "metrics.csv")["loss"] == \
+    assert read_metrics(uninterrupted / "density" / "metrics.csv")["loss"] == \
         read_metrics(killed / "density" / "metrics.csv")["loss"]
 
 
