@@ -93,7 +93,9 @@ class SavedConfig:
     def for_resume(cls, run_dir, overrides):
         """The config saved in ``run_dir`` with ``overrides`` (a dict) of
         :data:`RESUME_OPTIONS` applied; ValueError for any other option
-        whose value is not the run's own (:meth:`unchanged`)."""
+        whose value is not the run's own (:meth:`unchanged`). An option the
+        run derived (``derived``) that ``overrides`` sets to another value
+        is given now: its reason goes."""
         cfg = cls.load(run_dir)
         for key, value in overrides.items():
             if key not in RESUME_OPTIONS and cfg.unchanged(key, value):
@@ -104,6 +106,9 @@ class SavedConfig:
                                  % (run_dir, "--" + key.replace("_", "-"),
                                     ", ".join("--" + k.replace("_", "-")
                                               for k in RESUME_OPTIONS)))
+            derived = getattr(cfg, "derived", None)
+            if derived and key in derived and value != getattr(cfg, key):
+                cfg.derived = {k: v for k, v in derived.items() if k != key}
             setattr(cfg, key, value)
         cfg.validate()
         return cfg

@@ -7,12 +7,15 @@ always wins. ``--preset cryostar`` sets every option left unset to the
 published CryoSTAR value instead (Li et al. 2024, :data:`PUBLISHED`), with
 no rule applied. The run's ``config.json`` then holds the concrete values,
 the preset and ``derived``, ``{field: reason}`` of every value chosen here;
-``--resume`` and the half-set runs keep those values (never re-derived).
+``--resume`` and the half-set runs keep those values (never re-derived; a
+half-set run's reasons say so and what the values give on its own
+particles, :func:`shared_reasons`).
 
 The constants are the one place to tune the recommended settings.
 Torch-free: Scipion's process imports it for the form's help texts.
 """
 import math
+import re
 from dataclasses import dataclass
 
 # ---------------------------------------------------------------- constants
@@ -116,9 +119,13 @@ class DataFacts:
     chains: int
 
     def steps_per_epoch(self, batch_size):
-        """Optimiser steps of one epoch at ``batch_size`` (as the epoch loop
-        counts them: whole batches, at least one)."""
-        return max(1, self.particles // min(batch_size, self.particles))
+        return steps_per_epoch(self.particles, batch_size)
+
+
+def steps_per_epoch(particles, batch_size):
+    """Optimiser steps of one epoch of ``particles`` at ``batch_size`` (as
+    the epoch loop counts them: whole batches, at least one)."""
+    return max(1, particles // min(batch_size, particles))
 
 
 # ---------------------------------------------------------------- the rules
@@ -164,16 +171,46 @@ def rule_epochs(facts, values):
     epochs = min(max(wanted, MIN_EPOCHS), MAX_EPOCHS)
     bound = ("" if epochs == wanted else ", %s %d"
              % ("at least" if epochs > wanted else "at most", epochs))
-    return epochs, ("%d particles at batch %d: %d steps per epoch, %d steps in all "
-                    "(target %d%s)" % (facts.particles, batch, steps, epochs * steps,
-                                       TARGET_STEPS, bound))
+    return epochs, ("%d particles at batch %d: %s (target %d%s)"
+                    % (facts.particles, batch, _steps(facts.particles, batch, epochs),
+                       TARGET_STEPS, bound))
 
 
 def rule_kl_warmup(facts, values):
-    total = values["epochs"] * facts.steps_per_epoch(values["batch_size"])
-    return KL_WARMUP, ("the published %d steps; beta reaches %.2g of its final value "
-                       "in this run's %d steps" % (KL_WARMUP, min(1.0, total / KL_WARMUP),
-                                                  total))
+    return KL_WARMUP, ("the published %d steps; %s"
+                       % (KL_WARMUP, _warmup_reached(facts.particles, values, KL_WARMUP)))
+
+
+def _steps(particles, batch, epochs):
+    """``6 steps per epoch, 120 steps in all``."""
+    steps = steps_per_epoch(particles, batch)
+    return "%d steps per epoch, %d steps in all" % (steps, epochs * steps)
+
+
+def _warmup_reached(particles, values, warmup, whose="this run's"):
+    total = values["epochs"] * steps_per_epoch(particles, values["batch_size"])
+    return ("beta reaches %.2g of its final value in %s %d steps"
+            % (min(1.0, total / warmup) if warmup else 1.0, whose, total))
+
+
+#: The run-length clause that ends a KL warm-up's reason (``_warmup_reached``).
+_WARMUP_CLAUSE = re.compile(r"beta reaches \S+ of its final value in (this run's|"
+                            r"the half's) \d+ steps$")
+
+
+def restate_length(cfg, particles):
+    """Restate, for the run's current length, how far the KL warm-up gets
+    in ``cfg.derived["kl_warmup"]`` (the clause that ends it): a resume
+    with another ``--epochs`` (whose own reason ``for_resume`` drops, the
+    value being given) changes it. ``particles``: the run's. Other
+    reasons do not depend on the run's length."""
+    reason = (cfg.derived or {}).get("kl_warmup")
+    match = _WARMUP_CLAUSE.search(reason or "")
+    if match is None:
+        return
+    values = {k: getattr(cfg, k) for k in AUTO_FIELDS}
+    cfg.derived["kl_warmup"] = reason[:match.start()] + _warmup_reached(
+        int(particles), values, values["kl_warmup"], match.group(1))
 
 
 def rule_elastic_weight(facts, values):
@@ -228,6 +265,39 @@ def resolve(cfg, facts=None):
     cfg.derived = derived
     cfg.validate()
     return derived
+
+
+#: What the value of an option gives on a run's particles, for the options
+#: whose effect depends on how many there are: (particles, values) -> text.
+CONSEQUENCES = {
+    "batch_size": lambda n, values: (
+        "each step takes all %d particles" % n if n < values["batch_size"]
+        else "%d particles: %d steps per epoch" % (
+            n, steps_per_epoch(n, values["batch_size"]))),
+    "epochs": lambda n, values: "%d particles at batch %d: %s" % (
+        n, values["batch_size"], _steps(n, values["batch_size"], values["epochs"])),
+    "kl_warmup": lambda n, values: _warmup_reached(n, values, values["kl_warmup"],
+                                                   "the half's"),
+}
+
+
+def shared_reasons(derived, values, particles):
+    """The reasons (``{field: reason}``) of a half-set run, which trains
+    with the values its full set derived (``derived``, the full run's
+    reasons; ``values``, {field: value} of the run's options) so that both
+    halves train alike, as gold-standard half-sets are refined (RELION's
+    half-maps, cryoDRGN's reproducibility runs): each reason says so, and
+    what the value gives on the half's own ``particles`` where that
+    depends on their number (steps per epoch, steps in all, how far the KL
+    warm-up gets)."""
+    reasons = {}
+    for name, reason in derived.items():
+        text = ("as the full set, so that both halves train alike (the full set's "
+                "reason: %s)" % reason)
+        if name in CONSEQUENCES:
+            text += "; this half: %s" % CONSEQUENCES[name](int(particles), values)
+        reasons[name] = text
+    return reasons
 
 
 def describe(cfg):

@@ -14,7 +14,10 @@ which half). In the run folder::
                                half-set column, see :func:`half_particles`)
     half1/ half2/              ordinary run folders, trained on those files
                                with the run's options (seed + 1, seed + 2;
-                               the values it derived for all particles)
+                               the values it derived for all particles, so
+                               both halves train alike; each half's log and
+                               config.json say so, and what they give on
+                               its own particles)
     halves/agreement.json agreement.png   the agreement report
 
 The halves train one after the other, after the run on all particles;
@@ -29,7 +32,7 @@ from ..halfmaps import half_sets
 from ..layout import RunLayout
 from ..outputs import no_checkpoint
 from .config import RESUME_OPTIONS, TrainConfig
-from .derived import AUTO_FIELDS
+from .derived import AUTO_FIELDS, shared_reasons
 
 #: Fewest particles a half-set may hold: the analysis of each half's run
 #: clusters its latents into 10 k-means clusters.
@@ -68,19 +71,24 @@ def plan_halves(cfg, run_dir):
     return particles, halves, source
 
 
-def half_config(cfg, run_dir, half):
-    """The config of half-set run ``half`` (1 or 2): the run's options on
-    that half's particle file, seeded ``seed + half``. Options the run
-    derived from the data (``derived``) keep the values it chose for all
-    the particles: taken from its saved config when ``cfg`` has not been
-    resolved, so a half never derives its own."""
+def half_config(cfg, run_dir, half, particles):
+    """The config of half-set run ``half`` (1 or 2) of ``particles``
+    particles: the run's options on that half's particle file, seeded
+    ``seed + half``. Options the run derived from the data (``derived``)
+    keep the values it chose for all the particles (taken from its saved
+    config when ``cfg`` has not been resolved), so a half never derives
+    its own and both halves train alike; their reasons
+    (``derived.shared_reasons``) say so and what the values give on the
+    half's particles."""
     layout = RunLayout(run_dir)
     if cfg.derived is None:
         saved = TrainConfig.load(run_dir)
         cfg = replace(cfg, derived=saved.derived, preset=saved.preset,
                       **{k: getattr(saved, k) for k in AUTO_FIELDS})
+    reasons = shared_reasons(cfg.derived, {k: getattr(cfg, k) for k in AUTO_FIELDS},
+                             particles)
     return replace(cfg, particles=str(layout.half_particles(half).absolute()),
-                   datadir=None, half_sets=False, seed=cfg.seed + half)
+                   datadir=None, half_sets=False, seed=cfg.seed + half, derived=reasons)
 
 
 def half_particles(particles, mask):
@@ -122,7 +130,7 @@ def train_halves(cfg, run_dir, log=print):
     trained = False
     for half in (1, 2):
         folder = layout.half_run(half).root
-        hcfg = half_config(cfg, run_dir, half)
+        hcfg = half_config(cfg, run_dir, half, int((halves == half).sum()))
         if half_finished(folder, hcfg.epochs):
             log("half-set %d: finished (%s)" % (half, folder))
             continue

@@ -40,7 +40,7 @@ from ..structure.selection import describe_residues, select_residues
 from .config import TrainConfig, input_path
 from .convergence import ConvergenceTracker, reading
 from .data import LossTargets, TrainingData
-from .derived import DataFacts, describe, resolve
+from .derived import DataFacts, describe, resolve, restate_length
 from .pose_screen import PoseScreen
 from .loop import EpochTrainer, NonFiniteLoss, adamw, diverged, save_torch
 from .scoring import PoseScorer
@@ -133,6 +133,7 @@ class Stage1Trainer(EpochTrainer):
             particles=self.particles.n, box=self.D, apix=self.apix, residues=placed.n,
             heavy_atoms=int((placed.atoms.atomic_numbers > 1).sum()),
             chains=len(np.unique(placed.chain_index))))
+        restate_length(self.cfg, self.particles.n)  # a resume with another --epochs
         for line in describe(self.cfg):
             self.log(line)
 

@@ -65,6 +65,12 @@ def test_both_halves_are_ordinary_runs(half_run, tiny_dataset, tmp_path):
         assert sub.is_finished()
         cfg = TrainConfig.load(sub.root)
         assert cfg.half_sets is False and cfg.seed == parent.seed + half
+        # the full set's values, and reasons that say so
+        assert set(cfg.derived) == set(parent.derived) and parent.derived
+        for name, reason in cfg.derived.items():
+            assert getattr(cfg, name) == getattr(parent, name)
+            assert reason == ("as the full set, so that both halves train alike (the "
+                              "full set's reason: %s)" % parent.derived[name])
         assert cfg.particles == str(layout.half_particles(half).absolute())
         assert len(np.load(sub.latents)) == (np.load(layout.half_split) == half).sum()
     # another command accepts a half's run

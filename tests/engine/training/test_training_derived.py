@@ -10,7 +10,8 @@ import pytest
 from cryostar_boltz.engine.cli import command_parser
 from cryostar_boltz.engine.training import derived
 from cryostar_boltz.engine.training.config import TrainConfig, config_from_args
-from cryostar_boltz.engine.training.derived import AUTO_FIELDS, DataFacts, describe, resolve
+from cryostar_boltz.engine.training.derived import (AUTO_FIELDS, DataFacts, describe, resolve,
+                                                    restate_length)
 
 #: adk (214 residues, 1,656 heavy atoms, one chain): 20,000 particles of
 #: 64 px at 2.6 A, and a 731-residue dimer: 200,000 particles of 128 px at 1.3 A.
@@ -165,21 +166,63 @@ def test_an_old_config_loads_with_its_values_and_nothing_derived(tmp_path):
 
 def test_resume_keeps_the_saved_values(tmp_path):
     resolved(ADK).save(tmp_path)
+    same = TrainConfig.for_resume(tmp_path, {"epochs": 20})
+    assert same.derived["epochs"].startswith("auto: 20000 particles")
     cfg = TrainConfig.for_resume(tmp_path, {"epochs": 50})
     resolve(cfg, DIMER)
     assert cfg.epochs == 50 and cfg.low_pass == pytest.approx(9.1)
-    assert cfg.derived["epochs"].startswith("auto: 20000 particles")
+    # --epochs 50 is given now: no line says it was derived, and the
+    # warm-up's says how far it gets in the run's new length
+    assert "epochs" not in cfg.derived and "lr" in cfg.derived
+    restate_length(cfg, ADK.particles)
+    assert cfg.derived["kl_warmup"] == ("auto: the published 10000 steps; beta reaches "
+                                        "0.78 of its final value in this run's 7800 steps")
 
 
 def test_half_sets_take_the_values_derived_for_all_particles(tmp_path):
+    """Both halves train alike (gold-standard half-sets): the full set's
+    values; each reason says so, and what the value gives on the half."""
     from cryostar_boltz.engine.training.halfsets import half_config
     parent = resolved(ADK)
     parent.save(tmp_path)
     for cfg in (parent, TrainConfig(particles="p.star", reference="r.pdb")):
-        half = half_config(cfg, tmp_path, 1)
-        assert half.derived == parent.derived and half.seed == 1
+        half = half_config(cfg, tmp_path, 1, 10000)
+        assert half.seed == 1 and set(half.derived) == set(parent.derived)
         assert {k: getattr(half, k) for k in AUTO_FIELDS} == \
             {k: getattr(parent, k) for k in AUTO_FIELDS}
+        for name, reason in half.derived.items():
+            assert reason.startswith("as the full set, so that both halves train alike "
+                                     "(the full set's reason: %s)" % parent.derived[name])
+    assert half.derived["epochs"].endswith(
+        "; this half: 10000 particles at batch 128: 78 steps per epoch, 1560 steps in all")
+    assert half.derived["kl_warmup"].endswith(
+        "; this half: beta reaches 0.16 of its final value in the half's 1560 steps")
+    assert half.derived["batch_size"].endswith("; this half: 10000 particles: 78 steps "
+                                               "per epoch")
+    assert half.derived["lr"] == ("as the full set, so that both halves train alike "
+                                  "(the full set's reason: auto: the recommended AdamW "
+                                  "rate)")
+
+
+def test_a_half_of_32_particles_says_so_not_all_64(tmp_path):
+    """The tester's case: the batch line of a half of 32 said "all 64"."""
+    from cryostar_boltz.engine.training.halfsets import half_config
+    parent = resolved(DataFacts(64, 32, 3.2, 214, 1656, 1))
+    assert parent.derived["batch_size"].endswith("each step takes all 64 particles")
+    half = half_config(parent, tmp_path, 2, 32)
+    assert half.batch_size == 128 and half.epochs == parent.epochs == 200
+    assert half.derived["batch_size"] == (
+        "as the full set, so that both halves train alike (the full set's reason: auto: "
+        "the recommended batch; each step takes all 64 particles); this half: each step "
+        "takes all 32 particles")
+    assert "batch_size = 128 (%s)" % half.derived["batch_size"] in describe(half)
+    # resumed with another --epochs: the half's warm-up clause follows
+    half.epochs = 50
+    restate_length(half, 32)
+    assert half.derived["kl_warmup"].endswith(
+        "(the full set's reason: auto: the published 10000 steps; beta reaches 0.02 of "
+        "its final value in this run's 200 steps); this half: beta reaches 0.005 of its "
+        "final value in the half's 50 steps")
 
 
 def test_the_command_line_leaves_auto_options_unset():
@@ -230,7 +273,11 @@ def test_a_tiny_run_logs_and_saves_what_it_derived(tmp_path, adk_dir):
            "(0.571 of the Nyquist frequency))" in lines
     again = resume_config(run, {"epochs": 2})
     run_training(again, run, resume=True, log=lambda *a: None)
-    assert TrainConfig.load(run).derived == saved.derived
+    resumed = TrainConfig.load(run).derived
+    # the same reasons; the warm-up's says how far it gets in the longer run
+    assert resumed.pop("kl_warmup") == ("auto: the published 10000 steps; beta reaches "
+                                        "0.0002 of its final value in this run's 2 steps")
+    assert resumed == {k: v for k, v in saved.derived.items() if k != "kl_warmup"}
     assert TrainConfig.load(run).low_pass == saved.low_pass
 
 
