@@ -27,6 +27,21 @@ its projection is interpolated bilinearly to the training box: for the
 64 px, 10 Angstrom-low-pass default about ``(D/2)^3`` samples per particle,
 once per particle (the weights are kept, one byte a pixel, up to
 :data:`CACHE_BYTES`).
+
+A mask the loss cannot use is refused before a run folder is made, in one
+line naming ``--mask`` and the file: values outside [0, 1], a mask empty
+after thresholding at :data:`INSIDE` (:func:`read_focus_mask`), a mask
+whose inside holds no atom of the reference (:func:`check_overlap`), and a
+mask whose projection leaves no particle a *loss area* (the sum of its
+weights, in pixels) of one resolution element of the low-pass
+(``imaging.resolution_element``; fewer pixels carry no correlation, and
+none makes the loss 0/0): its support lies outside the loss circle for
+every pose. Particles whose own loss area is that small while others'
+are not (a mask near the edge of the loss circle, seen from some
+directions; large origins) are left out of the image loss, said in one
+log line (:meth:`FocusMask.select_particles`): their views cannot show the
+masked region, like a focused refinement's; their KL term and the
+restraints stay.
 """
 import math
 
@@ -34,6 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .imaging import resolution_element
 from .mapfile import read_map, read_map_header
 
 #: Pixels whose ray crosses this fraction of the thickest crossing count
@@ -41,6 +57,9 @@ from .mapfile import read_map, read_map_header
 SATURATION = 0.5
 #: Values a mask may exceed [0, 1] by (rounding in 8- and 16-bit maps).
 TOLERANCE = 1e-3
+#: A voxel is inside the mask from this value on: the middle of a soft
+#: edge (RELION's masks are 1 inside and fall to 0 across the edge).
+INSIDE = 0.5
 #: Memory for the particles' weights, kept after their first use (1 byte a
 #: pixel: 20,000 particles of 64 px take 82 MB); beyond it they are
 #: projected at every use.
@@ -54,7 +73,9 @@ def read_focus_mask(path, box, apix, map_path=None):
     ValueError in one line naming ``--mask`` and the file for a map that is
     not a cube, a width other than the particle box's (2 %), a grid other
     than the consensus map's (box, voxel size, origin), values outside
-    [0, 1] or a mask of zeros."""
+    [0, 1], a mask of zeros, or one with no voxel inside (none reaches
+    :data:`INSIDE`; NaN or infinite voxels are refused by
+    ``mapfile.read_map``)."""
     mask = read_map(path)
     nz, ny, nx = mask.shape
     where = "--mask %s" % path
@@ -84,7 +105,36 @@ def read_focus_mask(path, box, apix, map_path=None):
                          "relion_mask_create or a threshold" % (where, low, high))
     if not high > TOLERANCE:
         raise ValueError("%s: the mask is empty (every value is 0)" % where)
+    if high < INSIDE:
+        raise ValueError("%s: the mask is empty after thresholding at %g (its largest "
+                         "value is %.3g): a mask is 1 inside, a soft edge, 0 outside "
+                         "(RELION's convention); make one with relion_mask_create or "
+                         "a threshold" % (where, INSIDE, high))
     return np.clip(mask.data, 0.0, 1.0), float(mask.voxel_size)
+
+
+def check_overlap(volume, voxel, coords, where="--mask"):
+    """ValueError naming ``where`` (``--mask FILE``) when no point of
+    ``coords`` (A, 3; x, y, z Angstrom in the box frame: the placed
+    reference's atoms) lies inside the mask ``volume`` ([z, y, x], voxel
+    ``M//2`` at the box centre, ``voxel`` Angstrom; inside: at least
+    :data:`INSIDE`, interpolated trilinearly): the loss would focus on a
+    region where the model has nothing to fit."""
+    from scipy import ndimage
+    coords = np.asarray(coords, dtype=np.float64)
+    centre = volume.shape[0] // 2
+    index = coords[:, ::-1].T / voxel + centre                     # (3, A): z, y, x
+    values = ndimage.map_coordinates(np.asarray(volume, dtype=np.float32), index,
+                                     order=1, mode="constant", cval=0.0)
+    if (values >= INSIDE).any():
+        return
+    inside = np.argwhere(np.asarray(volume) >= INSIDE)[:, ::-1]    # x, y, z
+    raise ValueError("%s: the mask does not overlap the reference model: none of its "
+                     "%d atoms lies inside it (value >= %g; in the box frame the "
+                     "mask's inside is centred at %s A, the model at %s A): make the "
+                     "mask on the map the model is docked into"
+                     % (where, len(coords), INSIDE,
+                        _xyz((inside.mean(0) - centre) * voxel), _xyz(coords.mean(0))))
 
 
 def _xyz(values):
@@ -118,10 +168,13 @@ def resample(volume, voxel, count, step):
 class FocusMask:
     """Per-particle loss weights (B, D, D) of a 3D mask, for a training box
     of ``D`` px of ``apix`` Angstrom; ``circle`` (D, D) the circular loss
-    mask they are multiplied by."""
+    mask they are multiplied by. Particles left out
+    (:meth:`select_particles`) get the circle as their weights, so their
+    loss stays finite, and weigh 0 in the image loss (:meth:`kept`)."""
 
     def __init__(self, volume, voxel, D, apix, low_pass, circle, device=None):
-        self.D, self.apix = int(D), float(apix)
+        self.D, self.apix, self.low_pass = int(D), float(apix), float(low_pass)
+        self.left_out = None
         self.count, self.step = coarse_grid(self.D, self.apix, float(low_pass))
         coarse = resample(volume, voxel, self.count, self.step)
         self.device = torch.device(device or "cpu")
@@ -177,16 +230,68 @@ class FocusMask:
         ``rotations`` (B, 3, 3) and ``shifts`` (B, 2): a particle's weights
         depend on its pose only, so they are kept (one byte a pixel, up to
         :data:`CACHE_BYTES` for all particles) after their first use."""
-        if self._cache is None:
-            return self.weights(rotations, shifts)
         indices = torch.as_tensor(np.asarray(indices), dtype=torch.long)
-        missing = ~self._known[indices]
-        if missing.any():
-            rows = torch.nonzero(missing).squeeze(1).to(rotations.device)
-            new = self.weights(rotations[rows], shifts[rows])
-            self._cache[indices[missing]] = torch.round(new * 255).to(torch.uint8).cpu()
-            self._known[indices[missing]] = True
-        return self._cache[indices].to(self.device, torch.float32) / 255
+        if self._cache is None:
+            w = self.weights(rotations, shifts)
+        else:
+            missing = ~self._known[indices]
+            if missing.any():
+                rows = torch.nonzero(missing).squeeze(1).to(rotations.device)
+                new = self.weights(rotations[rows], shifts[rows])
+                self._cache[indices[missing]] = torch.round(new * 255).to(torch.uint8).cpu()
+                self._known[indices[missing]] = True
+            w = self._cache[indices].to(self.device, torch.float32) / 255
+        if self.left_out is not None:
+            out = self.left_out[indices].to(self.device)
+            if out.any():
+                w = torch.where(out[:, None, None], self.circle, w)
+        return w
+
+    @torch.no_grad()
+    def loss_areas(self, rotations, shifts, chunk=32):
+        """(N,) float64: each particle's loss area, the sum of its weights
+        (pixels of the training box), for all the particles' poses
+        ``rotations`` (N, 3, 3) and ``shifts`` (N, 2); their weights are
+        kept (:meth:`keep`) on the way."""
+        n = len(rotations)
+        areas = np.empty(n)
+        for lo in range(0, n, chunk):
+            rows = np.arange(lo, min(n, lo + chunk))
+            t = torch.as_tensor(rows, device=rotations.device)
+            areas[rows] = self.particle_weights(rows, rotations[t], shifts[t]).sum(
+                (1, 2)).double().cpu().numpy()
+        return areas
+
+    def select_particles(self, rotations, shifts, where="--mask", radius=None):
+        """Leave out of the image loss the particles whose loss area
+        (:meth:`loss_areas`) is below one resolution element of the
+        low-pass (``imaging.resolution_element``); returns (left out,
+        particles). ValueError naming ``where`` (``--mask FILE``) when every
+        particle would be: the mask's support lies outside the loss circle
+        (``radius``, Angstrom, for the message) for every pose. One pass
+        over all the poses: what the first epoch would project anyway when
+        the weights are kept (:meth:`keep`), once more otherwise."""
+        areas = self.loss_areas(rotations, shifts)
+        least = resolution_element(self.low_pass, self.apix)
+        small = areas < least
+        if small.all():
+            raise ValueError(
+                "%s: its support lies outside the loss circle%s for every particle's "
+                "pose: the largest loss area is %.3g px, less than one resolution "
+                "element of the %g A low-pass (%.3g px of %.3g A); make the mask on "
+                "the consensus map of these particles, or widen --mask-radius"
+                % (where, "" if radius is None else " of radius %.4g A" % radius,
+                   float(areas.max()), self.low_pass, least, self.apix))
+        self.left_out = torch.as_tensor(small) if small.any() else None
+        return int(small.sum()), len(areas)
+
+    def kept(self, indices):
+        """(B,) float32 image-loss weights of the particles ``indices``: 0
+        for those left out (:meth:`select_particles`), else 1."""
+        indices = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        if self.left_out is None:
+            return torch.ones(len(indices), device=self.device)
+        return (~self.left_out[indices]).to(self.device, torch.float32)
 
     def keep(self, n_particles):
         """Keep the weights of ``n_particles`` particles once computed, when

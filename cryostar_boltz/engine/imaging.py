@@ -505,6 +505,16 @@ def lowpass_mask(D, apix, bandwidth_A, rfft=True, device=None):
     return fy * fy + fx * fx <= 1.0 / float(bandwidth_A) ** 2
 
 
+def resolution_element(low_pass, apix):
+    """The area (pixels of ``apix`` Angstrom) of one resolution element of
+    a low-pass of ``low_pass`` Angstrom: a disk of that diameter (of two
+    pixels when the low-pass is finer than Nyquist). An image loss over
+    fewer pixels compares one number at most: the least loss area a run
+    accepts (the loss circle, a focus mask's projection)."""
+    diameter = max(float(low_pass), 2.0 * float(apix)) / float(apix)
+    return math.pi * diameter * diameter / 4.0
+
+
 def apply_fourier_mask(images, mask):
     """Images (..., D, D) with their Fourier transform multiplied by ``mask``.
 

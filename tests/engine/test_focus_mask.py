@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from cryostar_boltz.engine import imaging
-from cryostar_boltz.engine.focus_mask import FocusMask, coarse_grid, read_focus_mask
+from cryostar_boltz.engine.focus_mask import (FocusMask, check_overlap, coarse_grid,
+                                              read_focus_mask)
 from cryostar_boltz.engine.geometry import euler_to_matrix
 from cryostar_boltz.engine.losses import correlation_loss
 
@@ -96,6 +97,8 @@ def test_a_mask_on_the_particle_box_is_read(tmp_path):
     (np.ones((D, D, D)), 2.0, (0, 0, 0), "(64.0 A wide) but the particles are 32 px"),
     (2 * np.ones((D, D, D)), APIX, (0, 0, 0), "values from 2 to 2; a mask holds values in [0, 1]"),
     (np.zeros((D, D, D)), APIX, (0, 0, 0), "the mask is empty"),
+    (0.3 * ball([0, 0, 0], 9), APIX, (0, 0, 0), "the mask is empty after thresholding at "
+     "0.5 (its largest value is 0.3): a mask is 1 inside"),
     (np.ones((D, D, D)), APIX, (9, 0, 0), "is not on the grid of the consensus map"),
 ])
 def test_masks_that_do_not_fit_are_refused(tmp_path, data, apix, origin, words):
@@ -121,3 +124,61 @@ def test_a_particles_weights_are_kept_after_first_use():
     # kept: the same weights again, whatever poses are passed
     again = focus.particle_weights([2, 4], rotations[:2] * 0, shifts[:2])
     assert torch.equal(again, first[[2, 0]])
+
+
+def test_a_mask_beside_the_model_is_refused():
+    """The loss would focus on solvent: the model has nothing there."""
+    atoms = np.array([[0.0, 0.0, 0.0], [5.0, -3.0, 2.0], [-6.0, 4.0, 1.0]])
+    check_overlap(ball([4.0, -3.0, 2.0], 3.0), APIX, atoms, "--mask m.mrc")
+    with pytest.raises(ValueError) as err:
+        check_overlap(ball([30.0, 30.0, 30.0], 6.0), APIX, atoms, "--mask m.mrc")
+    assert str(err.value).startswith(
+        "--mask m.mrc: the mask does not overlap the reference model: none of its 3 "
+        "atoms lies inside it (value >= 0.5; in the box frame the mask's inside is "
+        "centred at (30.00, 30.00, 30.00) A, the model at (-0.33, 0.33, 1.00) A)")
+
+
+def test_the_least_loss_area_is_one_resolution_element():
+    # a disk of the low-pass's diameter, in pixels; Nyquist (2 px) at least
+    assert imaging.resolution_element(8.0, 3.2) == pytest.approx(np.pi * 2.5 ** 2 / 4)
+    assert imaging.resolution_element(1.0, 3.2) == pytest.approx(np.pi)
+
+
+#: A ball 30 A along x and a loss circle of 15 A: seen along z (the identity
+#: pose) it projects outside the circle, seen along x onto its centre.
+OFF_CENTRE = ([30.0, 0.0, 0.0], 4.0)
+ALONG_Z = np.eye(3)
+ALONG_X = euler_to_matrix(np.array([[0.0, 90.0, 0.0]]))[0]
+
+
+def off_centre_focus():
+    circle = imaging.circular_mask(D, 15.0 / (D / 2 * APIX))
+    return FocusMask(ball(*OFF_CENTRE), APIX, D, APIX, 6.0, circle), circle
+
+
+def test_a_mask_outside_the_loss_circle_for_every_pose_is_refused():
+    focus, _ = off_centre_focus()
+    rotations = torch.as_tensor(np.stack([ALONG_Z] * 4), dtype=torch.float32)
+    with pytest.raises(ValueError) as err:
+        focus.select_particles(rotations, torch.zeros(4, 2), "--mask m.mrc", 15.0)
+    assert str(err.value).startswith(
+        "--mask m.mrc: its support lies outside the loss circle of radius 15 A for every "
+        "particle's pose: the largest loss area is 0 px, less than one resolution "
+        "element of the 6 A low-pass (3.14 px of 3 A)")
+
+
+def test_particles_that_see_no_mask_are_left_out_and_their_loss_stays_finite():
+    focus, circle = off_centre_focus()
+    focus.keep(4)
+    poses = [ALONG_Z, ALONG_X, ALONG_Z, ALONG_X]
+    rotations = torch.as_tensor(np.stack(poses), dtype=torch.float32)
+    # an origin of 30 A brings the ball back into the circle seen along z
+    shifts = torch.tensor([[0.0, 0.0], [0.0, 0.0], [30.0, 0.0], [0.0, 0.0]])
+    assert focus.select_particles(rotations, shifts, "--mask m.mrc", 15.0) == (1, 4)
+    assert focus.kept([0, 1, 2, 3]).tolist() == [0.0, 1.0, 1.0, 1.0]
+    weights = focus.particle_weights([0, 1, 2, 3], rotations, shifts)
+    # the one left out gets the circle: a finite loss, weighed 0
+    assert torch.equal(weights[0], circle.float())
+    assert float(weights[1].sum()) > imaging.resolution_element(6.0, APIX)
+    loss = correlation_loss(torch.randn(4, D, D), torch.randn(4, D, D), weights)
+    assert torch.isfinite(loss).all()

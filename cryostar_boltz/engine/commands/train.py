@@ -103,7 +103,10 @@ def add_args(parser):
     focus.add_argument("--mask", help="focus mask (MRC, values 0..1, soft edge) on "
                        "the grid of the consensus map (--map), or of the particle box "
                        "without --map: the image loss counts the pixels where it "
-                       "projects with each particle's pose (default: no mask)")
+                       "projects with each particle's pose; particles that see less "
+                       "than one resolution element of it in the loss circle are left "
+                       "out of the image loss, and a mask that leaves none is refused "
+                       "(default: no mask)")
     focus.add_argument("--move", metavar="SELECTION",
                        help="the residues that may move, as chains and residue "
                        "ranges, comma-separated ('B', 'A:120-250,B'); the rest stay "
@@ -128,7 +131,8 @@ def add_args(parser):
                       help=auto("low_pass", "low-pass bandwidth of the image loss "
                                 "(Angstrom), below the training box's width;"))
     data.add_argument("--mask-radius", type=opt_type.fraction, default=d.mask_radius,
-                      help="loss mask radius, fraction of the half box")
+                      help="loss mask radius, fraction of the half box; the "
+                      "circle must hold one resolution element of the low-pass")
     model = parser.add_argument_group("model and prior")
     model.add_argument("--latent-dim", type=opt_type.positive_int, default=d.latent_dim)
     model.add_argument("--sigma", type=opt_type.positive_float, default=None,

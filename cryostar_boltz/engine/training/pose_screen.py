@@ -91,8 +91,8 @@ class PoseScreen:
         self._count[:] = 0
         with np.errstate(invalid="ignore", divide="ignore"):
             contrast = total / count
-        # a particle whose loss is not finite (a focus mask that misses its
-        # loss area) is not judged
+        # a particle not recorded (one a focus mask leaves out of the image
+        # loss) or whose contrast is not finite is not judged
         seen = (count > 0) & np.isfinite(contrast)
         if seen.sum() < 8:
             return "epoch %d: too few particles to screen their poses" % (epoch + 1)

@@ -149,17 +149,29 @@ class Stage1Trainer(EpochTrainer):
         self.n_masked = float(self.mask.sum())
         self.focus = None
         if self.focus_volume is not None:
-            from ..focus_mask import FocusMask
+            from ..focus_mask import FocusMask, check_overlap
             volume, voxel = self.focus_volume
             self.mask_sha256 = hashlib.sha256(
                 np.ascontiguousarray(volume, dtype=np.float32).tobytes()
                 + np.float64(voxel).tobytes()).hexdigest()
+            where = "--mask %s" % cfg.mask
+            check_overlap(volume, voxel, self.reference.atoms.coords, where)
             self.focus = FocusMask(volume, voxel, self.D, self.apix, cfg.low_pass,
                                    self.mask, self.device)
             self.focus.keep(self.particles.n)
+            start = time.perf_counter()
+            radius = cfg.mask_radius * self.D / 2.0 * self.apix
+            left_out, n = self.focus.select_particles(self.rotations, self.shifts,
+                                                      where, radius)
             self.log("focus mask %s: the image loss counts its projection (projected "
-                     "on %d voxels of %.2f A)" % (cfg.mask, self.focus.count,
-                                                  self.focus.step))
+                     "on %d voxels of %.2f A; %d particles in %.1f s)"
+                     % (cfg.mask, self.focus.count, self.focus.step, n,
+                        time.perf_counter() - start))
+            if left_out:
+                self.log("focus mask %s: %d of %d particles see less than one "
+                         "resolution element of it inside the loss circle (radius "
+                         "%.4g A): left out of the image loss (their KL term and the "
+                         "restraints stay)" % (cfg.mask, left_out, n, radius))
 
     def _load_reference(self, resume):
         """The reference (the run's own copy on resume), placed in the box,
@@ -320,7 +332,13 @@ class Stage1Trainer(EpochTrainer):
                 rotations = self.screen.rotations(len(idx), step, self.device)
                 random = self.projection_losses(idx, images, coords.detach(),
                                                 rotations, own=False)
-            self.screen.record(idx, image.detach(), random)
+            own = image.detach()
+            if self.focus is None:
+                self.screen.record(idx, own, random)
+            else:  # the particles left out of the image loss are not judged
+                judged = self.focus.kept(idx) > 0
+                self.screen.record(np.asarray(idx)[judged.cpu().numpy()], own[judged],
+                                   random[judged])
         reduce_fn = (lambda s: ctx.all_reduce_(s)) if ctx.active else None
         restraints = self.restraints(coords, reduce_fn=reduce_fn)
         kl, kl_logs = self.kl_terms(mu, logvar, extra)
@@ -383,6 +401,8 @@ class Stage1Trainer(EpochTrainer):
         image, r, kl, kl_logs = self.forward_losses(idx, step, noise)
         share = b / G
         inliers = self.screen.weights(idx, image)
+        if self.focus is not None:
+            inliers = inliers * self.focus.kept(idx)
         loss = ((image * inliers).sum() / G
                 + beta * kl.sum() / (G * self.n_masked)
                 + share * (cfg.continuity_weight * r["continuity"]
@@ -591,7 +611,10 @@ class Stage1Trainer(EpochTrainer):
 def check_widths(cfg, D, apix, box0, apix0, log=print):
     """Refuse (ValueError naming the option) widths the data cannot carry:
     ``--low-pass`` (Angstrom) not below the training box's width (``D`` x
-    ``apix``: nothing would be left to fit), and ``--sigma`` (Angstrom) not
+    ``apix``: nothing would be left to fit), a loss circle
+    (``--mask-radius``) of fewer pixels than one resolution element of the
+    low-pass (``imaging.resolution_element``; one pixel makes the loss
+    0/0), and ``--sigma`` (Angstrom) not
     below the particles' box width (``box0`` x ``apix0``: every atom would
     be a flat blur). A ``--low-pass`` finer than the training box's Nyquist
     limit (2 x ``apix``) is said in ``log``: every frequency of the box
@@ -601,6 +624,16 @@ def check_widths(cfg, D, apix, box0, apix0, log=print):
         raise ValueError(
             "--low-pass %g A: must be below the training box width, %.4g A (%d px "
             "of %.3g A)" % (cfg.low_pass, width, D, apix))
+    circle = int(imaging.circular_mask(D, cfg.mask_radius).sum())
+    least = imaging.resolution_element(cfg.low_pass, apix)
+    if circle < least:
+        raise ValueError(
+            "--mask-radius %g: the loss circle (radius %.4g A, %d px of the %d px "
+            "training box) holds less than one resolution element of the %g A "
+            "low-pass (%.3g px): the image loss would compare one number at most; "
+            "give a larger --mask-radius or a finer --low-pass"
+            % (cfg.mask_radius, cfg.mask_radius * width / 2.0, circle, D, cfg.low_pass,
+               least))
     if cfg.low_pass < nyquist:
         log("--low-pass %g A is finer than the training box's Nyquist limit, %.3g A "
             "(2 x %.3g A pixels): every frequency of the box is fitted"

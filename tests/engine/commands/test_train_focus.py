@@ -134,3 +134,110 @@ def test_bad_focus_options_are_refused_before_writing(tiny_dataset, train_option
     out = tmp_path / "run"
     refused(capsys, ["train", "--out", out, *extra, *train_options(tiny_dataset)], words)
     assert not out.exists()
+
+
+#: An atom of the tiny dataset's reference near the edge of the model (x, y,
+#: z Angstrom in the box frame): 27 A from the box centre.
+EDGE_ATOM = (-19.92, -18.74, 1.29)
+
+
+def ball_mask(path, centre, radius=5.0, scale=1.0):
+    """A soft ball of ``radius`` Angstrom at ``centre`` on the particle box."""
+    r = (np.arange(BOX) - BOX // 2) * APIX
+    z, y, x = np.meshgrid(r, r, r, indexing="ij")
+    d = np.sqrt((x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2)
+    data = scale * np.clip((radius - d) / 6 + 0.5, 0, 1)
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(data.astype(np.float32))
+        mrc.voxel_size = APIX
+    return path
+
+
+def posed_star(dataset, path, origins):
+    """The dataset's particles, all seen along z (the identity pose), with
+    the RELION ``origins`` (n, 2) Angstrom."""
+    from dataclasses import replace
+
+    from cryostar_boltz.engine.particles import load_particles, write_particles_star
+    particles = load_particles(dataset.star)
+    table = dict(particles.table)
+    for name in ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"):
+        table[name] = np.zeros(particles.n)
+    table["rlnOriginXAngst"], table["rlnOriginYAngst"] = np.asarray(origins, float).T
+    return write_particles_star(path, replace(particles, table=table))
+
+
+@pytest.mark.parametrize("outlier_z", ["0", "2"])
+def test_a_mask_beside_the_model_is_refused_before_training(tiny_dataset, train_options,
+                                                            tmp_path, capsys, outlier_z):
+    """The tester's case: a mask in the box's corner ended "training
+    diverged" (--outlier-z 0) or left its particles unjudged (screen on)."""
+    out = tmp_path / "run"
+    mask = ball_mask(tmp_path / "corner.mrc", (45.0, 45.0, 45.0), 6.0)
+    line = refused(capsys, ["train", "--out", out, "--mask", mask, "--outlier-z", outlier_z,
+                            *train_options(tiny_dataset)],
+                   "--mask %s: the mask does not overlap the reference model: none of "
+                   "its 3341 atoms lies inside it" % mask)
+    assert "make the mask on the map the model is docked into" in line
+    assert not out.exists()
+
+
+def test_a_faint_mask_is_refused(tiny_dataset, train_options, tmp_path, capsys):
+    out = tmp_path / "run"
+    mask = ball_mask(tmp_path / "faint.mrc", (0.0, 0.0, 0.0), 20.0, scale=0.25)
+    refused(capsys, ["train", "--out", out, "--mask", mask, *train_options(tiny_dataset)],
+            "--mask %s: the mask is empty after thresholding at 0.5 (its largest value "
+            "is 0.25)" % mask)
+    assert not out.exists()
+
+
+def test_a_mask_no_particle_sees_in_its_loss_circle_is_refused(tiny_dataset, train_options,
+                                                               tmp_path, capsys):
+    """Origins of (30, 30) A move the projection of a ball at the model's
+    edge out of the box for every particle."""
+    out = tmp_path / "run"
+    mask = ball_mask(tmp_path / "edge.mrc", EDGE_ATOM)
+    star = posed_star(tiny_dataset, tmp_path / "far.star", [(30.0, 30.0)] * 64)
+    options = train_options(tiny_dataset, **{"--particles": star})
+    refused(capsys, ["train", "--out", out, "--mask", mask, *options],
+            "--mask %s: its support lies outside the loss circle of radius 48 A for every "
+            "particle's pose: the largest loss area is 0 px, less than one resolution "
+            "element of the 8 A low-pass (4.91 px of 3.2 A)" % mask)
+    assert not out.exists()
+
+
+def test_a_loss_circle_of_one_pixel_is_refused(tiny_dataset, train_options, tmp_path,
+                                               capsys):
+    """Without a mask too: one pixel made the loss 0/0."""
+    out = tmp_path / "run"
+    refused(capsys, ["train", "--out", out, "--mask-radius", "0.05",
+                     *train_options(tiny_dataset)],
+            "--mask-radius 0.05: the loss circle (radius 2.56 A, 1 px of the 32 px "
+            "training box) holds less than one resolution element of the 8 A low-pass "
+            "(4.91 px)")
+    assert not out.exists()
+
+
+def test_particles_that_see_no_mask_are_left_out_and_said_so(tiny_dataset, train_options,
+                                                              tmp_path, capsys):
+    """Half the particles' origins move the masked ball out of the box,
+    half bring it to the centre: the first half leaves the image loss (one
+    log line; not judged by the pose screen), the run trains."""
+    import math
+
+    from cryostar_boltz.engine.training.progress import read_metrics
+    mask = ball_mask(tmp_path / "edge.mrc", EDGE_ATOM)
+    origins = [(30.0, 30.0)] * 32 + [(-20.0, -19.0)] * 32
+    star = posed_star(tiny_dataset, tmp_path / "half.star", origins)
+    out = tmp_path / "run"
+    options = train_options(tiny_dataset, **{"--particles": star, "--outlier-z": 2})
+    assert main([str(a) for a in ["train", "--out", out, "--mask", mask, *options]]) == 0
+    log = capsys.readouterr().out
+    assert ("focus mask %s: 32 of 64 particles see less than one resolution element of "
+            "it inside the loss circle (radius 48 A): left out of the image loss (their "
+            "KL term and the restraints stay)" % mask) in log
+    assert "epoch 1: pose screen: " in log and " of 32 particles (" in log
+    metrics = read_metrics(out / "metrics.csv")
+    assert sum(metrics["outliers"]) == 32
+    assert all(math.isfinite(v) for v in metrics["image"])
+    assert np.isfinite(np.load(out / "z.npy")).all()
