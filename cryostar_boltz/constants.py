@@ -88,6 +88,10 @@ SELECT_SPACES = ("pca", "umap")
 PSEUDO_ATOMS = ("ca", "centroid", "atoms")
 #: The training form's rendering choice: auto (derived) or a rendering.
 PSEUDO_ATOM_CHOICES = ("auto",) + PSEUDO_ATOMS
+#: What the stage-1 encoder sees (``engine/training/config.py``
+#: ENCODER_INPUTS): auto (derived), each image turned and centred by its
+#: pose, or the image as recorded.
+ENCODER_INPUT_CHOICES = ("auto", "aligned", "raw")
 #: Settings of a training run (``engine/training/derived.py`` PRESETS): auto,
 #: the recommended options derived from the data, or cryostar, the
 #: published method's.

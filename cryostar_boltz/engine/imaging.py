@@ -537,3 +537,47 @@ def circular_mask(D, radius_fraction=0.9375, device=None):
     axis = torch.arange(D, device=device, dtype=torch.float64) - D // 2
     radius = radius_fraction * D / 2.0
     return axis[:, None] ** 2 + axis[None, :] ** 2 <= radius ** 2
+
+
+# ------------------------------------------------------- in-plane alignment
+
+def in_plane_angles(rotations):
+    """In-plane angle (B,) radians of poses ``rotations`` (B, 3, 3) RELION
+    ``A``: the direction of the model's x axis in the image,
+    ``atan2(A[1, 0], A[0, 0])``. Turning an image by minus this angle gives
+    the view ``R(-angle) A``, whose model x axis projects onto the image's
+    +x; it is undefined only where that axis is the viewing direction."""
+    return torch.atan2(rotations[..., 1, 0], rotations[..., 0, 0])
+
+
+def in_plane_aligned(images, rotations, shifts, apix, angles=None, fill=0.0):
+    """Images (B, D, D) resampled so that each particle sits at the box
+    centre and its model's x axis points along the image's +x.
+
+    ``rotations`` (B, 3, 3) RELION ``A`` and ``shifts`` (B, 2) origins
+    ``(ox, oy)`` in Angstrom, as :func:`project_gaussians` takes them;
+    ``apix`` the images' pixel size; ``angles`` (B,) radians, if given,
+    replace :func:`in_plane_angles`. Output pixel ``q`` (Angstrom from the
+    centre) takes the input at ``R(angle) q - origin``, bilinearly
+    interpolated; pixels outside the circle of radius D/2 are set to
+    ``fill``. With ``A0 = R(-angle) A`` the result is the projection with
+    pose ``A0`` and no shift, up to interpolation (about 3 % of the image's
+    norm for atoms 1.4 pixels wide).
+    """
+    if images.dim() != 3 or images.shape[-1] != images.shape[-2]:
+        raise ValueError(f"images must be (B, D, D), got {tuple(images.shape)}")
+    D = images.shape[-1]
+    rotations = _as_like(rotations, images)
+    shifts = _as_like(shifts, images)
+    angle = in_plane_angles(rotations) if angles is None else _as_like(angles, images)
+    c, s = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
+    q = pixel_coordinates(D, 1.0, images.device, images.dtype)
+    qy, qx = torch.meshgrid(q, q, indexing="ij")
+    px = c * qx - s * qy - shifts[:, 0, None, None] / apix      # input pixels
+    py = s * qx + c * qy - shifts[:, 1, None, None] / apix
+    scale = 2.0 / (D - 1)   # align_corners=True: index 0 -> -1, D-1 -> +1
+    grid = torch.stack([(px + D // 2) * scale - 1.0, (py + D // 2) * scale - 1.0], -1)
+    out = F.grid_sample((images - fill).unsqueeze(1), grid, mode="bilinear",
+                        padding_mode="zeros", align_corners=True).squeeze(1)
+    inside = (qx.square() + qy.square()) <= (D / 2) ** 2
+    return out.mul_(inside).add_(fill)

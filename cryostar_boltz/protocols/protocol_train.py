@@ -37,8 +37,8 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
     _possibleOutputs = OUTPUTS
     _useGpuDefault = True
     _engineChoices = {"prior": cts.PRIORS, "pseudoAtoms": cts.PSEUDO_ATOM_CHOICES,
-                      "structureFormat": cts.STRUCTURE_FORMATS, "motion": cts.MOTIONS,
-                      "settings": cts.PRESETS}
+                      "encoderInput": cts.ENCODER_INPUT_CHOICES, "motion": cts.MOTIONS,
+                      "structureFormat": cts.STRUCTURE_FORMATS, "settings": cts.PRESETS}
 
     # ------------------------------------------------------------ form
     def _defineParams(self, form):
@@ -168,6 +168,7 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
                 "--out", str(self._runLayout().root),
                 "--prior", self._choice("prior"),
                 "--pseudo-atoms", self._choice("pseudoAtoms"),
+                "--encoder-input", self._choice("encoderInput"),
                 "--format", self._choice("structureFormat")]
         for key, value in self._priorOptions().items():
             args += ["--prior-option", "%s=%s" % (key, value)]

@@ -277,6 +277,15 @@ def define_losses(form):
                     "better;\n*atoms*: every heavy atom of the reference, "
                     "carried by its residue (closest to a real map; about 8 "
                     "times the projection work)." % RULES["pseudo_atoms"])
+    add_choice(group, "encoderInput", cts.ENCODER_INPUT_CHOICES, "auto",
+               display=params.EnumParam.DISPLAY_HLIST, label="Encoder input",
+               help="What the encoder sees of each particle:\n*auto*: derived "
+                    "(%s; with the cryostar settings, raw);\n*aligned*: the "
+                    "image turned in-plane and centred by its pose, so that "
+                    "the encoder need not learn that the conformation is "
+                    "independent of them (it generalises better);\n*raw*: "
+                    "the image as recorded, as the published method and "
+                    "cryoDRGN do." % RULES["encoder_input"])
     group.addParam("elasticWeightFinal", params.FloatParam, allowsNull=True,
                    default=_train("elasticWeightFinal"), label="Final elastic weight",
                    help=auto_help(

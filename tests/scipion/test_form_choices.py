@@ -22,7 +22,7 @@ from pwem.protocols import EMProtocol  # noqa: E402
 from cryostar_boltz import constants as cts  # noqa: E402
 from cryostar_boltz.engine.analysis import METHODS  # noqa: E402
 from cryostar_boltz.engine.cli import main  # noqa: E402
-from cryostar_boltz.engine.training.config import (DensityConfig, MOTIONS,  # noqa: E402
+from cryostar_boltz.engine.training.config import (DensityConfig, ENCODER_INPUTS, MOTIONS,  # noqa: E402
                                                    TrainConfig)
 from cryostar_boltz.engine.latents import SOURCES  # noqa: E402
 from cryostar_boltz.engine.training.derived import AUTO_FIELDS, PRESETS  # noqa: E402
@@ -49,6 +49,7 @@ REGISTRIES = {
     "SELECT_SPACES": tuple(SPACES),
     "MOTIONS": tuple(MOTIONS),
     "PSEUDO_ATOM_CHOICES": ("auto",) + tuple(MODES),
+    "ENCODER_INPUT_CHOICES": ("auto",) + tuple(ENCODER_INPUTS),
     "PRESETS": tuple(PRESETS),
 }
 PROTOCOLS = [CryoStarBoltzProtTrain, CryoStarBoltzProtSamplePrior,
@@ -108,11 +109,12 @@ def test_training_form_defaults_are_train_config():
     assert protocol.boxSize.get() == (config.box or 0)
     assert protocol._choice("prior") == config.prior
     # options the engine derives are empty (auto) in the form as in the engine
-    derived = set(AUTO_FIELDS) - {"pseudo_atoms", "lr_schedule"}
+    derived = set(AUTO_FIELDS) - {"pseudo_atoms", "lr_schedule", "encoder_input"}
     assert set(train_form.DERIVED_PARAMS.values()) == derived
     for param, field in train_form.DERIVED_PARAMS.items():
         assert getattr(protocol, param).get() is None is getattr(config, field), param
     assert (protocol._choice("pseudoAtoms"), config.pseudo_atoms) == ("auto", None)
+    assert (protocol._choice("encoderInput"), config.encoder_input) == ("auto", None)
     assert protocol._choice("settings") == config.preset == "auto"
     assert train_form.settings_args(protocol) == []
     assert protocol._choice("structureFormat") == config.format == "auto"

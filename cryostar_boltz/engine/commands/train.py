@@ -51,7 +51,7 @@ Examples:
 from .. import options as opt_type
 from ..structure.formats import FORMAT_CHOICES
 from ..training.halfsets import half_finished
-from ..training.config import (LR_SCHEDULES, MOTIONS, PSEUDO_ATOM_MODES,
+from ..training.config import (ENCODER_INPUTS, LR_SCHEDULES, MOTIONS, PSEUDO_ATOM_MODES,
                                RESUME_OPTIONS, TrainConfig, config_from_args)
 from ..training.derived import PRESETS, PUBLISHED, RULES
 
@@ -147,6 +147,10 @@ def add_args(parser):
                                  "by the backbone, or render every heavy atom "
                                  "carried by its residue (about 8x the projection "
                                  "work);"))
+    model.add_argument("--encoder-input", choices=("auto",) + ENCODER_INPUTS,
+                       default=None,
+                       help=auto("encoder_input", "the encoder's input: aligned, or "
+                                 "raw (the image as recorded);"))
     model.add_argument("--prior", default=d.prior,
                        help="latent prior: gaussian, gmm, grbm, rbm or ebm")
     model.add_argument("--prior-lr", type=opt_type.positive_float, default=None,

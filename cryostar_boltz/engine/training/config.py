@@ -38,6 +38,10 @@ PSEUDO_ATOM_MODES = ("ca", "centroid", "atoms")
 DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?|mps")
 #: Learning-rate schedules of stage 1.
 LR_SCHEDULES = ("constant", "cosine")
+#: What the stage-1 encoder sees (``training.encoder_input``): each image
+#: turned and centred by its pose, or the image as recorded (the published
+#: method's).
+ENCODER_INPUTS = ("aligned", "raw")
 #: How the stage-1 decoder moves the reference: a free displacement per
 #: residue, or one rigid transform per domain (``domain_decoder``).
 MOTIONS = ("free", "domains")
@@ -224,6 +228,9 @@ class TrainConfig(LoopOptions):
     decoder_hidden: tuple = (32, 64, 128, 256, 512)
     sigma: Optional[float] = None      # Gaussian width (A); None: per rendering
     pseudo_atoms: Optional[str] = None  # render at the CA, "centroid" or "atoms"
+    # the encoder's input: "aligned" (turned and centred by the pose) or
+    # "raw"; config.json files without it read as "raw" (runs made before)
+    encoder_input: Optional[str] = None
     # prior
     prior: str = "gaussian"
     prior_options: dict = field(default_factory=dict)
@@ -261,8 +268,11 @@ class TrainConfig(LoopOptions):
         """The saved config; one written before options were derived
         (no ``derived``) gave every value: its ``derived`` is {}."""
         cfg = super().load(run_dir)
-        if cfg.derived is None and "derived" not in read_json(Path(run_dir) / CONFIG):
+        saved = read_json(Path(run_dir) / CONFIG)
+        if cfg.derived is None and "derived" not in saved:
             cfg.derived = {}
+        if "encoder_input" not in saved:
+            cfg.encoder_input = "raw"
         return cfg
 
     def differences(self, other):
@@ -331,7 +341,8 @@ class TrainConfig(LoopOptions):
         self.decoder_hidden = tuple(check("decoder_hidden", v, positive_int)
                                     for v in self.decoder_hidden)
         for name, choices in (("pseudo_atoms", PSEUDO_ATOM_MODES),
-                              ("lr_schedule", LR_SCHEDULES), ("preset", PRESETS)):
+                              ("lr_schedule", LR_SCHEDULES), ("preset", PRESETS),
+                              ("encoder_input", ENCODER_INPUTS)):
             if getattr(self, name) is not None or name == "preset":
                 one_of(label(name), getattr(self, name), choices)
         if self.derived is not None and not isinstance(self.derived, dict):
@@ -417,14 +428,14 @@ def config_from_args(args):
     """The :class:`TrainConfig` of parsed ``cryostar-boltz train`` arguments
     (an argparse namespace whose names are the config's fields, plus
     ``prior_option``, a list of KEY=VALUE; ``out``, ``resume``,
-    ``overwrite`` and ``debug`` are ignored; ``auto`` for ``pseudo_atoms`` or
-    ``lr_schedule`` means unset). ValueError without particles or reference."""
+    ``overwrite`` and ``debug`` are ignored; ``auto`` for ``pseudo_atoms``,
+    ``lr_schedule`` or ``encoder_input`` means unset). ValueError without particles or reference."""
     if not args.particles or not args.reference:
         raise ValueError("--particles and --reference are required "
                          "(or --resume to continue a run)")
     options = {k: v for k, v in vars(args).items()
                if k not in ("out", "resume", "overwrite", "debug", "prior_option")}
-    for name in ("pseudo_atoms", "lr_schedule"):  # the command line's "auto"
+    for name in ("pseudo_atoms", "lr_schedule", "encoder_input"):  # "auto"
         if options.get(name) == "auto":
             options[name] = None
     options.setdefault("workdir", None)

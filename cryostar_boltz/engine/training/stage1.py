@@ -41,6 +41,7 @@ from .config import TrainConfig, input_path
 from .convergence import ConvergenceTracker, reading
 from .data import LossTargets, TrainingData
 from .derived import DataFacts, describe, resolve, restate_length
+from .encoder_input import EncoderInput
 from .pose_screen import PoseScreen
 from .loop import EpochTrainer, NonFiniteLoss, adamw, diverged, save_torch
 from .scoring import PoseScorer
@@ -247,6 +248,8 @@ class Stage1Trainer(EpochTrainer):
         sample = self.images[np.linspace(0, self.particles.n - 1,
                                          min(self.particles.n, 2000)).astype(int)]
         self.vae.encoder.fit_input_scale(sample)
+        self.encoder_input = EncoderInput(cfg.encoder_input, self.rotations, self.shifts,
+                                          self.apix, self.vae.encoder)
         self.restraints = StructuralRestraints(
             placed.coords, placed.chain_index, placed.bonds,
             elastic_cutoff=cfg.elastic_cutoff,
@@ -320,7 +323,7 @@ class Stage1Trainer(EpochTrainer):
         ctx = self.ctx
         images = self.load_images(idx)
         with self.autocast():
-            mu, logvar, extra = self.vae.encode(images)
+            mu, logvar, extra = self.vae.encode(self.encoder_input(idx, images))
         mu, logvar = mu.float(), logvar.float()
         extra = None if extra is None else extra.float()
         z = mu + torch.exp(0.5 * logvar) * noise
@@ -494,7 +497,7 @@ class Stage1Trainer(EpochTrainer):
         for start in range(0, n, batch):
             idx = indices[start:start + batch]
             images = self.load_images(idx)
-            mu, logvar, extra = self.vae.encode(images)
+            mu, logvar, extra = self.vae.encode(self.encoder_input(idx, images))
             mus.append(mu.cpu())
             logvars.append(logvar.cpu())
             if extra is not None:

@@ -1,0 +1,54 @@
+"""The stage-1 encoder's input: images turned and centred by their poses."""
+import math
+
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation
+
+from cryostar_boltz.engine import imaging
+from cryostar_boltz.engine.models import ImageEncoder
+from cryostar_boltz.engine.training.encoder_input import EncoderInput
+
+
+def _poses(n, seed=0):
+    rotations = Rotation.random(n, random_state=seed).as_matrix()
+    shifts = np.random.default_rng(seed).normal(0.0, 3.0, (n, 2))
+    return (torch.as_tensor(rotations, dtype=torch.float32),
+            torch.as_tensor(shifts, dtype=torch.float32))
+
+
+def test_aligned_input_turns_and_centres_each_particle_by_its_own_pose():
+    rotations, shifts = _poses(6)
+    images = torch.randn(4, 32, 32, generator=torch.Generator().manual_seed(1)) + 2.0
+    encoder = ImageEncoder(32)
+    encoder.set_input_scale(2.0, 1.0)
+    idx = [5, 0, 3, 3]
+    aligned = EncoderInput("aligned", rotations, shifts, 1.5, encoder)(idx, images)
+    expected = imaging.in_plane_aligned(images, rotations[idx], shifts[idx], 1.5, fill=2.0)
+    assert torch.equal(aligned, expected)
+    assert not torch.allclose(aligned, images)
+    assert aligned[:, 0, 0].eq(2.0).all()   # outside the circle: the mean, zero once standardised
+
+
+def test_raw_input_and_runs_made_before_the_option_pass_the_images_unchanged():
+    rotations, shifts = _poses(3)
+    images = torch.randn(3, 16, 16)
+    for mode in ("raw", None):
+        out = EncoderInput(mode, rotations, shifts, 2.0, ImageEncoder(16))([0, 1, 2], images)
+        assert out is images
+
+
+def test_a_particle_turned_in_plane_reaches_the_encoder_as_the_same_image():
+    coords = torch.randn(30, 3, generator=torch.Generator().manual_seed(2)) * 6.0
+    rotations, _ = _poses(1, seed=3)
+    turns = torch.stack([torch.tensor([[math.cos(a), -math.sin(a), 0.0],
+                                       [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
+                         for a in (0.0, 0.7, -2.1)])
+    poses = turns @ rotations
+    shifts = torch.tensor([[0.0, 0.0], [2.5, -1.0], [-4.0, 3.0]])
+    images = imaging.project_gaussians(coords, torch.ones(30), poses, 40, 1.5,
+                                       sigma=2.0, shifts=shifts)
+    encoder = ImageEncoder(40)
+    seen = EncoderInput("aligned", poses, shifts, 1.5, encoder)([0, 1, 2], images)
+    assert ((seen - seen[:1]).norm(dim=(1, 2)) / seen[0].norm()).max() < 0.05
+    assert ((images - images[:1]).norm(dim=(1, 2)) / images[0].norm())[1:].min() > 0.5
