@@ -148,6 +148,25 @@ def seed(value):
     return number
 
 
+def layer_widths(value):
+    """Hidden-layer widths of a network: integers >= 1, as a tuple or a
+    comma-separated text (``256,128,64``)."""
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        items = list(items)
+    except TypeError:
+        raise OptionError("must be widths like 256,128,64, got %r" % (value,)) from None
+    if not items:
+        raise OptionError("must give at least one layer width, got %r" % (value,))
+    widths = []
+    for item in items:
+        number = _number(item.strip() if isinstance(item, str) else item, int)
+        if number < 1:
+            raise OptionError("must be widths >= 1, got %s" % _show(number))
+        widths.append(number)
+    return tuple(widths)
+
+
 def check(name, value, rule, optional=False):
     """``rule(value)``, or a ValueError naming ``name`` (``--epochs``); a
     None value passes when ``optional``."""

@@ -24,9 +24,9 @@ from typing import Optional
 
 from ..io import read_json, write_text
 from ..layout import CONFIG
-from ..options import (at_least, check, even_box, fraction, nonnegative_float,
-                       screen_threshold,
-                       nonnegative_int, one_of, positive_float, positive_int, seed)
+from ..options import (at_least, check, even_box, fraction, layer_widths,
+                       nonnegative_float, nonnegative_int, one_of, positive_float,
+                       positive_int, screen_threshold, seed)
 from .derived import AUTO_FIELDS, PRESETS
 
 #: Options a ``--resume`` may change; everything else keeps its saved value.
@@ -224,7 +224,7 @@ class TrainConfig(LoopOptions):
     mask_radius: float = 0.9375        # fraction of the half box
     # model
     latent_dim: int = 8
-    encoder_hidden: tuple = (512, 256, 128, 64, 32)
+    encoder_hidden: Optional[tuple] = None  # hidden-layer widths; None: auto
     decoder_hidden: tuple = (32, 64, 128, 256, 512)
     sigma: Optional[float] = None      # Gaussian width (A); None: per rendering
     pseudo_atoms: Optional[str] = None  # render at the CA, "centroid" or "atoms"
@@ -336,8 +336,9 @@ class TrainConfig(LoopOptions):
 
     def validate(self):
         super().validate()
-        self.encoder_hidden = tuple(check("encoder_hidden", v, positive_int)
-                                    for v in self.encoder_hidden)
+        if self.encoder_hidden is not None:
+            self.encoder_hidden = check(label("encoder_hidden"), self.encoder_hidden,
+                                        layer_widths)
         self.decoder_hidden = tuple(check("decoder_hidden", v, positive_int)
                                     for v in self.decoder_hidden)
         for name, choices in (("pseudo_atoms", PSEUDO_ATOM_MODES),
@@ -435,7 +436,8 @@ def config_from_args(args):
                          "(or --resume to continue a run)")
     options = {k: v for k, v in vars(args).items()
                if k not in ("out", "resume", "overwrite", "debug", "prior_option")}
-    for name in ("pseudo_atoms", "lr_schedule", "encoder_input"):  # "auto"
+    for name in ("pseudo_atoms", "lr_schedule", "encoder_input",
+                 "encoder_hidden"):  # the command line's "auto"
         if options.get(name) == "auto":
             options[name] = None
     options.setdefault("workdir", None)
