@@ -309,3 +309,24 @@ def test_a_minimum_with_tied_saddles_joins_the_nearest_basin(monkeypatch):
     assert landscape.SADDLE_TIE == 0.1
     assert merged(5.07)              # tied: the nearest basin
     assert not merged(4.95)          # lower by more than the tie: the far one
+
+
+def test_a_basin_of_too_few_particles_to_be_a_state_joins_its_lowest_saddle():
+    """Two states of 500 particles and a bump of the fitted prior that
+    holds 10 (a deep, separate minimum): with the particles the bump joins
+    the state its lowest saddle leads to (the nearer one, at y = 6 above
+    the state at x = +3); without them the prior alone shows 3 basins."""
+    rng = np.random.default_rng(0)
+    prior = mixture([[-3.0, 0.0], [3.0, 0.0], [3.0, 6.0]], [0.49, 0.49, 0.02], scale=0.7)
+    z = np.concatenate([rng.normal([-3.0, 0.0], 0.7, (500, 2)),
+                        rng.normal([3.0, 0.0], 0.7, (500, 2)),
+                        rng.normal([3.0, 6.0], 0.7, (10, 2))])
+    samples = prior.sample(2000, seed=0)[0]
+    assert len(find_basins(prior, samples)) == 3
+    basins = find_basins(prior, samples, particles=z)
+    assert len(basins) == 2
+    labels = assign(prior, z, basins)
+    assert len(set(labels[:500])) == 1 and len(set(labels[500:1000])) == 1
+    assert set(labels[1000:]) == {labels[500]}           # the bump joined x = +3
+    assert sorted(b["particle_population"] for b in basins) == \
+        pytest.approx([500 / 1010, 510 / 1010])
