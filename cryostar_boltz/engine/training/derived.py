@@ -199,9 +199,14 @@ def rule_kl_warmup(facts, values):
 
 
 def _steps(particles, batch, epochs):
-    """``6 steps per epoch, 120 steps in all``."""
+    """``6 steps per epoch, 120 steps in all`` (``1 step per epoch``)."""
     steps = steps_per_epoch(particles, batch)
-    return "%d steps per epoch, %d steps in all" % (steps, epochs * steps)
+    return "%s per epoch, %s in all" % (_count(steps, "step"), _count(epochs * steps, "step"))
+
+
+def _count(n, noun):
+    """``1 step``, ``2 steps``."""
+    return "%d %s%s" % (n, noun, "" if n == 1 else "s")
 
 
 def _warmup_reached(particles, values, warmup, whose="this run's"):
@@ -299,8 +304,8 @@ def resolve(cfg, facts=None):
 CONSEQUENCES = {
     "batch_size": lambda n, values: (
         "each step takes all %d particles" % n if n < values["batch_size"]
-        else "%d particles: %d steps per epoch" % (
-            n, steps_per_epoch(n, values["batch_size"]))),
+        else "%d particles: %s per epoch" % (
+            n, _count(steps_per_epoch(n, values["batch_size"]), "step"))),
     "epochs": lambda n, values: "%d particles at batch %d: %s" % (
         n, values["batch_size"], _steps(n, values["batch_size"], values["epochs"])),
     "kl_warmup": lambda n, values: _warmup_reached(n, values, values["kl_warmup"],

@@ -319,3 +319,8 @@ def test_batch_line_says_a_small_set_trains_whole():
     assert small.derived["batch_size"] == ("auto: the recommended batch; each step "
                                            "takes all 50 particles")
     assert resolved(ADK).derived["batch_size"] == "auto: the recommended batch"
+
+
+def test_a_run_of_one_step_per_epoch_says_step():
+    cfg = resolved(DataFacts(100, 64, 1.45, 214, 1656, 1))
+    assert "1 step per epoch, 200 steps in all" in cfg.derived["epochs"]
