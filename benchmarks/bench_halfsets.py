@@ -82,8 +82,7 @@ def held_out_spearman(run_dir, half, split, frame, device="cpu"):
                         Path(run_dir), DistContext(device=torch.device(device)),
                         log=lambda *a: None)
     data.open_images()
-    z = encode_all(TrainedRun(Path(run_dir) / ("half%d" % half), device),
-                   data.load_images, data.n)[0]
+    z = encode_all(TrainedRun(Path(run_dir) / ("half%d" % half), device), data)[0]
     pca = fit_pca(z[split == half], 1)
     other = split != half
     return spearman_abs(pca.transform(z[other])[:, 0], frame[other])

@@ -44,15 +44,19 @@ N_STATES = 5
 
 
 @torch.no_grad()
-def encode_all(run, load_images, n, batch=512):
+def encode_all(run, data, batch=512):
     """Posterior means (n, d) and, for a binary latent, codes (n, c) int8 of
-    all ``n`` particles through ``run``'s (a ``TrainedRun``) encoder;
-    ``load_images(idx)`` gives the images at the run's box."""
+    all the particles of ``data`` (a ``TrainingData`` at the run's box,
+    images open) through ``run``'s (a ``TrainedRun``) encoder, given what
+    it was trained on (``run.encoder_input``: turned and centred by the
+    poses, or as recorded)."""
     mus, codes = [], []
     run.vae.eval()
-    for start in range(0, n, batch):
-        idx = np.arange(start, min(n, start + batch))
-        mu, _, extra = run.vae.encode(load_images(idx).to(run.device))
+    encoder_input = run.encoder_input(data)
+    for start in range(0, data.n, batch):
+        idx = np.arange(start, min(data.n, start + batch))
+        images = data.load_images(idx).to(run.device)
+        mu, _, extra = run.vae.encode(encoder_input(idx, images))
         mus.append(mu.float().cpu().numpy())
         if extra is not None:
             codes.append((extra > 0).to(torch.int8).cpu().numpy())
@@ -105,7 +109,7 @@ def report(run_dir, source=None, device="cpu", n_points=N_POINTS, k=N_STATES, se
                         log=lambda *a: None)
     data.open_images()
     n = data.n
-    encoded = [encode_all(run, data.load_images, n) for run in runs]
+    encoded = [encode_all(run, data) for run in runs]
     z1, z2 = encoded[0][0], encoded[1][0]
     out = {"half_sets": source,
            "counts": [int((split == 1).sum()), int((split == 2).sum())],

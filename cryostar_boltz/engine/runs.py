@@ -69,6 +69,15 @@ class TrainedRun:
             self._prior = prior.to(self.device).eval()
         return self._prior
 
+    def encoder_input(self, data):
+        """What the run's encoder takes of the particles of ``data`` (a
+        ``TrainingData`` at the run's box, on the run's device): a
+        ``training.encoder_input.EncoderInput`` of the run's
+        ``encoder_input`` (runs made before the option: raw images)."""
+        from .training.encoder_input import EncoderInput
+        return EncoderInput(self.config.encoder_input, data.rotations, data.shifts,
+                            data.apix, self.vae.encoder)
+
     def latents(self):
         """Posterior means of the particles (``z.npy``, dataset order)."""
         if self._z is None:

@@ -36,8 +36,9 @@ def half_run(tiny_dataset, train_options, tmp_path_factory):
     import torch
     torch.set_num_threads(1)
     run = tmp_path_factory.mktemp("half_sets") / "run"
+    # the encoder sees images turned and centred by their poses, as by default
     assert main(["train", "--out", str(run), "--half-sets",
-                 *train_options(tiny_dataset)]) == 0
+                 *train_options(tiny_dataset, **{"--encoder-input": "aligned"})]) == 0
     return run
 
 
@@ -164,3 +165,27 @@ def test_overwrite_removes_the_halves(half_run):
     from cryostar_boltz.engine.outputs import owned_files
     owned = {p.name for p in owned_files(half_run, "train")}
     assert {names.HALVES, *names.HALF_RUNS} <= owned
+
+
+def test_agreement_encodes_each_half_as_it_was_trained(half_run):
+    """The agreement report encodes every particle with each half's encoder
+    given what it trained on (images turned and centred by their poses by
+    default): on a half's own particles that is the half's z.npy."""
+    import torch
+    from cryostar_boltz.engine.halfset_agreement import encode_all
+    from cryostar_boltz.engine.runs import TrainedRun
+    from cryostar_boltz.engine.training.config import TrainConfig, input_path
+    from cryostar_boltz.engine.training.data import TrainingData
+    from cryostar_boltz.engine.training.distributed import DistContext
+    layout = RunLayout(half_run)
+    cfg = TrainConfig.load(half_run)
+    data = TrainingData(input_path(cfg, "particles"), input_path(cfg, "datadir"), cfg.box,
+                        half_run, DistContext(device=torch.device("cpu")),
+                        log=lambda *a: None)
+    data.open_images()
+    split = np.load(layout.half_split)
+    for half in (1, 2):
+        run = TrainedRun(layout.half_run(half).root)
+        assert run.config.encoder_input == "aligned"
+        z, _ = encode_all(run, data)
+        np.testing.assert_allclose(z[split == half], run.latents(), atol=1e-5)
