@@ -307,7 +307,15 @@ def main(args):
     check_inputs(cfg, args.out, args.resume, args.overwrite)
     if cfg.half_sets:
         from ..training.halfsets import plan_halves
-        plan_halves(cfg, args.out)  # refuses a split it cannot train, writing nothing
+        # refuses a split it cannot train, writing nothing
+        _, halves, _ = plan_halves(cfg, args.out)
+        from ..priors import build_prior
+        smaller = min(int((halves == h).sum()) for h in (1, 2))
+        try:
+            build_prior(cfg.prior, cfg.latent_dim, **cfg.prior_options).check_particles(smaller)
+        except ValueError as err:
+            raise ValueError("--half-sets: %s: a half-set of %d particles: %s"
+                             % (cfg.particles, smaller, err)) from None
     from ..training.stage1 import run_training  # torch: after the checks
     if cfg.half_sets and args.resume and half_finished(args.out, cfg.epochs):
         print("run on all particles: finished (%s)" % args.out)

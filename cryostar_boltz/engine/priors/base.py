@@ -94,6 +94,11 @@ class Prior(nn.Module):
     def decoder_input_dim(self):
         return self.latent_dim + self.extra_encoder_dim
 
+    def check_particles(self, n):
+        """ValueError when the prior cannot be fitted to the latents of
+        ``n`` particles (checked before a run starts); every ``n`` >= 1
+        by default."""
+
     def _check_posterior(self, mu, logvar):
         if mu.shape != logvar.shape or mu.shape[-1] != self.latent_dim:
             raise ValueError(f"mu {tuple(mu.shape)} and logvar {tuple(logvar.shape)} must "

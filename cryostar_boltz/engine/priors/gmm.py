@@ -56,6 +56,15 @@ class GMMPrior(Prior):
         return loss, {"kl": float(loss.detach().mean()), "log_z": 0.0,
                       "prior_energy": float(energy.detach().mean())}
 
+    def check_particles(self, n):
+        """The components are placed by k-means on the particles' latents:
+        at least as many particles as components."""
+        k = self.means.shape[0]
+        if n < k:
+            raise ValueError("--prior gmm: %d components (--prior-option components) "
+                             "need at least %d particles to place them, got %d"
+                             % (k, k, n))
+
     def initialise_from(self, z, iterations=20, logvar=None):
         """Place the components by k-means (scikit-learn, seed 0) on latents
         ``z`` (n, d): means at the centres, weights from the cluster sizes

@@ -75,6 +75,10 @@ class Stage1Trainer(EpochTrainer):
             check_fingerprint(self.particles, self.layout.particle_fingerprint,
                               None, self.run_dir, input_path(cfg, "particles"))
         self._load_reference(resume)
+        try:
+            self.prior.check_particles(self.particles.n)
+        except ValueError as err:
+            raise ValueError("%s: %s" % (cfg.particles, err)) from None
         self._derive_options()
         self._load_masks()
         if resume and self.focus is not None and self.layout.mask_fingerprint.is_file():

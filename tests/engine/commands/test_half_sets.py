@@ -189,3 +189,18 @@ def test_agreement_encodes_each_half_as_it_was_trained(half_run):
         assert run.config.encoder_input == "aligned"
         z, _ = encode_all(run, data)
         np.testing.assert_allclose(z[split == half], run.latents(), atol=1e-5)
+
+
+@pytest.mark.parametrize("half_sets, components, words", [
+    (False, 100, "100 components (--prior-option components) need at least 100 "
+                 "particles to place them, got 64"),
+    (True, 40, "--half-sets: "),
+])
+def test_a_gmm_of_more_components_than_particles_is_refused_before_writing(
+        tiny_dataset, train_options, tmp_path, capsys, half_sets, components, words):
+    out = tmp_path / "run"
+    argv = ["train", "--out", out, *train_options(tiny_dataset, **{
+        "--prior": "gmm", "--prior-option": "components=%d" % components})]
+    line = refused(capsys, argv + (["--half-sets"] if half_sets else []), words)
+    assert "--prior-option components" in line and str(tiny_dataset.star) in line
+    assert not out.exists()
