@@ -164,6 +164,22 @@ def test_origins_in_angstrom_and_pixels(star):
             "has rlnOriginXAngst but not rlnOriginYAngst")
 
 
+def test_an_origin_beyond_half_the_box_is_refused(star):
+    """The box is 8 px of 2 A: an origin within 8 A keeps the particle's
+    centre in its image; beyond it, none would."""
+    inside = star(**{"particles/rlnOriginXAngst": [8.0, -8.0, 0.0, 7.9],
+                     "particles/rlnOriginYAngst": [0.0, 3.0, -8.0, 0.0]})
+    assert load_particles(inside).n == N
+    refused(star(**{"particles/rlnOriginXAngst": [0.0, 0.0, 100.0, 0.0],
+                    "particles/rlnOriginYAngst": [0.0, -9.0, 0.0, 0.0]}),
+            "2 of 4 particles have an origin beyond half the box (8 A)",
+            "first at row 2 (origin 0, -9 A)")
+    # origins in pixels read as pixels: 3 px = 6 A, inside
+    pixels = star(**{"particles/rlnOriginXAngst": None, "particles/rlnOriginYAngst": None,
+                     "particles/rlnOriginX": [3.0] * N, "particles/rlnOriginY": [0.0] * N})
+    assert load_particles(pixels).shifts[0, 0] == 6.0
+
+
 def test_random_subset_is_1_or_2(star):
     assert load_particles(star(**{"particles/rlnRandomSubset": [1, 2, 1, 2]})).n == N
     refused(star(**{"particles/rlnRandomSubset": [1, 2, 3, 2]}),
