@@ -27,7 +27,7 @@ from ..layout import CONFIG
 from ..options import (at_least, check, even_box, fraction, layer_widths,
                        nonnegative_float, nonnegative_int, one_of, positive_float,
                        positive_int, screen_threshold, seed)
-from .derived import AUTO_FIELDS, PRESETS
+from .derived import AUTO_FIELDS, PRESETS, PUBLISHED
 
 #: Options a ``--resume`` may change; everything else keeps its saved value.
 RESUME_OPTIONS = ("epochs", "device", "threads", "checkpoint_every")
@@ -224,7 +224,9 @@ class TrainConfig(LoopOptions):
     mask_radius: float = 0.9375        # fraction of the half box
     # model
     latent_dim: int = 8
-    encoder_hidden: Optional[tuple] = None  # hidden-layer widths; None: auto
+    # hidden-layer widths; None: auto; config.json files without it read
+    # as the published 512, 256, 128, 64, 32 (runs made before)
+    encoder_hidden: Optional[tuple] = None
     decoder_hidden: tuple = (32, 64, 128, 256, 512)
     sigma: Optional[float] = None      # Gaussian width (A); None: per rendering
     pseudo_atoms: Optional[str] = None  # render at the CA, "centroid" or "atoms"
@@ -273,6 +275,8 @@ class TrainConfig(LoopOptions):
             cfg.derived = {}
         if "encoder_input" not in saved:
             cfg.encoder_input = "raw"
+        if "encoder_hidden" not in saved:   # the widths of runs made before
+            cfg.encoder_hidden = PUBLISHED["encoder_hidden"]
         return cfg
 
     def differences(self, other):

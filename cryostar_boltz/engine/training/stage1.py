@@ -447,8 +447,13 @@ class Stage1Trainer(EpochTrainer):
                 "prior": self.prior.state_dict()}
 
     def load_model_state(self, state):
-        self.vae.load_state_dict(state["model"])
-        self.prior.load_state_dict(state["prior"])
+        try:
+            self.vae.load_state_dict(state["model"])
+            self.prior.load_state_dict(state["prior"])
+        except RuntimeError as err:   # a config.json edited after training
+            first = str(err).strip().splitlines()[-1].strip()
+            raise ValueError("%s: the checkpoint's networks do not match the run's "
+                             "config.json (%s)" % (self.layout.last_checkpoint, first)) from None
         self.optimizer.load_state_dict(state["optimizer"])
         # absent from runs that predate it: their next epoch starts afresh
         self.convergence.load_state_dict(state.get("convergence"))

@@ -336,3 +336,16 @@ def test_a_damaged_model_file_is_named(tiny_run, tmp_path, capsys):
     refused(capsys, ["train", "--resume", "--out", run, "--epochs", 2],
             "last.pt: the checkpoint to resume from cannot be read")
     assert snapshot(run) == before
+
+
+def test_resume_of_a_config_edited_to_other_networks_is_one_line(tiny_run, tmp_path,
+                                                                 capsys):
+    import json
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    config = json.loads((run / "config.json").read_text())
+    config["encoder_hidden"] = [64, 32]
+    (run / "config.json").write_text(json.dumps(config))
+    refused(capsys, ["train", "--resume", "--out", run, "--epochs", 2],
+            "last.pt: the checkpoint's networks do not match the run's config.json")

@@ -117,9 +117,11 @@ def test_a_config_saved_before_the_encoder_input_option_reads_as_raw(tmp_path):
     resolved(ADK).save(tmp_path)
     path = tmp_path / "config.json"
     values = json.loads(path.read_text())
-    del values["encoder_input"]  # a run made before the option: raw images
+    del values["encoder_input"], values["encoder_hidden"]  # a run made before
     path.write_text(json.dumps(values))
-    assert TrainConfig.load(tmp_path).encoder_input == "raw"
+    loaded = TrainConfig.load(tmp_path)
+    assert loaded.encoder_input == "raw"                      # raw images
+    assert loaded.encoder_hidden == (512, 256, 128, 64, 32)   # the widths then
 
 
 def test_explicit_values_win_and_are_not_listed_as_derived():
