@@ -240,15 +240,25 @@ class Stage1Trainer(EpochTrainer):
         # training box's: downsampling by Fourier cropping adds no blur
         sigma = (cfg.sigma if cfg.sigma is not None
                  else default_sigma(cfg.pseudo_atoms, self.apix0))
-        self.vae = StructureVAE(self.D, placed.coords, placed.amplitudes,
-                                latent_dim=cfg.latent_dim,
-                                encoder_hidden=cfg.encoder_hidden,
-                                decoder_hidden=cfg.decoder_hidden,
-                                extra_dim=self.prior.extra_encoder_dim, sigma=sigma,
-                                decoder_input_dim=self.prior.decoder_input_dim,
-                                render_points=render_points(placed, cfg.pseudo_atoms),
-                                moving=self.moving, domain_labels=self.domain_labels
-                                ).to(self.device)
+        try:
+            self.vae = StructureVAE(self.D, placed.coords, placed.amplitudes,
+                                    latent_dim=cfg.latent_dim,
+                                    encoder_hidden=cfg.encoder_hidden,
+                                    decoder_hidden=cfg.decoder_hidden,
+                                    extra_dim=self.prior.extra_encoder_dim, sigma=sigma,
+                                    decoder_input_dim=self.prior.decoder_input_dim,
+                                    render_points=render_points(placed, cfg.pseudo_atoms),
+                                    moving=self.moving, domain_labels=self.domain_labels
+                                    ).to(self.device)
+        except (RuntimeError, MemoryError) as err:
+            if not isinstance(err, MemoryError) and "alloc" not in str(err).lower():
+                raise
+            widths = (self.D * self.D,) + tuple(cfg.encoder_hidden)
+            weights = sum(a * b for a, b in zip(widths, widths[1:]))
+            raise ValueError("--encoder-hidden %s: the encoder's %.3g weights on %d x %d "
+                             "pixels do not fit in memory"
+                             % (",".join(map(str, cfg.encoder_hidden)), weights,
+                                self.D, self.D)) from None
         sample = self.images[np.linspace(0, self.particles.n - 1,
                                          min(self.particles.n, 2000)).astype(int)]
         self.vae.encoder.fit_input_scale(sample)
