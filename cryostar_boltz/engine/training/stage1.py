@@ -643,11 +643,23 @@ def check_widths(cfg, D, apix, box0, apix0, log=print):
     passes, as with no low-pass."""
     nyquist, width = 2.0 * apix, D * apix
     if not cfg.low_pass < width:
+        if "low_pass" in (cfg.derived or {}):   # derived: the box is what is wrong
+            raise ValueError(
+                "%s: a training box of %d px leaves nothing to fit: its low-pass "
+                "(derived, %g A) is not below its width, %.4g A; train on a larger box"
+                % ("--box %d" % D if cfg.box else "the particles' box", D,
+                   cfg.low_pass, width))
         raise ValueError(
             "--low-pass %g A: must be below the training box width, %.4g A (%d px "
             "of %.3g A)" % (cfg.low_pass, width, D, apix))
     circle = int(imaging.circular_mask(D, cfg.mask_radius).sum())
     least = imaging.resolution_element(cfg.low_pass, apix)
+    if int(imaging.circular_mask(D, 1.0).sum()) < least:   # whatever the radius
+        raise ValueError(
+            "%s: a training box of %d px holds less than one resolution element of "
+            "the %g A low-pass (%.3g px) even in its full circle; train on a larger box"
+            % ("--box %d" % D if cfg.box else "the particles' box", D, cfg.low_pass,
+               least))
     if circle < least:
         raise ValueError(
             "--mask-radius %g: the loss circle (radius %.4g A, %d px of the %d px "

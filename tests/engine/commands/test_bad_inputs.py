@@ -349,3 +349,18 @@ def test_resume_of_a_config_edited_to_other_networks_is_one_line(tiny_run, tmp_p
     (run / "config.json").write_text(json.dumps(config))
     refused(capsys, ["train", "--resume", "--out", run, "--epochs", 2],
             "last.pt: the checkpoint's networks do not match the run's config.json")
+
+
+@pytest.mark.parametrize("preset, words", [
+    ("auto", "--box 2: a training box of 2 px leaves nothing to fit"),   # low-pass 2 px
+    ("cryostar", "--box 2: a training box of 2 px holds less than one resolution "
+                 "element of the 10 A low-pass"),
+])
+def test_a_box_too_small_for_its_derived_low_pass_names_the_box(
+        tiny_dataset, train_options, tmp_path, capsys, preset, words):
+    out = tmp_path / "run"
+    options = train_options(tiny_dataset, **{"--box": 2, "--preset": preset})
+    at = options.index("--low-pass")
+    del options[at:at + 2]                    # derived
+    refused(capsys, ["train", "--out", out] + options, words)
+    assert not out.exists()
