@@ -539,7 +539,8 @@ def find_basins(prior, prior_samples, particles=None, extra_starts=None,
     population); ``extra_starts`` (k, d) or None: more starts (e.g. the
     mixture's component means) that count in no population.
 
-    Returns a list of dicts: ``z`` (d,) the basin's lowest minimum,
+    Returns a list of dicts: ``z`` (d,) the basin's minimum that most of
+    its particles descend into (without particles: its lowest minimum),
     ``free_energy`` (F there, nats), ``minima`` (m, d) every minimum merged
     into it, ``count`` (prior samples descending into it),
     ``prior_population`` (their fraction), ``particle_population``
@@ -583,9 +584,15 @@ def find_basins(prior, prior_samples, particles=None, extra_starts=None,
     prior_labels = basin_of_end[:sizes[0]]
     particle_labels = basin_of_end[sizes[0]:sizes[0] + sizes[1]]
     basins = []
+    owned = (np.bincount(particle_minimum, minlength=len(minima)) if sizes[1]
+             else np.zeros(len(minima), dtype=np.int64))
     for b in range(int(group.max()) + 1):
         members = torch.nonzero(group == b).squeeze(1)
         lowest = int(members[torch.argmin(minima_f[members.to(minima_f.device)])])
+        if owned[members.numpy()].max() > 0:
+            # where the particles are: a sparse group merged into a state,
+            # deeper but nearly empty, does not stand for it
+            lowest = int(members[int(np.argmax(owned[members.numpy()]))])
         count = int((prior_labels == b).sum())
         basins.append({
             "z": minima[lowest].cpu().numpy(), "free_energy": float(minima_f[lowest]),

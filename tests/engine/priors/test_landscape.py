@@ -330,3 +330,23 @@ def test_a_basin_of_too_few_particles_to_be_a_state_joins_its_lowest_saddle():
     assert set(labels[1000:]) == {labels[500]}           # the bump joined x = +3
     assert sorted(b["particle_population"] for b in basins) == \
         pytest.approx([500 / 1010, 510 / 1010])
+
+
+def test_a_state_is_represented_where_its_particles_are_not_at_a_deeper_bump():
+    """The bump is narrow and deeper than the state it joins (F lower at
+    its minimum): the basin's z stays at the state's minimum, where its
+    500 particles descend, and its free energy is F there."""
+    rng = np.random.default_rng(1)
+    prior = mixture([[-3.0, 0.0], [3.0, 0.0], [3.0, 4.0]], [0.49, 0.49, 0.02], scale=0.7)
+    with torch.no_grad():
+        prior.log_scales[2].fill_(math.log(0.1))
+    z = np.concatenate([rng.normal([-3.0, 0.0], 0.7, (500, 2)),
+                        rng.normal([3.0, 0.0], 0.7, (500, 2)),
+                        rng.normal([3.0, 4.0], 0.1, (10, 2))])
+    landscape = Landscape(prior)
+    bump, state = landscape.value(landscape.tensor([[3.0, 4.0], [3.0, 0.0]]))
+    assert bump < state                                   # the bump is deeper
+    basins = find_basins(prior, prior.sample(2000, seed=0)[0], particles=z)
+    assert len(basins) == 2
+    zs = sorted((tuple(np.round(b["z"], 1)) for b in basins))
+    assert zs == [(-3.0, 0.0), (3.0, 0.0)]
