@@ -109,8 +109,7 @@ def test_training_form_defaults_are_train_config():
     assert protocol.boxSize.get() == (config.box or 0)
     assert protocol._choice("prior") == config.prior
     # options the engine derives are empty (auto) in the form as in the engine
-    derived = set(AUTO_FIELDS) - {"pseudo_atoms", "lr_schedule", "encoder_input",
-                                  "encoder_hidden"}
+    derived = set(AUTO_FIELDS) - {"pseudo_atoms", "lr_schedule", "encoder_input"}
     assert set(train_form.DERIVED_PARAMS.values()) == derived
     for param, field in train_form.DERIVED_PARAMS.items():
         assert getattr(protocol, param).get() is None is getattr(config, field), param

@@ -58,19 +58,13 @@ from ..training.derived import PRESETS, PUBLISHED, RULES
 _DEFAULTS = TrainConfig()
 
 
-def _widths_or_auto(value):
-    return value if value == "auto" else opt_type.layer_widths(value)
-
-
 def auto(name, what=""):
     """Help text of an option derived when left unset: ``what`` it is, the
     rule (``derived.RULES``) and the published value (``--preset cryostar``)."""
     published = PUBLISHED[name]
     return ("%sdefault auto: %s; published (--preset cryostar): %s"
             % (what + " " if what else "", RULES[name],
-               "none" if published is None else
-               ",".join(map(str, published)) if isinstance(published, tuple)
-               else published)).replace("%", "%%")
+               "none" if published is None else published)).replace("%", "%%")
 
 
 def add_args(parser):
@@ -157,10 +151,10 @@ def add_args(parser):
                        default=None,
                        help=auto("encoder_input", "the encoder's input: aligned, or "
                                  "raw (the image as recorded);"))
-    model.add_argument("--encoder-hidden", type=_widths_or_auto, default=None,
-                       metavar="W1,W2,...",
-                       help=auto("encoder_hidden", "the encoder's hidden-layer "
-                                 "widths, or auto;"))
+    model.add_argument("--encoder-hidden", type=opt_type.layer_widths,
+                       default=d.encoder_hidden, metavar="W1,W2,...",
+                       help="the encoder's hidden-layer widths (default %s, the "
+                       "published)" % ",".join(map(str, d.encoder_hidden)))
     model.add_argument("--prior", default=d.prior,
                        help="latent prior: gaussian, gmm, grbm, rbm or ebm")
     model.add_argument("--prior-lr", type=opt_type.positive_float, default=None,

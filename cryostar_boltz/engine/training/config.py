@@ -27,7 +27,7 @@ from ..layout import CONFIG
 from ..options import (at_least, check, even_box, fraction, layer_widths,
                        nonnegative_float, nonnegative_int, one_of, positive_float,
                        positive_int, screen_threshold, seed)
-from .derived import AUTO_FIELDS, PRESETS, PUBLISHED
+from .derived import AUTO_FIELDS, PRESETS
 
 #: Options a ``--resume`` may change; everything else keeps its saved value.
 RESUME_OPTIONS = ("epochs", "device", "threads", "checkpoint_every")
@@ -224,9 +224,7 @@ class TrainConfig(LoopOptions):
     mask_radius: float = 0.9375        # fraction of the half box
     # model
     latent_dim: int = 8
-    # hidden-layer widths; None: auto; config.json files without it read
-    # as the published 512, 256, 128, 64, 32 (runs made before)
-    encoder_hidden: Optional[tuple] = None
+    encoder_hidden: tuple = (512, 256, 128, 64, 32)   # hidden-layer widths
     decoder_hidden: tuple = (32, 64, 128, 256, 512)
     sigma: Optional[float] = None      # Gaussian width (A); None: per rendering
     pseudo_atoms: Optional[str] = None  # render at the CA, "centroid" or "atoms"
@@ -275,8 +273,6 @@ class TrainConfig(LoopOptions):
             cfg.derived = {}
         if "encoder_input" not in saved:
             cfg.encoder_input = "raw"
-        if "encoder_hidden" not in saved:   # the widths of runs made before
-            cfg.encoder_hidden = PUBLISHED["encoder_hidden"]
         return cfg
 
     def differences(self, other):
@@ -340,9 +336,8 @@ class TrainConfig(LoopOptions):
 
     def validate(self):
         super().validate()
-        if self.encoder_hidden is not None:
-            self.encoder_hidden = check(label("encoder_hidden"), self.encoder_hidden,
-                                        layer_widths)
+        self.encoder_hidden = check(label("encoder_hidden"), self.encoder_hidden,
+                                    layer_widths)
         self.decoder_hidden = tuple(check("decoder_hidden", v, positive_int)
                                     for v in self.decoder_hidden)
         for name, choices in (("pseudo_atoms", PSEUDO_ATOM_MODES),
@@ -440,8 +435,7 @@ def config_from_args(args):
                          "(or --resume to continue a run)")
     options = {k: v for k, v in vars(args).items()
                if k not in ("out", "resume", "overwrite", "debug", "prior_option")}
-    for name in ("pseudo_atoms", "lr_schedule", "encoder_input",
-                 "encoder_hidden"):  # the command line's "auto"
+    for name in ("pseudo_atoms", "lr_schedule", "encoder_input"):  # "auto"
         if options.get(name) == "auto":
             options[name] = None
     options.setdefault("workdir", None)

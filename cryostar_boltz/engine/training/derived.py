@@ -70,12 +70,6 @@ OUTLIER_Z = 2.0
 #: encoder freed from learning that generalises better (|Spearman(PC1,
 #: frame)| on 2,000 particles it never saw: 0.51 raw, 0.75 aligned).
 ENCODER_INPUT = "aligned"
-#: Hidden-layer widths of the encoder, whose first layer holds nearly all
-#: its weights (D*D x 256). On aligned images a 256-wide first layer is as
-#: accurate as the published 512 (adk path: 0.926 against 0.928 A, held-out
-#: Spearman 0.745 against 0.754) at about half the encoder's cost, 8 % of
-#: a training step.
-ENCODER_HIDDEN = (256, 128, 64, 32)
 
 #: ``--preset`` choices: "auto" derives from the data, "cryostar" is the
 #: published method.
@@ -85,17 +79,16 @@ PRESETS = ("auto", "cryostar")
 #: AdamW at 1e-4 (constant), 20 epochs, the KL weight rising over 10,000
 #: steps, a constant elastic weight 1 (final None: no decay) keeping the
 #: 0.99 quantile of the edges, every particle's image loss kept, the encoder
-#: fed the images as recorded through layers of 512, 256, 128, 64, 32.
+#: fed the images as recorded.
 PUBLISHED = {"pseudo_atoms": "ca", "low_pass": 10.0, "batch_size": 64, "lr": 1e-4,
              "lr_schedule": "constant", "epochs": 20, "kl_warmup": 10000,
              "elastic_weight": 1.0, "elastic_weight_final": None, "elastic_keep": 0.99,
-             "outlier_z": 0.0, "encoder_input": "raw",
-             "encoder_hidden": (512, 256, 128, 64, 32)}
+             "outlier_z": 0.0, "encoder_input": "raw"}
 #: The options an "auto" run derives, in the order they are derived (a rule
 #: may use the values before it: epochs the batch, the warm-up the epochs).
 AUTO_FIELDS = ("pseudo_atoms", "low_pass", "batch_size", "lr", "lr_schedule", "epochs",
                "kl_warmup", "elastic_weight", "elastic_weight_final", "elastic_keep",
-               "outlier_z", "encoder_input", "encoder_hidden")
+               "outlier_z", "encoder_input")
 #: Units of the options, for the log lines.
 UNITS = {"low_pass": " A"}
 
@@ -118,7 +111,6 @@ RULES = {
                  % OUTLIER_Z,
     "encoder_input": "%s: each image turned in-plane and centred by its pose"
                      % ENCODER_INPUT,
-    "encoder_hidden": ",".join(map(str, ENCODER_HIDDEN)),
 }
 
 
@@ -258,11 +250,6 @@ def rule_outlier_z(facts, values):
 def rule_encoder_input(facts, values):
     return ENCODER_INPUT, ("each image turned in-plane and centred by its pose "
                            "before the encoder")
-
-
-def rule_encoder_hidden(facts, values):
-    return ENCODER_HIDDEN, ("a %d-wide first layer on the %d x %d pixels"
-                            % (ENCODER_HIDDEN[0], facts.box, facts.box))
 
 
 RULE_FUNCTIONS = {name: globals()["rule_" + name] for name in AUTO_FIELDS}

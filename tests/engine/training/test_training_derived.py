@@ -23,8 +23,7 @@ DIMER = DataFacts(particles=200000, box=128, apix=1.3, residues=731, heavy_atoms
 PUBLISHED = {"pseudo_atoms": "ca", "low_pass": 10.0, "batch_size": 64, "lr": 1e-4,
              "lr_schedule": "constant", "epochs": 20, "kl_warmup": 10000,
              "elastic_weight": 1.0, "elastic_weight_final": None, "elastic_keep": 0.99,
-             "outlier_z": 0.0, "encoder_input": "raw",
-             "encoder_hidden": (512, 256, 128, 64, 32)}
+             "outlier_z": 0.0, "encoder_input": "raw"}
 
 
 def resolved(facts, **given):
@@ -102,11 +101,11 @@ def test_the_encoder_sees_images_aligned_by_their_pose_unless_published():
         TrainConfig(encoder_input="rotated").validate()
 
 
-def test_the_encoder_is_narrower_than_the_published_one_unless_published():
-    cfg = resolved(ADK)
-    assert cfg.encoder_hidden == (256, 128, 64, 32)
-    assert cfg.derived["encoder_hidden"] == "auto: a 256-wide first layer on the 64 x 64 pixels"
-    assert resolved(ADK, preset="cryostar").encoder_hidden == (512, 256, 128, 64, 32)
+def test_the_encoder_widths_are_the_published_ones_unless_given():
+    for preset in ("auto", "cryostar"):
+        cfg = resolved(ADK, preset=preset)
+        assert cfg.encoder_hidden == (512, 256, 128, 64, 32)
+        assert "encoder_hidden" not in cfg.derived
     assert resolved(ADK, encoder_hidden="64,32").encoder_hidden == (64, 32)
     for bad in ("64,0", "64,x", ""):
         with pytest.raises(ValueError, match="encoder.hidden"):
@@ -117,18 +116,16 @@ def test_a_config_saved_before_the_encoder_input_option_reads_as_raw(tmp_path):
     resolved(ADK).save(tmp_path)
     path = tmp_path / "config.json"
     values = json.loads(path.read_text())
-    del values["encoder_input"], values["encoder_hidden"]  # a run made before
+    del values["encoder_input"]  # a run made before the option: raw images
     path.write_text(json.dumps(values))
-    loaded = TrainConfig.load(tmp_path)
-    assert loaded.encoder_input == "raw"                      # raw images
-    assert loaded.encoder_hidden == (512, 256, 128, 64, 32)   # the widths then
+    assert TrainConfig.load(tmp_path).encoder_input == "raw"
 
 
 def test_explicit_values_win_and_are_not_listed_as_derived():
     given = dict(low_pass=7.0, pseudo_atoms="ca", batch_size=32, lr=1e-3, epochs=3,
                  kl_warmup=20, elastic_weight=1.0, elastic_weight_final=1.0,
                  elastic_keep=0.99, lr_schedule="cosine", outlier_z=2.5,
-                 encoder_input="raw", encoder_hidden=(64, 32))
+                 encoder_input="raw")
     for preset in ("auto", "cryostar"):
         cfg = resolved(ADK, preset=preset, **given)
         assert {k: getattr(cfg, k) for k in given} == given
