@@ -279,13 +279,10 @@ def define_losses(form):
                     "times the projection work)." % RULES["pseudo_atoms"])
     add_choice(group, "encoderInput", cts.ENCODER_INPUT_CHOICES, "auto",
                display=params.EnumParam.DISPLAY_HLIST, label="Encoder input",
-               help="What the encoder sees of each particle:\n*auto*: derived "
-                    "(%s; with the cryostar settings, raw);\n*aligned*: the "
-                    "image turned in-plane and centred by its pose, so that "
-                    "the encoder need not learn that the conformation is "
-                    "independent of them (it generalises better);\n*raw*: "
-                    "the image as recorded, as the published method and "
-                    "cryoDRGN do." % RULES["encoder_input"])
+               help="*auto*: %s (with the cryostar settings, raw);\n*aligned*: "
+                    "the conformation does not depend on the view's in-plane "
+                    "angle or shift;\n*raw*: the image as recorded, as the "
+                    "published method does." % RULES["encoder_input"])
     group.addParam("elasticWeightFinal", params.FloatParam, allowsNull=True,
                    default=_train("elasticWeightFinal"), label="Final elastic weight",
                    help=auto_help(
