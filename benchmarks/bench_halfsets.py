@@ -69,19 +69,13 @@ def held_out_spearman(run_dir, half, split, frame, device="cpu"):
     """|Spearman| between the true frame and PC1 (fitted on its own
     particles) of half ``half``'s encoder applied to the other half's
     particles (images at the run's box, from the run's cache)."""
-    import torch
-
     from cryostar_boltz.engine.analysis import fit_pca, spearman_abs
-    from cryostar_boltz.engine.halfset_agreement import encode_all
+    from cryostar_boltz.engine.halfset_agreement import encode_all, open_particles
     from cryostar_boltz.engine.runs import TrainedRun
     from cryostar_boltz.engine.training.config import TrainConfig, input_path
-    from cryostar_boltz.engine.training.data import TrainingData
-    from cryostar_boltz.engine.training.distributed import DistContext
     cfg = TrainConfig.load(run_dir)
-    data = TrainingData(input_path(cfg, "particles"), input_path(cfg, "datadir"), cfg.box,
-                        Path(run_dir), DistContext(device=torch.device(device)),
-                        log=lambda *a: None)
-    data.open_images()
+    data = open_particles(input_path(cfg, "particles"), input_path(cfg, "datadir"),
+                          cfg.box, Path(run_dir), device)
     z = encode_all(TrainedRun(Path(run_dir) / ("half%d" % half), device), data)[0]
     pca = fit_pca(z[split == half], 1)
     other = split != half

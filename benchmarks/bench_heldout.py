@@ -29,15 +29,9 @@ import numpy as np
 def encode(run, particles, device="cpu"):
     """Posterior means (n, d) of the particles of the star ``particles``
     through the encoder of ``run`` (a ``TrainedRun``), at the run's box."""
-    import torch
-
-    from cryostar_boltz.engine.halfset_agreement import encode_all
-    from cryostar_boltz.engine.training.data import TrainingData
-    from cryostar_boltz.engine.training.distributed import DistContext
+    from cryostar_boltz.engine.halfset_agreement import encode_all, open_particles
     with tempfile.TemporaryDirectory() as cache:
-        data = TrainingData(particles, None, run.config.box, Path(cache),
-                            DistContext(device=torch.device(device)), log=lambda *a: None)
-        data.open_images()
+        data = open_particles(particles, None, run.config.box, Path(cache), device)
         return encode_all(run, data)[0]
 
 

@@ -43,6 +43,19 @@ N_POINTS = 10
 N_STATES = 5
 
 
+def open_particles(particles, datadir, box, run_dir, device="cpu"):
+    """The particles of the star or .cs ``particles`` (stacks in ``datadir``
+    or beside it) as a ``TrainingData`` at the training ``box`` (None:
+    theirs), images open; a downsampled stack is cached under ``run_dir``
+    (``RunLayout.cached_particles``), as training caches it."""
+    from .training.data import TrainingData
+    from .training.distributed import DistContext
+    data = TrainingData(particles, datadir, box, run_dir,
+                        DistContext(device=torch.device(device)), log=lambda *a: None)
+    data.open_images()
+    return data
+
+
 @torch.no_grad()
 def encode_all(run, data, batch=512):
     """Posterior means (n, d) and, for a binary latent, codes (n, c) int8 of
@@ -97,17 +110,12 @@ def report(run_dir, source=None, device="cpu", n_points=N_POINTS, k=N_STATES, se
     from .particles import load_particles
     from .runs import TrainedRun
     from .training.config import TrainConfig, input_path
-    from .training.data import TrainingData
-    from .training.distributed import DistContext
     layout = RunLayout(run_dir)
     cfg = TrainConfig.load(run_dir)
     split = np.load(layout.half_split)
     runs = [TrainedRun(layout.half_run(h).root, device) for h in (1, 2)]
-    ctx = DistContext(device=torch.device(device))
-    data = TrainingData(input_path(cfg, "particles"), input_path(cfg, "datadir"),
-                        cfg.box, layout.root, ctx,
-                        log=lambda *a: None)
-    data.open_images()
+    data = open_particles(input_path(cfg, "particles"), input_path(cfg, "datadir"),
+                          cfg.box, layout.root, device)
     n = data.n
     encoded = [encode_all(run, data) for run in runs]
     z1, z2 = encoded[0][0], encoded[1][0]

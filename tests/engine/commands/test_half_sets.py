@@ -171,18 +171,13 @@ def test_agreement_encodes_each_half_as_it_was_trained(half_run):
     """The agreement report encodes every particle with each half's encoder
     given what it trained on (images turned and centred by their poses by
     default): on a half's own particles that is the half's z.npy."""
-    import torch
-    from cryostar_boltz.engine.halfset_agreement import encode_all
+    from cryostar_boltz.engine.halfset_agreement import encode_all, open_particles
     from cryostar_boltz.engine.runs import TrainedRun
     from cryostar_boltz.engine.training.config import TrainConfig, input_path
-    from cryostar_boltz.engine.training.data import TrainingData
-    from cryostar_boltz.engine.training.distributed import DistContext
     layout = RunLayout(half_run)
     cfg = TrainConfig.load(half_run)
-    data = TrainingData(input_path(cfg, "particles"), input_path(cfg, "datadir"), cfg.box,
-                        half_run, DistContext(device=torch.device("cpu")),
-                        log=lambda *a: None)
-    data.open_images()
+    data = open_particles(input_path(cfg, "particles"), input_path(cfg, "datadir"),
+                          cfg.box, half_run)
     split = np.load(layout.half_split)
     for half in (1, 2):
         run = TrainedRun(layout.half_run(half).root)
