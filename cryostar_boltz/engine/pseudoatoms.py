@@ -31,6 +31,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .structure import frames as _frames
+from .structure.frames import frame_neighbours
+
 MODES = ("ca", "centroid", "atoms")
 
 #: Gaussian width of one atom (Angstrom): thermal motion (B about 80 A^2)
@@ -53,38 +56,14 @@ def default_sigma(mode, apix):
     return atom_sigma(apix) if mode == "atoms" else RESIDUE_SIGMA
 
 
-def frame_neighbours(segment_index):
-    """Two residues of the same segment that, with residue ``i``, span its
-    local frame: ``(i-1, i+1)`` inside a segment, ``(i+1, i+2)`` at its
-    start and ``(i-1, i-2)`` at its end.
-
-    Returns ``(a, b, valid)``; ``valid`` is false in segments of fewer
-    than three residues, which are rendered at their CA.
-    """
-    segment_index = np.asarray(segment_index)
-    n = len(segment_index)
-    i = np.arange(n)
-    a, b = i - 1, i + 1
-    same = lambda j: (j >= 0) & (j < n) & (segment_index[np.clip(j, 0, n - 1)] == segment_index)
-    start, end = ~same(i - 1), ~same(i + 1)
-    a = np.where(start, i + 1, a)
-    b = np.where(start, i + 2, b)
-    a = np.where(end & ~start, i - 1, a)
-    b = np.where(end & ~start, i - 2, b)
-    valid = same(a) & same(b)
-    a = np.where(valid, a, i)
-    b = np.where(valid, b, i)
-    return a.astype(np.int64), b.astype(np.int64), valid
-
-
-def local_frames(coords, a, b, eps=1e-6):
+def local_frames(coords, a, b, eps=_frames.FRAME_EPS):
     """Orthonormal frames (..., N, 3, 3), columns e1, e2, e3: e1 along
     ``coords[a] - coords``, e2 the part of ``coords[b] - coords``
-    orthogonal to it; works on numpy arrays and (differentiably) on
-    tensors of any leading shape."""
+    orthogonal to it; differentiable on tensors of any leading shape, and
+    :func:`cryostar_boltz.engine.structure.frames.local_frames` (the same
+    frames, float64) on numpy arrays."""
     if not torch.is_tensor(coords):
-        return local_frames(torch.as_tensor(coords, dtype=torch.float64),
-                            torch.as_tensor(a), torch.as_tensor(b), eps).numpy()
+        return _frames.local_frames(coords, np.asarray(a), np.asarray(b), eps)
     # index_select: its backward is one index_add, not an accumulating index_put
     u = coords.index_select(-2, a) - coords
     v = coords.index_select(-2, b) - coords
@@ -124,12 +103,14 @@ def render_points(model, mode):
     """The points ``mode`` renders for the reference ``model``: None for
     ``ca`` (the pseudo-atoms themselves), one per residue at its centroid,
     or one per heavy atom. Points of residues without a frame (segments of
-    fewer than three residues) sit on their CA."""
+    fewer than three residues, or neighbours on a line through the residue:
+    ``structure.frames.spanned_frames``) sit on their CA."""
     if mode not in MODES:
         raise ValueError("pseudo_atoms must be one of %s, got %r" % (MODES, mode))
     if mode == "ca":
         return None
     a, b, valid = frame_neighbours(model.segment_index)
+    valid = valid & _frames.spanned_frames(model.coords, a, b)
     if mode == "centroid":
         owner = np.arange(model.n)
         world = residue_centroids(model) - model.coords
