@@ -12,7 +12,8 @@ itself (--from):
 
 The output holds one model per point, residues in the reference's order and
 in the reference's own frame (so outside tools can score them against it):
-DIR/NAME.pdb (full atom, each residue moved rigidly with its pseudo-atom),
+DIR/NAME.pdb (full atom, each residue's atoms carried by its local frame
+as in training: they turn with the backbone),
 DIR/NAME_coarse.pdb (one CA / C1' per residue) and DIR/NAME_z.npy (the
 decoder inputs used); .cif instead of .pdb when the run writes mmCIF (a
 model a PDB file cannot hold) or --format cif asks for it. --maps also writes one density map per point with

@@ -19,6 +19,7 @@ import numpy as np
 from ..io import atomic_write
 from .files import StructureError, is_gzip, structure_format
 from .formats import pdb_problem
+from .frames import atom_positions
 
 
 def _output_table(model, full_atom):
@@ -30,12 +31,12 @@ def _output_table(model, full_atom):
     return rows, model.atoms.residue_index[rows]
 
 
-def _positions(model, coords, rows, residue, full_atom):
-    """(M, A, 3) output positions: rigid per-residue displacement."""
+def _positions(model, coords, full_atom):
+    """(M, A, 3) output positions: every atom carried by its residue's
+    local frame, as in training (:func:`~.frames.atom_positions`)."""
     if not full_atom:
         return coords
-    shift = coords[:, residue] - model.coords[residue]
-    return model.atoms.coords[rows] + shift
+    return atom_positions(model, coords)
 
 
 def _per_model_bfactors(bfactors, model, rows, residue, n_models):
@@ -194,8 +195,11 @@ def write_models(path, model, coords, full_atom=False, bfactors=None):
 
     ``coords`` is (M, N, 3) or (N, 3) in Angstrom, residues in the order of
     ``model`` (a :class:`~.model.CoarseModel`). Coarse files hold one CA /
-    C1' atom per residue; full-atom files move every atom of residue i by
-    the displacement of pseudo-atom i. ``bfactors`` (N,) or (M, N), e.g.
+    C1' atom per residue; full-atom files carry every atom of residue i
+    rigidly with the local frame of pseudo-atom i and its two sequence
+    neighbours, as training renders them (:func:`~.frames.atom_positions`:
+    ``coords = model.coords`` writes the reference's atoms; residues in
+    segments of fewer than three residues are translated). ``bfactors`` (N,) or (M, N), e.g.
     per-residue RMSF, fills the B-factor column (else the reference's). The
     format follows the suffix (.pdb/.ent or .cif/.mmcif, optionally .gz).
     The file appears complete or not at all (written through
@@ -217,7 +221,7 @@ def write_models(path, model, coords, full_atom=False, bfactors=None):
         raise ValueError("coords hold NaN or infinite values")
     kind = structure_format(path)
     rows, residue = _output_table(model, full_atom)
-    positions = _positions(model, coords, rows, residue, full_atom)
+    positions = _positions(model, coords, full_atom)
     if kind == "pdb":
         problem = pdb_problem(model, full_atom, positions)
         if problem:

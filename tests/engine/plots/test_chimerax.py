@@ -28,3 +28,27 @@ def test_a_script_needs_structures_or_maps(tmp_path):
         chimerax.cxc_script()
     with pytest.raises(ValueError, match="double quote"):
         chimerax.cxc_script(maps=[tmp_path / 'a"b.mrc'], map_level=1.0)
+
+
+def test_displacement_models_turn_with_the_backbone(adk_dir, tmp_path):
+    """An ensemble whose second model is the reference turned 50 degrees:
+    the displacement models carry every atom turned, with the run's
+    reference or with the file's first model as the topology."""
+    from scipy.spatial.transform import Rotation
+
+    from cryostar_boltz.engine.structure import load_ensemble, load_structure, write_models
+    model = load_structure(adk_dir / "adk_open.pdb")
+    matrix = Rotation.from_rotvec([0.0, np.radians(50.0), 0.0]).as_matrix()
+    centre = model.coords.mean(0)
+    turned = (model.coords - centre) @ matrix.T + centre
+    ensemble = tmp_path / "pc1.pdb"
+    write_models(ensemble, model, np.stack([model.coords, turned]), full_atom=True)
+    expected = (model.atoms.coords - centre) @ matrix.T + centre
+    for reference in (model, None):
+        out, values = chimerax.write_displacement_models(
+            ensemble, tmp_path / "pc1_displacement.pdb", model=reference)
+        _, atoms = load_ensemble(out)
+        # frames rebuilt from CAs written to 1e-3 A
+        assert np.abs(atoms[1] - expected).max() < 5e-3
+        assert np.abs(atoms[0] - model.atoms.coords).max() < 1e-3
+        assert values.shape == (model.n,)

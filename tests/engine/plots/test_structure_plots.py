@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cryostar_boltz.engine import plots
-from cryostar_boltz.engine.structure import read_models
+from cryostar_boltz.engine.structure import atom_positions, load_ensemble, read_models
 
 
 def test_trajectory_pictures_of_the_pc_paths(pictures, run, tmp_path, assert_picture):
@@ -49,6 +49,11 @@ def test_ensemble_pictures_and_chimerax_session(pictures, run, tmp_path, assert_
     np.testing.assert_allclose(bfactors, np.tile(expected, (len(coords), 1)), atol=0.006)
     assert np.allclose(read_models(pdb), coords, atol=1e-3)
     assert "ensemble_pc1" in figures
+    # the run's full-atom models and their displacement copies: every atom
+    # carried by its residue's frame (frames rebuilt from CAs written to 1e-3 A)
+    expected = atom_positions(pictures.reference_or_none(), coords)
+    for path in (pc1, pdb):
+        assert np.abs(load_ensemble(path)[1] - expected).max() < 5e-3
 
 
 def test_default_ensembles_are_the_pc_paths_and_centres(pictures):

@@ -4,8 +4,10 @@ import gzip
 import numpy as np
 import pytest
 from Bio.PDB import MMCIFParser, PDBParser
+from scipy.spatial.transform import Rotation
 
-from cryostar_boltz.engine.structure import load_structure, read_models, write_models
+from cryostar_boltz.engine.structure import (atom_positions, load_ensemble, load_structure,
+                                             read_models, write_models)
 
 
 @pytest.mark.parametrize("suffix", [".pdb", ".cif"])
@@ -29,18 +31,34 @@ def test_write_read_round_trip(adk_open, tmp_path, suffix, full_atom):
 
 
 @pytest.mark.parametrize("suffix", [".pdb", ".cif"])
-def test_full_atom_moves_each_residue_rigidly(adk_open, tmp_path, suffix):
-    rng = np.random.default_rng(1)
-    shift = rng.normal(scale=2.0, size=(2, adk_open.n, 3))
+def test_full_atom_models_turn_with_the_backbone(adk_open, tmp_path, suffix):
+    """Model 1: the reference; model 2: the whole trace turned 40 degrees
+    about an axis through its centre and shifted: every atom reads back
+    turned (each residue's atoms follow its local frame, as in training)."""
+    matrix = Rotation.from_rotvec(np.radians(40.0) * np.array([0.48, 0.6, 0.64])).as_matrix()
+    centre, shift = adk_open.coords.mean(0), np.array([2.0, -3.0, 1.5])
+    turned = (adk_open.coords - centre) @ matrix.T + centre + shift
     path = tmp_path / f"full{suffix}"
-    write_models(path, adk_open, adk_open.coords + shift, full_atom=True)
+    write_models(path, adk_open, np.stack([adk_open.coords, turned]), full_atom=True)
+    expected = (adk_open.atoms.coords - centre) @ matrix.T + centre + shift
+    first, atoms = load_ensemble(path)
+    assert np.array_equal(first.atoms.names, adk_open.atoms.names)
+    assert np.abs(atoms[0] - adk_open.atoms.coords).max() < 6e-4
+    assert np.abs(atoms[1] - expected).max() < 1e-3
     parser = PDBParser(QUIET=True) if suffix == ".pdb" else MMCIFParser(QUIET=True)
     models = list(parser.get_structure("x", str(path)))
-    index = adk_open.atoms.residue_index
-    for k, model in enumerate(models):
-        xyz = np.array([a.coord for a in model.get_atoms()], dtype=np.float64)
-        moved = xyz - adk_open.atoms.coords
-        assert np.abs(moved - shift[k][index]).max() < 2e-3
+    xyz = np.array([a.coord for a in models[1].get_atoms()], dtype=np.float64)
+    assert np.abs(xyz - expected).max() < 1e-3
+
+
+def test_full_atom_residues_move_rigidly_with_their_pseudo_atom(adk_open, tmp_path):
+    rng = np.random.default_rng(1)
+    coords = adk_open.coords + rng.normal(scale=2.0, size=(2, adk_open.n, 3))
+    path = tmp_path / "full.cif"
+    write_models(path, adk_open, coords, full_atom=True)
+    _, atoms = load_ensemble(path)  # float32 coordinates
+    assert np.abs(atoms - atom_positions(adk_open, coords)).max() < 6e-4
+    assert np.abs(atoms[:, adk_open.atom_index] - coords).max() < 6e-4
 
 
 def test_pdb_columns_are_exact(adk_open, tmp_path):
