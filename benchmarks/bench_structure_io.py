@@ -40,7 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from cryostar_boltz.engine.resources import adk_dir
-from cryostar_boltz.engine.structure import load_structure, read_models, write_models
+from cryostar_boltz.engine.structure import (atom_positions, load_structure, read_models,
+                                             write_models)
 
 
 def _timed(fn, repeats, long):
@@ -178,9 +179,7 @@ def main(argv=None):
         for n_models in args.models:
             coords = coarse.coords + rng.normal(scale=0.5,
                                                 size=(n_models, coarse.n, 3))
-            shift = coords[:, coarse.atoms.residue_index] \
-                - coarse.coords[coarse.atoms.residue_index]
-            atoms_xyz = (coarse.atoms.coords + shift).astype(np.float32)
+            atoms_xyz = atom_positions(coarse, coords).astype(np.float32)
             for kind in ("pdb", "cif"):
                 ours = tmp / f"ours.{kind}"
                 t, c, k = _timed(lambda: write_models(ours, coarse, coords,
