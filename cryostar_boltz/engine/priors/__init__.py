@@ -35,7 +35,8 @@ PRIORS = {"gaussian": GaussianPrior, "gmm": GMMPrior, "grbm": GRBMPrior, "rbm": 
 #: Short option names accepted on command lines and in Scipion forms.
 OPTION_ALIASES = {"hidden": "hidden_units", "visible": "visible_units",
                   "k": "components", "width": "energy_width", "layers": "energy_layers",
-                  "steps": "langevin_steps", "chains": "num_chains"}
+                  "steps": "langevin_steps", "chains": "num_chains",
+                  "bound": "energy_bound"}
 
 
 def build_prior(name, latent_dim, **options):

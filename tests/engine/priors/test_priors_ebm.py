@@ -199,3 +199,26 @@ def test_named_samplers_keep_the_basins_weights(fitted):
     z = np.asarray(arrays["z"])[:, 0]
     shares = [np.mean(z < -1), np.mean((z > -1) & (z < 1)), np.mean(z > 1)]
     np.testing.assert_allclose(shares, [0.5, 0.3, 0.2], atol=0.05)
+
+
+def test_energy_stays_within_its_bound_and_old_runs_load_unbounded():
+    """E = b tanh(u / b): however large the network's output, the prior's
+    density stays within exp(+-b) of N(0, I); a state saved before the
+    bound existed (no ``energy_bound`` key) loads unbounded, as trained."""
+    from cryostar_boltz.engine.priors.ebm import ENERGY_BOUND
+    prior = small(4, scale=3.0)
+    z = 20 * torch.randn(5000, 4, generator=torch.Generator().manual_seed(4),
+                         dtype=torch.float64)
+    with torch.no_grad():
+        raw = prior.energy_net(z).squeeze(-1)
+        energy = prior.energy(z)
+    assert float(raw.abs().max()) > 3 * ENERGY_BOUND      # the network alone runs away
+    assert float(energy.abs().max()) <= ENERGY_BOUND
+    torch.testing.assert_close(energy, ENERGY_BOUND * torch.tanh(raw / ENERGY_BOUND))
+    old = {k: v for k, v in prior.state_dict().items() if k != "energy_bound"}
+    again = build_prior(**prior.config()).double()
+    again.load_state_dict(old)
+    with torch.no_grad():
+        torch.testing.assert_close(again.energy(z), raw)
+    with pytest.raises(ValueError, match="energy_bound"):
+        build_prior("ebm", 2, energy_bound=0.0)
