@@ -65,18 +65,20 @@ class Stage2Trainer(EpochTrainer):
         self.z_digest = latents_digest(z)
         self._start(cfg, RunLayout(cfg.run).density, log)
         # every input is read and checked before RUN/density is written
-        # (the downsampled particles go to the stage-1 run's cache); the
-        # log waits until then, so a refusal prints nothing else
+        # (the images need the downsampled particles, which go to the
+        # stage-1 run's cache); the log waits until then, so a refusal
+        # prints nothing else
         with self.log:
             self._claim_run_dir(resume, overwrite)
             if resume:
                 self._read_checkpoint()
                 self._check_latents()
             self._load_data(stage1_cfg, z)
-            self.data.open_images()
-            self._build_model()
+            self._build_decoder()
             if resume:
                 self._check_checkpoint()
+            self.data.open_images()
+            self._build_model()
             self._prepare_run_dir(resume)
         if resume:
             self._load_checkpoint()
@@ -98,12 +100,17 @@ class Stage2Trainer(EpochTrainer):
         self.z = torch.from_numpy(z).to(self.device)
         self.grid = SliceGrid(self.D, self.device)
 
-    def _build_model(self):
+    def _build_decoder(self):
         cfg = self.cfg
         self.decoder = DensityDecoder(self.D, self.z.shape[1], hidden=cfg.hidden,
                                       layers=cfg.layers, pe_dim=cfg.pe_dim,
                                       feat_sigma=cfg.feat_sigma,
                                       seed=cfg.seed).to(self.device)
+
+    def _build_model(self):
+        """The data scale (refused for empty or non-finite images) and the
+        optimiser of the decoder."""
+        cfg = self.cfg
         self.scale = self._data_scale()
         self.parameters = [p for p in self.decoder.parameters() if p.requires_grad]
         self.optimizer = adamw(self.parameters, self.device, lr=cfg.lr,
