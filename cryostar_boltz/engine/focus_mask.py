@@ -262,13 +262,15 @@ class FocusMask:
                 (1, 2)).double().cpu().numpy()
         return areas
 
-    def select_particles(self, rotations, shifts, where="--mask", radius=None):
+    def select_particles(self, rotations, shifts, where="--mask", radius=None,
+                         low_pass_source=None):
         """Leave out of the image loss the particles whose loss area
         (:meth:`loss_areas`) is below one resolution element of the
         low-pass (``imaging.resolution_element``); returns (left out,
         particles). ValueError naming ``where`` (``--mask FILE``) when every
         particle would be: the mask's support lies outside the loss circle
-        (``radius``, Angstrom, for the message) for every pose. One pass
+        (``radius``, Angstrom, for the message; ``low_pass_source``, where
+        the low-pass comes from, e.g. ``--low-pass``) for every pose. One pass
         over all the poses: what the first epoch would project anyway when
         the weights are kept (:meth:`keep`), once more otherwise."""
         areas = self.loss_areas(rotations, shifts)
@@ -278,10 +280,11 @@ class FocusMask:
             raise ValueError(
                 "%s: its support lies outside the loss circle%s for every particle's "
                 "pose: the largest loss area is %.3g px, less than one resolution "
-                "element of the %g A low-pass (%.3g px of %.3g A); make the mask on "
+                "element of the %g A low-pass (%.3g px of %.3g A%s); make the mask on "
                 "the consensus map of these particles, or widen --mask-radius"
                 % (where, "" if radius is None else " of radius %.4g A" % radius,
-                   float(areas.max()), self.low_pass, least, self.apix))
+                   float(areas.max()), self.low_pass, least, self.apix,
+                   "; " + low_pass_source if low_pass_source else ""))
         self.left_out = torch.as_tensor(small) if small.any() else None
         return int(small.sum()), len(areas)
 

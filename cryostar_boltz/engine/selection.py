@@ -424,11 +424,21 @@ def basin_mask(latents, prior, basin, max_basins=10, codes=None, seed=0):
     """``(criterion, (n,) bool)`` of the particles nearest prior basin
     ``basin`` (0-based, lowest free energy first, among the populated
     basins of at most ``max_basins``: the clusters of ``analyze --method
-    basins --k max_basins``). ValueError for a single-basin prior or a
-    basin that does not exist."""
+    basins --k max_basins``). ValueError for a single-basin prior, a
+    basin that does not exist, or more basins searched than the run has
+    particles (named ``--max-basins``, reconstruct's option, not
+    ``--k``)."""
     from .analysis import cluster_latents
     if max_basins < basin + 1:
         max_basins = basin + 1
+    n = len(latents.z)
+    if basin >= n:
+        raise ValueError("--basin %d: the run's %d particles populate at most %d "
+                         "basins (0..%d)" % (basin, n, n, n - 1))
+    if max_basins > n:
+        raise ValueError("--basin %d: the basins are searched among %d (--max-basins), "
+                         "more than the run's %d particles; give --max-basins %d or "
+                         "fewer" % (basin, max_basins, n, n))
     clusters = cluster_latents(latents.z, "basins", max_basins, seed, prior, codes)
     if basin >= clusters.k:
         raise ValueError("--basin %d: the prior has %d populated basins (0..%d)"

@@ -167,9 +167,7 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
                 "--reference", self._getReferenceFile(),
                 "--out", str(self._runLayout().root),
                 "--prior", self._choice("prior"),
-                "--pseudo-atoms", self._choice("pseudoAtoms"),
-                "--encoder-input", self._choice("encoderInput"),
-                "--format", self._choice("structureFormat")]
+                "--format", self._choice("structureFormat")] + train_form.network_args(self)
         for key, value in self._priorOptions().items():
             args += ["--prior-option", "%s=%s" % (key, value)]
         if self._getMapFile():
@@ -246,7 +244,7 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
         errors = train_checks.option_errors(
             self.boxSize.get() or 0, particles.getDim()[0] if particles.getDim() else 0,
             self.densityBox.get() if self.doDensity else 0,
-            self.maskRadius.get(), self.elasticKeep.get())
+            self.maskRadius.get(), self.elasticKeep.get()) + train_form.network_errors(self)
         return errors + self._gpuErrors(train_form.planned_batch(self))
 
     def _validateContinue(self):

@@ -1,5 +1,6 @@
 """The training protocol's form: inputs, stage 1 (latent and prior, what
-may move: ``focus_form``), losses and optimiser, stage 2 (density decoder).
+may move: ``focus_form``), losses and optimiser (the networks:
+``network_form``), stage 2 (density decoder).
 
 Defaults come from the engine's options (``engine/training/config.py``,
 torch-free): stage 1 from ``TrainConfig``, stage 2 from ``DensityConfig``.
@@ -17,9 +18,9 @@ import pyworkflow.protocol.params as params
 
 from .. import constants as cts
 from ..engine.training.config import DensityConfig, TrainConfig
-from ..engine.training.derived import RULES
 from .focus_form import define_focus, focus_args, focus_summary  # noqa: F401
 from .form import NEW_RUN, add_choice, choice_is
+from .network_form import define_network, network_args, network_errors  # noqa: F401
 from .settings_form import (DERIVED_PARAMS, NonNegativeOrEmpty, PositiveOrEmpty,  # noqa: F401
                             auto_help, define_settings, planned_batch,
                             settings_args, settings_summary)
@@ -267,22 +268,7 @@ def define_losses(form):
                         "the projections. Empty: 2 A, a residue's, or an "
                         "atom's (1 A widened by the pixel) when every heavy "
                         "atom is rendered.")
-    add_choice(group, "pseudoAtoms", cts.PSEUDO_ATOM_CHOICES, "auto",
-               display=params.EnumParam.DISPLAY_HLIST, label="Render residues at",
-               help="Where each residue's Gaussian is projected:\n*auto*: "
-                    "derived (%s; with the cryostar settings, ca);\n*ca*: at "
-                    "its CA (C1' for nucleotides), as the published method "
-                    "does;\n*centroid*: at its heavy-atom centroid, which "
-                    "follows the backbone and matches images of real atoms "
-                    "better;\n*atoms*: every heavy atom of the reference, "
-                    "carried by its residue (closest to a real map; about 8 "
-                    "times the projection work)." % RULES["pseudo_atoms"])
-    add_choice(group, "encoderInput", cts.ENCODER_INPUT_CHOICES, "auto",
-               display=params.EnumParam.DISPLAY_HLIST, label="Encoder input",
-               help="*auto*: %s (with the cryostar settings, raw);\n*aligned*: "
-                    "the conformation does not depend on the view's in-plane "
-                    "angle or shift;\n*raw*: the image as recorded, as the "
-                    "published method does." % RULES["encoder_input"])
+    define_network(group)
     group.addParam("elasticWeightFinal", params.FloatParam, allowsNull=True,
                    default=_train("elasticWeightFinal"), label="Final elastic weight",
                    help=auto_help(

@@ -59,15 +59,18 @@ from .. import layout
 from ..structure.formats import FORMAT_CHOICES
 from .. import options as opt_type
 
+#: Clusters (kmeans, gmm) or most basins (basins) when --k is not given.
+DEFAULT_K = 10
+
 
 def add_args(parser):
     from ..analysis import METHODS
     parser.add_argument("--run", required=True, help="training run folder")
     parser.add_argument("--method", choices=METHODS, default="kmeans",
                         help="clustering (default %(default)s)")
-    parser.add_argument("--k", type=opt_type.positive_int, default=10,
+    parser.add_argument("--k", type=opt_type.positive_int, default=None,
                         help="clusters (kmeans, gmm) or most basins (basins); "
-                        "default %(default)s")
+                        "default %d" % DEFAULT_K)
     parser.add_argument("--umap", action="store_true",
                         help="also a 2-D UMAP embedding (needs umap-learn)")
     from ..particle_scores import DEFAULT_JUNK_Z
@@ -104,16 +107,18 @@ def request_of(args):
             "exclude_junk": args.exclude_junk}
 
 
-def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
+def analyze_run(run, out, method="kmeans", k=DEFAULT_K, seed=0, umap=False,
                 basin_reads=1000, particles=None, datadir=None, maps=True,
-                log=print, fmt=None, make_out=None, exclude_junk=None):
+                log=print, fmt=None, make_out=None, exclude_junk=None, k_given=True):
     """Cluster ``run``'s latents and write every output to ``out``;
     returns the summary dict. ``fmt``: the structure format (``'auto'``,
     ``'pdb'``, ``'cif'``; default the run's). ``make_out()``, when given,
     makes the output folder once every input is checked (default:
     ``mkdir``). ``exclude_junk``: leave out the particles whose junk score
     is above it (module docstring); ValueError naming the option when the
-    run has no scores or too few particles remain."""
+    run has no scores or too few particles remain, and for more clusters
+    than particles (:func:`too_many_clusters`; ``k_given``: whether the
+    user gave ``k``, else it is the default)."""
     from ..analysis import cluster_latents, fit_pca, require_umap, umap_embedding
     from ..io import save_array, save_npz
     from ..layout import CODES
@@ -125,8 +130,7 @@ def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
     kept, excluded = kept_particles(run, len(z_all), exclude_junk)
     z = z_all[kept]
     if int(k) < 1 or int(k) > len(z):
-        raise ValueError("--k %d: need 1 <= k <= %d (the number of particles%s)"
-                         % (k, len(z), " kept" if excluded else ""))
+        raise ValueError(too_many_clusters(k, len(z), bool(excluded), k_given))
     loaded = run.load_particles(particles, datadir)
     prior = run.prior if method == "basins" else None
     codes_path = run.run_dir / CODES
@@ -183,6 +187,19 @@ def analyze_run(run, out, method="kmeans", k=10, seed=0, umap=False,
     return summary
 
 
+def too_many_clusters(k, n, kept=False, given=True):
+    """The refusal of ``k`` clusters of ``n`` particles (``kept``: those
+    ``--exclude-junk`` kept): it quotes ``--k k`` when the user gave it
+    (``given``), else says that ``k`` is the default and why it cannot
+    apply."""
+    if given:
+        return ("--k %d: need 1 <= k <= %d (the number of particles%s)"
+                % (k, n, " kept" if kept else ""))
+    return ("--k not given: its default, %d clusters, needs at least %d particles "
+            "but %s %d; give --k %d or fewer"
+            % (k, k, "--exclude-junk keeps" if kept else "the run has", n, n))
+
+
 def kept_particles(run, n, threshold):
     """(rows kept (M,) int64, the exclusion record for summary.json or
     None) of a run of ``n`` particles: all of them when ``threshold`` is
@@ -194,8 +211,8 @@ def kept_particles(run, n, threshold):
     _, junk = junk_exclusion(run.run_dir, n, threshold)
     kept = np.flatnonzero(~junk)
     if not len(kept):
-        raise ValueError("--exclude-junk %g: every one of the %d particles scores "
-                         "above it" % (threshold, n))
+        raise ValueError("--exclude-junk: every one of the %d particles has a junk "
+                         "score above %g" % (n, threshold))
     why = ("%d of %d particles excluded as junk: junk score (%s, robust z-score "
            "of the pose contrast) above %g" % (int(junk.sum()), n, layout.JUNK_SCORE, threshold))
     return kept, {"n_excluded": int(junk.sum()), "n_kept": int(len(kept)),
@@ -217,6 +234,9 @@ def output_folder(args):
 
 def main(args):
     from ..outputs import claim, created_folder, input_paths, prepare
+    k_given = args.k is not None
+    if not k_given:
+        args.k = DEFAULT_K
     layout.RunLayout(args.run).require_finished()
     out = output_folder(args)
     request = request_of_folder(args)
@@ -230,7 +250,8 @@ def main(args):
             run, out, args.method, args.k, args.seed, args.umap, args.basin_reads,
             args.particles, args.datadir, maps=not args.no_maps, fmt=args.format,
             make_out=lambda: prepare(out, "analyze", request, {"run": args.run},
-                                     action), exclude_junk=args.exclude_junk)
+                                     action), exclude_junk=args.exclude_junk,
+            k_given=k_given)
         summary["options"] = request_of(args)
         save_json(out / layout.SUMMARY, summary)
     print("%d clusters (%s), sizes %s: %s"

@@ -14,7 +14,9 @@ a larger --epochs to train a finished run further).
 The run folder belongs to its run (RUN/run.json records which): training
 into a folder that holds another run's outputs is refused; --overwrite
 replaces them (every file the engine writes there, only those), after
-every input has been checked. A refused run writes nothing.
+every input has been checked. A refused run writes nothing and prints
+only its one error line: the run's log (threads, derived options...)
+starts once every input is accepted.
 
 Examples:
 

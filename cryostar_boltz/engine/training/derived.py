@@ -203,28 +203,40 @@ def _count(n, noun):
 
 def _warmup_reached(particles, values, warmup, whose="this run's"):
     total = values["epochs"] * steps_per_epoch(particles, values["batch_size"])
-    return ("beta reaches %.2g of its final value in %s %d steps"
-            % (min(1.0, total / warmup) if warmup else 1.0, whose, total))
+    return ("beta reaches %.2g of its final value in %s %s"
+            % (min(1.0, total / warmup) if warmup else 1.0, whose, _count(total, "step")))
 
 
-#: The run-length clause that ends a KL warm-up's reason (``_warmup_reached``).
+#: The run-length clause of a KL warm-up's reason (``_warmup_reached``):
+#: "this run's" in a run's own reason (and in the full set's, which a
+#: half-set run's reason quotes), "the half's" in what it gives on a half.
 _WARMUP_CLAUSE = re.compile(r"beta reaches \S+ of its final value in (this run's|"
-                            r"the half's) \d+ steps$")
+                            r"the half's) \d+ steps?")
 
 
-def restate_length(cfg, particles):
+def restate_length(cfg, particles, full_particles=None):
     """Restate, for the run's current length, how far the KL warm-up gets
-    in ``cfg.derived["kl_warmup"]`` (the clause that ends it): a resume
-    with another ``--epochs`` (whose own reason ``for_resume`` drops, the
-    value being given) changes it. ``particles``: the run's. Other
-    reasons do not depend on the run's length."""
+    in ``cfg.derived["kl_warmup"]`` (``_warmup_reached``): a resume with
+    another ``--epochs`` (whose own reason ``for_resume`` drops, the value
+    being given) changes it. ``particles``: the run's. A half-set run's
+    reason (:func:`shared_reasons`) also quotes the full set's, whose
+    clause follows the same length with ``full_particles``, the full
+    set's (left as it is without). Other reasons do not depend on the
+    run's length."""
     reason = (cfg.derived or {}).get("kl_warmup")
-    match = _WARMUP_CLAUSE.search(reason or "")
-    if match is None:
+    if not reason:
         return
     values = {k: getattr(cfg, k) for k in AUTO_FIELDS}
-    cfg.derived["kl_warmup"] = reason[:match.start()] + _warmup_reached(
-        int(particles), values, values["kl_warmup"], match.group(1))
+    half = "; this half: " in reason
+
+    def restated(match):
+        whose = match.group(1)
+        count = full_particles if half and whose == "this run's" else particles
+        if count is None:
+            return match.group(0)
+        return _warmup_reached(int(count), values, values["kl_warmup"], whose)
+
+    cfg.derived["kl_warmup"] = _WARMUP_CLAUSE.sub(restated, reason)
 
 
 def rule_elastic_weight(facts, values):

@@ -32,7 +32,7 @@ from ..halfmaps import half_sets
 from ..layout import RunLayout
 from ..outputs import no_checkpoint
 from .config import RESUME_OPTIONS, TrainConfig
-from .derived import AUTO_FIELDS, shared_reasons
+from .derived import AUTO_FIELDS, restate_length, shared_reasons
 
 #: Fewest particles a half-set may hold: the analysis of each half's run
 #: clusters its latents into 10 k-means clusters.
@@ -138,6 +138,9 @@ def train_halves(cfg, run_dir, log=print):
         if resume:
             hcfg = TrainConfig.for_resume(
                 folder, {k: getattr(cfg, k) for k in RESUME_OPTIONS})
+        # the warm-up's reasons, the half's and the full set's it quotes,
+        # for this length (a resume may give another --epochs)
+        restate_length(hcfg, int((halves == half).sum()), len(halves))
         log("half-set %d: training on %d particles (%s)"
             % (half, int((halves == half).sum()), folder))
         run_training(hcfg, folder, resume=resume, overwrite=folder.exists() and not resume,

@@ -22,6 +22,7 @@ from ..layout import CONVERGENCE_COLUMNS, RunLayout
 from ..outputs import claim, prepare
 from .distributed import init_distributed
 from .progress import MetricsTable, Progress
+from .runlog import HeldLog
 from .threads import choose_threads
 
 
@@ -104,14 +105,19 @@ class EpochTrainer:
     bit-for-bit (``checkpoints/last.pt``; the weights of every epoch in
     ``checkpoints/epoch_NNNN.pt``).
 
-    A stage calls ``_start``, ``_claim_run_dir`` (nothing written), reads
-    and checks every input, then ``_prepare_run_dir`` (the folder, its
-    ``run.json`` and ``config.json``; ``--overwrite`` replaces another
-    run's outputs only here), sets ``data`` (a
+    A stage calls ``_start``, then within ``with self.log:``
+    ``_claim_run_dir`` (nothing written), reads and checks every input
+    (a resume: ``_check_checkpoint``), then ``_prepare_run_dir`` (the
+    folder, its ``run.json`` and ``config.json``; ``--overwrite`` replaces
+    another run's outputs only here). ``log`` lines wait until then
+    (``runlog.HeldLog``): a refused run prints its refusal only. It sets
+    ``data`` (a
     ``TrainingData``), ``D``, ``apix``, ``parameters`` and ``optimizer``,
     and implements ``train_step(batch, step) -> (values, bad)``,
     ``model_state()`` (what a resume needs besides the loop position),
-    ``load_model_state(state)`` and ``epoch_state()`` (the weights kept at
+    ``load_networks(state)`` (its weights: a ValueError naming the
+    checkpoint when they do not fit the networks), ``load_model_state(state)``
+    and ``epoch_state()`` (the weights kept at
     the end of each epoch). ``cfg`` is a ``config.LoopOptions``.
     """
     #: Columns of the metrics table.
@@ -126,11 +132,12 @@ class EpochTrainer:
     out_option = "--out"
 
     def _start(self, cfg, run_dir, log):
-        """Process context, logging, threads and the initial seed."""
+        """Process context, logging (held until the inputs are accepted),
+        threads and the initial seed."""
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.layout = RunLayout(run_dir)
         self.ctx = init_distributed(cfg.device)
-        self.log = log if self.ctx.is_main else (lambda *a, **k: None)
+        self.log = HeldLog(log if self.ctx.is_main else (lambda *a, **k: None))
         processes = int(os.environ.get("LOCAL_WORLD_SIZE", self.ctx.world))
         self.threads, why = choose_threads(cfg.threads, processes)
         torch.set_num_threads(self.threads)
@@ -160,9 +167,10 @@ class EpochTrainer:
         self.ctx.barrier()  # before the main process writes the folder
 
     def _prepare_run_dir(self, resume):
-        """The run folder, once every input is checked: old outputs removed
-        (``--overwrite``), the record (``run.json``), ``config.json`` and
-        ``checkpoints/``."""
+        """The run folder, once every input is checked: the log held so far
+        written, old outputs removed (``--overwrite``), the record
+        (``run.json``), ``config.json`` and ``checkpoints/``."""
+        self.log.release()
         if self.ctx.is_main:
             prepare(self.run_dir, self.command, {}, self.run_inputs(), self.claim)
             self.cfg.save(self.run_dir)
@@ -339,6 +347,16 @@ class EpochTrainer:
         path = self.layout.last_checkpoint
         self._resume_state = (load_torch(path, self.device, "checkpoint to resume from")
                               if path.exists() else None)
+
+    def _check_checkpoint(self):
+        """Load the weights of the checkpoint read by :meth:`_read_checkpoint`
+        into the networks just built, before anything is written: one that
+        does not fit them (a ``config.json`` edited after training) is
+        refused with the folder as it was. :meth:`_load_checkpoint` loads
+        everything again once the run is set up."""
+        state = getattr(self, "_resume_state", None)
+        if state is not None:
+            self.load_networks(state)
 
     def _load_checkpoint(self):
         path = self.layout.last_checkpoint

@@ -66,7 +66,32 @@ class Stage1Trainer(EpochTrainer):
 
     def __init__(self, cfg, run_dir, resume=False, log=print, overwrite=False):
         self._start(cfg, run_dir, log)
-        # every input is read and checked before anything is written
+        # every input is read and checked before anything is written; the
+        # log waits until then, so a refusal prints nothing else
+        with self.log:
+            self._check_inputs(resume, overwrite)
+            self._prepare_run_dir(resume)
+        if self.ctx.is_main:
+            save_fingerprint(self.layout.particle_fingerprint, self.particles)
+            if self.focus is not None and not self.layout.mask_fingerprint.exists():
+                save_json(self.layout.mask_fingerprint, {"mask": cfg.mask,
+                                                         "sha256": self.mask_sha256})
+            if self.domains_record is not None and not self.layout.domains.exists():
+                save_json(self.layout.domains, self.domains_record)
+        self._copy_reference()
+        self.images = self.data.open_images()
+        self.targets = LossTargets(self.data, self.lowpass)
+        self._build_model()
+        self.convergence = ConvergenceTracker(self.particles.n, cfg.seed)
+        if resume:
+            self._load_checkpoint()
+
+    def _check_inputs(self, resume, overwrite):
+        """Read and check every input, writing nothing: the folder, the
+        checkpoint to resume from, the particles, the reference and prior,
+        the derived options, the masks, and the networks (built, and on
+        resume given the checkpoint's weights)."""
+        cfg = self.cfg
         self._claim_run_dir(resume, overwrite)
         if resume:
             self._read_checkpoint()
@@ -87,21 +112,9 @@ class Stage1Trainer(EpochTrainer):
                 raise ValueError("--mask %s: not the mask %s was trained with (its voxels "
                                  "differ); --resume keeps a run's mask: train a new run "
                                  "to change it" % (cfg.mask, self.run_dir))
-        self._prepare_run_dir(resume)
-        if self.ctx.is_main:
-            save_fingerprint(self.layout.particle_fingerprint, self.particles)
-            if self.focus is not None and not self.layout.mask_fingerprint.exists():
-                save_json(self.layout.mask_fingerprint, {"mask": cfg.mask,
-                                                         "sha256": self.mask_sha256})
-            if self.domains_record is not None and not self.layout.domains.exists():
-                save_json(self.layout.domains, self.domains_record)
-        self._copy_reference()
-        self.images = self.data.open_images()
-        self.targets = LossTargets(self.data, self.lowpass)
-        self._build_model()
-        self.convergence = ConvergenceTracker(self.particles.n, cfg.seed)
+        self._build_networks()
         if resume:
-            self._load_checkpoint()
+            self._check_checkpoint()
 
     def run_inputs(self):
         cfg = self.cfg
@@ -167,7 +180,9 @@ class Stage1Trainer(EpochTrainer):
             start = time.perf_counter()
             radius = cfg.mask_radius * self.D / 2.0 * self.apix
             left_out, n = self.focus.select_particles(self.rotations, self.shifts,
-                                                      where, radius)
+                                                      where, radius, low_pass_source(cfg))
+            if cfg.half_sets and left_out:
+                self._check_halves_see_the_mask(where)
             self.log("focus mask %s: the image loss counts its projection (projected "
                      "on %d voxels of %.2f A; %d particles in %.1f s)"
                      % (cfg.mask, self.focus.count, self.focus.step, n,
@@ -177,6 +192,22 @@ class Stage1Trainer(EpochTrainer):
                          "resolution element of it inside the loss circle (radius "
                          "%.4g A): left out of the image loss (their KL term and the "
                          "restraints stay)" % (cfg.mask, left_out, n, radius))
+
+    def _check_halves_see_the_mask(self, where):
+        """With ``--half-sets``, refuse (before the run on all particles
+        trains) a focus mask whose loss area leaves out every particle of
+        one half-set: that half's run would be refused after it."""
+        from ..halfmaps import half_sets
+        halves, source = half_sets(self.particles, self.cfg.seed)
+        left_out = self.focus.left_out.cpu().numpy()
+        for half in (1, 2):
+            if left_out[halves == half].all():
+                raise ValueError(
+                    "--half-sets: %s: every one of the %d particles of half-set %d (%s) "
+                    "sees less than one resolution element of it inside the loss "
+                    "circle, so that half would have no image loss; make the mask on "
+                    "the consensus map of these particles, or widen --mask-radius"
+                    % (where, int((halves == half).sum()), half, source))
 
     def _load_reference(self, resume):
         """The reference (the run's own copy on resume), placed in the box,
@@ -233,19 +264,22 @@ class Stage1Trainer(EpochTrainer):
                     shutil.copyfile(input_path(self.cfg, "reference"), tmp)
         self.ctx.barrier()
 
-    def _build_model(self):
+    def _build_networks(self):
+        """The VAE and the restraints, before anything is written: an
+        ``--encoder-hidden`` too large for the memory is refused here."""
         cfg = self.cfg
         placed = self.reference
         # an atom's width includes the particles' own pixels, not the
         # training box's: downsampling by Fourier cropping adds no blur
-        sigma = (cfg.sigma if cfg.sigma is not None
-                 else default_sigma(cfg.pseudo_atoms, self.apix0))
+        self.sigma = (cfg.sigma if cfg.sigma is not None
+                      else default_sigma(cfg.pseudo_atoms, self.apix0))
         try:
             self.vae = StructureVAE(self.D, placed.coords, placed.amplitudes,
                                     latent_dim=cfg.latent_dim,
                                     encoder_hidden=cfg.encoder_hidden,
                                     decoder_hidden=cfg.decoder_hidden,
-                                    extra_dim=self.prior.extra_encoder_dim, sigma=sigma,
+                                    extra_dim=self.prior.extra_encoder_dim,
+                                    sigma=self.sigma,
                                     decoder_input_dim=self.prior.decoder_input_dim,
                                     render_points=render_points(placed, cfg.pseudo_atoms),
                                     moving=self.moving, domain_labels=self.domain_labels
@@ -259,17 +293,23 @@ class Stage1Trainer(EpochTrainer):
                              "pixels do not fit in memory"
                              % (",".join(map(str, cfg.encoder_hidden)), weights,
                                 self.D, self.D)) from None
-        sample = self.images[np.linspace(0, self.particles.n - 1,
-                                         min(self.particles.n, 2000)).astype(int)]
-        self.vae.encoder.fit_input_scale(sample)
-        self.encoder_input = EncoderInput(cfg.encoder_input, self.rotations, self.shifts,
-                                          self.apix, self.vae.encoder)
         self.restraints = StructuralRestraints(
             placed.coords, placed.chain_index, placed.bonds,
             elastic_cutoff=cfg.elastic_cutoff,
             clash_range=(cfg.clash_distance, cfg.clash_max_distance),
             quantile=cfg.elastic_keep,
             elastic_tolerance=cfg.elastic_tolerance).to(self.device)
+
+    def _build_model(self):
+        """The encoder's input scale (from the images), its input, the pose
+        screen and the optimiser, once the run folder is made."""
+        cfg = self.cfg
+        placed = self.reference
+        sample = self.images[np.linspace(0, self.particles.n - 1,
+                                         min(self.particles.n, 2000)).astype(int)]
+        self.vae.encoder.fit_input_scale(sample)
+        self.encoder_input = EncoderInput(cfg.encoder_input, self.rotations, self.shifts,
+                                          self.apix, self.vae.encoder)
         self.screen = PoseScreen(self.particles.n, cfg.epochs, cfg.outlier_z, cfg.seed)
         network = [p for p in self.vae.parameters() if p.requires_grad]
         prior = [p for p in self.prior.parameters() if p.requires_grad]
@@ -287,7 +327,7 @@ class Stage1Trainer(EpochTrainer):
                  % (cfg.reference, placed.n, len(np.unique(placed.chain_index)),
                     counts))
         self.log("rendering: %d Gaussians (%s) of width %.2f A"
-                 % (len(self.vae.render_amplitudes), cfg.pseudo_atoms, sigma))
+                 % (len(self.vae.render_amplitudes), cfg.pseudo_atoms, self.sigma))
 
     # ------------------------------------------------------------ batches
     def step_noise(self, step, shape):
@@ -456,7 +496,7 @@ class Stage1Trainer(EpochTrainer):
         return {"model_config": self.vae.config, "model": self.vae.state_dict(),
                 "prior": self.prior.state_dict()}
 
-    def load_model_state(self, state):
+    def load_networks(self, state):
         try:
             self.vae.load_state_dict(state["model"])
             self.prior.load_state_dict(state["prior"])
@@ -464,6 +504,9 @@ class Stage1Trainer(EpochTrainer):
             first = str(err).strip().splitlines()[-1].strip()
             raise ValueError("%s: the checkpoint's networks do not match the run's "
                              "config.json (%s)" % (self.layout.last_checkpoint, first)) from None
+
+    def load_model_state(self, state):
+        self.load_networks(state)
         self.optimizer.load_state_dict(state["optimizer"])
         # absent from runs that predate it: their next epoch starts afresh
         self.convergence.load_state_dict(state.get("convergence"))
@@ -640,15 +683,18 @@ def check_widths(cfg, D, apix, box0, apix0, log=print):
     below the particles' box width (``box0`` x ``apix0``: every atom would
     be a flat blur). A ``--low-pass`` finer than the training box's Nyquist
     limit (2 x ``apix``) is said in ``log``: every frequency of the box
-    passes, as with no low-pass."""
+    passes, as with no low-pass. A refusal that depends on a derived
+    low-pass says why it has its value (:func:`low_pass_source`)."""
     nyquist, width = 2.0 * apix, D * apix
+    source = low_pass_source(cfg)
+    note = "; " + source if source else ""
     if not cfg.low_pass < width:
         if "low_pass" in (cfg.derived or {}):   # derived: the box is what is wrong
             raise ValueError(
                 "%s: a training box of %d px leaves nothing to fit: its low-pass "
-                "(derived, %g A) is not below its width, %.4g A; train on a larger box"
+                "(%g A%s) is not below its width, %.4g A; train on a larger box"
                 % ("--box %d" % D if cfg.box else "the particles' box", D,
-                   cfg.low_pass, width))
+                   cfg.low_pass, note, width))
         raise ValueError(
             "--low-pass %g A: must be below the training box width, %.4g A (%d px "
             "of %.3g A)" % (cfg.low_pass, width, D, apix))
@@ -657,17 +703,17 @@ def check_widths(cfg, D, apix, box0, apix0, log=print):
     if int(imaging.circular_mask(D, 1.0).sum()) < least:   # whatever the radius
         raise ValueError(
             "%s: a training box of %d px holds less than one resolution element of "
-            "the %g A low-pass (%.3g px) even in its full circle; train on a larger box"
-            % ("--box %d" % D if cfg.box else "the particles' box", D, cfg.low_pass,
-               least))
+            "the %g A low-pass (%.3g px%s) even in its full circle; train on a "
+            "larger box" % ("--box %d" % D if cfg.box else "the particles' box", D,
+                            cfg.low_pass, least, note))
     if circle < least:
         raise ValueError(
             "--mask-radius %g: the loss circle (radius %.4g A, %d px of the %d px "
             "training box) holds less than one resolution element of the %g A "
-            "low-pass (%.3g px): the image loss would compare one number at most; "
-            "give a larger --mask-radius or a finer --low-pass"
+            "low-pass (%.3g px%s): the image loss would compare one number at "
+            "most; give a larger --mask-radius or a finer --low-pass"
             % (cfg.mask_radius, cfg.mask_radius * width / 2.0, circle, D, cfg.low_pass,
-               least))
+               least, note))
     if cfg.low_pass < nyquist:
         log("--low-pass %g A is finer than the training box's Nyquist limit, %.3g A "
             "(2 x %.3g A pixels): every frequency of the box is fitted"
@@ -676,6 +722,14 @@ def check_widths(cfg, D, apix, box0, apix0, log=print):
     if cfg.sigma is not None and not cfg.sigma < width0:
         raise ValueError("--sigma %g A: must be below the particle box width, "
                          "%.4g A (%d px of %.3g A)" % (cfg.sigma, width0, box0, apix0))
+
+
+def low_pass_source(cfg):
+    """Why ``cfg.low_pass`` has its value when it was derived, for a
+    refusal that depends on it (``auto: 3.5 x the 1.30 A training pixel
+    ...``, ``cryostar: the published value``); None when ``--low-pass``
+    was given (its value is the user's own)."""
+    return (cfg.derived or {}).get("low_pass")
 
 
 def run_training(cfg, run_dir, resume=False, log=print, overwrite=False):

@@ -64,14 +64,22 @@ class Stage2Trainer(EpochTrainer):
         stage1_cfg, self.stage1, z = _stage1(cfg.run)
         self.z_digest = latents_digest(z)
         self._start(cfg, RunLayout(cfg.run).density, log)
-        # every input is read and checked before anything is written
-        self._claim_run_dir(resume, overwrite)
-        if resume:
-            self._read_checkpoint()
-        self._load_data(stage1_cfg, z)
-        self._prepare_run_dir(resume)
-        self.data.open_images()
-        self._build_model()
+        # every input is read and checked before RUN/density is written
+        # (the images need the downsampled particles, which go to the
+        # stage-1 run's cache); the log waits until then, so a refusal
+        # prints nothing else
+        with self.log:
+            self._claim_run_dir(resume, overwrite)
+            if resume:
+                self._read_checkpoint()
+                self._check_latents()
+            self._load_data(stage1_cfg, z)
+            self._build_decoder()
+            if resume:
+                self._check_checkpoint()
+            self.data.open_images()
+            self._build_model()
+            self._prepare_run_dir(resume)
         if resume:
             self._load_checkpoint()
 
@@ -92,12 +100,17 @@ class Stage2Trainer(EpochTrainer):
         self.z = torch.from_numpy(z).to(self.device)
         self.grid = SliceGrid(self.D, self.device)
 
-    def _build_model(self):
+    def _build_decoder(self):
         cfg = self.cfg
         self.decoder = DensityDecoder(self.D, self.z.shape[1], hidden=cfg.hidden,
                                       layers=cfg.layers, pe_dim=cfg.pe_dim,
                                       feat_sigma=cfg.feat_sigma,
                                       seed=cfg.seed).to(self.device)
+
+    def _build_model(self):
+        """The data scale (refused for empty or non-finite images) and the
+        optimiser of the decoder."""
+        cfg = self.cfg
         self.scale = self._data_scale()
         self.parameters = [p for p in self.decoder.parameters() if p.requires_grad]
         self.optimizer = adamw(self.parameters, self.device, lr=cfg.lr,
@@ -163,13 +176,27 @@ class Stage2Trainer(EpochTrainer):
         return {"decoder_config": self.decoder.config,
                 "decoder": self.decoder.state_dict(), "scale": self.scale}
 
-    def load_model_state(self, state):
-        if state.get("z_digest") != self.z_digest:
+    def _check_latents(self, state=None):
+        """ValueError when the checkpoint to resume from was trained on
+        other stage-1 latents than the run's ``z.npy``."""
+        state = self._resume_state if state is None else state
+        if state is not None and state.get("z_digest") != self.z_digest:
             raise ValueError(
                 "%s: the stage-1 latents (%s) changed since this density "
                 "run started: remove %s and train the density decoder again"
                 % (self.cfg.run, LATENTS, self.run_dir))
-        self.decoder.load_state_dict(state["decoder"])
+
+    def load_networks(self, state):
+        try:
+            self.decoder.load_state_dict(state["decoder"])
+        except RuntimeError as err:   # a config.json edited after training
+            first = str(err).strip().splitlines()[-1].strip()
+            raise ValueError("%s: the checkpoint's decoder does not match the run's "
+                             "config.json (%s)" % (self.layout.last_checkpoint, first)) from None
+
+    def load_model_state(self, state):
+        self._check_latents(state)
+        self.load_networks(state)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scale = float(state["scale"])
 

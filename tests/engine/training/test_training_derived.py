@@ -256,6 +256,28 @@ def test_a_half_of_32_particles_says_so_not_all_64(tmp_path):
         "final value in the half's 50 steps")
 
 
+def test_a_resumed_halfs_quoted_full_set_reason_follows_the_new_length(tmp_path):
+    """--resume --half-sets --epochs 50: the full set's warm-up clause the
+    half quotes follows the new length too (64 particles: 1 step per
+    epoch), as the half's own does."""
+    from cryostar_boltz.engine.training.halfsets import half_config
+    parent = resolved(DataFacts(64, 32, 3.2, 214, 1656, 1))
+    half = half_config(parent, tmp_path, 2, 32)
+    half.epochs = 50
+    restate_length(half, 32, full_particles=64)
+    assert half.derived["kl_warmup"] == (
+        "as the full set, so that both halves train alike (the full set's reason: auto: "
+        "the published 10000 steps; beta reaches 0.005 of its final value in this run's "
+        "50 steps); this half: beta reaches 0.005 of its final value in the half's 50 "
+        "steps")
+    # a full run's own reason has one clause, its own
+    parent.epochs = 50
+    restate_length(parent, 64, full_particles=64)
+    assert parent.derived["kl_warmup"] == ("auto: the published 10000 steps; beta "
+                                           "reaches 0.005 of its final value in this "
+                                           "run's 50 steps")
+
+
 def test_the_command_line_leaves_auto_options_unset():
     parser = command_parser("train")
     base = ["--particles", "p", "--reference", "r", "--out", "o"]

@@ -1,0 +1,76 @@
+"""The training form's network block: the encoder's layer widths (an
+expert field next to the encoder input), checked in the form and passed
+as --encoder-hidden only when they differ from the engine's default."""
+import pytest
+
+pytest.importorskip("pwem")
+
+import pyworkflow.protocol.params as params  # noqa: E402
+
+from cryostar_boltz.engine.training.config import TrainConfig  # noqa: E402
+from cryostar_boltz.protocols import CryoStarBoltzProtTrain, train_form  # noqa: E402
+
+
+class Particles:
+    """What the option checks read of a SetOfParticles."""
+
+    def getDim(self):
+        return (64, 64, 1)
+
+
+def train_args(protocol):
+    protocol._getReferenceFile = lambda: "ref.pdb"
+    protocol._getMapFile = lambda: None
+    return [str(a) for a in protocol._trainArgs()]
+
+
+def test_the_field_is_expert_next_to_the_encoder_input_with_the_engines_default():
+    protocol = CryoStarBoltzProtTrain()
+    param = protocol.getParam("encoderHidden")
+    assert param.expertLevel.get() == params.LEVEL_ADVANCED
+    assert protocol.encoderHidden.get() == "512,256,128,64,32"
+    assert tuple(int(w) for w in protocol.encoderHidden.get().split(",")) == \
+        TrainConfig().encoder_hidden
+    names = [name for name, _ in protocol._definition.iterParams()]
+    assert names.index("encoderHidden") == names.index("encoderInput") + 1
+    assert train_form.network_args(protocol) == ["--pseudo-atoms", "auto",
+                                                 "--encoder-input", "auto"]
+
+
+@pytest.mark.parametrize("text, passed", [
+    ("512,256,128,64,32", None),          # the default: no option
+    (" 512, 256,128 ,64,32 ", None),
+    ("256,64", "256,64"),
+    (" 1024 , 128 ", "1024,128"),
+])
+def test_widths_are_passed_only_when_they_differ_from_the_default(text, passed):
+    args = train_args(CryoStarBoltzProtTrain(useGpu=False, encoderHidden=text))
+    if passed is None:
+        assert "--encoder-hidden" not in args
+    else:
+        assert args[args.index("--encoder-hidden") + 1] == passed
+    assert args[args.index("--encoder-input") + 1] == "auto"
+    assert args[args.index("--pseudo-atoms") + 1] == "auto"
+
+
+@pytest.mark.parametrize("text, words", [
+    ("", "must be an integer, got ''"),
+    ("256,,64", "must be an integer, got ''"),
+    ("256;64", "must be an integer, got '256;64'"),
+    ("256,0", "must be widths >= 1, got 0"),
+    ("128,-4", "must be widths >= 1, got -4"),
+    ("64.5", "must be an integer, got '64.5'"),
+])
+def test_the_form_refuses_widths_that_are_not_integers_of_at_least_one(text, words):
+    protocol = CryoStarBoltzProtTrain(useGpu=False, encoderHidden=text)
+    errors = protocol._validateOptions(Particles())
+    assert errors == ["Encoder layer widths: %s (comma-separated whole numbers of at "
+                      "least 1, e.g. 512,256,128,64,32)." % words]
+    assert CryoStarBoltzProtTrain(useGpu=False)._validateOptions(Particles()) == []
+
+
+def test_the_flag_is_the_engines(capsys):
+    from cryostar_boltz.engine.cli import main
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "--encoder-hidden" in capsys.readouterr().out
