@@ -62,11 +62,14 @@ def test_the_loop_applies_and_logs_its_choice(tmp_path):
         trainer._start(SimpleNamespace(device="cpu", threads=0, seed=0), tmp_path,
                        logs.append)
         assert torch.get_num_threads() == trainer.threads >= 1
+        assert logs == []               # held until the inputs are accepted
+        trainer.log.release()
         assert any(line.startswith("CPU threads: %d per process (auto (--threads 0): "
                                    % trainer.threads) for line in logs)
         trainer._start(SimpleNamespace(device="cpu", threads=1, seed=0), tmp_path,
                        logs.append)
         assert torch.get_num_threads() == 1
+        trainer.log.release()
         assert logs[-1] == "CPU threads: 1 per process (--threads 1)"
     finally:
         torch.set_num_threads(before)
