@@ -161,7 +161,7 @@ def add_args(parser):
                        help="latent prior: gaussian, gmm, grbm, rbm or ebm")
     model.add_argument("--prior-lr", type=opt_type.positive_float, default=None,
                        help="learning rate of the prior's parameters "
-                       "(default: 10 x --lr)")
+                       "(default: --lr for gmm, 10 x --lr for the other priors)")
     model.add_argument("--prior-fit-steps", type=opt_type.nonnegative_int, default=d.prior_fit_steps,
                        help="after training, fit the prior to the particles' "
                        "posteriors for at most this many steps, fewer once it "

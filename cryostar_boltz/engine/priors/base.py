@@ -77,6 +77,10 @@ class Prior(nn.Module):
     #: The sampler ``sample-prior`` uses when none is named: ``direct``
     #: (drawn exactly, without a sampler), a dimod sampler or a continuous one.
     default_sampler = "direct"
+    #: The prior's learning rate in stage 1 as a multiple of the networks'
+    #: (``--prior-lr`` overrides it): the prior learns only through the
+    #: small KL term, so a larger rate lets it follow the encoder.
+    lr_factor = 10.0
 
     def __init__(self, latent_dim, **options):
         super().__init__()

@@ -234,7 +234,7 @@ class TrainConfig(LoopOptions):
     # prior
     prior: str = "gaussian"
     prior_options: dict = field(default_factory=dict)
-    prior_lr: Optional[float] = None    # learning rate of the prior; None: 10 x lr
+    prior_lr: Optional[float] = None    # learning rate of the prior; None: Prior.lr_factor x lr
     prior_fit_steps: int = 2000        # final fit of the prior to the posteriors (at most)
     # losses
     continuity_weight: float = 1.0

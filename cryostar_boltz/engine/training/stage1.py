@@ -314,12 +314,12 @@ class Stage1Trainer(EpochTrainer):
         network = [p for p in self.vae.parameters() if p.requires_grad]
         prior = [p for p in self.prior.parameters() if p.requires_grad]
         self.parameters = network + prior
-        # the prior learns only through the small KL term: its own, larger
-        # learning rate and no weight decay let it follow the encoder
+        # the prior learns only through the small KL term: its own learning
+        # rate (``Prior.lr_factor`` x lr unless given) and no weight decay
         groups = [{"params": network}]
         if prior:
             groups.append({"params": prior, "weight_decay": 0.0,
-                           "lr": cfg.prior_lr or 10 * cfg.lr})
+                           "lr": cfg.prior_lr or self.prior.lr_factor * cfg.lr})
         self.optimizer = adamw(groups, self.device, lr=cfg.lr,
                                weight_decay=cfg.weight_decay)
         counts = self.restraints.counts()
