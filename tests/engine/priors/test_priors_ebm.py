@@ -94,7 +94,7 @@ def fitted():
     labels, mu, logvar = three_clusters(1)
     prior = build_prior("ebm", 1, energy_width=32, num_chains=256)
     torch.set_num_threads(1)
-    fit_to_posteriors(prior, mu, logvar, steps=1500, batch=256, seed=0)  # the ebm's own rate
+    fit_to_posteriors(prior, mu, logvar, steps=2500, batch=256, seed=0)  # the ebm's own rate
     return prior.eval(), labels, mu
 
 
