@@ -358,6 +358,20 @@ class EpochTrainer:
         if state is not None:
             self.load_networks(state)
 
+    def load_matching(self, pairs, what):
+        """Load each ``(module, state_dict)`` of ``pairs``; a checkpoint
+        whose tensors do not fit the modules (a ``config.json`` edited
+        after training) is one ValueError naming it: "the checkpoint's
+        ``what`` not match the run's config.json" (``what``: "networks
+        do", "decoder does")."""
+        try:
+            for module, state in pairs:
+                module.load_state_dict(state)
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()[-1].strip()
+            raise ValueError("%s: the checkpoint's %s not match the run's config.json (%s)"
+                             % (self.layout.last_checkpoint, what, first)) from None
+
     def _load_checkpoint(self):
         path = self.layout.last_checkpoint
         if getattr(self, "_resume_state", None) is None:

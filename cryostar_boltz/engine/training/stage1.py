@@ -497,13 +497,8 @@ class Stage1Trainer(EpochTrainer):
                 "prior": self.prior.state_dict()}
 
     def load_networks(self, state):
-        try:
-            self.vae.load_state_dict(state["model"])
-            self.prior.load_state_dict(state["prior"])
-        except RuntimeError as err:   # a config.json edited after training
-            first = str(err).strip().splitlines()[-1].strip()
-            raise ValueError("%s: the checkpoint's networks do not match the run's "
-                             "config.json (%s)" % (self.layout.last_checkpoint, first)) from None
+        self.load_matching([(self.vae, state["model"]), (self.prior, state["prior"])],
+                           "networks do")
 
     def load_model_state(self, state):
         self.load_networks(state)

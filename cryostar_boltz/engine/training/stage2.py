@@ -187,12 +187,7 @@ class Stage2Trainer(EpochTrainer):
                 % (self.cfg.run, LATENTS, self.run_dir))
 
     def load_networks(self, state):
-        try:
-            self.decoder.load_state_dict(state["decoder"])
-        except RuntimeError as err:   # a config.json edited after training
-            first = str(err).strip().splitlines()[-1].strip()
-            raise ValueError("%s: the checkpoint's decoder does not match the run's "
-                             "config.json (%s)" % (self.layout.last_checkpoint, first)) from None
+        self.load_matching([(self.decoder, state["decoder"])], "decoder does")
 
     def load_model_state(self, state):
         self._check_latents(state)
