@@ -223,7 +223,9 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
         basins = read_json(self._outDir(layout.BASINS_INFO))
         if basins:
             energies = ", ".join("%.4g" % b["energy"] for b in basins["basins"][:10])
-            summary.append("%d basins, energies %s." % (len(basins["basins"]), energies))
+            count = len(basins["basins"])
+            summary.append("%d basin%s, energies %s."
+                           % (count, "" if count == 1 else "s", energies))
         if not summary:
             summary.append("Sampling has not run yet.")
         return summary

@@ -171,5 +171,7 @@ def write_outputs(args, run, out, arrays, facts, basins, fmt):
         save_json(out / layout.BASINS_INFO, {"prior": prior.name, "basins": table,
                                              "pdb": full.name, "coarse_pdb": coarse.name,
                                              "format": fmt})
-        print("%d basins, energies %s: %s" % (len(table), ", ".join(
-            "%.3g" % row["energy"] for row in table[:10]), out / layout.BASINS_INFO))
+        print("%d basin%s, energies %s: %s"
+              % (len(table), "" if len(table) == 1 else "s",
+                 ", ".join("%.3g" % row["energy"] for row in table[:10]),
+                 out / layout.BASINS_INFO))
