@@ -481,6 +481,30 @@ def apply_ctf(images, ctf):
     return torch.fft.irfft2(spectrum, s=images.shape[-2:])
 
 
+def crop_spectrum(spectrum, box):
+    """``rfft2`` coefficients (..., D, D//2 + 1) cropped to those of a
+    (box, box) image (..., box, box//2 + 1): the same frequencies, the
+    highest ``D`` lacks dropped. ``box`` even and at most ``D``."""
+    D = spectrum.shape[-2]
+    if box == D:
+        return spectrum
+    h = box // 2
+    return torch.cat([spectrum[..., :h, :h + 1], spectrum[..., D - h:, :h + 1]], -2)
+
+
+def fourier_crop(images, box):
+    """Images (..., D, D) downsampled to (..., box, box) by keeping their
+    lowest Fourier coefficients (:func:`crop_spectrum`), the mean
+    preserved: exact for images with nothing above the new Nyquist
+    frequency. The torch counterpart of ``particles.stacks.fourier_crop``;
+    ``box`` even and at most ``D`` (``D`` itself returns ``images``)."""
+    D = images.shape[-1]
+    if box == D:
+        return images
+    spectrum = crop_spectrum(torch.fft.rfft2(images), box)
+    return torch.fft.irfft2(spectrum, s=(box, box)) * (box * box / float(D * D))
+
+
 # ------------------------------------------------------- shifts and masks
 
 def fourier_shift(images, shifts, apix):

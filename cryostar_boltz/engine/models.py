@@ -193,12 +193,16 @@ class StructureVAE(nn.Module):
     at each pseudo-atom: each residue's centroid, or every heavy atom
     (``render_coords``, ``render_amplitudes``; a learnable width is the
     width of the residue that carries the point).
+
+    ``encoder_box`` (px, even, at most ``D``; None or 0: ``D``): the box of
+    the images the encoder takes (``training.encoder_input`` Fourier-crops
+    them to it); runs saved before the option read as ``D``.
     """
 
     def __init__(self, D, ref_coords, amplitudes, latent_dim=8,
                  encoder_hidden=DEFAULT_ENCODER_HIDDEN, decoder_hidden=DEFAULT_DECODER_HIDDEN,
                  extra_dim=0, sigma=2.0, learn_sigma=False, decoder_input_dim=None,
-                 render_points=None, moving=None, domain_labels=None):
+                 render_points=None, moving=None, domain_labels=None, encoder_box=None):
         super().__init__()
         ref_coords = torch.as_tensor(ref_coords, dtype=torch.float32)
         amplitudes = torch.as_tensor(amplitudes, dtype=torch.float32)
@@ -212,7 +216,12 @@ class StructureVAE(nn.Module):
         if not float(sigma) > 0:
             raise ValueError(f"StructureVAE: sigma must be positive, got {sigma}")
         decoder_input_dim = int(latent_dim if decoder_input_dim is None else decoder_input_dim)
-        self._config = dict(D=int(D), n_residues=n, latent_dim=int(latent_dim),
+        encoder_box = int(encoder_box or D)
+        if encoder_box != int(D) and not (2 <= encoder_box < int(D) and encoder_box % 2 == 0):
+            raise ValueError(f"StructureVAE: the encoder box must be even, 2 to {D} px, "
+                             f"got {encoder_box}")
+        self._config = dict(D=int(D), encoder_box=encoder_box, n_residues=n,
+                            latent_dim=int(latent_dim),
                             decoder_input_dim=decoder_input_dim,
                             encoder_hidden=[int(h) for h in encoder_hidden],
                             decoder_hidden=[int(h) for h in decoder_hidden],
@@ -220,7 +229,7 @@ class StructureVAE(nn.Module):
                             learn_sigma=bool(learn_sigma),
                             pseudo_atoms="ca" if render_points is None else render_points.mode,
                             n_points=0 if render_points is None else len(render_points.owner))
-        self.encoder = ImageEncoder(D, latent_dim, encoder_hidden, extra_dim)
+        self.encoder = ImageEncoder(encoder_box, latent_dim, encoder_hidden, extra_dim)
         if domain_labels is None:
             self.decoder = DeformationDecoder(n, decoder_input_dim, decoder_hidden, moving)
         else:

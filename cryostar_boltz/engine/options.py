@@ -140,6 +140,18 @@ def even_box(value):
     return number
 
 
+def box_or_whole(value):
+    """A box in pixels (:func:`even_box`), or 0 for the whole box."""
+    number = _number(value, int)
+    if number == 0:
+        return 0
+    try:
+        return even_box(number)
+    except OptionError:
+        raise OptionError("must be 0 (the whole box) or an even number of pixels "
+                          ">= 2, got %d" % number) from None
+
+
 def seed(value):
     """A random seed: an integer in [0, 2^32) (numpy's and dimod's range)."""
     number = _number(value, int)

@@ -1,14 +1,16 @@
 """The training form's network block: where each residue is rendered, what
 the encoder sees and its layer widths; their command-line options and the
-form's check of the widths (engine options ``--pseudo-atoms``,
-``--encoder-input``, ``--encoder-hidden``; ``engine/models.py``)."""
+form's check of the widths and the box (engine options ``--pseudo-atoms``,
+``--encoder-input``, ``--encoder-box``, ``--encoder-hidden``;
+``engine/models.py``)."""
 import pyworkflow.protocol.params as params
 
 from .. import constants as cts
-from ..engine.options import OptionError, layer_widths
+from ..engine.options import OptionError, box_or_whole, layer_widths
 from ..engine.training.config import TrainConfig
 from ..engine.training.derived import RULES
 from .form import add_choice
+from .settings_form import NonNegativeOrEmpty, auto_help
 
 TRAIN = TrainConfig()
 #: The encoder's hidden-layer widths by default (the published 512 ... 32),
@@ -33,6 +35,13 @@ def define_network(group):
                     "the conformation does not depend on the view's in-plane "
                     "angle or shift;\n*raw*: the image as recorded, as the "
                     "published method does." % RULES["encoder_input"])
+    group.addParam("encoderBox", params.IntParam, default=None, allowsNull=True,
+                   expertLevel=params.LEVEL_ADVANCED, label="Encoder box (px)",
+                   validators=[NonNegativeOrEmpty()],
+                   help=auto_help("The box the encoder's images are Fourier-cropped "
+                                  "to: an even number of pixels up to the training "
+                                  "box, or 0 for the whole training box (the "
+                                  "published method's).", "encoder_box"))
     group.addParam("encoderHidden", params.StringParam, default=ENCODER_HIDDEN,
                    expertLevel=params.LEVEL_ADVANCED, label="Encoder layer widths",
                    help="Widths of the encoder's hidden layers, from the image "
@@ -60,12 +69,25 @@ def network_args(protocol):
     return args
 
 
-def network_errors(protocol):
-    """The form's error for encoder widths that are not comma-separated
-    integers >= 1, or none."""
+def network_errors(protocol, training_box=0):
+    """The form's errors for encoder widths that are not comma-separated
+    integers >= 1 and for an encoder box that is odd or larger than the
+    ``training_box`` (px; 0: unknown) (the engine's rules)."""
+    errors = []
     try:
         encoder_hidden(protocol)
     except (OptionError, ValueError) as err:
-        return ["Encoder layer widths: %s (comma-separated whole numbers of at "
-                "least 1, e.g. %s)." % (err, ENCODER_HIDDEN)]
-    return []
+        errors.append("Encoder layer widths: %s (comma-separated whole numbers of at "
+                      "least 1, e.g. %s)." % (err, ENCODER_HIDDEN))
+    box = protocol.encoderBox.get()
+    if box is not None:
+        try:
+            box_or_whole(box)
+        except (OptionError, ValueError) as err:
+            errors.append("Encoder box: %s." % err)
+        else:
+            if training_box and box > training_box:
+                errors.append("Encoder box: %d px is larger than the %d px training "
+                              "box; give at most %d, or 0 for the whole box."
+                              % (box, training_box, training_box))
+    return errors

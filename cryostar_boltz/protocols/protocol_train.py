@@ -241,10 +241,12 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
         return errors
 
     def _validateOptions(self, particles):
+        particle_box = particles.getDim()[0] if particles.getDim() else 0
         errors = train_checks.option_errors(
-            self.boxSize.get() or 0, particles.getDim()[0] if particles.getDim() else 0,
+            self.boxSize.get() or 0, particle_box,
             self.densityBox.get() if self.doDensity else 0,
-            self.maskRadius.get(), self.elasticKeep.get()) + train_form.network_errors(self)
+            self.maskRadius.get(), self.elasticKeep.get())
+        errors += train_form.network_errors(self, self.boxSize.get() or particle_box)
         return errors + self._gpuErrors(train_form.planned_batch(self))
 
     def _validateContinue(self):

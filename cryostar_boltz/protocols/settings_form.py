@@ -17,6 +17,7 @@ DERIVED_PARAMS = {
     "elasticWeight": "elastic_weight", "elasticKeep": "elastic_keep",
     "learningRate": "lr", "klWarmup": "kl_warmup",
     "elasticWeightFinal": "elastic_weight_final", "outlierZ": "outlier_z",
+    "encoderBox": "encoder_box",
 }
 
 

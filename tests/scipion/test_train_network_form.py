@@ -1,6 +1,7 @@
-"""The training form's network block: the encoder's layer widths (an
-expert field next to the encoder input), checked in the form and passed
-as --encoder-hidden only when they differ from the engine's default."""
+"""The training form's network block: the encoder's box and layer widths
+(expert fields after the encoder input), checked in the form and passed
+as --encoder-box when given and --encoder-hidden only when they differ
+from the engine's default."""
 import pytest
 
 pytest.importorskip("pwem")
@@ -32,7 +33,8 @@ def test_the_field_is_expert_next_to_the_encoder_input_with_the_engines_default(
     assert tuple(int(w) for w in protocol.encoderHidden.get().split(",")) == \
         TrainConfig().encoder_hidden
     names = [name for name, _ in protocol._definition.iterParams()]
-    assert names.index("encoderHidden") == names.index("encoderInput") + 1
+    assert names.index("encoderHidden") == names.index("encoderInput") + 2
+    assert names.index("encoderBox") == names.index("encoderInput") + 1
     assert train_form.network_args(protocol) == ["--pseudo-atoms", "auto",
                                                  "--encoder-input", "auto"]
 
@@ -74,3 +76,35 @@ def test_the_flag_is_the_engines(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     assert "--encoder-hidden" in capsys.readouterr().out
+
+
+def test_the_encoder_box_is_auto_when_empty_and_passed_when_given():
+    protocol = CryoStarBoltzProtTrain(useGpu=False)
+    assert protocol.getParam("encoderBox").expertLevel.get() == params.LEVEL_ADVANCED
+    assert protocol.encoderBox.get() is None is TrainConfig().encoder_box
+    assert "--encoder-box" not in train_args(protocol)
+    for box in (0, 40):
+        args = train_args(CryoStarBoltzProtTrain(useGpu=False, encoderBox=box))
+        assert args[args.index("--encoder-box") + 1] == str(box)
+
+
+@pytest.mark.parametrize("box, words", [
+    (33, "must be 0 (the whole box) or an even number of pixels >= 2, got 33"),
+    (1, "must be 0 (the whole box) or an even number of pixels >= 2, got 1"),
+])
+def test_the_form_refuses_an_odd_encoder_box(box, words):
+    protocol = CryoStarBoltzProtTrain(useGpu=False, encoderBox=box)
+    assert protocol._validateOptions(Particles()) == ["Encoder box: %s." % words]
+
+
+def test_the_form_refuses_an_encoder_box_larger_than_the_training_box():
+    protocol = CryoStarBoltzProtTrain(useGpu=False, encoderBox=80)
+    assert protocol._validateOptions(Particles()) == [
+        "Encoder box: 80 px is larger than the 64 px training box; give at most 64, "
+        "or 0 for the whole box."]
+    # downsampled to 32 px for training: 40 no longer fits
+    protocol = CryoStarBoltzProtTrain(useGpu=False, encoderBox=40, boxSize=32)
+    assert protocol._validateOptions(Particles())[-1].startswith(
+        "Encoder box: 40 px is larger than the 32 px training box")
+    assert CryoStarBoltzProtTrain(useGpu=False, encoderBox=64)._validateOptions(
+        Particles()) == []

@@ -153,6 +153,10 @@ def add_args(parser):
                        default=None,
                        help=auto("encoder_input", "the encoder's input: aligned, or "
                                  "raw (the image as recorded);"))
+    model.add_argument("--encoder-box", type=opt_type.box_or_whole, default=None,
+                       metavar="PX",
+                       help=auto("encoder_box", "the box the encoder's images are "
+                                 "Fourier-cropped to, at most the training box;"))
     model.add_argument("--encoder-hidden", type=opt_type.layer_widths,
                        default=d.encoder_hidden, metavar="W1,W2,...",
                        help="the encoder's hidden-layer widths (default %s, the "

@@ -24,9 +24,9 @@ from typing import Optional
 
 from ..io import read_json, write_text
 from ..layout import CONFIG
-from ..options import (at_least, check, even_box, fraction, layer_widths,
-                       nonnegative_float, nonnegative_int, one_of, positive_float,
-                       positive_int, screen_threshold, seed)
+from ..options import (at_least, box_or_whole, check, even_box, fraction,
+                       layer_widths, nonnegative_float, nonnegative_int, one_of,
+                       positive_float, positive_int, screen_threshold, seed)
 from .derived import AUTO_FIELDS, PRESETS
 
 #: Options a ``--resume`` may change; everything else keeps its saved value.
@@ -231,6 +231,9 @@ class TrainConfig(LoopOptions):
     # the encoder's input: "aligned" (turned and centred by the pose) or
     # "raw"; config.json files without it read as "raw" (runs made before)
     encoder_input: Optional[str] = None
+    # the box (px) the encoder's images are Fourier-cropped to; 0: the
+    # whole training box (config.json files without it read as 0)
+    encoder_box: Optional[int] = None
     # prior
     prior: str = "gaussian"
     prior_options: dict = field(default_factory=dict)
@@ -273,6 +276,8 @@ class TrainConfig(LoopOptions):
             cfg.derived = {}
         if "encoder_input" not in saved:
             cfg.encoder_input = "raw"
+        if "encoder_box" not in saved:
+            cfg.encoder_box = 0
         return cfg
 
     def differences(self, other):
@@ -307,7 +312,7 @@ class TrainConfig(LoopOptions):
             ("clash_max_distance", positive_float, False),
             ("free_bits", nonnegative_float, False), ("kl_beta", nonnegative_float, False),
             ("kl_warmup", nonnegative_int, False),
-            ("outlier_z", screen_threshold, False)]
+            ("outlier_z", screen_threshold, False), ("encoder_box", box_or_whole, False)]
 
     def _validate_focus(self):
         """--move, --motion, --domains and --num-domains: their texts parse

@@ -9,10 +9,16 @@ images it instead memorises them (on the adk path, |Spearman(PC1, frame)|
 of 2,000 particles it never saw: 0.51 raw, 0.75 aligned, against 0.95 for
 its own). ``raw``: the image as recorded, as in the published method and in
 cryoDRGN. The image loss always compares the recorded image.
+
+Either way the image is then Fourier-cropped to the encoder's box
+(``--encoder-box``; by default the smallest fast box that holds the
+training low-pass, ``derived.band_box``): the encoder sees the band the
+image loss compares, with a first layer 2.6 times smaller at the default
+low-pass.
 """
 import torch
 
-from ..imaging import in_plane_aligned
+from ..imaging import fourier_crop, in_plane_aligned
 
 
 class EncoderInput:
@@ -20,9 +26,10 @@ class EncoderInput:
     before the option), the particles' ``rotations`` (N, 3, 3) and
     ``shifts`` (N, 2, Angstrom) on the device, the training pixel size
     ``apix`` (Angstrom). Call with the particles' indices and images (B, D,
-    D) to get the encoder's input (B, D, D); pixels turned in from outside
-    the box take ``encoder.input_mean``, the value the encoder standardises
-    to zero."""
+    D) to get the encoder's input (B, d, d), ``d = encoder.D`` (at most
+    ``D``: the images are Fourier-cropped to it after the turn); pixels
+    turned in from outside the box take ``encoder.input_mean``, the value
+    the encoder standardises to zero."""
 
     def __init__(self, mode, rotations, shifts, apix, encoder):
         self.mode = mode or "raw"
@@ -30,8 +37,8 @@ class EncoderInput:
         self.encoder = encoder
 
     def __call__(self, idx, images):
-        if self.mode == "raw":
-            return images
-        t = torch.as_tensor(idx, device=self.rotations.device)
-        return in_plane_aligned(images, self.rotations[t], self.shifts[t], self.apix,
-                                fill=float(self.encoder.input_mean))
+        if self.mode != "raw":
+            t = torch.as_tensor(idx, device=self.rotations.device)
+            images = in_plane_aligned(images, self.rotations[t], self.shifts[t], self.apix,
+                                      fill=float(self.encoder.input_mean))
+        return fourier_crop(images, self.encoder.D)

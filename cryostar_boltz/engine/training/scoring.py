@@ -21,44 +21,18 @@ same mask radius). On 6,000 adk particles with 5 % junk (a 20-epoch default
 run) the junk score keeps its ROC AUC (0.972, ``docs/benchmarks.rst``) and
 the pass costs 2.3 times less.
 """
-import math
-
 import torch
 
 from .. import imaging
+from ..imaging import crop_spectrum
 from ..losses import correlation_loss
 from ..pseudoatoms import RESIDUE_SIGMA
+from .derived import band_box
 
 
 def scoring_box(D, apix, low_pass):
-    """The smallest even box (px) of pixels ``D * apix / box`` whose Nyquist
-    frequency is above ``1 / low_pass`` (Angstrom) and whose prime factors
-    are 2, 3 and 5 (FFTs of such sizes are the fastest: 40 px scores in
-    0.34 s what 38 px does in 0.42 s), at most ``D``."""
-    band = 2.0 * D * apix / float(low_pass)       # pixels the band needs
-    box = 2 * (math.floor(band / 2.0) + 1)
-    while box < D and not _smooth(box):
-        box += 2
-    return int(min(D, max(box, 2)))
-
-
-def _smooth(n):
-    """Whether ``n``'s prime factors are all 2, 3 or 5."""
-    for p in (2, 3, 5):
-        while n % p == 0:
-            n //= p
-    return n == 1
-
-
-def crop_spectrum(spectrum, box):
-    """``rfft2`` coefficients (..., D, D//2 + 1) cropped to those of a
-    (box, box) image (..., box, box//2 + 1): the same frequencies, the
-    highest ``D`` lacks dropped. ``box`` even and at most ``D``."""
-    D = spectrum.shape[-2]
-    if box == D:
-        return spectrum
-    h = box // 2
-    return torch.cat([spectrum[..., :h, :h + 1], spectrum[..., D - h:, :h + 1]], -2)
+    """The box (px) the pose contrast is measured on: :func:`.derived.band_box`."""
+    return band_box(D, apix, low_pass)
 
 
 class PoseScorer:

@@ -273,6 +273,11 @@ class Stage1Trainer(EpochTrainer):
         # training box's: downsampling by Fourier cropping adds no blur
         self.sigma = (cfg.sigma if cfg.sigma is not None
                       else default_sigma(cfg.pseudo_atoms, self.apix0))
+        encoder_box = cfg.encoder_box or self.D
+        if encoder_box > self.D:
+            raise ValueError("--encoder-box %d: larger than the %d px training box; give "
+                             "at most %d, or 0 for the whole box"
+                             % (encoder_box, self.D, self.D))
         try:
             self.vae = StructureVAE(self.D, placed.coords, placed.amplitudes,
                                     latent_dim=cfg.latent_dim,
@@ -282,17 +287,17 @@ class Stage1Trainer(EpochTrainer):
                                     sigma=self.sigma,
                                     decoder_input_dim=self.prior.decoder_input_dim,
                                     render_points=render_points(placed, cfg.pseudo_atoms),
-                                    moving=self.moving, domain_labels=self.domain_labels
-                                    ).to(self.device)
+                                    moving=self.moving, domain_labels=self.domain_labels,
+                                    encoder_box=encoder_box).to(self.device)
         except (RuntimeError, MemoryError) as err:
             if not isinstance(err, MemoryError) and "alloc" not in str(err).lower():
                 raise
-            widths = (self.D * self.D,) + tuple(cfg.encoder_hidden)
+            widths = (encoder_box * encoder_box,) + tuple(cfg.encoder_hidden)
             weights = sum(a * b for a, b in zip(widths, widths[1:]))
             raise ValueError("--encoder-hidden %s: the encoder's %.3g weights on %d x %d "
                              "pixels do not fit in memory"
                              % (",".join(map(str, cfg.encoder_hidden)), weights,
-                                self.D, self.D)) from None
+                                encoder_box, encoder_box)) from None
         self.restraints = StructuralRestraints(
             placed.coords, placed.chain_index, placed.bonds,
             elastic_cutoff=cfg.elastic_cutoff,
@@ -307,7 +312,9 @@ class Stage1Trainer(EpochTrainer):
         placed = self.reference
         sample = self.images[np.linspace(0, self.particles.n - 1,
                                          min(self.particles.n, 2000)).astype(int)]
-        self.vae.encoder.fit_input_scale(sample)
+        self.vae.encoder.fit_input_scale(
+            imaging.fourier_crop(torch.as_tensor(sample, dtype=torch.float32),
+                                 self.vae.encoder.D))
         self.encoder_input = EncoderInput(cfg.encoder_input, self.rotations, self.shifts,
                                           self.apix, self.vae.encoder)
         self.screen = PoseScreen(self.particles.n, cfg.epochs, cfg.outlier_z, cfg.seed)

@@ -121,6 +121,10 @@ CASES = {
         "--half-sets: --mask MASK: every one of the 32 particles of half-set 1 "
         "(rlnRandomSubset) sees less than one resolution element of it inside the loss "
         "circle, so that half would have no image loss"),
+    "encoder box larger than the training box": (
+        lambda d, t: {"--encoder-box": 40}, (),
+        "--encoder-box 40: larger than the 32 px training box; give at most 32, or 0 "
+        "for the whole box"),
     "reference outside the box": (
         lambda d, t: {"--reference": far_reference(d, t / "far.pdb")}, (),
         "REFERENCE"),

@@ -23,7 +23,7 @@ DIMER = DataFacts(particles=200000, box=128, apix=1.3, residues=731, heavy_atoms
 PUBLISHED = {"pseudo_atoms": "ca", "low_pass": 10.0, "batch_size": 64, "lr": 1e-4,
              "lr_schedule": "constant", "epochs": 20, "kl_warmup": 10000,
              "elastic_weight": 1.0, "elastic_weight_final": None, "elastic_keep": 0.99,
-             "outlier_z": 0.0, "encoder_input": "raw"}
+             "outlier_z": 0.0, "encoder_input": "raw", "encoder_box": 0}
 
 
 def resolved(facts, **given):
@@ -101,6 +101,31 @@ def test_the_encoder_sees_images_aligned_by_their_pose_unless_published():
         TrainConfig(encoder_input="rotated").validate()
 
 
+def test_the_encoder_box_holds_the_low_pass_band_unless_published():
+    # adk at 1.45 A: a 5.075 A low-pass needs 2 x 64 x 1.45 / 5.075 = 36.6
+    # pixels: 38, then the next size of factors 2, 3 and 5: 40
+    adk = DataFacts(particles=20000, box=64, apix=1.45, residues=214, heavy_atoms=1656,
+                    chains=1)
+    cfg = resolved(adk)
+    assert cfg.low_pass == pytest.approx(5.075) and cfg.encoder_box == 40
+    assert cfg.derived["encoder_box"] == (
+        "auto: the images Fourier-cropped to 40 px (2.32 A pixels), the smallest fast "
+        "box that holds the 5.075 A low-pass band the image loss compares")
+    # a low-pass the user gives sets the band: 10 A keeps 2 x 64 x 1.45 / 10
+    # = 18.6 pixels: 20
+    assert resolved(adk, low_pass=10.0).encoder_box == 20
+    # a low-pass at Nyquist needs the whole box: 0
+    nyquist = resolved(adk, low_pass=2.9)
+    assert nyquist.encoder_box == 0
+    assert nyquist.derived["encoder_box"] == ("auto: the whole 64 px box: the 2.9 A "
+                                              "low-pass needs all of it")
+    assert resolved(adk, preset="cryostar").encoder_box == 0
+    assert resolved(adk, encoder_box=64).encoder_box == 64          # given: kept
+    for bad in (-2, 33, 1):
+        with pytest.raises(ValueError, match="encoder_box"):
+            TrainConfig(encoder_box=bad).validate()
+
+
 def test_the_encoder_widths_are_the_published_ones_unless_given():
     for preset in ("auto", "cryostar"):
         cfg = resolved(ADK, preset=preset)
@@ -112,20 +137,23 @@ def test_the_encoder_widths_are_the_published_ones_unless_given():
             TrainConfig(encoder_hidden=bad).validate()
 
 
-def test_a_config_saved_before_the_encoder_input_option_reads_as_raw(tmp_path):
+@pytest.mark.parametrize("name, before", [("encoder_input", "raw"),   # raw images
+                                          ("encoder_box", 0)])         # the whole box
+def test_a_config_saved_before_an_encoder_option_reads_as_the_runs_then(
+        tmp_path, name, before):
     resolved(ADK).save(tmp_path)
     path = tmp_path / "config.json"
     values = json.loads(path.read_text())
-    del values["encoder_input"]  # a run made before the option: raw images
+    del values[name]  # a run made before the option
     path.write_text(json.dumps(values))
-    assert TrainConfig.load(tmp_path).encoder_input == "raw"
+    assert getattr(TrainConfig.load(tmp_path), name) == before
 
 
 def test_explicit_values_win_and_are_not_listed_as_derived():
     given = dict(low_pass=7.0, pseudo_atoms="ca", batch_size=32, lr=1e-3, epochs=3,
                  kl_warmup=20, elastic_weight=1.0, elastic_weight_final=1.0,
                  elastic_keep=0.99, lr_schedule="cosine", outlier_z=2.5,
-                 encoder_input="raw")
+                 encoder_input="raw", encoder_box=48)
     for preset in ("auto", "cryostar"):
         cfg = resolved(ADK, preset=preset, **given)
         assert {k: getattr(cfg, k) for k in given} == given
@@ -324,6 +352,13 @@ def test_a_tiny_run_logs_and_saves_what_it_derived(tmp_path, adk_dir):
     assert saved.batch_size == 128 and saved.kl_warmup == 10000
     assert "low_pass = 11.2 A (auto: 3.5 x the 3.20 A training pixel " \
            "(0.571 of the Nyquist frequency))" in lines
+    # 2 x 32 x 3.2 / 11.2 = 18.3 pixels hold the band: 20 px
+    assert saved.encoder_box == 20
+    assert "encoder_box = 20 px (auto: the images Fourier-cropped to 20 px (5.12 A " \
+           "pixels), the smallest fast box that holds the 11.2 A low-pass band the " \
+           "image loss compares)" in lines
+    from cryostar_boltz.engine.runs import TrainedRun
+    assert TrainedRun(run).vae.encoder.D == 20
     again = resume_config(run, {"epochs": 2})
     run_training(again, run, resume=True, log=lambda *a: None)
     resumed = TrainConfig.load(run).derived

@@ -1,12 +1,15 @@
-"""The stage-1 encoder's input: images turned and centred by their poses."""
+"""The stage-1 encoder's input: images turned and centred by their poses,
+then Fourier-cropped to the encoder's box."""
 import math
 
 import numpy as np
+import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
 from cryostar_boltz.engine import imaging
-from cryostar_boltz.engine.models import ImageEncoder
+from cryostar_boltz.engine.models import ImageEncoder, StructureVAE
+from cryostar_boltz.engine.particles.stacks import fourier_crop
 from cryostar_boltz.engine.training.encoder_input import EncoderInput
 
 
@@ -52,3 +55,36 @@ def test_a_particle_turned_in_plane_reaches_the_encoder_as_the_same_image():
     seen = EncoderInput("aligned", poses, shifts, 1.5, encoder)([0, 1, 2], images)
     assert ((seen - seen[:1]).norm(dim=(1, 2)) / seen[0].norm()).max() < 0.05
     assert ((images - images[:1]).norm(dim=(1, 2)) / images[0].norm())[1:].min() > 0.5
+
+
+def test_the_encoder_box_crops_the_turned_images_in_fourier_space():
+    rotations, shifts = _poses(5)
+    images = torch.randn(5, 32, 32, generator=torch.Generator().manual_seed(4)) + 3.0
+    encoder, whole = ImageEncoder(20), ImageEncoder(32)
+    for e in (encoder, whole):
+        e.set_input_scale(3.0, 1.0)
+    for mode in ("aligned", "raw"):
+        seen = EncoderInput(mode, rotations, shifts, 1.5, encoder)(range(5), images)
+        full = EncoderInput(mode, rotations, shifts, 1.5, whole)(range(5), images)
+        assert seen.shape == (5, 20, 20)
+        # the lowest 20 x 20 coefficients of the full-box input, the mean kept
+        # (the numpy crop that downsamples particle stacks)
+        assert np.allclose(seen.numpy(), fourier_crop(full.numpy(), 20), atol=1e-5)
+        assert torch.allclose(seen.mean((1, 2)), full.mean((1, 2)), atol=1e-5)
+
+
+def test_the_vae_encodes_on_its_encoder_box_and_old_runs_on_the_whole_box():
+    coords = torch.randn(12, 3)
+    vae = StructureVAE(32, coords, torch.ones(12), encoder_box=20)
+    assert vae.encoder.D == 20 and vae.config["encoder_box"] == 20
+    assert vae.encoder.body[0].in_features == 400
+    again = StructureVAE.from_config(vae.config)
+    again.load_state_dict(vae.state_dict())
+    assert again.encoder.D == 20
+    old = vae.config
+    del old["encoder_box"]                 # a run saved before the option
+    assert StructureVAE.from_config(old).encoder.D == 32
+    assert StructureVAE(32, coords, torch.ones(12), encoder_box=0).encoder.D == 32
+    for bad in (33, 40, 7):
+        with pytest.raises(ValueError, match="encoder box"):
+            StructureVAE(32, coords, torch.ones(12), encoder_box=bad)

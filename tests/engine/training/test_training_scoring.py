@@ -8,7 +8,8 @@ from scipy.spatial.transform import Rotation
 from cryostar_boltz.engine import imaging
 from cryostar_boltz.engine.losses import correlation_loss
 from cryostar_boltz.engine.particles.stacks import fourier_crop
-from cryostar_boltz.engine.training.scoring import PoseScorer, crop_spectrum, scoring_box
+from cryostar_boltz.engine.imaging import crop_spectrum
+from cryostar_boltz.engine.training.scoring import PoseScorer, scoring_box
 
 D, APIX, LOW_PASS = 48, 1.45, 3.5 * 1.45
 
