@@ -11,6 +11,7 @@ from pwem.objects import AtomStruct, SetOfParticlesFlex
 from .. import constants as cts
 from ..engine import layout
 from ..engine.io import read_json
+from ..engine.training.derived import counted
 from . import train_checks, train_form
 from .form import THREADS_HELP, Outputs
 from .jobs import (agreement_summary, convergence_summary, last_metrics_row,
@@ -285,9 +286,10 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
             summary += train_form.focus_summary(config) + train_form.settings_summary(config)
         last = last_metrics_row(self._runLayout().metrics)
         if last:
-            summary.append("Trained %s epochs (%s steps); last loss %s (image %s, KL %s)."
-                           % tuple(last.get(k) for k in ("epoch", "step", "loss",
-                                                         "image", "kl")))
+            summary.append("Trained %s (%s); last loss %s (image %s, KL %s)."
+                           % ((_counted(last.get("epoch"), "epoch"),
+                               _counted(last.get("step"), "step"))
+                              + tuple(last.get(k) for k in ("loss", "image", "kl"))))
             convergence = convergence_summary(self._runLayout().metrics)
             if convergence:
                 summary.append("Convergence, %s." % convergence)
@@ -328,3 +330,12 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
         prior = config["prior"] if config else (
             None if self.doContinue.get() else self._choice("prior"))
         return ["Li2024cryostar"] + self._priorCitations(prior)
+
+
+def _counted(text, noun):
+    """``3 epochs`` from a metrics-table field (``"3"``), ``1 epoch``; the
+    text as it is when it is not a whole number."""
+    try:
+        return counted(int(float(text)), noun)
+    except (TypeError, ValueError):
+        return "%s %ss" % (text, noun)

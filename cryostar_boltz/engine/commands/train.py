@@ -156,7 +156,8 @@ def add_args(parser):
     model.add_argument("--encoder-box", type=opt_type.box_or_whole, default=None,
                        metavar="PX",
                        help=auto("encoder_box", "the box the encoder's images are "
-                                 "Fourier-cropped to, at most the training box;"))
+                                 "Fourier-cropped to: an even number of pixels up "
+                                 "to the training box, or 0 for all of it;"))
     model.add_argument("--encoder-hidden", type=opt_type.layer_widths,
                        default=d.encoder_hidden, metavar="W1,W2,...",
                        help="the encoder's hidden-layer widths (default %s, the "

@@ -111,8 +111,8 @@ RULES = {
                  % OUTLIER_Z,
     "encoder_input": "%s: each image turned in-plane and centred by its pose"
                      % ENCODER_INPUT,
-    "encoder_box": "the smallest fast box (px) that holds the low-pass band, "
-                   "the images Fourier-cropped to it (0: the whole training box)",
+    "encoder_box": "the smallest fast box in pixels that holds the low-pass "
+                   "band; 0 is the whole training box",
 }
 
 
@@ -195,18 +195,18 @@ def rule_kl_warmup(facts, values):
 def _steps(particles, batch, epochs):
     """``6 steps per epoch, 120 steps in all`` (``1 step per epoch``)."""
     steps = steps_per_epoch(particles, batch)
-    return "%s per epoch, %s in all" % (_count(steps, "step"), _count(epochs * steps, "step"))
+    return "%s per epoch, %s in all" % (counted(steps, "step"), counted(epochs * steps, "step"))
 
 
-def _count(n, noun):
-    """``1 step``, ``2 steps``."""
+def counted(n, noun):
+    """``1 step``, ``2 steps``: ``n`` and the regular plural of ``noun``."""
     return "%d %s%s" % (n, noun, "" if n == 1 else "s")
 
 
 def _warmup_reached(particles, values, warmup, whose="this run's"):
     total = values["epochs"] * steps_per_epoch(particles, values["batch_size"])
     return ("beta reaches %.2g of its final value in %s %s"
-            % (min(1.0, total / warmup) if warmup else 1.0, whose, _count(total, "step")))
+            % (min(1.0, total / warmup) if warmup else 1.0, whose, counted(total, "step")))
 
 
 #: The run-length clause of a KL warm-up's reason (``_warmup_reached``):
@@ -274,8 +274,12 @@ def rule_encoder_box(facts, values):
     docs/benchmarks.rst, "What the encoder sees"."""
     box = band_box(facts.box, facts.apix, values["low_pass"])
     if box >= facts.box:
-        return 0, ("the whole %d px box: the %.4g A low-pass needs all of it"
-                   % (facts.box, values["low_pass"]))
+        needed = band_pixels(facts.box, facts.apix, values["low_pass"])
+        if needed >= facts.box:
+            return 0, ("the whole %d px box: the %.4g A low-pass needs all of it"
+                       % (facts.box, values["low_pass"]))
+        return 0, ("the whole %d px box: the %.4g A low-pass band needs %d px, and no "
+                   "fast box lies between" % (facts.box, values["low_pass"], needed))
     return box, ("the images Fourier-cropped to %d px (%.3g A pixels), the smallest "
                  "fast box that holds the %.4g A low-pass band the image loss compares"
                  % (box, facts.box * facts.apix / box, values["low_pass"]))
@@ -287,11 +291,17 @@ def band_box(D, apix, low_pass):
     are 2, 3 and 5 (FFTs of such sizes are the fastest: 40 px scores in
     0.34 s what 38 px does in 0.42 s), at most ``D``: a Fourier crop to it
     keeps every coefficient a ``low_pass`` filter leaves."""
-    band = 2.0 * D * apix / float(low_pass)       # pixels the band needs
-    box = 2 * (math.floor(band / 2.0) + 1)
+    box = band_pixels(D, apix, low_pass)
     while box < D and not _smooth(box):
         box += 2
     return int(min(D, max(box, 2)))
+
+
+def band_pixels(D, apix, low_pass):
+    """The smallest even box (px) of pixels ``D * apix / box`` whose Nyquist
+    frequency is above ``1 / low_pass`` (Angstrom), whatever its FFT."""
+    band = 2.0 * D * apix / float(low_pass)
+    return 2 * (math.floor(band / 2.0) + 1)
 
 
 def _smooth(n):
@@ -342,7 +352,7 @@ CONSEQUENCES = {
     "batch_size": lambda n, values: (
         "each step takes all %d particles" % n if n < values["batch_size"]
         else "%d particles: %s per epoch" % (
-            n, _count(steps_per_epoch(n, values["batch_size"]), "step"))),
+            n, counted(steps_per_epoch(n, values["batch_size"]), "step"))),
     "epochs": lambda n, values: "%d particles at batch %d: %s" % (
         n, values["batch_size"], _steps(n, values["batch_size"], values["epochs"])),
     "kl_warmup": lambda n, values: _warmup_reached(n, values, values["kl_warmup"],

@@ -20,6 +20,7 @@ import torch
 from ..io import atomic_write
 from ..layout import CONVERGENCE_COLUMNS, RunLayout
 from ..outputs import claim, prepare
+from .derived import counted
 from .distributed import init_distributed
 from .progress import MetricsTable, Progress
 from .runlog import HeldLog
@@ -215,10 +216,11 @@ class EpochTrainer:
         progress = Progress(total, "train", enabled=self.ctx.is_main,
                             start_at=self.step)
         G = self.global_batch
-        self.log("training: %d particles, %d px at %.3f A/px, %d epochs of %d "
-                 "steps, batch %d, %d process(es) on %s"
-                 % (self.data.n, self.D, self.apix, cfg.epochs,
-                    self.steps_per_epoch, G, self.ctx.world, self.device))
+        self.log("training: %d particles, %d px at %.3f A/px, %s of %s, batch %d, "
+                 "%d process(es) on %s"
+                 % (self.data.n, self.D, self.apix, counted(cfg.epochs, "epoch"),
+                    counted(self.steps_per_epoch, "step"), G, self.ctx.world,
+                    self.device))
         tick, rate, values = time.perf_counter(), 0.0, {}
         try:
             while self.epoch < cfg.epochs:

@@ -40,7 +40,7 @@ from ..structure.selection import describe_residues, select_residues
 from .config import TrainConfig, input_path
 from .convergence import ConvergenceTracker, reading
 from .data import LossTargets, TrainingData
-from .derived import DataFacts, describe, resolve, restate_length
+from .derived import DataFacts, band_pixels, describe, resolve, restate_length
 from .encoder_input import EncoderInput
 from .pose_screen import PoseScreen
 from .loop import EpochTrainer, NonFiniteLoss, adamw, diverged, save_torch
@@ -274,10 +274,6 @@ class Stage1Trainer(EpochTrainer):
         self.sigma = (cfg.sigma if cfg.sigma is not None
                       else default_sigma(cfg.pseudo_atoms, self.apix0))
         encoder_box = cfg.encoder_box or self.D
-        if encoder_box > self.D:
-            raise ValueError("--encoder-box %d: larger than the %d px training box; give "
-                             "at most %d, or 0 for the whole box"
-                             % (encoder_box, self.D, self.D))
         try:
             self.vae = StructureVAE(self.D, placed.coords, placed.amplitudes,
                                     latent_dim=cfg.latent_dim,
@@ -720,10 +716,27 @@ def check_widths(cfg, D, apix, box0, apix0, log=print):
         log("--low-pass %g A is finer than the training box's Nyquist limit, %.3g A "
             "(2 x %.3g A pixels): every frequency of the box is fitted"
             % (cfg.low_pass, nyquist, apix))
+    check_encoder_box(cfg, D, apix, log)
     width0 = box0 * apix0
     if cfg.sigma is not None and not cfg.sigma < width0:
         raise ValueError("--sigma %g A: must be below the particle box width, "
                          "%.4g A (%d px of %.3g A)" % (cfg.sigma, width0, box0, apix0))
+
+
+def check_encoder_box(cfg, D, apix, log=print):
+    """Refuse an encoder box (``--encoder-box``) larger than the training
+    box ``D`` (px); say in ``log`` when one given is smaller than the box
+    the low-pass band needs (``derived.band_pixels``): the encoder then
+    sees less than the image loss compares."""
+    box = cfg.encoder_box or D
+    if box > D:
+        raise ValueError("--encoder-box %d: larger than the %d px training box; give "
+                         "at most %d, or 0 for the whole box" % (box, D, D))
+    needed = min(D, band_pixels(D, apix, cfg.low_pass))
+    if box < needed:
+        log("--encoder-box %d: smaller than the %d px that hold the %g A low-pass band "
+            "(pixels of %.3g A): the encoder sees less than the image loss compares"
+            % (box, needed, cfg.low_pass, D * apix / box))
 
 
 def low_pass_source(cfg):

@@ -241,3 +241,17 @@ def test_a_density_checkpoint_that_does_not_fit_is_one_line(density_run, tmp_pat
                              "--threads", 1],
                     "last.pt: the checkpoint's decoder does not match the run's "
                     "config.json")
+
+
+def test_an_encoder_box_below_the_band_is_said_and_trained(tiny_dataset, train_options,
+                                                           tmp_path, capsys):
+    """32 px at 3.2 A with an 8 A low-pass: the band needs 2 x 32 x 3.2 / 8
+    = 25.6 pixels, 26; --encoder-box 2 trains, and the log says what the
+    encoder misses."""
+    out = tmp_path / "run"
+    argv = ["train", "--out", out] + train_options(tiny_dataset, **{"--encoder-box": 2})
+    assert main([str(a) for a in argv]) == 0
+    assert ("--encoder-box 2: smaller than the 26 px that hold the 8 A low-pass band "
+            "(pixels of 51.2 A): the encoder sees less than the image loss compares"
+            ) in capsys.readouterr().out
+    assert (out / "z.npy").exists()

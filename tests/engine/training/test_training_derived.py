@@ -119,6 +119,13 @@ def test_the_encoder_box_holds_the_low_pass_band_unless_published():
     assert nyquist.encoder_box == 0
     assert nyquist.derived["encoder_box"] == ("auto: the whole 64 px box: the 2.9 A "
                                               "low-pass needs all of it")
+    # the demo's 48 px of 2.5 A at 6 A: the band needs 42 px; 42, 44 and 46
+    # have a prime factor above 5, so the next fast box is the whole box
+    demo = resolved(DataFacts(300, 48, 2.5, 214, 1656, 1), low_pass=6.0)
+    assert demo.encoder_box == 0
+    assert demo.derived["encoder_box"] == ("auto: the whole 48 px box: the 6 A low-pass "
+                                           "band needs 42 px, and no fast box lies "
+                                           "between")
     assert resolved(adk, preset="cryostar").encoder_box == 0
     assert resolved(adk, encoder_box=64).encoder_box == 64          # given: kept
     for bad in (-2, 33, 1):
