@@ -8,6 +8,7 @@ only through ``Plugin.getProgram``, so nothing here imports its torch side.
 """
 import csv
 
+from ..engine.training.derived import counted
 from ..program import EngineCommandError, run
 
 #: Seconds a form check may take (a cold engine environment imports numpy,
@@ -40,6 +41,15 @@ def last_metrics_row(path):
     except FileNotFoundError:
         return None
     return last
+
+
+def counted_field(text, noun):
+    """``3 epochs`` from a metrics-table field (``"3"``), ``1 epoch``; the
+    text as it is when it is not a whole number."""
+    try:
+        return counted(int(float(text)), noun)
+    except (TypeError, ValueError):
+        return "%s %ss" % (text, noun)
 
 
 def convergence_summary(path):

@@ -11,11 +11,10 @@ from pwem.objects import AtomStruct, SetOfParticlesFlex
 from .. import constants as cts
 from ..engine import layout
 from ..engine.io import read_json
-from ..engine.training.derived import counted
 from . import train_checks, train_form
 from .form import THREADS_HELP, Outputs
-from .jobs import (agreement_summary, convergence_summary, last_metrics_row,
-                   pca_scores)
+from .jobs import (agreement_summary, convergence_summary, counted_field,
+                   last_metrics_row, pca_scores)
 from .protocol_base import CryoStarBoltzProtBase
 from .run_copy import copy_run
 from .train_form import DENSITY_FIELDS, STAGE1_FIELDS, STAGE1_OPTIONAL, flag
@@ -244,9 +243,8 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
     def _validateOptions(self, particles):
         particle_box = particles.getDim()[0] if particles.getDim() else 0
         errors = train_checks.option_errors(
-            self.boxSize.get() or 0, particle_box,
-            self.densityBox.get() if self.doDensity else 0,
-            self.maskRadius.get(), self.elasticKeep.get())
+            self.boxSize.get() or 0, particle_box, self.densityBox.get() if self.doDensity
+            else 0, self.maskRadius.get(), self.elasticKeep.get())
         errors += train_form.network_errors(self, self.boxSize.get() or particle_box)
         return errors + self._gpuErrors(train_form.planned_batch(self))
 
@@ -287,8 +285,8 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
         last = last_metrics_row(self._runLayout().metrics)
         if last:
             summary.append("Trained %s (%s); last loss %s (image %s, KL %s)."
-                           % ((_counted(last.get("epoch"), "epoch"),
-                               _counted(last.get("step"), "step"))
+                           % ((counted_field(last.get("epoch"), "epoch"),
+                               counted_field(last.get("step"), "step"))
                               + tuple(last.get(k) for k in ("loss", "image", "kl"))))
             convergence = convergence_summary(self._runLayout().metrics)
             if convergence:
@@ -330,12 +328,3 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
         prior = config["prior"] if config else (
             None if self.doContinue.get() else self._choice("prior"))
         return ["Li2024cryostar"] + self._priorCitations(prior)
-
-
-def _counted(text, noun):
-    """``3 epochs`` from a metrics-table field (``"3"``), ``1 epoch``; the
-    text as it is when it is not a whole number."""
-    try:
-        return counted(int(float(text)), noun)
-    except (TypeError, ValueError):
-        return "%s %ss" % (text, noun)

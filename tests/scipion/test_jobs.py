@@ -65,7 +65,8 @@ def test_training_command_line_carries_half_sets(monkeypatch, tmp_path, half_set
 
 
 def test_the_training_summary_counts_epochs_and_steps_in_words():
-    from cryostar_boltz.protocols.protocol_train import _counted
-    assert (_counted("1", "epoch"), _counted("12", "step")) == ("1 epoch", "12 steps")
-    assert _counted("3.0", "epoch") == "3 epochs"        # a float in the table
-    assert _counted("", "step") == " steps"              # an empty field as it is
+    from cryostar_boltz.protocols.jobs import counted_field
+    assert (counted_field("1", "epoch"), counted_field("12", "step")) == \
+        ("1 epoch", "12 steps")
+    assert counted_field("3.0", "epoch") == "3 epochs"   # a float in the table
+    assert counted_field("", "step") == " steps"         # an empty field as it is
