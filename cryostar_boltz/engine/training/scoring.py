@@ -30,14 +30,9 @@ from ..pseudoatoms import RESIDUE_SIGMA
 from .derived import band_box
 
 
-def scoring_box(D, apix, low_pass):
-    """The box (px) the pose contrast is measured on: :func:`.derived.band_box`."""
-    return band_box(D, apix, low_pass)
-
-
 class PoseScorer:
     """Image losses of decoded structures at several orientations, on the
-    Fourier-cropped box of :func:`scoring_box`.
+    Fourier-cropped box of :func:`.derived.band_box`.
 
     ``D``, ``apix``: the training box (px) and pixel (Angstrom);
     ``low_pass``: the training low-pass (Angstrom); ``mask_radius``: the
@@ -47,7 +42,7 @@ class PoseScorer:
 
     def __init__(self, D, apix, low_pass, mask_radius, device=None,
                  sigma=RESIDUE_SIGMA):
-        self.D, self.box = int(D), scoring_box(D, apix, low_pass)
+        self.D, self.box = int(D), band_box(D, apix, low_pass)
         self.apix = apix * self.D / self.box
         self.sigma = float(sigma)
         self.mask = imaging.circular_mask(self.box, mask_radius, device=device)
@@ -57,8 +52,7 @@ class PoseScorer:
 
     def observed(self, images):
         """Low-passed images (B, D, D) -> the same on the cropped box (B, box, box)."""
-        spectrum = crop_spectrum(torch.fft.rfft2(images), self.box)
-        return torch.fft.irfft2(spectrum, s=(self.box, self.box))
+        return imaging.fourier_crop(images, self.box)
 
     @torch.no_grad()
     def losses(self, coords, amplitudes, rotations, shifts, filters, observed):

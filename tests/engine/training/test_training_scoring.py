@@ -9,7 +9,8 @@ from cryostar_boltz.engine import imaging
 from cryostar_boltz.engine.losses import correlation_loss
 from cryostar_boltz.engine.particles.stacks import fourier_crop
 from cryostar_boltz.engine.imaging import crop_spectrum
-from cryostar_boltz.engine.training.scoring import PoseScorer, scoring_box
+from cryostar_boltz.engine.training.derived import band_box
+from cryostar_boltz.engine.training.scoring import PoseScorer
 
 D, APIX, LOW_PASS = 48, 1.45, 3.5 * 1.45
 
@@ -21,10 +22,10 @@ D, APIX, LOW_PASS = 48, 1.45, 3.5 * 1.45
     (64, 1.0, 16.0, 10),     # exactly 8 px of band -> the next even size
 ])
 def test_scoring_box_is_the_smallest_that_holds_the_band(D, apix, low_pass, box):
-    assert scoring_box(D, apix, low_pass) == box
+    assert band_box(D, apix, low_pass) == box
     # the cropped box's Nyquist frequency lies beyond the low-pass
     assert box == D or box / (2.0 * D * apix) > 1.0 / low_pass
-    assert box == D or scoring_box(D, apix, low_pass) % 2 == 0
+    assert box == D or band_box(D, apix, low_pass) % 2 == 0
 
 
 def test_crop_spectrum_is_a_fourier_crop():
