@@ -8,7 +8,7 @@ N, BOX, APIX = 64, 32, 3.2
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory, adk_dir):
     from cryostar_boltz.engine.simulate import simulate_dataset
-    out = tmp_path_factory.mktemp("tiny_sim")
+    out = tmp_path_factory.mktemp("session-tiny_sim")
     return simulate_dataset([adk_dir / "adk_closed.pdb", adk_dir / "adk_open.pdb"],
                             out, N, BOX, APIX, snr=1.0, seed=3)
 
@@ -43,7 +43,7 @@ def tiny_run(tiny_dataset, tmp_path_factory):
 
     from cryostar_boltz.engine.cli import main
     torch.set_num_threads(1)
-    run = tmp_path_factory.mktemp("tiny_runs") / "grbm30"
+    run = tmp_path_factory.mktemp("session-tiny_runs") / "grbm30"
     argv = ["train", "--out", str(run), "--prior", "grbm",
             "--prior-option", "hidden_units=30", "--prior-option", "num_chains=16",
             *_train_options(tiny_dataset)]

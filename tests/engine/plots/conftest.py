@@ -38,7 +38,7 @@ def run(tmp_path_factory, adk_dir):
     from cryostar_boltz.engine.simulate import simulate_dataset
     from cryostar_boltz.engine.training.stage1 import run_training
     torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("plots")
+    root = tmp_path_factory.mktemp("session-plots")
     data = simulate_dataset([adk_dir / "adk_closed.pdb", adk_dir / "adk_open.pdb"],
                             root / "sim", 200, BOX, APIX, snr=1.0, seed=3)
     cfg = TrainConfig(particles=str(data.star), reference=str(data.reference),
@@ -69,7 +69,7 @@ def pictures(run):
 def map_files(tmp_path_factory):
     """Three 16^3 maps of a Gaussian blob moving along x."""
     import mrcfile
-    root = tmp_path_factory.mktemp("maps")
+    root = tmp_path_factory.mktemp("session-maps")
     grid = np.indices((16, 16, 16)).astype(np.float32) - 7.5
     paths = []
     for k in range(3):
