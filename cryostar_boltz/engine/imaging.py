@@ -19,10 +19,12 @@ import torch.nn.functional as F
 
 from . import CTF_COLUMNS
 
-#: Exponents below this are clamped: exp(-80) is 1.8e-35, still a normal
-#: float32, and clamping avoids the slow paths of exp for huge arguments
-#: and denormal results (5-10x slower on CPU).
-_MIN_EXPONENT = -80.0
+#: Exponents below this are clamped: clamping avoids the slow paths of exp
+#: for huge arguments and denormal floats, on which a CPU computes 5-10x
+#: slower. exp(-35) is 6.3e-16, so the product of an x and a y factor and
+#: a weight above 1e-7 (the dense image's matrix product) is still a normal
+#: float32, and a clamped tail adds nothing a float32 sum of 1 can hold.
+_MIN_EXPONENT = -35.0
 #: Elements of a batch-by-depth sampling grid ``project_volume`` builds at once.
 _VOLUME_SAMPLES_PER_CHUNK = 1 << 22
 #: Elements of the (atoms, D*D) slab ``render_volume`` builds at once.
