@@ -5,12 +5,10 @@ A refinement of a flexible particle leaves some particles with wrong poses
 (junk, false picks): no structure fits them, and their gradients bend the
 decoder and the encoder towards them. During a few *screening epochs* (the
 first, and the one at :data:`SCREEN_AT` of the run) each step also projects
-the particles' decoded structures, without gradient, on the per-particle
-scoring pass's coarse model (:class:`.scoring.PoseScorer`: one Gaussian
-per residue on the box Fourier-cropped to the low-pass band), with their
-own poses and at :data:`SCREEN_POSES` uniformly random orientations; a
-particle's *pose contrast* is its coarse image loss with its own pose
-minus the mean at the random ones (``particle_scores``: about 0 for junk, clearly negative for a good
+the particles' decoded structures, without gradient, at
+:data:`SCREEN_POSES` uniformly random orientations; a particle's *pose
+contrast* is its image loss with its own pose minus the mean at the random
+ones (``particle_scores``: about 0 for junk, clearly negative for a good
 particle, and, unlike the loss itself, nearly blind to how far the
 particle's conformation is from what the decoder has learnt). After each
 screening epoch, a particle whose contrast lies more than ``--outlier-z``
@@ -35,7 +33,7 @@ from ..particle_scores import robust_z
 SCREEN_AT = (0.0, 0.25)
 #: Random orientations per particle in a screening step (ROC AUC of the
 #: contrast against junk with the reference structure: 1: 0.92, 2: 0.95,
-#: 4: 0.96); each costs one coarse projection without gradient.
+#: 4: 0.96); each costs one forward projection without gradient.
 SCREEN_POSES = 2
 
 

@@ -387,13 +387,12 @@ class Stage1Trainer(EpochTrainer):
         decoder_input = self.prior.decoder_input(z, extra, training=True)
         image, coords = self.image_loss(idx, images, decoder_input)
         if self.screen.scoring(self.epoch):
-            # the pose contrast: the same structures, coarse, with their own
-            # pose and at random orientations
-            t = torch.as_tensor(idx, device=self.device)
-            rotations = torch.stack([self.rotations[t]] + self.screen.rotations(
-                len(idx), step, self.device))
-            coarse = self.coarse_losses(idx, images, coords.detach(), rotations)
-            own, random = coarse[:, 0], coarse[:, 1:]
+            # the same structures at random orientations: the pose contrast
+            with torch.no_grad():
+                rotations = self.screen.rotations(len(idx), step, self.device)
+                random = self.projection_losses(idx, images, coords.detach(),
+                                                rotations, own=False)
+            own = image.detach()
             if self.focus is None:
                 self.screen.record(idx, own, random)
             else:  # the particles left out of the image loss are not judged
@@ -416,20 +415,25 @@ class Stage1Trainer(EpochTrainer):
         coords = self.vae.ref_coords + displacement.float()
         return self.projection_losses(idx, images, coords), coords
 
-    def projection_losses(self, idx, images, coords):
-        """(B,) image losses of the particles ``idx`` (their ``images``)
-        against the structures ``coords`` (B, N, 3) projected with their
-        poses, origins, CTF, low-pass and mask."""
+    def projection_losses(self, idx, images, coords, rotations=(), own=True):
+        """Image losses of the particles ``idx`` (their ``images``) against
+        the structures ``coords`` (B, N, 3) projected with their own
+        rotations (unless not ``own``) and then with each of ``rotations``
+        (a sequence of (B, 3, 3)), with the particles' origins, CTF,
+        low-pass and mask: (B,) for one projection, else (B, k)."""
         t = torch.as_tensor(idx, device=self.device)
         ctf = self.targets.filters(t)
         observed = self.targets.observed(t, images)
         mask = self.mask if self.focus is None else self.focus.particle_weights(
             idx, self.rotations[t], self.shifts[t])
-        proj = imaging.project_gaussians(self.vae.render_coords(coords),
-                                         self.vae.render_amplitudes, self.rotations[t],
-                                         self.D, self.apix, sigma=self.vae.sigma,
-                                         shifts=self.shifts[t])
-        return correlation_loss(imaging.apply_ctf(proj, ctf), observed, mask)
+        points = self.vae.render_coords(coords)
+        losses = []
+        for rotation in ((self.rotations[t],) if own else ()) + tuple(rotations):
+            proj = imaging.project_gaussians(points, self.vae.render_amplitudes,
+                                             rotation, self.D, self.apix,
+                                             sigma=self.vae.sigma, shifts=self.shifts[t])
+            losses.append(correlation_loss(imaging.apply_ctf(proj, ctf), observed, mask))
+        return torch.stack(losses, 1) if len(losses) > 1 else losses[0]
 
     def kl_terms(self, mu, logvar, extra):
         """Per-particle KL (B,): free bits over the global batch for the
@@ -581,24 +585,15 @@ class Stage1Trainer(EpochTrainer):
                       for _ in range(RANDOM_POSES)]), dtype=torch.float32,
             device=self.device)
         loss, coords = self.image_loss(idx, images, decoder_input)
-        coarse = self.coarse_losses(idx, images, coords,
-                                    torch.cat([self.rotations[t][None], rotations]))
-        return torch.cat([loss[:, None], coarse], 1).float().cpu().numpy()
-
-    @torch.no_grad()
-    def coarse_losses(self, idx, images, coords, rotations):
-        """(B, R) image losses of the particles ``idx`` (their ``images``)
-        against the structures ``coords`` (B, N, 3) at the R orientations
-        ``rotations`` (R, B, 3, 3), with the particles' origins, CTF and
-        low-pass, on the pose contrast's coarse model
-        (:class:`.scoring.PoseScorer`: residues on the band's box)."""
         if self.pose_scorer is None:
             self.pose_scorer = PoseScorer(self.D, self.apix, self.cfg.low_pass,
                                           self.cfg.mask_radius, self.device)
-        scorer, t = self.pose_scorer, torch.as_tensor(idx, device=self.device)
-        return scorer.losses(coords, self.vae.amplitudes, rotations, self.shifts[t],
-                             self.targets.filters(t),
-                             scorer.observed(self.targets.observed(t, images)))
+        scorer = self.pose_scorer
+        coarse = scorer.losses(coords, self.vae.amplitudes,
+                               torch.cat([self.rotations[t][None], rotations]),
+                               self.shifts[t], self.targets.filters(t),
+                               scorer.observed(self.targets.observed(t, images)))
+        return torch.cat([loss[:, None], coarse], 1).float().cpu().numpy()
 
     def fit_prior(self, z, logvar):
         """Fit the prior to the frozen posteriors of all particles (its KL's
