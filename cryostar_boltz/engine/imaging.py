@@ -25,6 +25,10 @@ from . import CTF_COLUMNS
 #: a weight above 1e-7 (the dense image's matrix product) is still a normal
 #: float32, and a clamped tail adds nothing a float32 sum of 1 can hold.
 _MIN_EXPONENT = -35.0
+#: The clamp of a map's three voxel factors (``render_volume``, which
+#: renders reference maps, not training images): a product of three
+#: factors at -35 would be denormal, at -80 it rounds to zero.
+_MIN_VOLUME_EXPONENT = -80.0
 #: Elements of a batch-by-depth sampling grid ``project_volume`` builds at once.
 _VOLUME_SAMPLES_PER_CHUNK = 1 << 22
 #: Elements of the (atoms, D*D) slab ``render_volume`` builds at once.
@@ -338,7 +342,7 @@ def render_volume(coords, amplitudes, D, apix, sigma=2.0):
         inv_two_var = inv_two_var[:, None, None]      # (N, 1, 1)
     pixels = pixel_coordinates(D, apix, coords.device, coords.dtype)
     exponent = (pixels - coords.unsqueeze(-1)).square() * -inv_two_var
-    factors = exponent.clamp(min=_MIN_EXPONENT).exp()  # (N, 3, D)
+    factors = exponent.clamp(min=_MIN_VOLUME_EXPONENT).exp()  # (N, 3, D)
     gx, gy, gz = factors.unbind(1)                    # (N, D) each
     gz = gz * (_as_like(amplitudes, coords) * norm ** 1.5).unsqueeze(-1)
     volume = torch.zeros(D * D, D, dtype=coords.dtype, device=coords.device)
