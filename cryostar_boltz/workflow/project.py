@@ -55,6 +55,18 @@ def configure(scipion=None):
                          % ", ".join(missing))
 
 
+def check_display():
+    """ValueError, in one line, when no graphical display answers: the
+    project window (Tk) needs one."""
+    import tkinter
+    try:
+        root = tkinter.Tk()
+    except tkinter.TclError as err:
+        raise ValueError("no display for the project window (%s): run this in a "
+                         "graphical session, or over ssh -X" % err) from None
+    root.destroy()
+
+
 def open_project(name, scipion=None, show=True, log=print):
     """Open project ``name`` in a ``ProjectWindow``; its main loop runs
     until the window is closed when ``show``. Returns the window.
@@ -68,6 +80,7 @@ def open_project(name, scipion=None, show=True, log=print):
         raise ValueError("no Scipion project %r in %s (projects there: %s)"
                          % (name, os.environ["SCIPION_USER_DATA"],
                             ", ".join(names) or "none"))
+    check_display()
     import pyworkflow.gui.project  # noqa: F401  (the GUI's import order)
     from pyworkflow.gui.project import ProjectWindow
     window = ProjectWindow(manager.getProjectPath(name))

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from ..layout import LATENT_CORR, PC1_RMSD
+from ..training.derived import counted
 
 from .figure import PlotError, new_figure, save_if, smooth
 from .pictures import RunPictures
@@ -74,9 +75,11 @@ def training_figure(metrics, title="Training"):
     for ax in axes[used + 1:]:
         ax.set_visible(False)
     skipped = int(np.nansum(metrics.get("skipped", [0])))
-    fig.suptitle("%s: %d steps, %d epochs%s" % (
-        title, len(step), int(np.nanmax(epoch)) if len(epoch) else 0,
-        ", %d batches skipped (non-finite)" % skipped if skipped else ""))
+    fig.suptitle("%s: %s, %s%s" % (
+        title, counted(len(step), "step"),
+        counted(int(np.nanmax(epoch)) if len(epoch) else 0, "epoch"),
+        ", %d %s skipped (non-finite)" % (skipped, "batch" if skipped == 1 else "batches")
+        if skipped else ""))
     return fig
 
 

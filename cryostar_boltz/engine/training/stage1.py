@@ -40,7 +40,7 @@ from ..structure.selection import describe_residues, select_residues
 from .config import TrainConfig, input_path
 from .convergence import ConvergenceTracker, reading
 from .data import LossTargets, TrainingData
-from .derived import DataFacts, band_pixels, describe, resolve, restate_length
+from .derived import DataFacts, band_pixels, counted, describe, resolve, restate_length
 from .encoder_input import EncoderInput
 from .pose_screen import PoseScreen
 from .loop import EpochTrainer, NonFiniteLoss, adamw, diverged, save_torch
@@ -326,9 +326,9 @@ class Stage1Trainer(EpochTrainer):
         self.optimizer = adamw(groups, self.device, lr=cfg.lr,
                                weight_decay=cfg.weight_decay)
         counts = self.restraints.counts()
-        self.log("reference %s: %d residues, %d chains; restraints %s"
-                 % (cfg.reference, placed.n, len(np.unique(placed.chain_index)),
-                    counts))
+        self.log("reference %s: %s, %s; restraints %s"
+                 % (cfg.reference, counted(placed.n, "residue"),
+                    counted(len(np.unique(placed.chain_index)), "chain"), counts))
         self.log("rendering: %d Gaussians (%s) of width %.2f A"
                  % (len(self.vae.render_amplitudes), cfg.pseudo_atoms, self.sigma))
 
