@@ -53,8 +53,9 @@ Examples:
 from .. import options as opt_type
 from ..structure.formats import FORMAT_CHOICES
 from ..training.halfsets import half_finished
-from ..training.config import (ENCODER_INPUTS, LR_SCHEDULES, MOTIONS, PSEUDO_ATOM_MODES,
-                               RESUME_OPTIONS, TrainConfig, config_from_args)
+from ..training.config import (ENCODER_INPUTS, LR_SCHEDULES, MOTIONS, PRIOR_NAMES,
+                               PSEUDO_ATOM_MODES, RESUME_OPTIONS, TrainConfig,
+                               config_from_args)
 from ..training.derived import PRESETS, PUBLISHED, RULES
 
 _DEFAULTS = TrainConfig()
@@ -162,7 +163,7 @@ def add_args(parser):
                        default=d.encoder_hidden, metavar="W1,W2,...",
                        help="the encoder's hidden-layer widths (default %s, the "
                        "published)" % ",".join(map(str, d.encoder_hidden)))
-    model.add_argument("--prior", default=d.prior,
+    model.add_argument("--prior", default=d.prior, choices=PRIOR_NAMES,
                        help="latent prior: gaussian, gmm, grbm, rbm or ebm")
     model.add_argument("--prior-lr", type=opt_type.positive_float, default=None,
                        help="learning rate of the prior's parameters "

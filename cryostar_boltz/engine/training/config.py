@@ -42,6 +42,8 @@ LR_SCHEDULES = ("constant", "cosine")
 #: turned and centred by its pose, or the image as recorded (the published
 #: method's).
 ENCODER_INPUTS = ("aligned", "raw")
+#: The latent priors (``priors.PRIORS``, named here without importing torch).
+PRIOR_NAMES = ("gaussian", "gmm", "grbm", "rbm", "ebm")
 #: How the stage-1 decoder moves the reference: a free displacement per
 #: residue, or one rigid transform per domain (``domain_decoder``).
 MOTIONS = ("free", "domains")
@@ -347,7 +349,7 @@ class TrainConfig(LoopOptions):
                                     for v in self.decoder_hidden)
         for name, choices in (("pseudo_atoms", PSEUDO_ATOM_MODES),
                               ("lr_schedule", LR_SCHEDULES), ("preset", PRESETS),
-                              ("encoder_input", ENCODER_INPUTS)):
+                              ("encoder_input", ENCODER_INPUTS), ("prior", PRIOR_NAMES)):
             if getattr(self, name) is not None or name == "preset":
                 one_of(label(name), getattr(self, name), choices)
         if self.derived is not None and not isinstance(self.derived, dict):

@@ -290,6 +290,7 @@ def test_option_errors_are_one_line_before_torch(tmp_path):
             "r = main(sys.argv[1:]); "
             "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(r)")
     for argv in (["train", "--out", str(tmp_path / "r"), "--epochs", "0"],
+                 ["train", "--out", str(tmp_path / "r"), "--prior", "bogus"],
                  ["train", "--out", str(tmp_path / "r"), "--particles",
                   str(tmp_path / "x.star"), "--reference", str(tmp_path / "x.pdb")],
                  ["sample-prior", "--run", str(tmp_path / "nowhere"), "--out",
@@ -300,6 +301,8 @@ def test_option_errors_are_one_line_before_torch(tmp_path):
                               text=True)
         assert done.returncode in (1, 2), done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        if "--prior" in argv:
+            assert "argument --prior: invalid choice: 'bogus'" in done.stderr
     assert list(tmp_path.iterdir()) == []
 
 

@@ -165,3 +165,9 @@ def test_prior_option_values_are_checked_before_the_prior_is_built(name, options
     with pytest.raises(ValueError) as err:
         build_prior(name, 4, **options)
     assert words in str(err.value)
+
+
+def test_the_command_line_and_the_scipion_form_name_every_prior():
+    from cryostar_boltz import constants
+    from cryostar_boltz.engine.training.config import PRIOR_NAMES
+    assert PRIOR_NAMES == tuple(PRIORS) == tuple(constants.PRIORS)
