@@ -25,6 +25,7 @@ Examples:
     cryostar-boltz demo
     cryostar-boltz demo --out /data/demo --epochs 30
 """
+import json
 import os
 import time
 from pathlib import Path
@@ -54,6 +55,9 @@ def run_demo(out="cryostar_boltz_demo", n_particles=1500, epochs=15,
     from .. import program
     from ..engine.resources import adk_dir
     data = out / "data"
+    kept = kept_particles(data, n_particles)
+    if kept:
+        log(kept)
     if not (data / "particles.star").exists():
         log("simulating %d adenylate-kinase particles (closed 60%%, open 40%%)"
             % n_particles)
@@ -266,14 +270,35 @@ def _free_project_name(names, base):
     return "%s_%d" % (base, k)
 
 
+def kept_particles(data, n_particles):
+    """The line that says a continued demo keeps the particles it simulated
+    in ``data`` when ``n_particles`` asks for another number; None when
+    nothing was simulated there yet or the numbers agree."""
+    record = Path(data) / "run.json"
+    if not (Path(data) / "particles.star").exists() or not record.exists():
+        return None
+    try:
+        simulated = int(json.loads(record.read_text())["request"]["n_particles"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if simulated == int(n_particles):
+        return None
+    return ("keeping the %d particles already simulated in %s: -n %d applies to a "
+            "new --out" % (simulated, data, n_particles))
+
+
 # ------------------------------------------------------------ command line
 
 def add_args(parser):
     parser.add_argument("-o", "--out", default="cryostar_boltz_demo",
                         help="output folder (default %(default)s)")
-    parser.add_argument("-n", "--n-particles", type=int, default=1500)
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("-n", "--n-particles", type=int, default=1500,
+                        help="particles to simulate (default %(default)s); a "
+                        "continued --out keeps those it has")
+    parser.add_argument("--epochs", type=int, default=15,
+                        help="training epochs (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="CPU threads of each step (default %(default)s)")
     parser.add_argument("--debug", action="store_true")
 
 

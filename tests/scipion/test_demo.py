@@ -133,3 +133,20 @@ def test_demo_runs_every_protocol_and_continues_after_a_kill(tmp_path):
     # the one command that opens the project, as the last line
     command = open_command("cryostar_boltz_demo", headless.configured_root())
     assert lines[-1].strip() == command == made["open"]
+
+
+def test_a_continued_demo_says_it_keeps_the_particles_it_has(tmp_path):
+    """The example: ``-n 200`` on a demo folder of 300 particles was
+    ignored without a word."""
+    import json
+
+    from cryostar_boltz.workflow.demo import kept_particles
+    data = tmp_path / "data"
+    assert kept_particles(data, 200) is None            # nothing simulated yet
+    data.mkdir()
+    (data / "particles.star").write_text("data_\n")
+    (data / "run.json").write_text(json.dumps({"request": {"n_particles": 300}}))
+    assert kept_particles(data, 300) is None
+    assert kept_particles(data, 200) == (
+        "keeping the 300 particles already simulated in %s: -n 200 applies to a "
+        "new --out" % data)
