@@ -25,7 +25,6 @@ Examples:
     cryostar-boltz demo
     cryostar-boltz demo --out /data/demo --epochs 30
 """
-import json
 import os
 import time
 from pathlib import Path
@@ -55,10 +54,11 @@ def run_demo(out="cryostar_boltz_demo", n_particles=1500, epochs=15,
     from .. import program
     from ..engine.resources import adk_dir
     data = out / "data"
-    kept = kept_particles(data, n_particles)
-    if kept:
-        log(kept)
-    if not (data / "particles.star").exists():
+    if (data / "particles.star").exists():
+        kept = kept_particles(data, n_particles)
+        if kept:
+            log(kept)
+    else:
         log("simulating %d adenylate-kinase particles (closed 60%%, open 40%%)"
             % n_particles)
         program.run("simulate", [
@@ -271,14 +271,12 @@ def _free_project_name(names, base):
 
 
 def kept_particles(data, n_particles):
-    """The line that says a continued demo keeps the particles it simulated
-    in ``data`` when ``n_particles`` asks for another number; None when
-    nothing was simulated there yet or the numbers agree."""
-    record = Path(data) / "run.json"
-    if not (Path(data) / "particles.star").exists() or not record.exists():
-        return None
+    """The line that says a continued demo keeps the particles simulated in
+    ``data`` (its ``simulate`` record) when ``n_particles`` asks for another
+    number; None when the numbers agree or no record says."""
+    from ..engine.outputs import read_record
     try:
-        simulated = int(json.loads(record.read_text())["request"]["n_particles"])
+        simulated = int((read_record(data) or {})["request"]["n_particles"])
     except (ValueError, KeyError, TypeError):
         return None
     if simulated == int(n_particles):

@@ -142,9 +142,8 @@ def test_a_continued_demo_says_it_keeps_the_particles_it_has(tmp_path):
 
     from cryostar_boltz.workflow.demo import kept_particles
     data = tmp_path / "data"
-    assert kept_particles(data, 200) is None            # nothing simulated yet
     data.mkdir()
-    (data / "particles.star").write_text("data_\n")
+    assert kept_particles(data, 200) is None            # no record says
     (data / "run.json").write_text(json.dumps({"request": {"n_particles": 300}}))
     assert kept_particles(data, 300) is None
     assert kept_particles(data, 200) == (
