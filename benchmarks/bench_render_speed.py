@@ -14,14 +14,17 @@ warm-up steps, for:
   and open, rotated, around a common centre) cut at 700 residues.
 
 Columns: the old implementation (every Gaussian on every pixel: three
-(D x N) @ (N x D) products per step) and the new one (what
-``project_gaussians`` does now: each Gaussian on its K x K patch of nearest
-pixels where that is cheaper) side by side; the new kernel's arithmetic
-bound (its multiply-adds per particle over the single-thread float32
-matmul peak measured at the start) and how close the new one comes to it;
-and how far the new images and coordinate gradients are from the old ones
-(max |difference| over the largest value). Old and new steps alternate,
-so a change in the machine's load hits both.
+(D x N) @ (N x D) products per step) and the new one (what stage 1's
+projection does now: each Gaussian cut at
+``imaging.TRAINING_TRUNCATION_SIGMAS`` widths, on its K x K patch of
+nearest pixels where that is cheaper) side by side; the new kernel's
+arithmetic bound (its multiply-adds per particle over the single-thread
+float32 matmul peak measured at the start) and how close the new one
+comes to it; and how far the new images and coordinate gradients are from
+the old ones within the band the image loss compares (3.5 pixels: images
+and loss gradients low-passed there; max |difference| over the largest
+value). Old and new steps alternate, so a change in the machine's load
+hits both.
 
     python benchmarks/bench_render_speed.py [--threads 1] [--repeats 7]
 """
@@ -91,11 +94,6 @@ def matmul_peak_gflops(repeats=5, n=1024):
     return 2.0 * n ** 3 / np.median(times) / 1e9
 
 
-def dense_only(sigma, apix, D):
-    """``imaging._window_size`` stand-in that always picks the dense product."""
-    return None
-
-
 class Renderer:
     """One training-like step of ``project_gaussians`` on fixed inputs."""
 
@@ -109,23 +107,31 @@ class Renderer:
             euler_to_matrix(rng.uniform([-180, 0, -180], [180, 180, 180], (batch, 3))),
             dtype=torch.float32)
         self.shifts = torch.as_tensor(rng.normal(0.0, 2.0, (batch, 2)), dtype=torch.float32)
-        self.weights = torch.randn(batch, D, D, generator=torch.Generator().manual_seed(seed))
+        # a loss gradient within the compared band, as stage 1's
+        self.weights = self.band_limited(
+            torch.randn(batch, D, D, generator=torch.Generator().manual_seed(seed)))
 
     def step(self, dense):
-        """(CPU seconds, image, coordinate gradient) of one forward and backward."""
-        chooser = imaging._window_size
-        if dense:
-            imaging._window_size = dense_only
-        try:
-            leaf = self.coords.clone().requires_grad_()
-            start = time.process_time()
-            image = imaging.project_gaussians(leaf, self.amplitudes, self.rotations, self.D,
-                                              self.apix, sigma=self.sigma, shifts=self.shifts)
-            (image * self.weights).sum().backward()
-            seconds = time.process_time() - start
-        finally:
-            imaging._window_size = chooser
+        """(CPU seconds, image, coordinate gradient) of one forward and
+        backward: every Gaussian on every pixel (``dense``), or cut as stage
+        1 cuts them (``imaging.TRAINING_TRUNCATION_SIGMAS``)."""
+        truncate = False if dense else imaging.TRAINING_TRUNCATION_SIGMAS
+        leaf = self.coords.clone().requires_grad_()
+        start = time.process_time()
+        image = imaging.project_gaussians(leaf, self.amplitudes, self.rotations, self.D,
+                                          self.apix, sigma=self.sigma, shifts=self.shifts,
+                                          truncate=truncate)
+        (image * self.weights).sum().backward()
+        seconds = time.process_time() - start
         return seconds, image.detach(), leaf.grad
+
+    def band_limited(self, image):
+        """``image`` (B, D, D) within the band stage 1's image loss compares
+        (3.5 pixels, the default low-pass)."""
+        k = np.hypot(*np.meshgrid(np.fft.fftfreq(self.D), np.fft.rfftfreq(self.D),
+                                  indexing="ij"))
+        band = torch.as_tensor(k <= 1 / 3.5, dtype=image.dtype)
+        return torch.fft.irfft2(torch.fft.rfft2(image) * band, s=(self.D, self.D))
 
 
 def multiply_adds(n, D, K):
@@ -140,7 +146,8 @@ def multiply_adds(n, D, K):
 
 def measure(name, renderer, repeats, batch, peak):
     n = renderer.amplitudes.shape[0]
-    K = imaging._window_size(renderer.sigma, renderer.apix, renderer.D)
+    K = imaging._window_size(renderer.sigma, renderer.apix, renderer.D,
+                             imaging.TRAINING_TRUNCATION_SIGMAS)
     times = {True: [], False: []}
     for i in range(repeats + 2):
         for dense in (True, False):
@@ -151,6 +158,7 @@ def measure(name, renderer, repeats, batch, peak):
     _, new_image, new_grad = renderer.step(False)
     old, new = (batch / np.median(times[d]) for d in (True, False))
     bound = peak * 1e9 / multiply_adds(n, renderer.D, K)
+    old_image, new_image = renderer.band_limited(old_image), renderer.band_limited(new_image)
     image_diff = float((new_image - old_image).abs().max() / old_image.abs().max())
     grad_diff = float((new_grad - old_grad).abs().max() / old_grad.abs().max())
     kernel = "dense" if K is None else "patch %dx%d" % (K, K)

@@ -74,14 +74,15 @@ def project_gaussians(coords, amplitudes, rotations, D, apix, sigma=2.0,
 
     A 3D Gaussian projects to a 2D Gaussian, which is a product of an x and
     a y factor, without any voxel grid. On the CPU each Gaussian is cut at
-    ``TRUNCATION_SIGMAS`` widths along x and y (it then touches a (K, K)
-    patch of pixels, K = 7 for an atom at 1.45 A per pixel): values and
-    gradients match the untruncated sum within about 1e-4 of their largest
-    magnitude, at several times its speed for atoms. Elsewhere, and when the
-    patch would span more than half the box, the image is the exact batched
-    matrix product of the (B, N, D) factors. ``truncate=False`` always
-    takes the exact product (the cheaper for a forward pass of few, wide
-    Gaussians on a small box).
+    ``truncate`` widths along x and y (``True``: ``TRUNCATION_SIGMAS``, 4.5)
+    and then touches a (K, K) patch of pixels (K = 7 for an atom at 1.45 A
+    per pixel at 4.5 widths, 5 at ``TRAINING_TRUNCATION_SIGMAS``): at 4.5
+    widths values and gradients match the untruncated sum within about 1e-4
+    of their largest magnitude, at several times its speed for atoms.
+    Elsewhere, and when the patch would span more than a fifth of the box,
+    the image is the exact batched matrix product of the (B, N, D) factors.
+    ``truncate=False`` always takes the exact product (the cheaper for a
+    forward pass of few, wide Gaussians on a small box).
     """
     if coords.shape[-1] != 3 or coords.dim() not in (2, 3):
         raise ValueError(f"coords must be (N, 3) or (B, N, 3), got {tuple(coords.shape)}")
@@ -102,7 +103,8 @@ def project_gaussians(coords, amplitudes, rotations, D, apix, sigma=2.0,
         if inv_two_var.dim():
             inv_two_var = inv_two_var.unsqueeze(-1)   # (N, 1)
         weight = _as_like(amplitudes, coords) * norm  # (N,) or (B, N)
-        window = (_window_size(sigma, apix, D)
+        widths = TRUNCATION_SIGMAS if truncate is True else float(truncate)
+        window = (_window_size(sigma, apix, D, widths)
                   if truncate and coords.device.type == "cpu" else None)
         if window is None:
             pixels = pixel_coordinates(D, apix, coords.device, coords.dtype)
@@ -175,6 +177,15 @@ class _SeparableGaussianImage(torch.autograd.Function):
 #: and y: no value above exp(-4.5^2 / 2) = 4e-5 of the Gaussian's peak is
 #: dropped.
 TRUNCATION_SIGMAS = 4.5
+#: The cut the training model's projections take (stage 1's image loss,
+#: its pose screening and scoring pass): 3 widths, K = 5 for an atom at
+#: 1.45 A per pixel. Within the 5 A band the image loss compares, the
+#: images stay within 2e-3 of the untruncated ones' largest value and the
+#: coordinate gradients within 1e-2 (relative norm), far below the noise
+#: of a particle image, for 0.6 times the time of 4.5 widths (K = 7)
+#: (``benchmarks/bench_render_speed.py``). Simulated particles keep
+#: ``TRUNCATION_SIGMAS``.
+TRAINING_TRUNCATION_SIGMAS = 3.0
 #: Particles whose patches ``_TruncatedGaussianImage`` handles at once: the
 #: temporaries of a chunk (a few MB) stay in cache and are reused by the
 #: allocator instead of being mapped and faulted in anew at every step.
@@ -184,16 +195,16 @@ _PATCH_ELEMENTS_PER_CHUNK = 1 << 19
 _PATCH_COST = 25
 
 
-def _window_size(sigma, apix, D):
+def _window_size(sigma, apix, D, widths=TRUNCATION_SIGMAS):
     """K, the pixels per side of the patch of nearest pixels that holds
-    every pixel within ``TRUNCATION_SIGMAS`` widths of a Gaussian's centre
+    every pixel within ``widths`` widths of a Gaussian's centre
     (all those within K/2 pixels), or None when the dense product is the
     cheaper. On one CPU core a patch pixel costs about 25 times a pixel of
     the dense (D, D) product (``benchmarks/bench_render_speed.py``), so
-    patches are used up to K = D / 5: at 1.45 A per pixel, for atoms
-    (K = 7) from 35 px, for 2 A residues (K = 13) from 65 px."""
+    patches are used up to K = D / 5: at 1.45 A per pixel and 4.5 widths,
+    for atoms (K = 7) from 35 px, for 2 A residues (K = 13) from 65 px."""
     widest = float(sigma.detach().max()) if isinstance(sigma, torch.Tensor) else float(sigma)
-    reach = TRUNCATION_SIGMAS * widest / apix
+    reach = widths * widest / apix
     window = int(math.floor(2.0 * reach)) + 1
     return window if _PATCH_COST * window * window <= D * D else None
 

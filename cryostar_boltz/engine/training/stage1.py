@@ -431,7 +431,8 @@ class Stage1Trainer(EpochTrainer):
         for rotation in ((self.rotations[t],) if own else ()) + tuple(rotations):
             proj = imaging.project_gaussians(points, self.vae.render_amplitudes,
                                              rotation, self.D, self.apix,
-                                             sigma=self.vae.sigma, shifts=self.shifts[t])
+                                             sigma=self.vae.sigma, shifts=self.shifts[t],
+                                             truncate=imaging.TRAINING_TRUNCATION_SIGMAS)
             losses.append(correlation_loss(imaging.apply_ctf(proj, ctf), observed, mask))
         return torch.stack(losses, 1) if len(losses) > 1 else losses[0]
 
