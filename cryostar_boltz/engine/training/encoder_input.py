@@ -16,9 +16,16 @@ training low-pass, ``derived.band_box``): the encoder sees the band the
 image loss compares, with a first layer 2.6 times smaller at the default
 low-pass.
 """
+import numpy as np
 import torch
 
 from ..imaging import fourier_crop, in_plane_aligned
+
+#: Bytes the encoder's inputs of every particle may hold in memory
+#: (``EncoderInput``); above it they are computed per batch.
+INPUT_CACHE_BYTES = 512 * 1024 ** 2
+#: Particles whose inputs are computed at once when filling the cache.
+_CHUNK = 1024
 
 
 class EncoderInput:
@@ -29,14 +36,48 @@ class EncoderInput:
     D) to get the encoder's input (B, d, d), ``d = encoder.D`` (at most
     ``D``: the images are Fourier-cropped to it after the turn); pixels
     turned in from outside the box take ``encoder.input_mean``, the value
-    the encoder standardises to zero."""
+    the encoder standardises to zero.
 
-    def __init__(self, mode, rotations, shifts, apix, encoder):
+    A particle's input depends only on its image and pose, so with ``data``
+    (the run's ``TrainingData``) every particle's is computed once, at the
+    first call (after a checkpoint has restored ``input_mean``), a chunk at
+    a time with the same functions, and then read from memory: float32
+    (N, d, d), when it fits in ``budget`` bytes (:data:`INPUT_CACHE_BYTES`),
+    else per batch as without ``data``. On the adk path (d = 40) this saves
+    the turn and the crop, about 8 % of a training step's time, for 6.4 kB
+    per particle."""
+
+    def __init__(self, mode, rotations, shifts, apix, encoder, data=None, budget=None):
         self.mode = mode or "raw"
         self.rotations, self.shifts, self.apix = rotations, shifts, float(apix)
         self.encoder = encoder
+        self._data = data
+        self._budget = INPUT_CACHE_BYTES if budget is None else budget
+        self._cache = None
+
+    @property
+    def cached(self):
+        """Whether every particle's input is held in memory."""
+        return self._cache is not None
+
+    def _fill(self):
+        data, self._data = self._data, None   # tried once
+        d = self.encoder.D
+        if (self.mode == "raw" and d == data.D) or data.n * d * d * 4 > self._budget:
+            return   # raw images on the whole box: nothing to compute
+        chunks = [np.arange(lo, min(data.n, lo + _CHUNK)) for lo in range(0, data.n, _CHUNK)]
+        self._cache = torch.cat([self.compute(c, data.load_images(c)) for c in chunks])
 
     def __call__(self, idx, images):
+        if self._data is not None:
+            self._fill()
+        if self._cache is not None:
+            return self._cache[torch.as_tensor(idx, device=self._cache.device)]
+        return self.compute(idx, images)
+
+    def compute(self, idx, images):
+        """The encoder's input (B, d, d) of the particles ``idx`` from their
+        ``images`` (B, D, D), without the cache."""
         if self.mode != "raw":
             t = torch.as_tensor(idx, device=self.rotations.device)
             images = in_plane_aligned(images, self.rotations[t], self.shifts[t], self.apix,

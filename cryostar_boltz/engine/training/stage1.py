@@ -312,7 +312,7 @@ class Stage1Trainer(EpochTrainer):
             imaging.fourier_crop(torch.as_tensor(sample, dtype=torch.float32),
                                  self.vae.encoder.D))
         self.encoder_input = EncoderInput(cfg.encoder_input, self.rotations, self.shifts,
-                                          self.apix, self.vae.encoder)
+                                          self.apix, self.vae.encoder, data=self.data)
         self.screen = PoseScreen(self.particles.n, cfg.epochs, cfg.outlier_z, cfg.seed)
         network = [p for p in self.vae.parameters() if p.requires_grad]
         prior = [p for p in self.prior.parameters() if p.requires_grad]

@@ -41,6 +41,51 @@ def test_raw_input_and_runs_made_before_the_option_pass_the_images_unchanged():
         assert out is images
 
 
+class _Stack:
+    """The part of ``TrainingData`` the encoder's input cache reads."""
+
+    def __init__(self, images):
+        self.images, self.n, self.D = images, images.shape[0], images.shape[-1]
+        self.loads = 0
+
+    def load_images(self, idx):
+        self.loads += 1
+        return self.images[torch.as_tensor(idx)]
+
+
+@pytest.mark.parametrize("mode, box", [("aligned", 20), ("aligned", 32), ("raw", 20)])
+def test_cached_inputs_are_those_computed_per_batch(mode, box, monkeypatch):
+    from cryostar_boltz.engine.training import encoder_input
+    monkeypatch.setattr(encoder_input, "_CHUNK", 7)   # several chunks, the last partial
+    rotations, shifts = _poses(30, seed=4)
+    stack = _Stack(torch.randn(30, 32, 32, generator=torch.Generator().manual_seed(5)) + 1.0)
+    encoder = ImageEncoder(box)
+    encoder.set_input_scale(1.0, 1.0)
+    cached = EncoderInput(mode, rotations, shifts, 1.5, encoder, data=stack)
+    direct = EncoderInput(mode, rotations, shifts, 1.5, encoder)
+    for idx in ([3, 29, 0, 3], list(range(12, 24))):
+        got = cached(idx, stack.load_images(idx))
+        torch.testing.assert_close(got, direct(idx, stack.load_images(idx)), rtol=0, atol=1e-6)
+    assert cached.cached
+    assert got.shape == (12, box, box)
+
+
+def test_the_input_cache_keeps_to_its_budget_and_skips_raw_whole_box_images():
+    rotations, shifts = _poses(10, seed=6)
+    stack = _Stack(torch.randn(10, 16, 16))
+    over = EncoderInput("aligned", rotations, shifts, 1.5, ImageEncoder(16), data=stack,
+                        budget=10 * 16 * 16 * 4 - 1)
+    over([0, 1], stack.load_images([0, 1]))
+    assert not over.cached and stack.loads == 1
+    fits = EncoderInput("aligned", rotations, shifts, 1.5, ImageEncoder(16), data=stack,
+                        budget=10 * 16 * 16 * 4)
+    fits([0, 1], stack.load_images([0, 1]))
+    assert fits.cached
+    raw = EncoderInput("raw", rotations, shifts, 1.5, ImageEncoder(16), data=stack)
+    images = stack.load_images([2, 3])
+    assert raw([2, 3], images) is images and not raw.cached
+
+
 def test_a_particle_turned_in_plane_reaches_the_encoder_as_the_same_image():
     coords = torch.randn(30, 3, generator=torch.Generator().manual_seed(2)) * 6.0
     rotations, _ = _poses(1, seed=3)
