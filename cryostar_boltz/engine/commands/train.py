@@ -135,9 +135,11 @@ def add_args(parser):
                                 "(Angstrom), below the training box's width;"))
     data.add_argument("--mask-radius", type=opt_type.fraction, default=d.mask_radius,
                       help="loss mask radius, fraction of the half box; the "
-                      "circle must hold one resolution element of the low-pass")
+                      "circle must hold one resolution element of the low-pass "
+                      "(default %(default)s)")
     model = parser.add_argument_group("model and prior")
-    model.add_argument("--latent-dim", type=opt_type.positive_int, default=d.latent_dim)
+    model.add_argument("--latent-dim", type=opt_type.positive_int, default=d.latent_dim,
+                       help="dimensions of the latent code z (default %(default)s)")
     model.add_argument("--sigma", type=opt_type.positive_float, default=None,
                        help="Gaussian width (Angstrom) of each rendered point "
                        "(default: 2, a residue's; with --pseudo-atoms atoms an "
@@ -164,7 +166,8 @@ def add_args(parser):
                        help="the encoder's hidden-layer widths (default %s, the "
                        "published)" % ",".join(map(str, d.encoder_hidden)))
     model.add_argument("--prior", default=d.prior, choices=PRIOR_NAMES,
-                       help="latent prior: gaussian, gmm, grbm, rbm or ebm")
+                       help="latent prior: gaussian, gmm, grbm, rbm or ebm "
+                       "(default %(default)s)")
     model.add_argument("--prior-lr", type=opt_type.positive_float, default=None,
                        help="learning rate of the prior's parameters "
                        "(default: --lr for gmm, 10 x --lr for the other priors)")
@@ -179,14 +182,18 @@ def add_args(parser):
                        "width=128 (ebm) "
                        "(repeatable)")
     loss = parser.add_argument_group("losses")
-    loss.add_argument("--continuity-weight", type=opt_type.nonnegative_float, default=d.continuity_weight)
+    loss.add_argument("--continuity-weight", type=opt_type.nonnegative_float,
+                      default=d.continuity_weight,
+                      help="weight of the chain-continuity restraint (default %(default)s)")
     loss.add_argument("--elastic-weight", type=opt_type.nonnegative_float, default=None,
                       help=auto("elastic_weight", "elastic-network weight (at the "
                                 "start of the run);"))
-    loss.add_argument("--clash-weight", type=opt_type.nonnegative_float, default=d.clash_weight)
+    loss.add_argument("--clash-weight", type=opt_type.nonnegative_float,
+                      default=d.clash_weight,
+                      help="weight of the clash restraint (default %(default)s)")
     loss.add_argument("--elastic-cutoff", type=opt_type.positive_float, default=d.elastic_cutoff,
                       help="elastic network edges: same-chain pairs closer "
-                      "than this (Angstrom)")
+                      "than this (Angstrom; default %(default)s)")
     loss.add_argument("--elastic-keep", type=opt_type.fraction, default=None,
                       help=auto("elastic_keep", "per chain, keep the edges below "
                                 "this quantile of error variance (lower frees large "
@@ -199,8 +206,12 @@ def add_args(parser):
                       help=auto("elastic_weight_final", "decay the elastic-network "
                                 "weight to this value over the run (cosine; the "
                                 "value of --elastic-weight keeps it constant);"))
-    loss.add_argument("--free-bits", type=opt_type.nonnegative_float, default=d.free_bits)
-    loss.add_argument("--kl-beta", type=opt_type.nonnegative_float, default=d.kl_beta)
+    loss.add_argument("--free-bits", type=opt_type.nonnegative_float, default=d.free_bits,
+                      help="Gaussian prior: each latent dimension's KL, averaged "
+                      "over the batch, counts at least this many nats (free "
+                      "bits; default %(default)s)")
+    loss.add_argument("--kl-beta", type=opt_type.nonnegative_float, default=d.kl_beta,
+                      help="final weight of the KL term (default %(default)s)")
     loss.add_argument("--kl-warmup", type=opt_type.nonnegative_int, default=None,
                       help=auto("kl_warmup", "steps over which the KL weight rises "
                                 "to --kl-beta;"))
@@ -220,12 +231,16 @@ def add_args(parser):
                                "processes);"))
     opt.add_argument("--lr", type=opt_type.positive_float, default=None,
                      help=auto("lr", "AdamW learning rate;"))
-    opt.add_argument("--weight-decay", type=opt_type.nonnegative_float, default=d.weight_decay)
+    opt.add_argument("--weight-decay", type=opt_type.nonnegative_float,
+                     default=d.weight_decay,
+                     help="AdamW weight decay of the networks (default %(default)s)")
     opt.add_argument("--lr-schedule", choices=("auto",) + LR_SCHEDULES,
                      default=None,
                      help=auto("lr_schedule", "constant, or a cosine decay to 10% "
                                "of --lr over the run;"))
-    opt.add_argument("--seed", type=opt_type.seed, default=d.seed)
+    opt.add_argument("--seed", type=opt_type.seed, default=d.seed,
+                     help="random seed of the networks, batches and noise "
+                     "(default %(default)s)")
     opt.add_argument("--device", default=None,
                      help="auto (default), cpu, cuda or cuda:N")
     opt.add_argument("--threads", type=opt_type.nonnegative_int, default=None,
