@@ -179,6 +179,9 @@ def _run_step(project, protocol_class, inputs, params, log):
     protocol = existing[-1] if existing else None
     if protocol is not None and protocol.isFinished():
         log("kept %s (finished)" % protocol.getRunName())
+        changed = kept_options(protocol, params)
+        if changed:
+            log(changed)
         return protocol
     if protocol is None:
         protocol = project.newProtocol(protocol_class, **params)
@@ -268,6 +271,27 @@ def _free_project_name(names, base):
     while "%s_%d" % (base, k) in names:
         k += 1
     return "%s_%d" % (base, k)
+
+
+#: The demo's options that set a protocol's parameter: a finished protocol
+#: kept by a continued demo is said to keep its own value.
+DEMO_OPTIONS = {"numberOfEpochs": "--epochs"}
+
+
+def kept_options(protocol, params):
+    """The line that says a finished ``protocol`` kept by a continued demo
+    keeps its own value of a demo option that ``params`` asks to change
+    (:data:`DEMO_OPTIONS`); None when none differs."""
+    changed = []
+    for name, option in DEMO_OPTIONS.items():
+        if name in params and hasattr(protocol, name):
+            had = getattr(protocol, name).get()
+            if had != params[name]:
+                changed.append("%s %s (it has %s)" % (option, params[name], had))
+    if not changed:
+        return None
+    return ("%s keeps what it was run with: %s applies to a new --out"
+            % (protocol.getRunName(), ", ".join(changed)))
 
 
 def kept_particles(data, n_particles):

@@ -149,3 +149,25 @@ def test_a_continued_demo_says_it_keeps_the_particles_it_has(tmp_path):
     assert kept_particles(data, 200) == (
         "keeping the 300 particles already simulated in %s: -n 200 applies to a "
         "new --out" % data)
+
+
+def test_a_continued_demo_says_its_finished_training_keeps_its_epochs():
+    """The example: ``--epochs 2`` on a demo folder trained for 1 epoch was
+    ignored without a word."""
+    from pyworkflow.object import Integer
+
+    from cryostar_boltz.workflow.demo import kept_options
+
+    class Finished:
+        numberOfEpochs = Integer(1)
+        numberOfThreads = Integer(1)
+
+        def getRunName(self):
+            return "cryostar_boltz - train"
+
+    params = {"numberOfEpochs": 1, "numberOfThreads": 2, "batchSize": 64}
+    assert kept_options(Finished(), params) is None     # threads change no result
+    params["numberOfEpochs"] = 2
+    assert kept_options(Finished(), params) == (
+        "cryostar_boltz - train keeps what it was run with: --epochs 2 (it has 1) "
+        "applies to a new --out")
