@@ -158,6 +158,10 @@ def claim(folder, command, request, inputs=None, overwrite=False, resume=False,
     if not folder.exists():
         if resume:
             raise FileNotFoundError("%s not found: nothing to resume" % folder)
+        above = next((p for p in folder.parents if p.exists()), None)
+        if above is not None and not above.is_dir():
+            raise ValueError("%s cannot be made: %s is a file, not a folder"
+                             % (folder, above))
         return NEW
     record = read_record(folder)
     if record is None and not engine_files(folder):

@@ -113,6 +113,31 @@ def test_resume_of_a_corrupt_config_names_the_file(tmp_path, capsys):
     assert snapshot(run) == before
 
 
+def test_an_out_below_a_file_is_refused_before_the_run_log(tiny_dataset, train_options,
+                                                        tmp_path, capsys):
+    """The example: ``--out afile/sub`` printed the derived options, then
+    failed to make the folder."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    from cryostar_boltz.engine.cli import main
+    assert main([str(a) for a in ["train", "--out", blocker / "sub"]
+                 + train_options(tiny_dataset)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == ("cryostar-boltz train: error: %s cannot be made: %s "
+                                    "is a file, not a folder" % (blocker / "sub", blocker))
+    assert captured.out == ""     # refused before the run log
+
+
+def test_resume_of_a_folder_that_does_not_exist_says_to_run_without_it(tmp_path, capsys):
+    """The example: a run stopped before its first checkpoint is removed;
+    ``--resume`` then said the folder had no config.json."""
+    run = tmp_path / "gone"
+    refused(capsys, ["train", "--resume", "--out", run],
+            "does not exist, so there is nothing to continue: run the command "
+            "without --resume")
+    assert not run.exists()
+
+
 def test_train_reports_a_full_disk_in_one_line(tiny_run, tmp_path, capsys, monkeypatch):
     """ENOSPC while writing a checkpoint: one line naming the file and what
     was written; the finished outputs stay as they were."""
