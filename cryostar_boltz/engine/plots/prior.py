@@ -10,6 +10,7 @@ enumerates the prior's binary quadratic model (``prior.to_bqm()``) with
 """
 import numpy as np
 
+from ..training.derived import counted
 from .figure import (PlotError, free_energy_levels, new_figure, save_if,
                      subsample)
 from .pictures import RunPictures, read_sample_folder
@@ -243,7 +244,8 @@ def prior_plots(run_dir, out_dir=None, sample_dirs=(), draw=300, basins=True,
                 pics.pc_labels(),
                 title="%s prior: free energy over the PC1-PC2 plane%s" % (
                     prior.name, "" if basin_xy is None else
-                    " (%d basins projected; number: energy)" % len(basin_xy)))
+                    "\n(%s projected; number: energy)"
+                    % counted(len(basin_xy), "basin")))
         elif explicit:
             raise PlotError("prior landscape: the latents of %s have a single "
                             "principal component" % pics.run_dir)
