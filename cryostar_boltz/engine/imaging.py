@@ -177,8 +177,9 @@ class _SeparableGaussianImage(torch.autograd.Function):
 #: and y: no value above exp(-4.5^2 / 2) = 4e-5 of the Gaussian's peak is
 #: dropped.
 TRUNCATION_SIGMAS = 4.5
-#: The cut the training model's projections take (stage 1's image loss,
-#: its pose screening and scoring pass): 3 widths, K = 5 for an atom at
+#: The cut the training model's projections take (stage 1's image loss, in
+#: training and in the final per-particle scores, and its pose screening):
+#: 3 widths, K = 5 for an atom at
 #: 1.45 A per pixel. Within the 5 A band the image loss compares, the
 #: images stay within 2e-3 of the untruncated ones' largest value and the
 #: coordinate gradients within 1e-2 (relative norm), far below the noise
