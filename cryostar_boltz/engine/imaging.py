@@ -179,13 +179,12 @@ class _SeparableGaussianImage(torch.autograd.Function):
 TRUNCATION_SIGMAS = 4.5
 #: The cut the training model's projections take (stage 1's image loss, in
 #: training and in the final per-particle scores, and its pose screening):
-#: 3 widths, K = 5 for an atom at
-#: 1.45 A per pixel. Within the 5 A band the image loss compares, the
-#: images stay within 2e-3 of the untruncated ones' largest value and the
-#: coordinate gradients within 1e-2 (relative norm), far below the noise
-#: of a particle image, for 0.6 times the time of 4.5 widths (K = 7)
-#: (``benchmarks/bench_render_speed.py``). Simulated particles keep
-#: ``TRUNCATION_SIGMAS``.
+#: 3 widths, K = 5 for an atom at 1.45 A per pixel. Within the 5 A band
+#: the image loss compares, the images stay within 2e-3 of the untruncated
+#: ones' largest value and the coordinate gradients within 1e-2 (relative
+#: norm), far below the noise of a particle image, for 0.6 times the time
+#: of 4.5 widths (K = 7) (``benchmarks/bench_render_speed.py``). Simulated
+#: particles keep ``TRUNCATION_SIGMAS``.
 TRAINING_TRUNCATION_SIGMAS = 3.0
 #: Particles whose patches ``_TruncatedGaussianImage`` handles at once: the
 #: temporaries of a chunk (a few MB) stay in cache and are reused by the
