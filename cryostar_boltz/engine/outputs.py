@@ -27,6 +27,7 @@ writes the record. :func:`created_folder` removes a folder a failed
 command made when nothing but the record is in it.
 """
 import datetime
+import json
 import shutil
 import uuid
 from contextlib import contextmanager
@@ -198,8 +199,30 @@ def claim(folder, command, request, inputs=None, overwrite=False, resume=False,
     if command in RESUMABLE:
         raise ValueError("%s holds %s; use --resume to continue it, --overwrite to "
                          "replace it%s" % (folder, held, other))
-    raise ValueError("%s holds %s; give --overwrite to replace them%s"
-                     % (folder, held, other))
+    changes = _request_changes(record.get("request") if same else None, request)
+    raise ValueError("%s holds %s%s; give --overwrite to replace them%s"
+                     % (folder, held, changes, other))
+
+
+def _request_changes(saved, request, most=3):
+    """", made with other options (--k 10 there, 4 now)": what differs
+    between a folder's recorded ``saved`` request and this ``request``
+    (option names as on the command line); "" when either is missing."""
+    if not isinstance(saved, dict):
+        return ""
+    request = _jsonable(request)
+    keys = [k for k in sorted(set(saved) | set(request)) if saved.get(k) != request.get(k)]
+    if not keys:
+        return ""
+    said = ["--%s %s there, %s now" % (k.replace("_", "-"), _shown(saved.get(k)),
+                                        _shown(request.get(k))) for k in keys[:most]]
+    more = "; and %d more" % (len(keys) - most) if len(keys) > most else ""
+    return ", made with other options (%s%s)" % ("; ".join(said), more)
+
+
+def _shown(value):
+    return "unset" if value is None else json.dumps(value) if isinstance(value, (dict, list)) \
+        else str(value)
 
 
 def prepare(folder, command, request, inputs=None, action=NEW, name=None):

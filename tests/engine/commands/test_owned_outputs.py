@@ -235,7 +235,10 @@ def test_simulate_owns_its_folder(adk_dir, tiny_run, tmp_path, capsys):
     assert cli(*argv) == 0
     capsys.readouterr()
     assert cli(*argv[:-2], "--seed", 1, "--out", out) == 1
-    assert "give --overwrite to replace them" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # the one line says which option differs from the folder's
+    assert "made with other options (--seed 0 there, 1 now); give --overwrite " \
+        "to replace them" in err, err
     assert cli(*argv[:-2], "--seed", 1, "--name", "other", "--out", out,
                "--overwrite") == 0
     assert sorted(p.name for p in out.iterdir()) == [
