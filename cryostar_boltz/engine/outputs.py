@@ -158,7 +158,8 @@ def claim(folder, command, request, inputs=None, overwrite=False, resume=False,
         raise ValueError("%s is a file, not a folder" % folder)
     if not folder.exists():
         if resume:
-            raise FileNotFoundError("%s not found: nothing to resume" % folder)
+            raise FileNotFoundError("%s not found: nothing to resume; run the command "
+                                    "without --resume" % folder)
         above = next((p for p in folder.parents if p.exists()), None)
         if above is not None and not above.is_dir():
             raise ValueError("%s cannot be made: %s is a file, not a folder"

@@ -320,6 +320,9 @@ def resume_config(args):
 
 
 def main(args):
+    if args.resume:   # the folder first: a missing one has no config to read
+        from ..outputs import claim
+        claim(args.out, "train", {}, resume=True)
     cfg = resume_config(args) if args.resume else config_from_args(args)
     check_inputs(cfg, args.out, args.resume, args.overwrite)
     if cfg.half_sets:

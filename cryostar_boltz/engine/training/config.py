@@ -102,10 +102,6 @@ class SavedConfig:
         whose value is not the run's own (:meth:`unchanged`). An option the
         run derived (``derived``) that ``overrides`` sets to another value
         is given now: its reason goes."""
-        if not Path(run_dir).exists():
-            raise FileNotFoundError("--resume: %s does not exist, so there is nothing "
-                                    "to continue: run the command without --resume"
-                                    % run_dir)
         cfg = cls.load(run_dir)
         for key, value in overrides.items():
             if key not in RESUME_OPTIONS and cfg.unchanged(key, value):

@@ -133,8 +133,7 @@ def test_resume_of_a_folder_that_does_not_exist_says_to_run_without_it(tmp_path,
     ``--resume`` then said the folder had no config.json."""
     run = tmp_path / "gone"
     refused(capsys, ["train", "--resume", "--out", run],
-            "does not exist, so there is nothing to continue: run the command "
-            "without --resume")
+            "gone not found: nothing to resume; run the command without --resume")
     assert not run.exists()
 
 
