@@ -321,7 +321,7 @@ def add_args(parser):
                         help="training epochs (default %(default)s)")
     parser.add_argument("--threads", type=int, default=2,
                         help="CPU threads of each step (default %(default)s)")
-    parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
 def main(args):

@@ -102,7 +102,7 @@ def add_args(parser):
                         help="the Scipion folder the project was made under "
                         "(the demo prints it); default: the Scipion variables "
                         "already set")
-    parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
 def main(args):

@@ -79,7 +79,9 @@ def add_args(parser):
                         help="leave out the particles whose junk score (robust "
                         "z-score of the pose contrast, junk_score.npy) is above Z (default %g when "
                         "given without a value); writes kept.npy" % DEFAULT_JUNK_Z)
-    parser.add_argument("--seed", type=opt_type.seed, default=0)
+    parser.add_argument("--seed", type=opt_type.seed, default=0,
+                        help="seed of the clustering, the basin search and UMAP "
+                        "(default %(default)s)")
     parser.add_argument("--basin-reads", type=opt_type.read_count, default=1000,
                         help="prior samples descended to find the prior's "
                         "basins and their populations (annealing runs for "
@@ -96,7 +98,8 @@ def add_args(parser):
                         "(default: the run's format, from its config.json)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the engine outputs already in --out")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default), cuda or cuda:N")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 

@@ -76,7 +76,8 @@ def add_args(parser):
     parser.add_argument("--format", choices=FORMAT_CHOICES, default=None,
                         help="structure files: pdb, cif (mmCIF) or auto "
                         "(default: the run's format, from its config.json)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default), cuda or cuda:N")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 

@@ -81,8 +81,11 @@ def add_args(parser):
                         % ", ".join(COLOR_BY))
     parser.add_argument("--dim", type=opt_type.positive_int, default=1,
                         help="latent dimension to colour by (1-based)")
-    parser.add_argument("--embedding", choices=EMBEDDINGS, default="pca")
-    parser.add_argument("--kind", choices=KINDS, default="scatter")
+    parser.add_argument("--embedding", choices=EMBEDDINGS, default="pca",
+                        help="the plane the latents are drawn on (default %(default)s)")
+    parser.add_argument("--kind", choices=KINDS, default="scatter",
+                        help="points, or hexagonal bins of their density "
+                        "(default %(default)s)")
     parser.add_argument("--no-contours", dest="contours", action="store_false",
                         help="no prior free-energy contours on the latent "
                         "pictures")

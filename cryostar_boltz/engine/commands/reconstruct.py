@@ -82,13 +82,15 @@ def add_args(parser):
                         "file has none")
     parser.add_argument("--pad", type=opt_type.positive_int, default=2,
                         help="Fourier padding factor (default %(default)s)")
-    parser.add_argument("--batch-size", type=opt_type.positive_int, default=256)
+    parser.add_argument("--batch-size", type=opt_type.positive_int, default=256,
+                        help="particles back-projected at once (default %(default)s)")
     parser.add_argument("--particles", help="the run's particle file, when it "
                         "has moved since training (default: from config.json)")
     parser.add_argument("--datadir", help="folder of the particle stacks")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the engine outputs already in --out")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default), cuda or cuda:N")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 

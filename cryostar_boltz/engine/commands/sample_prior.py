@@ -90,7 +90,8 @@ def add_args(parser):
                         "(default: the run's format, from its config.json)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the engine outputs already in --out")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default), cuda or cuda:N")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 

@@ -52,8 +52,11 @@ def add_args(parser):
     parser.add_argument("--voltage", type=opt_type.voltage_kv, default=300.0,
                         help="kV (%g-%g)" % (opt_type.MIN_KV, opt_type.MAX_KV))
     parser.add_argument("--cs", type=opt_type.nonnegative_float, default=2.7, help="mm")
-    parser.add_argument("--amplitude-contrast", type=opt_type.fraction, default=0.1)
-    parser.add_argument("--seed", type=opt_type.seed, default=0)
+    parser.add_argument("--amplitude-contrast", type=opt_type.fraction, default=0.1,
+                        help="CTF amplitude contrast (default %(default)s)")
+    parser.add_argument("--seed", type=opt_type.seed, default=0,
+                        help="seed of the poses, defoci, states and noise "
+                        "(default %(default)s)")
     parser.add_argument("--name", default="particles",
                         help="base name of the star and stack")
     parser.add_argument("--threads", type=opt_type.nonnegative_int, default=0,
