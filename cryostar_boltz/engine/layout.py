@@ -11,6 +11,8 @@ Run folder (``cryostar-boltz train --out RUN``)::
     run.json           what run this is: command, id, date, inputs
                        (``engine.outputs``; every output folder has one)
     config.json        every option of the run (TrainConfig)
+    run.log            what the run printed (options chosen, epochs, final
+                       lines), each line timed; appended on --resume
     metrics.csv        every loss term per step; on each epoch's last
                        row how much z and the PC1 motion still change
     checkpoints/       last.pt (resume) and epoch_NNNN.pt (weights; at most 20 epochs)
@@ -28,8 +30,8 @@ Run folder (``cryostar-boltz train --out RUN``)::
     analysis/          PCA paths (pcN.npy, pcN.pdb/.cif) and k-means centres
                        (kmeansK/: labels, centers, centers_particles;
                        summary.json)
-    density/           stage 2: its own config.json, checkpoints/, metrics.csv
-                       and model.pt
+    density/           stage 2: its own config.json, run.log, checkpoints/,
+                       metrics.csv and model.pt
     half1/ half2/      --half-sets: one ordinary run per half-set (trained on
                        halves/half1.star, halves/half2.star)
     halves/            --half-sets: the split (split.npy, 1 or 2 per particle),
@@ -54,6 +56,8 @@ from pathlib import Path
 RUN_RECORD = "run.json"
 CONFIG = "config.json"
 METRICS = "metrics.csv"
+#: What a training run printed, line by line with the time (appended on resume).
+RUN_LOG = "run.log"
 #: Columns of the metrics table measured once per epoch (on the epoch's
 #: last row, empty on the others): how much the latent embedding and the
 #: decoded PC1 motion changed since the previous epoch
@@ -125,14 +129,19 @@ KEPT_INDICES = "kept.npy"
 PC_PATH = "pc%d"
 PC_POINTS = PC_PATH + ".npy"
 KMEANS = "kmeans%d"
-#: Cluster centres in latent space, and the particle snapped to each
-#: (the run's own k-means; ``analyze`` writes ``CLUSTER_CENTRES`` and
-#: ``CLUSTER_CENTRE_PARTICLES``, with its clusters' structures and maps
-#: under the stem ``CLUSTERS``).
+#: Cluster centres in latent space, and the particle snapped to each, by
+#: the names cryoDRGN's analysis gives them (``centers.txt``,
+#: ``centers_ind.txt``): the run's own k-means and ``analyze`` alike
+#: (``analyze`` writes its clusters' structures and maps under the stem
+#: ``CLUSTERS``).
 CENTRES = "centers.npy"
 CENTRE_PARTICLES = "centers_particles.npy"
-CLUSTER_CENTRES = "centres.npy"
-CLUSTER_CENTRE_PARTICLES = "centres_particles.npy"
+CLUSTER_CENTRES = CENTRES
+CLUSTER_CENTRE_PARTICLES = CENTRE_PARTICLES
+#: What earlier analyze folders named them (read by plots, replaced by
+#: --overwrite).
+OLD_CLUSTER_CENTRES = "centres.npy"
+OLD_CLUSTER_CENTRE_PARTICLES = "centres_particles.npy"
 CLUSTERS = "clusters"
 CLUSTER_MAPS = "cluster"
 #: sample-prior: the samples' and the basins' structures (stems), the
@@ -197,17 +206,18 @@ PICTURE_POINTS_SUFFIX = "_points.npz"
 #: What each command writes in the folder it owns (glob patterns, ``%s``:
 #: the base name of generate's files): what ``--overwrite`` removes, and
 #: nothing else.
-RUN_OUTPUTS = (RUN_RECORD, CONFIG, METRICS, CHECKPOINTS, CACHE, REFERENCE_STEM + ".*",
+RUN_OUTPUTS = (RUN_RECORD, CONFIG, RUN_LOG, METRICS, CHECKPOINTS, CACHE, REFERENCE_STEM + ".*",
                LATENTS, LATENT_LOGVAR, CODES, PARTICLE_LOSS, POSE_CONTRAST, JUNK_SCORE, MODEL,
                PARTICLE_FINGERPRINT, MASK_FINGERPRINT, DOMAINS,
                ANALYSIS, DENSITY, "analysis_*", PLOTS, HALVES) + HALF_RUNS
-DENSITY_OUTPUTS = (RUN_RECORD, CONFIG, METRICS, CHECKPOINTS, MODEL)
+DENSITY_OUTPUTS = (RUN_RECORD, CONFIG, RUN_LOG, METRICS, CHECKPOINTS, MODEL)
 GENERATE_OUTPUTS = (RUN_RECORD, SUMMARY, "%s.*", "%s_coarse.*", "%s" + POINTS_SUFFIX,
                     "%s_[0-9]*" + MAP_SUFFIX)
 SAMPLE_OUTPUTS = (RUN_RECORD, SAMPLES_INFO, BASINS_INFO, LATENTS, ENERGIES,
                   FREE_ENERGY, STATES, BASIN_POINTS, SAMPLES + ".*",
                   SAMPLES + "_coarse.*", BASINS + ".*", BASINS + "_coarse.*")
 ANALYZE_OUTPUTS = (RUN_RECORD, SUMMARY, LABELS, CLUSTER_CENTRES, CLUSTER_CENTRE_PARTICLES,
+                   OLD_CLUSTER_CENTRES, OLD_CLUSTER_CENTRE_PARTICLES,
                    PCA, UMAP, KEPT_INDICES, CLUSTERS + ".*", CLUSTERS + "_coarse.*",
                    CLUSTER_MAPS + "_*")
 SELECT_OUTPUTS = (RUN_RECORD, SUMMARY, SELECTED_STAR, SELECTED_CS, SELECTED_INDICES)

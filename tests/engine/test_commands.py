@@ -290,7 +290,7 @@ def test_analyze_kmeans_writes_subsets_structures_and_summary(dataset, gaussian_
     summary = json.loads((out / "summary.json").read_text())
     assert summary["sizes"] == np.bincount(labels).tolist()
     assert summary["options"]["method"] == "kmeans" and summary["k"] == 3
-    snapped = np.load(out / "centres_particles.npy")
+    snapped = np.load(out / "centers_particles.npy")
     assert (labels[snapped] == np.arange(3)).all()
     z = np.load(gaussian_run / "z.npy")
     np.testing.assert_allclose(np.load(out / "cluster_z.npy"), z[snapped])

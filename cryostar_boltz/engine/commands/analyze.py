@@ -9,8 +9,8 @@ most basins to consider, empty basins are dropped, and summary.json lists
 each basin's population from the prior and from the particles). Writes to --out (default RUN/analysis_METHODK):
 
     labels.npy            cluster of each particle (0-based, dataset order)
-    centres.npy           cluster centres in latent space
-    centres_particles.npy the member particle nearest each centre
+    centers.npy           cluster centres in latent space
+    centers_particles.npy the member particle nearest each centre
     cluster_XXX.star      the particles of cluster XXX (all original
                           columns: re-refine it in RELION), and
     cluster_XXX.cs        the same rows as a cryoSPARC file (.cs input)
@@ -164,7 +164,7 @@ def analyze_run(run, out, method="kmeans", k=DEFAULT_K, seed=0, umap=False,
     summary = {"run": str(run.run_dir.absolute()), "particles": str(loaded.path.absolute()),
                "n_particles": int(loaded.n), "k": clustering.k,
                "sizes": clustering.sizes.tolist(),
-               "centres_particles": snapped.tolist(),
+               "centers_particles": snapped.tolist(),
                "explained_variance_ratio": pca.explained_variance_ratio_.tolist()}
     summary.update(clustering.details)
     if excluded:

@@ -19,8 +19,9 @@ from .. import layout
 from ..layout import LABELS, SAMPLES_INFO, UMAP, RunLayout
 from .figure import PlotError
 
-#: Cluster centres in an analysis folder: analyze's, the run's own k-means'.
-CENTRE_FILES = (layout.CLUSTER_CENTRES, layout.CENTRES)
+#: Cluster centres in an analysis folder (analyze's and the run's own
+#: k-means' alike; earlier analyze folders: ``layout.OLD_CLUSTER_CENTRES``).
+CENTRE_FILES = (layout.CLUSTER_CENTRES, layout.OLD_CLUSTER_CENTRES)
 #: Latent points per block when evaluating the prior's free energy.
 _BLOCK = 65536
 

@@ -381,10 +381,15 @@ def shared_reasons(derived, values, particles):
 
 def describe(cfg):
     """One line per option ``cfg`` chose itself (``cfg.derived``):
-    ``low_pass = 4.55 A (auto: 3.5 x the 1.30 A training pixel ...)``."""
+    ``low_pass = 4.55 A (auto: 3.5 x the 1.30 A training pixel ...)``, in
+    the order of :data:`AUTO_FIELDS` (the order they are derived in), also
+    for a saved config, whose JSON keeps its keys sorted."""
+    derived = cfg.derived or {}
+    order = {name: i for i, name in enumerate(AUTO_FIELDS)}
+    names = sorted(derived, key=lambda name: order.get(name, len(order)))
     return ["%s = %s%s (%s)" % (name, _show(getattr(cfg, name)), UNITS.get(name, ""),
-                                reason)
-            for name, reason in (cfg.derived or {}).items()]
+                                derived[name])
+            for name in names]
 
 
 def _show(value):

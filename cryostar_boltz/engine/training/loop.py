@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io import atomic_write
-from ..layout import CONVERGENCE_COLUMNS, RunLayout
+from .. import __version__
+from ..io import atomic_write, write_error
+from ..layout import CONVERGENCE_COLUMNS, RUN_LOG, RunLayout
 from ..outputs import claim, prepare
 from .derived import counted
 from .distributed import init_distributed
@@ -168,15 +169,32 @@ class EpochTrainer:
         self.ctx.barrier()  # before the main process writes the folder
 
     def _prepare_run_dir(self, resume):
-        """The run folder, once every input is checked: the log held so far
-        written, old outputs removed (``--overwrite``), the record
-        (``run.json``), ``config.json`` and ``checkpoints/``."""
-        self.log.release()
+        """The run folder, once every input is checked: old outputs removed
+        (``--overwrite``), the record (``run.json``), ``config.json``,
+        ``checkpoints/`` and ``run.log``, which then receives the log held
+        so far and every later line."""
         if self.ctx.is_main:
             prepare(self.run_dir, self.command, {}, self.run_inputs(), self.claim)
             self.cfg.save(self.run_dir)
             self.layout.checkpoints.mkdir(parents=True, exist_ok=True)
+            try:
+                self.log.keep_in(self.run_dir / RUN_LOG, "cryostar-boltz %s %s: %s %s"
+                                 % (__version__, self.command,
+                                    "resumed" if resume else "started", self.run_dir))
+            except OSError as err:
+                raise write_error(err, self.run_dir / RUN_LOG, "run log") from None
+        self.log.release()
         self.ctx.barrier()
+
+    def log_stop(self, err):
+        """Say in ``run.log`` (only: the command line reports it) why the
+        run stopped: interrupted (Ctrl-C, SIGTERM) or the error ``err``,
+        and at which step."""
+        if isinstance(err, KeyboardInterrupt):
+            why = "interrupted; --resume continues from the last checkpoint"
+        else:
+            why = "error: %s" % (" ".join(str(err).split()) or type(err).__name__)
+        self.log.note("stopped at step %d: %s" % (self.step, why))
 
     # ------------------------------------------------------------ batches
     @property
@@ -392,4 +410,5 @@ class EpochTrainer:
                  % (path, self.epoch + (self.batch_in_epoch > 0), self.step))
 
     def close(self):
+        self.log.close()
         self.ctx.close()

@@ -766,6 +766,9 @@ def run_training(cfg, run_dir, resume=False, log=print, overwrite=False):
         try:
             trainer.fit()
             trainer.finish()
+        except BaseException as err:
+            trainer.log_stop(err)
+            raise
         finally:
             trainer.close()
     return Path(run_dir)

@@ -221,6 +221,9 @@ def run_density_training(cfg, resume=False, log=print, overwrite=False):
         try:
             trainer.fit()
             trainer.finish()
+        except BaseException as err:
+            trainer.log_stop(err)
+            raise
         finally:
             trainer.close()
     return trainer.run_dir

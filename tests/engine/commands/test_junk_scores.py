@@ -79,7 +79,7 @@ def test_analyze_exclude_junk_leaves_them_out(junk_run, tmp_path):
     assert summary["exclusion"].startswith("%d of %d particles excluded as junk"
                                            % (N_JUNK, len(junk)))
     assert sum(summary["sizes"]) == len(junk) - N_JUNK
-    assert not set(summary["centres_particles"]) & set(np.flatnonzero(junk).tolist())
+    assert not set(summary["centers_particles"]) & set(np.flatnonzero(junk).tolist())
     # the subsets hold no junk; every particle has a PCA score
     subsets = [read_star(out / s["star"])["particles"] for s in summary["subsets"]]
     assert sum(len(t["rlnImageName"]) for t in subsets) == len(junk) - N_JUNK

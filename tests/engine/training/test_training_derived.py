@@ -240,6 +240,10 @@ def test_resume_keeps_the_saved_values(tmp_path):
     # --epochs 50 is given now: no line says it was derived, and the
     # warm-up's says how far it gets in the run's new length
     assert "epochs" not in cfg.derived and "lr" in cfg.derived
+    # the saved JSON sorts its keys; the log lines keep the order of a new run
+    fresh = [line.split(" = ")[0] for line in describe(resolved(ADK))]
+    assert [line.split(" = ")[0] for line in describe(same)] == fresh
+    assert fresh == [name for name in AUTO_FIELDS if name in fresh]
     restate_length(cfg, ADK.particles)
     assert cfg.derived["kl_warmup"] == ("auto: the published 10000 steps; beta reaches "
                                         "0.78 of its final value in this run's 7800 steps")

@@ -1,5 +1,7 @@
 """A run's log held until its inputs are accepted: a refusal drops it, a
 crash or an interrupt shows it."""
+import re
+
 import pytest
 
 from cryostar_boltz.engine.training.runlog import HeldLog
@@ -35,3 +37,28 @@ def test_anything_else_shows_what_was_held(error):
             log("CPU threads: 1")
             raise error("stopped")
     assert written == ["CPU threads: 1"]
+
+
+def test_the_log_file_gets_the_held_lines_and_every_later_one_timed(tmp_path):
+    written = []
+    log = HeldLog(written.append)
+    log("CPU threads: 1")
+    log.keep_in(tmp_path / "run.log", "cryostar-boltz 0.1.0 train: started run")
+    log.release()
+    log("epoch 1: a\nsecond line")
+    log.note("stopped at step 3: interrupted")
+    log.close()
+    log("after close")
+    assert written == ["CPU threads: 1", "epoch 1: a\nsecond line", "after close"]
+    lines = (tmp_path / "run.log").read_text().splitlines()
+    assert [line[21:] for line in lines] == [
+        "cryostar-boltz 0.1.0 train: started run", "CPU threads: 1", "epoch 1: a",
+        "second line", "stopped at step 3: interrupted"]
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  \S", line) for line in lines)
+    # a resumed run appends
+    log = HeldLog(written.append)
+    log.keep_in(tmp_path / "run.log", "resumed")
+    log.release()
+    log.close()
+    assert (tmp_path / "run.log").read_text().splitlines()[-1].endswith("  resumed")
+    assert len((tmp_path / "run.log").read_text().splitlines()) == 6

@@ -1,4 +1,5 @@
 """Stage-1 training (training/stage1.py and the loop it runs on): outputs, determinism, resume after SIGKILL or SIGTERM, DDP, guards."""
+import re
 import signal
 import subprocess
 import sys
@@ -145,6 +146,22 @@ def test_a_killed_or_stopped_run_resumes_to_the_uninterrupted_run(
     assert done.returncode == 0, done.stderr
     assert "resumed" in done.stdout + done.stderr
     assert_same_run(uninterrupted, killed)
+    # run.log holds both sessions, the stop between them (a SIGKILL leaves
+    # no word), each line timed
+    log = (killed / "run.log").read_text()
+    lines = log.splitlines()
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  ", line) for line in lines)
+    assert lines[0].endswith("train: started %s" % killed)
+    resumed = [i for i, line in enumerate(lines) if line.endswith("train: resumed %s" % killed)]
+    assert len(resumed) == 1
+    stops = [line for line in lines if "stopped at step" in line]
+    if sig == signal.SIGTERM:
+        assert len(stops) == 1 and "interrupted; --resume continues" in stops[0]
+        assert lines.index(stops[0]) < resumed[0]
+    else:
+        assert stops == []
+    assert any("CPU threads: " in line for line in lines[:resumed[0]])  # held, then kept
+    assert any("latents and per-particle scores" in line for line in lines[resumed[0]:])
     # the convergence of epoch 2 compares with epoch 1's z and path, which
     # the checkpoint of step 16 carried over the kill
     for key in ("latent_corr", "pc1_rmsd"):

@@ -227,6 +227,11 @@ def test_a_killed_or_stopped_run_resumes_to_the_uninterrupted_run(
         assert torch.equal(a["decoder"][key], b["decoder"][key]), key
     assert read_metrics(uninterrupted / "density" / "metrics.csv")["loss"] == \
         read_metrics(killed / "density" / "metrics.csv")["loss"]
+    # density/run.log: the first session, its stop (SIGTERM only), the resume
+    log = [line[21:] for line in (killed / "density" / "run.log").read_text().splitlines()]
+    heads = [line for line in log if line.startswith("cryostar-boltz ")]
+    assert [h.split(": ")[1].split()[0] for h in heads] == ["started", "resumed"]
+    assert sum("stopped at step" in line for line in log) == (sig == signal.SIGTERM)
 
 
 def test_command_refuses_an_unfinished_stage1_run(tmp_path, capsys):
