@@ -6,7 +6,9 @@ basins (the prior's own states: for a continuous latent, gmm or grbm, the
 basins of its free energy, each particle in the basin its latent descends
 into; for rbm, the basin code nearest the particle's code; --k is then the
 most basins to consider, empty basins are dropped, and summary.json lists
-each basin's population from the prior and from the particles). Writes to --out (default RUN/analysis_METHODK):
+each basin's population from the prior and from the particles).
+
+Writes to --out (default RUN/analysis_METHODK):
 
     labels.npy            cluster of each particle (0-based, dataset order)
     centers.npy           cluster centres in latent space

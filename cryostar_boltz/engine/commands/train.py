@@ -2,8 +2,10 @@
 
 Every option lands in RUN/config.json. Options marked "auto" (rendering,
 low-pass, batch, learning rate and schedule, epochs, KL warm-up, elastic
-weights) are derived from the data when training starts, and the log and
-config.json (``derived``) say what was chosen and why; --preset cryostar
+weights and kept edges, the pose screen's threshold, the encoder's input
+and box) are derived from the data when training starts, and the log
+(kept in RUN/run.log) and config.json (``derived``) say what was chosen
+and why; --preset cryostar
 sets them to the published CryoSTAR values instead. A value given always
 wins. The reference model must sit in the particle box: either
 centred on the box, or docked into the consensus map given with --map.

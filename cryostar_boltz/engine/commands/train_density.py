@@ -3,8 +3,8 @@
 The decoder learns a map for every latent: the stage-1 latents of the
 particles (RUN/z.npy) stay fixed, and each particle's central slice of the
 decoded map, times its CTF, is fitted to the particle in Fourier space.
-Everything lands in RUN/density/ (config.json, metrics.csv, checkpoints/,
-model.pt); maps are then written by 'generate' or the Python API
+Everything lands in RUN/density/ (run.json, config.json, run.log,
+metrics.csv, checkpoints/, model.pt); maps are then written by 'generate' or the Python API
 (TrainedDensity). The defaults follow the method (width 1024, three
 residual blocks); on a CPU use a smaller --hidden and --box.
 

@@ -247,7 +247,8 @@ def rule_elastic_weight(facts, values):
 
 def rule_elastic_weight_final(facts, values):
     start = values["elastic_weight"]
-    return (ELASTIC_FINAL_FRACTION * start,
+    # rounded: 0.1 x 0.1 is 0.010000000000000002 in binary, in config.json too
+    return (float("%.12g" % (ELASTIC_FINAL_FRACTION * start)),
             "%g x the elastic weight %g, cosine decay over the run"
             % (ELASTIC_FINAL_FRACTION, start))
 

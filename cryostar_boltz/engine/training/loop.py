@@ -240,6 +240,10 @@ class EpochTrainer:
                     counted(self.steps_per_epoch, "step"), G, self.ctx.world,
                     self.device))
         tick, rate, values = time.perf_counter(), 0.0, {}
+        if self.epoch >= cfg.epochs:
+            self.log("nothing left to train: %s done (give a larger --epochs to "
+                     "train on); the outputs are written again"
+                     % counted(self.epoch, "epoch"))
         try:
             while self.epoch < cfg.epochs:
                 order = self.epoch_order(self.epoch)
@@ -272,6 +276,10 @@ class EpochTrainer:
                 self.save_checkpoint(epoch_copy=self.keeps_epoch(self.epoch))
                 progress.update(self.step, self._short(values), (rate, "particles"),
                                 force=True)
+            if values:
+                self.log("trained to step %d (epoch %d): %s" % (
+                    self.step, self.epoch, " ".join(
+                        "%s %.4g" % kv for kv in self._short(values).items())))
         finally:
             progress.close()
             if metrics:

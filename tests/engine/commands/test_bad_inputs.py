@@ -123,7 +123,7 @@ def test_an_out_below_a_file_is_refused_before_the_run_log(tiny_dataset, train_o
     assert main([str(a) for a in ["train", "--out", blocker / "sub"]
                  + train_options(tiny_dataset)]) == 1
     captured = capsys.readouterr()
-    assert captured.err.strip() == ("cryostar-boltz train: error: %s cannot be made: %s "
+    assert captured.err.strip() == ("cryostar-boltz train: error: --out %s cannot be made: %s "
                                     "is a file, not a folder" % (blocker / "sub", blocker))
     assert captured.out == ""     # refused before the run log
 
@@ -301,7 +301,7 @@ def test_plot_refuses_an_out_that_is_a_file(tiny_run, tmp_path, capsys):
     out = tmp_path / "pictures"
     out.write_text("mine")
     refused(capsys, ["plot", "--run", tiny_run, "--out", out, "--what", "training"],
-            "%s is a file, not a folder" % out)
+            "--out %s is a file, not a folder" % out)
     assert out.read_text() == "mine"
 
 

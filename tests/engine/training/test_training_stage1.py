@@ -162,6 +162,13 @@ def test_a_killed_or_stopped_run_resumes_to_the_uninterrupted_run(
         assert stops == []
     assert any("CPU threads: " in line for line in lines[:resumed[0]])  # held, then kept
     assert any("latents and per-particle scores" in line for line in lines[resumed[0]:])
+    assert any("  trained to step 36 (epoch 3): loss " in line for line in lines[resumed[0]:])
+    if sig == signal.SIGTERM:
+        # a finished run resumed: says so, trains nothing, writes the same
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert "nothing left to train: 3 epochs done" in done.stdout
+        assert_same_run(uninterrupted, killed)
     # the convergence of epoch 2 compares with epoch 1's z and path, which
     # the checkpoint of step 16 carried over the kill
     for key in ("latent_corr", "pc1_rmsd"):
