@@ -136,8 +136,6 @@ KMEANS = "kmeans%d"
 #: ``CLUSTERS``).
 CENTRES = "centers.npy"
 CENTRE_PARTICLES = "centers_particles.npy"
-CLUSTER_CENTRES = CENTRES
-CLUSTER_CENTRE_PARTICLES = CENTRE_PARTICLES
 #: What earlier analyze folders named them (read by plots, replaced by
 #: --overwrite).
 OLD_CLUSTER_CENTRES = "centres.npy"
@@ -216,7 +214,7 @@ GENERATE_OUTPUTS = (RUN_RECORD, SUMMARY, "%s.*", "%s_coarse.*", "%s" + POINTS_SU
 SAMPLE_OUTPUTS = (RUN_RECORD, SAMPLES_INFO, BASINS_INFO, LATENTS, ENERGIES,
                   FREE_ENERGY, STATES, BASIN_POINTS, SAMPLES + ".*",
                   SAMPLES + "_coarse.*", BASINS + ".*", BASINS + "_coarse.*")
-ANALYZE_OUTPUTS = (RUN_RECORD, SUMMARY, LABELS, CLUSTER_CENTRES, CLUSTER_CENTRE_PARTICLES,
+ANALYZE_OUTPUTS = (RUN_RECORD, SUMMARY, LABELS, CENTRES, CENTRE_PARTICLES,
                    OLD_CLUSTER_CENTRES, OLD_CLUSTER_CENTRE_PARTICLES,
                    PCA, UMAP, KEPT_INDICES, CLUSTERS + ".*", CLUSTERS + "_coarse.*",
                    CLUSTER_MAPS + "_*")

@@ -154,17 +154,17 @@ def claim(folder, command, request, inputs=None, overwrite=False, resume=False,
     them would remove one of ``keep`` (the command's input files and
     folders, see :func:`input_paths`). Changes nothing."""
     folder = Path(folder)
+    named = "%s %s" % (option, folder) if option else str(folder)
     if folder.exists() and not folder.is_dir():
-        raise ValueError("%s%s is a file, not a folder"
-                         % (option + " " if option else "", folder))
+        raise ValueError("%s is a file, not a folder" % named)
     if not folder.exists():
         if resume:
             raise FileNotFoundError("%s not found: nothing to resume; run the command "
                                     "without --resume" % folder)
         above = next((p for p in folder.parents if p.exists()), None)
         if above is not None and not above.is_dir():
-            raise ValueError("%s%s cannot be made: %s is a file, not a folder"
-                             % (option + " " if option else "", folder, above))
+            raise ValueError("%s cannot be made: %s is a file, not a folder"
+                             % (named, above))
         return NEW
     record = read_record(folder)
     if record is None and not engine_files(folder):

@@ -156,8 +156,8 @@ def analyze_run(run, out, method="kmeans", k=DEFAULT_K, seed=0, umap=False,
     labels[kept] = clustering.labels
     snapped = kept[clustering.snapped]
     save_array(out / layout.LABELS, labels)
-    save_array(out / layout.CLUSTER_CENTRES, clustering.centres.astype(np.float32))
-    save_array(out / layout.CLUSTER_CENTRE_PARTICLES, snapped)
+    save_array(out / layout.CENTRES, clustering.centres.astype(np.float32))
+    save_array(out / layout.CENTRE_PARTICLES, snapped)
     pca = fit_pca(z, min(z.shape[1], 10))
     scores = pca.transform(z_all).astype(np.float32)
     save_npz(out / layout.PCA, components=pca.components_, mean=pca.mean_,

@@ -21,7 +21,7 @@ from .figure import PlotError
 
 #: Cluster centres in an analysis folder (analyze's and the run's own
 #: k-means' alike; earlier analyze folders: ``layout.OLD_CLUSTER_CENTRES``).
-CENTRE_FILES = (layout.CLUSTER_CENTRES, layout.OLD_CLUSTER_CENTRES)
+CENTRE_FILES = (layout.CENTRES, layout.OLD_CLUSTER_CENTRES)
 #: Latent points per block when evaluating the prior's free energy.
 _BLOCK = 65536
 
