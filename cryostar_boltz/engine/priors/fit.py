@@ -30,7 +30,8 @@ def fit_to_posteriors(prior, mu, logvar, steps, lr=None, batch=1024, seed=0,
     ``fit_lr`` and ``fit_tolerance`` when it has them (the ebm's sampled
     KL is too noisy for an early stop), else :data:`FIT_LR` and
     :data:`TOLERANCE`; then, with ``polish``, :data:`POLISH_STEPS` more at
-    ``lr / 10`` on batches of ``4 * batch``. A prior with
+    ``lr / 10`` on batches of ``4 * batch`` (after the prior's
+    ``prepare_polish()`` when it has one: the ebm's chains grow). A prior with
     ``initialise_from`` (the Gaussian mixture) first takes its components
     from k-means of ``mu`` and the posterior variances. Returns the mean KL
     (nats) of the last 20 steps. Deterministic for a given ``seed``; the
@@ -77,6 +78,8 @@ def fit_to_posteriors(prior, mu, logvar, steps, lr=None, batch=1024, seed=0,
             if tolerance > 0 and stale >= PATIENCE:
                 break
     if steps and polish:
+        if hasattr(prior, "prepare_polish"):
+            prior.prepare_polish()      # the ebm: more persistent chains
         for group in optimiser.param_groups:
             group["lr"] = lr / 10
         for _ in range(POLISH_STEPS):

@@ -222,3 +222,22 @@ def test_energy_stays_within_its_bound_and_old_runs_load_unbounded():
         torch.testing.assert_close(again.energy(z), raw)
     with pytest.raises(ValueError, match="energy_bound"):
         build_prior("ebm", 2, energy_bound=0.0)
+
+
+def test_the_polish_grows_the_chains_and_a_saved_prior_loads_them(fitted):
+    """The final fit's polish runs on POLISH_CHAINS chains (the basins'
+    populations are their weighted shares); the state saved with them loads
+    into a prior built with the training's chain count."""
+    from cryostar_boltz.engine.priors.ebm import POLISH_CHAINS
+    prior, _, mu = fitted
+    assert prior.num_chains == POLISH_CHAINS and prior.chains.shape == (POLISH_CHAINS, 1)
+    assert len(torch.unique(prior.chains)) > 0.9 * POLISH_CHAINS   # copies spread apart
+    loaded = build_prior("ebm", 1, energy_width=32, num_chains=256)
+    loaded.load_state_dict(prior.state_dict())
+    loaded.eval()
+    assert loaded.num_chains == POLISH_CHAINS
+    assert torch.equal(loaded.chains, prior.chains)
+    assert torch.equal(loaded.chain_log_weight, prior.chain_log_weight)
+    here = [b["prior_population"] for b in prior.basins(num_reads=500, seed=3)]
+    there = [b["prior_population"] for b in loaded.basins(num_reads=500, seed=3)]
+    assert here == there
