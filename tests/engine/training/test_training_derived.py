@@ -83,7 +83,7 @@ def test_kl_warmup_is_the_published_one_whatever_the_run_length():
 def test_rendering_batch_rate_and_restraints_on_two_proteins():
     for facts in (ADK, DIMER):
         cfg = resolved(facts)
-        assert (cfg.pseudo_atoms, cfg.lr, cfg.lr_schedule) == ("atoms", 5e-4, "constant")
+        assert (cfg.pseudo_atoms, cfg.lr, cfg.lr_schedule) == ("atoms", 5e-4, "cosine")
         assert cfg.elastic_weight == 0.1 and cfg.elastic_keep == 0.8
         assert cfg.elastic_weight_final == 0.01  # exactly: config.json shows 0.01
     assert resolved(DIMER).derived["elastic_keep"] == "auto: for 731 residues in 2 chain(s)"
