@@ -107,11 +107,17 @@ def test_sample_prior_passes_beta_and_samples_the_tempered_prior(grbm_run, tmp_p
     assert abs(energies.mean() - mean) < 5 * std / np.sqrt(len(energies))
 
 
-def test_sample_prior_basins_are_minima_of_the_free_energy(grbm_run, tmp_path):
+def test_sample_prior_basins_are_minima_of_the_free_energy(grbm_run, tmp_path, capsys):
     out = tmp_path / "basins"
+    capsys.readouterr()
     assert cli("sample-prior", "--run", grbm_run, "--n", 0, "--basins",
                "--out", out) == 0
     table = json.loads((out / "basins.json").read_text())["basins"]
+    # the printed line gives each basin's populations, as basins.json does
+    printed = capsys.readouterr().out
+    assert ("populations prior %s, particles %s" % (
+        " / ".join("%.2f" % row["prior_population"] for row in table[:10]),
+        " / ".join("%.2f" % row["particle_population"] for row in table[:10]))) in printed
     energies = [row["energy"] for row in table]
     assert len(table) >= 1 and energies == sorted(energies)
     prior = TrainedRun(grbm_run).prior.double()

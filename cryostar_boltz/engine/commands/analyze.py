@@ -259,5 +259,6 @@ def main(args):
             k_given=k_given)
         summary["options"] = request_of(args)
         save_json(out / layout.SUMMARY, summary)
-    print("%d clusters (%s), sizes %s: %s"
-          % (summary["k"], args.method, summary["sizes"], out))
+    print("%d cluster%s (%s), sizes %s: %s"
+          % (summary["k"], "" if summary["k"] == 1 else "s", args.method,
+             summary["sizes"], out))

@@ -172,7 +172,17 @@ def write_outputs(args, run, out, arrays, facts, basins, fmt):
         save_json(out / layout.BASINS_INFO, {"prior": prior.name, "basins": table,
                                              "pdb": full.name, "coarse_pdb": coarse.name,
                                              "format": fmt})
-        print("%d basin%s, energies %s: %s"
+        print("%d basin%s, energies %s%s: %s"
               % (len(table), "" if len(table) == 1 else "s",
                  ", ".join("%.3g" % row["energy"] for row in table[:10]),
-                 out / layout.BASINS_INFO))
+                 _populations(table[:10]), out / layout.BASINS_INFO))
+
+
+def _populations(rows):
+    """``; populations prior 0.51 / 0.29, particles 0.50 / 0.30`` for the
+    rows that carry them (nothing when none does)."""
+    parts = []
+    for key, name in (("prior_population", "prior"), ("particle_population", "particles")):
+        if rows and all(key in row for row in rows):
+            parts.append("%s %s" % (name, " / ".join("%.2f" % row[key] for row in rows)))
+    return "; populations " + ", ".join(parts) if parts else ""

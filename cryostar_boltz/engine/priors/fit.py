@@ -14,10 +14,12 @@ TOLERANCE = 0.01
 #: full rate the fitted weights still move with each batch (a GRBM's basin
 #: populations by up to 0.07 on the three-state benchmark; 0.02 after).
 POLISH_STEPS = 500
+#: Steps between progress lines (with ``log``).
+REPORT_EVERY = 1000
 
 
 def fit_to_posteriors(prior, mu, logvar, steps, lr=None, batch=1024, seed=0,
-                      tolerance=None, polish=True):
+                      tolerance=None, polish=True, log=None):
     """Train ``prior`` alone on frozen posteriors N(mu, exp(logvar)) (n, d)
     by the gradient of its KL term (maximum likelihood on posterior
     samples: the prior moves towards the posteriors' mixture), optimising
@@ -35,7 +37,8 @@ def fit_to_posteriors(prior, mu, logvar, steps, lr=None, batch=1024, seed=0,
     ``initialise_from`` (the Gaussian mixture) first takes its components
     from k-means of ``mu`` and the posterior variances. Returns the mean KL
     (nats) of the last 20 steps. Deterministic for a given ``seed``; the
-    prior's train/eval mode is restored."""
+    prior's train/eval mode is restored. ``log`` (a callable taking a
+    line) receives a progress line every :data:`REPORT_EVERY` steps."""
     lr = getattr(prior, "fit_lr", FIT_LR) if lr is None else lr
     tolerance = getattr(prior, "fit_tolerance", TOLERANCE) if tolerance is None else tolerance
     mu = torch.as_tensor(mu, dtype=torch.float32)
@@ -65,8 +68,11 @@ def fit_to_posteriors(prior, mu, logvar, steps, lr=None, batch=1024, seed=0,
         optimiser.step()
         return loss.item()
 
-    for _ in range(int(steps)):
+    for done in range(1, int(steps) + 1):
         recent = (recent + [step(batch)])[-20:]
+        if log is not None and done % REPORT_EVERY == 0:
+            log("prior fit: step %d of at most %d, KL %.3f"
+                % (done, steps, sum(recent) / len(recent)))
         window.append(recent[-1])
         if len(window) == WINDOW:
             mean = sum(window) / WINDOW

@@ -99,7 +99,8 @@ class SavedConfig:
     def for_resume(cls, run_dir, overrides):
         """The config saved in ``run_dir`` with ``overrides`` (a dict) of
         :data:`RESUME_OPTIONS` applied; ValueError for any other option
-        whose value is not the run's own (:meth:`unchanged`). An option the
+        whose value is not the run's own (:meth:`unchanged`), and for
+        fewer ``epochs`` than the run's (a resume never shortens a run). An option the
         run derived (``derived``) that ``overrides`` sets to another value
         is given now: its reason goes."""
         cfg = cls.load(run_dir)
@@ -112,6 +113,10 @@ class SavedConfig:
                                  % (run_dir, "--" + key.replace("_", "-"),
                                     ", ".join("--" + k.replace("_", "-")
                                               for k in RESUME_OPTIONS)))
+            if key == "epochs" and value is not None and value < cfg.epochs:
+                raise ValueError("--resume trains %s further: --epochs %d is fewer than its "
+                                 "%d (leave --epochs out, or give more)"
+                                 % (run_dir, value, cfg.epochs))
             derived = getattr(cfg, "derived", None)
             if derived and key in derived and value != getattr(cfg, key):
                 cfg.derived = {k: v for k, v in derived.items() if k != key}

@@ -66,8 +66,16 @@ def load_torch(path, device="cpu", what="checkpoint"):
     except Exception as err:  # pickle, zip and torch errors alike
         raise ValueError("%s: the %s cannot be read (%s: %s); the file is "
                          "damaged or not a cryostar-boltz file"
-                         % (path, what, type(err).__name__,
-                            " ".join(str(err).split())[:200])) from None
+                         % (path, what, type(err).__name__, _first_sentence(err))) from None
+
+
+def _first_sentence(err, limit=200):
+    """The first sentence of an exception's message, on one line (torch's
+    run on for several, with advice that does not apply here)."""
+    text = " ".join(str(err).split())
+    end = text.find(". ")
+    text = (text if end < 0 else text[:end]).rstrip(".")
+    return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
 
 
 def save_torch(path, obj, what="checkpoint"):

@@ -607,7 +607,10 @@ class Stage1Trainer(EpochTrainer):
         if (not steps or not any(True for _ in self.prior.parameters())
                 or self.prior.extra_encoder_dim):
             return
-        loss = fit_to_posteriors(self.prior, z, logvar, steps, seed=self.cfg.seed)
+        self.log("fitting the %s prior to the posteriors of %d particles (at most %d steps)"
+                 % (self.cfg.prior, len(z), steps))
+        loss = fit_to_posteriors(self.prior, z, logvar, steps, seed=self.cfg.seed,
+                                 log=self.log)
         self.log("prior fitted to the posteriors in at most %d steps (KL %.3f)"
                  % (steps, loss))
 

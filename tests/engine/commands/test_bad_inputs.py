@@ -356,7 +356,9 @@ def test_a_damaged_model_file_is_named(tiny_run, tmp_path, capsys):
     (run / "model.pt").write_bytes(data[: len(data) // 2])
     out = tmp_path / "gen"
     refused(capsys, ["generate", "--run", run, "--from", "pca", "--out", out],
-            "model.pt: the model file cannot be read")
+            "model.pt: the model file cannot be read (RuntimeError: PytorchStreamReader "
+            "failed reading zip archive: failed finding central directory); the file "
+            "is damaged or not a cryostar-boltz file")
     assert not out.exists()
     (run / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
     before = snapshot(run)

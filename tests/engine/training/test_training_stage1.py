@@ -169,6 +169,15 @@ def test_a_killed_or_stopped_run_resumes_to_the_uninterrupted_run(
         assert done.returncode == 0, done.stderr
         assert "nothing left to train: 3 epochs done" in done.stdout
         assert_same_run(uninterrupted, killed)
+        # a resume never shortens a run: fewer epochs are refused, the
+        # saved options untouched
+        saved = (killed / "config.json").read_text()
+        cmd, env = engine_command("train", "--resume", "--out", str(killed), "--epochs", "2")
+        short = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        assert short.returncode == 1 and short.stderr.strip().splitlines() == [
+            "cryostar-boltz train: error: --resume trains %s further: --epochs 2 is fewer than "
+            "its 3 (leave --epochs out, or give more)" % killed]
+        assert (killed / "config.json").read_text() == saved
     # the convergence of epoch 2 compares with epoch 1's z and path, which
     # the checkpoint of step 16 carried over the kill
     for key in ("latent_corr", "pc1_rmsd"):
