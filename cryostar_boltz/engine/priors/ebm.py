@@ -220,9 +220,7 @@ class EBMPrior(Prior):
         from ..samplers.langevin import adapted_step, langevin_step, mala_step
         model = self.energy_model()
         chains = self.chains
-        current = self.energy(chains).to(self.chain_energy.dtype)
-        known = torch.isfinite(self.chain_energy)
-        self.chain_log_weight[known] -= (current - self.chain_energy)[known]
+        self._reweight_chains()
         weights = torch.softmax(self.chain_log_weight.double(), 0)
         if 1.0 / float(weights.pow(2).sum()) < 0.5 * len(chains):
             chains.copy_(chains[systematic_resample(weights)])
@@ -252,14 +250,19 @@ class EBMPrior(Prior):
         The prior keeps them (its state then holds the larger set)."""
         if self.num_chains >= POLISH_CHAINS:
             return
-        current = self.energy(self.chains).to(self.chain_energy.dtype)
-        known = torch.isfinite(self.chain_energy)
-        self.chain_log_weight[known] -= (current - self.chain_energy)[known]
+        self._reweight_chains()
         picked = self.chains[systematic_resample(self.chain_weights(), POLISH_CHAINS)]
         self._resize_chains(POLISH_CHAINS)
         self.chains.copy_(picked)
         self.chain_energy.fill_(float("nan"))
         self.advance_chains(POLISH_SPREAD_STEPS)
+
+    def _reweight_chains(self):
+        """Multiply each chain's weight by exp(-(E_now - E_then)) for the
+        change of the energy since ``chain_energy`` was recorded."""
+        current = self.energy(self.chains).to(self.chain_energy.dtype)
+        known = torch.isfinite(self.chain_energy)
+        self.chain_log_weight[known] -= (current - self.chain_energy)[known]
 
     def kl(self, mu, logvar, extra=None):
         """As the interface; the loss's value is the KL with the cached
