@@ -113,7 +113,8 @@ class SavedConfig:
                                  % (run_dir, "--" + key.replace("_", "-"),
                                     ", ".join("--" + k.replace("_", "-")
                                               for k in RESUME_OPTIONS)))
-            if key == "epochs" and value is not None and value < cfg.epochs:
+            if (key == "epochs" and value is not None and cfg.epochs is not None
+                    and value < cfg.epochs):
                 raise ValueError("--resume trains %s further: --epochs %d is fewer than its "
                                  "%d (leave --epochs out, or give more)"
                                  % (run_dir, value, cfg.epochs))

@@ -105,10 +105,13 @@ def test_resume_accepts_an_option_given_again_with_the_runs_own_value(tmp_path):
     low_pass = cfg.low_pass
     # the same values, "auto" for what the run derived, its own preset
     same = {"lr": 1e-3, "low_pass": low_pass, "preset": "auto", "pseudo_atoms": "auto",
-            "epochs": 4}
+            "epochs": cfg.epochs + 9}
     resumed = TrainConfig.for_resume(tmp_path, same)
     assert (resumed.lr, resumed.low_pass, resumed.pseudo_atoms, resumed.epochs) == \
-        (1e-3, low_pass, "atoms", 4)
+        (1e-3, low_pass, "atoms", cfg.epochs + 9)
+    # but never fewer epochs than the run's
+    with pytest.raises(ValueError, match="--epochs 4 is fewer than its %d" % cfg.epochs):
+        TrainConfig.for_resume(tmp_path, {"epochs": 4})
     # a new value still cannot change, nor can "auto" replace a given value
     for key, value in (("low_pass", low_pass + 1), ("preset", "cryostar"), ("lr", None)):
         with pytest.raises(ValueError, match="%s cannot change" % key.replace("_", "-")):
