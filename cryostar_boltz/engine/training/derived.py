@@ -177,7 +177,7 @@ def rule_lr(facts, values):
 
 
 def rule_lr_schedule(facts, values):
-    return LR_SCHEDULE, "the recommended schedule: a cosine decay to 0.1 x the rate over the run"
+    return LR_SCHEDULE, "the recommended schedule, " + RULES["lr_schedule"]
 
 
 def rule_epochs(facts, values):
