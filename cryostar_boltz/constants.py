@@ -92,6 +92,9 @@ PSEUDO_ATOM_CHOICES = ("auto",) + PSEUDO_ATOMS
 #: ENCODER_INPUTS): auto (derived), each image turned and centred by its
 #: pose, or the image as recorded.
 ENCODER_INPUT_CHOICES = ("auto", "aligned", "raw")
+#: Whose poses stage 1 searches after training (``engine/training/config.py``
+#: POSE_SEARCHES): auto (derived), the particles the pose screen flags, or none.
+POSE_SEARCH_CHOICES = ("auto", "flagged", "off")
 #: Settings of a training run (``engine/training/derived.py`` PRESETS): auto,
 #: the recommended options derived from the data, or cryostar, the
 #: published method's.

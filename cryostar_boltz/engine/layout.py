@@ -26,6 +26,9 @@ Run folder (``cryostar-boltz train --out RUN``)::
                        (lower fits better), its pose contrast (against
     pose_contrast.npy  random orientations) and the junk score (robust
     junk_score.npy     z-score of the contrast; ``engine.particle_scores``)
+    searched_poses.npz the poses searched for the particles whose junk score
+                       is above --outlier-z, and which of their latents
+                       come from them (``training.pose_search``)
     model.pt           the trained model: written last, marks a finished run
     analysis/          PCA paths (pcN.npy, pcN.pdb/.cif) and k-means centres
                        (kmeansK/: labels, centers, centers_particles;
@@ -83,6 +86,11 @@ CODES = "z_code.npy"
 PARTICLE_LOSS = "particle_loss.npy"
 POSE_CONTRAST = "pose_contrast.npy"
 JUNK_SCORE = "junk_score.npy"
+#: The poses searched after training for the particles the pose screen
+#: flags (``training.pose_search``): their indices, RELION angles and
+#: origins, the losses with the consensus and the searched pose, and which
+#: latents were taken from the searched pose.
+SEARCHED_POSES = "searched_poses.npz"
 MODEL = "model.pt"
 #: The particles a run was trained on: their count and a hash of their
 #: ordered image identifiers (``particles.fingerprint``).
@@ -205,8 +213,8 @@ PICTURE_POINTS_SUFFIX = "_points.npz"
 #: the base name of generate's files): what ``--overwrite`` removes, and
 #: nothing else.
 RUN_OUTPUTS = (RUN_RECORD, CONFIG, RUN_LOG, METRICS, CHECKPOINTS, CACHE, REFERENCE_STEM + ".*",
-               LATENTS, LATENT_LOGVAR, CODES, PARTICLE_LOSS, POSE_CONTRAST, JUNK_SCORE, MODEL,
-               PARTICLE_FINGERPRINT, MASK_FINGERPRINT, DOMAINS,
+               LATENTS, LATENT_LOGVAR, CODES, PARTICLE_LOSS, POSE_CONTRAST, JUNK_SCORE, SEARCHED_POSES,
+               MODEL, PARTICLE_FINGERPRINT, MASK_FINGERPRINT, DOMAINS,
                ANALYSIS, DENSITY, "analysis_*", PLOTS, HALVES) + HALF_RUNS
 DENSITY_OUTPUTS = (RUN_RECORD, CONFIG, RUN_LOG, METRICS, CHECKPOINTS, MODEL)
 GENERATE_OUTPUTS = (RUN_RECORD, SUMMARY, "%s.*", "%s_coarse.*", "%s" + POINTS_SUFFIX,
@@ -318,6 +326,7 @@ class RunLayout:
     particle_loss = property(lambda self: self.root / PARTICLE_LOSS)
     pose_contrast = property(lambda self: self.root / POSE_CONTRAST)
     junk_score = property(lambda self: self.root / JUNK_SCORE)
+    searched_poses = property(lambda self: self.root / SEARCHED_POSES)
     model = property(lambda self: self.root / MODEL)
     particle_fingerprint = property(lambda self: self.root / PARTICLE_FINGERPRINT)
     mask_fingerprint = property(lambda self: self.root / MASK_FINGERPRINT)

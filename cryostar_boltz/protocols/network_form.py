@@ -1,7 +1,7 @@
 """The training form's network block: where each residue is rendered, what
 the encoder sees and its layer widths; their command-line options and the
 form's check of the widths and the box (engine options ``--pseudo-atoms``,
-``--encoder-input``, ``--encoder-box``, ``--encoder-hidden``;
+``--encoder-input``, ``--pose-search``, ``--encoder-box``, ``--encoder-hidden``;
 ``engine/models.py``)."""
 import pyworkflow.protocol.params as params
 
@@ -49,6 +49,17 @@ def define_network(group):
                         "(default %s, the published encoder). Narrower layers "
                         "train faster and need less memory on large boxes."
                         % ENCODER_HIDDEN)
+    add_choice(group, "poseSearch", cts.POSE_SEARCH_CHOICES, "auto",
+               display=params.EnumParam.DISPLAY_HLIST, expertLevel=params.LEVEL_ADVANCED,
+               label="Search poses of flagged particles",
+               help="After training, the particles whose pose screen flags their "
+                    "consensus pose as wrong (junk score above the pose screen's "
+                    "threshold) reach the encoder misaligned:\n*auto*: %s (with the "
+                    "cryostar settings, off);\n*flagged*: search their poses "
+                    "(global, then local) and take their latents from the searched "
+                    "poses where those fit their images better (the run's "
+                    "searched_poses.npz records them);\n*off*: keep their "
+                    "latents from the consensus poses." % RULES["pose_search"])
 
 
 def encoder_hidden(protocol):
@@ -58,11 +69,12 @@ def encoder_hidden(protocol):
 
 
 def network_args(protocol):
-    """Command-line options of the network parameters: the rendering and
-    the encoder input (``auto`` included), and ``--encoder-hidden`` only
+    """Command-line options of the network parameters: the rendering, the
+    encoder input and the pose search (``auto`` included), and ``--encoder-hidden`` only
     when the widths differ from the default."""
     args = ["--pseudo-atoms", protocol._choice("pseudoAtoms"),
-            "--encoder-input", protocol._choice("encoderInput")]
+            "--encoder-input", protocol._choice("encoderInput"),
+            "--pose-search", protocol._choice("poseSearch")]
     widths = encoder_hidden(protocol)
     if widths != tuple(TRAIN.encoder_hidden):
         args += ["--encoder-hidden", ",".join(map(str, widths))]

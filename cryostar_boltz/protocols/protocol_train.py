@@ -37,7 +37,8 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
     _possibleOutputs = OUTPUTS
     _useGpuDefault = True
     _engineChoices = {"prior": cts.PRIORS, "pseudoAtoms": cts.PSEUDO_ATOM_CHOICES,
-                      "encoderInput": cts.ENCODER_INPUT_CHOICES, "motion": cts.MOTIONS,
+                      "encoderInput": cts.ENCODER_INPUT_CHOICES,
+                      "poseSearch": cts.POSE_SEARCH_CHOICES, "motion": cts.MOTIONS,
                       "structureFormat": cts.STRUCTURE_FORMATS, "settings": cts.PRESETS}
 
     # ------------------------------------------------------------ form

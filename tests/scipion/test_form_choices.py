@@ -23,7 +23,7 @@ from cryostar_boltz import constants as cts  # noqa: E402
 from cryostar_boltz.engine.analysis import METHODS  # noqa: E402
 from cryostar_boltz.engine.cli import main  # noqa: E402
 from cryostar_boltz.engine.training.config import (DensityConfig, ENCODER_INPUTS, MOTIONS,  # noqa: E402
-                                                   TrainConfig)
+                                                   POSE_SEARCHES, TrainConfig)
 from cryostar_boltz.engine.latents import SOURCES  # noqa: E402
 from cryostar_boltz.engine.training.derived import AUTO_FIELDS, PRESETS  # noqa: E402
 from cryostar_boltz.engine.priors import PRIORS, build_prior  # noqa: E402
@@ -50,6 +50,7 @@ REGISTRIES = {
     "MOTIONS": tuple(MOTIONS),
     "PSEUDO_ATOM_CHOICES": ("auto",) + tuple(MODES),
     "ENCODER_INPUT_CHOICES": ("auto",) + tuple(ENCODER_INPUTS),
+    "POSE_SEARCH_CHOICES": ("auto",) + tuple(POSE_SEARCHES),
     "PRESETS": tuple(PRESETS),
 }
 PROTOCOLS = [CryoStarBoltzProtTrain, CryoStarBoltzProtSamplePrior,
@@ -109,12 +110,14 @@ def test_training_form_defaults_are_train_config():
     assert protocol.boxSize.get() == (config.box or 0)
     assert protocol._choice("prior") == config.prior
     # options the engine derives are empty (auto) in the form as in the engine
-    derived = set(AUTO_FIELDS) - {"pseudo_atoms", "lr_schedule", "encoder_input"}
+    derived = set(AUTO_FIELDS) - {"pseudo_atoms", "lr_schedule", "encoder_input",
+                                  "pose_search"}
     assert set(train_form.DERIVED_PARAMS.values()) == derived
     for param, field in train_form.DERIVED_PARAMS.items():
         assert getattr(protocol, param).get() is None is getattr(config, field), param
     assert (protocol._choice("pseudoAtoms"), config.pseudo_atoms) == ("auto", None)
     assert (protocol._choice("encoderInput"), config.encoder_input) == ("auto", None)
+    assert (protocol._choice("poseSearch"), config.pose_search) == ("auto", None)
     assert protocol._choice("settings") == config.preset == "auto"
     assert train_form.settings_args(protocol) == []
     assert protocol._choice("structureFormat") == config.format == "auto"

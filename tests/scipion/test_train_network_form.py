@@ -35,8 +35,10 @@ def test_the_field_is_expert_next_to_the_encoder_input_with_the_engines_default(
     names = [name for name, _ in protocol._definition.iterParams()]
     assert names.index("encoderHidden") == names.index("encoderInput") + 2
     assert names.index("encoderBox") == names.index("encoderInput") + 1
+    assert names.index("poseSearch") == names.index("encoderHidden") + 1
     assert train_form.network_args(protocol) == ["--pseudo-atoms", "auto",
-                                                 "--encoder-input", "auto"]
+                                                 "--encoder-input", "auto",
+                                                 "--pose-search", "auto"]
 
 
 @pytest.mark.parametrize("text, passed", [
@@ -53,6 +55,7 @@ def test_widths_are_passed_only_when_they_differ_from_the_default(text, passed):
         assert args[args.index("--encoder-hidden") + 1] == passed
     assert args[args.index("--encoder-input") + 1] == "auto"
     assert args[args.index("--pseudo-atoms") + 1] == "auto"
+    assert args[args.index("--pose-search") + 1] == "auto"
 
 
 @pytest.mark.parametrize("text, words", [

@@ -55,8 +55,8 @@ Examples:
 from .. import options as opt_type
 from ..structure.formats import FORMAT_CHOICES
 from ..training.halfsets import half_finished
-from ..training.config import (ENCODER_INPUTS, LR_SCHEDULES, MOTIONS, PRIOR_NAMES,
-                               PSEUDO_ATOM_MODES, RESUME_OPTIONS, TrainConfig,
+from ..training.config import (ENCODER_INPUTS, LR_SCHEDULES, MOTIONS, POSE_SEARCHES,
+                               PRIOR_NAMES, PSEUDO_ATOM_MODES, RESUME_OPTIONS, TrainConfig,
                                config_from_args)
 from ..training.derived import PRESETS, PUBLISHED, RULES
 
@@ -224,6 +224,12 @@ def add_args(parser):
                                 "lies more than this many robust SDs above the "
                                 "median (wrong poses, junk) leave the image loss; "
                                 "0 keeps every particle, else at least 1;"))
+    loss.add_argument("--pose-search", choices=("auto",) + POSE_SEARCHES, default=None,
+                      help=auto("pose_search", "after training, search the poses of "
+                                "the particles whose junk score lies above "
+                                "--outlier-z (flagged) and take their latents from "
+                                "the searched poses where those fit better, or not "
+                                "(off); searched_poses.npz in the run records them;"))
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=opt_type.positive_int, default=None,
                      help=auto("epochs", "passes over the particles (with --resume: "

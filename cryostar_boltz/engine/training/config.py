@@ -42,6 +42,9 @@ LR_SCHEDULES = ("constant", "cosine")
 #: turned and centred by its pose, or the image as recorded (the published
 #: method's).
 ENCODER_INPUTS = ("aligned", "raw")
+#: Whose poses stage 1 searches after training (``training.pose_search``):
+#: the particles whose junk score lies above ``--outlier-z``, or none.
+POSE_SEARCHES = ("flagged", "off")
 #: The latent priors (``priors.PRIORS``, named here without importing torch).
 PRIOR_NAMES = ("gaussian", "gmm", "grbm", "rbm", "ebm")
 #: How the stage-1 decoder moves the reference: a free displacement per
@@ -242,6 +245,10 @@ class TrainConfig(LoopOptions):
     # the box (px) the encoder's images are Fourier-cropped to; 0: the
     # whole training box (config.json files without it read as 0)
     encoder_box: Optional[int] = None
+    # whose poses are searched after training ("flagged": the particles
+    # whose junk score lies above outlier_z; "off"); config.json files
+    # without it read as "off"
+    pose_search: Optional[str] = None
     # prior
     prior: str = "gaussian"
     prior_options: dict = field(default_factory=dict)
@@ -286,6 +293,8 @@ class TrainConfig(LoopOptions):
             cfg.encoder_input = "raw"
         if "encoder_box" not in saved:
             cfg.encoder_box = 0
+        if "pose_search" not in saved:
+            cfg.pose_search = "off"
         return cfg
 
     def differences(self, other):
@@ -355,7 +364,8 @@ class TrainConfig(LoopOptions):
                                     for v in self.decoder_hidden)
         for name, choices in (("pseudo_atoms", PSEUDO_ATOM_MODES),
                               ("lr_schedule", LR_SCHEDULES), ("preset", PRESETS),
-                              ("encoder_input", ENCODER_INPUTS), ("prior", PRIOR_NAMES)):
+                              ("encoder_input", ENCODER_INPUTS),
+                              ("pose_search", POSE_SEARCHES), ("prior", PRIOR_NAMES)):
             if getattr(self, name) is not None or name == "preset":
                 one_of(label(name), getattr(self, name), choices)
         if self.derived is not None and not isinstance(self.derived, dict):
@@ -442,13 +452,14 @@ def config_from_args(args):
     (an argparse namespace whose names are the config's fields, plus
     ``prior_option``, a list of KEY=VALUE; ``out``, ``resume``,
     ``overwrite`` and ``debug`` are ignored; ``auto`` for ``pseudo_atoms``,
-    ``lr_schedule`` or ``encoder_input`` means unset). ValueError without particles or reference."""
+    ``lr_schedule``, ``encoder_input`` or ``pose_search`` means unset).
+    ValueError without particles or reference."""
     if not args.particles or not args.reference:
         raise ValueError("--particles and --reference are required "
                          "(or --resume to continue a run)")
     options = {k: v for k, v in vars(args).items()
                if k not in ("out", "resume", "overwrite", "debug", "prior_option")}
-    for name in ("pseudo_atoms", "lr_schedule", "encoder_input"):  # "auto"
+    for name in ("pseudo_atoms", "lr_schedule", "encoder_input", "pose_search"):  # "auto"
         if options.get(name) == "auto":
             options[name] = None
     options.setdefault("workdir", None)

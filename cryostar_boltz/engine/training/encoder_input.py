@@ -78,8 +78,15 @@ class EncoderInput:
     def compute(self, idx, images):
         """The encoder's input (B, d, d) of the particles ``idx`` from their
         ``images`` (B, D, D), without the cache."""
+        t = torch.as_tensor(idx, device=self.rotations.device)
+        return self.posed(images, self.rotations[t], self.shifts[t])
+
+    def posed(self, images, rotations, shifts):
+        """The encoder's input (B, d, d) of ``images`` (B, D, D) whose poses
+        are ``rotations`` (B, 3, 3, RELION A) and ``shifts`` (B, 2, origins
+        in Angstrom): the particles' own or searched ones
+        (``pose_search``); "raw" inputs ignore them."""
         if self.mode != "raw":
-            t = torch.as_tensor(idx, device=self.rotations.device)
-            images = in_plane_aligned(images, self.rotations[t], self.shifts[t], self.apix,
+            images = in_plane_aligned(images, rotations, shifts, self.apix,
                                       fill=float(self.encoder.input_mean))
         return fourier_crop(images, self.encoder.D)

@@ -23,9 +23,11 @@ from scipy.spatial.transform import Rotation
 
 from .. import imaging
 from ..domains import describe_domains, domains_record, resolve_domains
-from ..io import atomic_path, read_json, save_array, save_json
+from ..geometry import matrix_to_euler
+from ..io import atomic_path, read_json, save_array, save_json, save_npz
 from ..analysis import nearest_particles
-from ..layout import CONVERGENCE_COLUMNS, LATENT_CORR, PC1_RMSD, model_suffix
+from ..layout import (CONVERGENCE_COLUMNS, LATENT_CORR, PC1_RMSD, SEARCHED_POSES,
+                      model_suffix)
 from ..losses import StructuralRestraints, beta_schedule, correlation_loss, gaussian_kl
 from ..models import StructureVAE
 from ..outputs import created_folder, no_checkpoint
@@ -43,6 +45,7 @@ from .data import LossTargets, TrainingData
 from .derived import DataFacts, band_pixels, counted, describe, resolve, restate_length
 from .encoder_input import EncoderInput
 from .pose_screen import PoseScreen
+from .pose_search import PoseSearch
 from .loop import EpochTrainer, NonFiniteLoss, adamw, diverged, save_torch
 from .scoring import PoseScorer
 
@@ -404,34 +407,38 @@ class Stage1Trainer(EpochTrainer):
         kl, kl_logs = self.kl_terms(mu, logvar, extra)
         return image, restraints, kl, kl_logs
 
-    def image_loss(self, idx, images, decoder_input):
+    def image_loss(self, idx, images, decoder_input, poses=None):
         """Image loss (B,) of the particles ``idx`` (their ``images``, B x D
         x D) against the structures decoded from ``decoder_input`` (B,
-        decoder inputs), projected with their poses, CTF and low-pass, over
-        the loss's mask (:func:`~..losses.correlation_loss`); and the decoded
-        coordinates (B, N, 3)."""
+        decoder inputs), projected with their poses (or ``poses``, see
+        :meth:`projection_losses`), CTF and low-pass, over the loss's mask
+        (:func:`~..losses.correlation_loss`); and the decoded coordinates
+        (B, N, 3)."""
         with self.autocast():
             displacement = self.vae.decoder(decoder_input)
         coords = self.vae.ref_coords + displacement.float()
-        return self.projection_losses(idx, images, coords), coords
+        return self.projection_losses(idx, images, coords, poses=poses), coords
 
-    def projection_losses(self, idx, images, coords, rotations=(), own=True):
+    def projection_losses(self, idx, images, coords, rotations=(), own=True, poses=None):
         """Image losses of the particles ``idx`` (their ``images``) against
         the structures ``coords`` (B, N, 3) projected with their own
         rotations (unless not ``own``) and then with each of ``rotations``
         (a sequence of (B, 3, 3)), with the particles' origins, CTF,
-        low-pass and mask: (B,) for one projection, else (B, k)."""
+        low-pass and mask: (B,) for one projection, else (B, k). ``poses``
+        ((B, 3, 3) rotations, (B, 2) origins in Angstrom) replace the
+        particles' own (a searched pose, :meth:`search_poses`)."""
         t = torch.as_tensor(idx, device=self.device)
         ctf = self.targets.filters(t)
         observed = self.targets.observed(t, images)
+        own_rotations, shifts = (self.rotations[t], self.shifts[t]) if poses is None else poses
         mask = self.mask if self.focus is None else self.focus.particle_weights(
-            idx, self.rotations[t], self.shifts[t])
+            idx, own_rotations, shifts)
         points = self.vae.render_coords(coords)
         losses = []
-        for rotation in ((self.rotations[t],) if own else ()) + tuple(rotations):
+        for rotation in ((own_rotations,) if own else ()) + tuple(rotations):
             proj = imaging.project_gaussians(points, self.vae.render_amplitudes,
                                              rotation, self.D, self.apix,
-                                             sigma=self.vae.sigma, shifts=self.shifts[t],
+                                             sigma=self.vae.sigma, shifts=shifts,
                                              truncate=imaging.TRAINING_TRUNCATION_SIGMAS)
             losses.append(correlation_loss(imaging.apply_ctf(proj, ctf), observed, mask))
         return torch.stack(losses, 1) if len(losses) > 1 else losses[0]
@@ -596,6 +603,75 @@ class Stage1Trainer(EpochTrainer):
                                scorer.observed(self.targets.observed(t, images)))
         return torch.cat([loss[:, None], coarse], 1).float().cpu().numpy()
 
+    @torch.no_grad()
+    def search_poses(self, z, logvar, code, junk, loss, batch=64):
+        """``--pose-search flagged``: search the poses of the particles whose
+        ``junk`` score (N,) lies above ``--outlier-z`` (:mod:`.pose_search`,
+        against the structure decoded for the kept particle nearest the
+        kept particles' median latent), encode each with its searched pose,
+        and where the structure decoded from that latent fits the image
+        better with that pose than ``loss`` (N,), the training loss of its
+        consensus latent and pose, put that latent into ``z``, ``logvar``
+        and ``code`` (modified in place). Writes ``searched_poses.npz``
+        (``layout.SEARCHED_POSES``) and logs what it did."""
+        cfg = self.cfg
+        flagged = np.flatnonzero(junk > (cfg.outlier_z or np.inf))
+        if cfg.pose_search != "flagged" or cfg.encoder_input == "raw" or not len(flagged):
+            return
+        kept = np.setdiff1d(np.arange(len(z)), flagged)
+        if not len(kept):
+            return
+        start = time.perf_counter()
+        self.vae.eval()
+        middle = kept[[np.argmin(np.linalg.norm(z[kept] - np.median(z[kept], 0), axis=1))]]
+        structure = self.decoded(middle, self.load_images(middle))[0][1][0]
+        search = PoseSearch(self.D, self.apix, cfg.low_pass, seed=cfg.seed, device=self.device)
+        rotations, origins, searched_loss, accepted = [], [], [], []
+        for lo in range(0, len(flagged), batch):
+            idx = flagged[lo:lo + batch]
+            t = torch.as_tensor(idx, device=self.device)
+            images = self.load_images(idx)
+            found = search.search(structure, self.vae.amplitudes,
+                                  self.targets.observed(t, images), self.targets.filters(t),
+                                  first=int(idx[0]))[:2]
+            (new_loss, _), (mu, new_logvar, extra) = self.decoded(idx, images, found)
+            new_loss = new_loss.cpu().numpy()
+            better = new_loss < loss[idx]
+            z[idx[better]] = mu.cpu().numpy()[better]
+            logvar[idx[better]] = new_logvar.cpu().numpy()[better]
+            if code is not None:
+                code[idx[better]] = (extra > 0).to(torch.int8).cpu().numpy()[better]
+            rotations.append(found[0].cpu().numpy())
+            origins.append(found[1].cpu().numpy())
+            searched_loss.append(new_loss)
+            accepted.append(better)
+        self.vae.train()
+        rotations, accepted = np.concatenate(rotations), np.concatenate(accepted)
+        save_npz(self.layout.searched_poses, particles=flagged,
+                 angles=matrix_to_euler(rotations).astype(np.float32),
+                 origins=np.concatenate(origins).astype(np.float32),
+                 consensus_loss=loss[flagged].astype(np.float32),
+                 searched_loss=np.concatenate(searched_loss).astype(np.float32),
+                 accepted=accepted)
+        self.log("pose search: %s above junk score %g searched; the searched pose fits "
+                 "%d better than the consensus pose, and their latents come from it "
+                 "(%s, %.1f s)" % (counted(len(flagged), "particle"), cfg.outlier_z,
+                                  int(accepted.sum()), SEARCHED_POSES,
+                                  time.perf_counter() - start))
+
+    def decoded(self, idx, images, poses=None):
+        """``(image loss (B,), coords (B, N, 3)), (mu, logvar, extra)`` of the
+        particles ``idx`` (their ``images``) encoded and scored with their
+        own poses or ``poses`` ((B, 3, 3) rotations, (B, 2) origins in
+        Angstrom), decoded at their posterior means."""
+        t = torch.as_tensor(idx, device=self.device)
+        rotations, shifts = (self.rotations[t], self.shifts[t]) if poses is None else poses
+        mu, logvar, extra = self.vae.encode(self.encoder_input.posed(images, rotations, shifts))
+        decoder_input = self.prior.decoder_input(
+            mu.float(), None if extra is None else extra.float(), training=False)
+        return (self.image_loss(idx, images, decoder_input, poses=(rotations, shifts)),
+                (mu, logvar, extra))
+
     def fit_prior(self, z, logvar):
         """Fit the prior to the frozen posteriors of all particles (its KL's
         own gradient, i.e. maximum likelihood on posterior samples) until it
@@ -649,15 +725,16 @@ class Stage1Trainer(EpochTrainer):
             z, logvar, code = self.infer_latents(losses=losses)
             seconds = time.perf_counter() - start
             self.check_latents(z, code)
+            losses = np.concatenate(losses)
+            scores = save_particle_scores(layout, losses[:, 1:], loss=losses[:, 0])
+            self.log("latents and per-particle scores of %d particles (%.1f s); %s"
+                     % (len(z), seconds, describe_scores(scores)))
+            self.search_poses(z, logvar, code, scores["z"], losses[:, 0])
             self.fit_prior(z, logvar)
             save_array(layout.latents, z)
             save_array(layout.latent_logvar, logvar)
             if code is not None:
                 save_array(layout.codes, code)
-            losses = np.concatenate(losses)
-            scores = save_particle_scores(layout, losses[:, 1:], loss=losses[:, 0])
-            self.log("latents and per-particle scores of %d particles (%.1f s); %s"
-                     % (len(z), seconds, describe_scores(scores)))
             reference_copy = self.reference_copy
             save_torch(layout.model, {
                 "model_config": self.vae.config,

@@ -23,7 +23,8 @@ DIMER = DataFacts(particles=200000, box=128, apix=1.3, residues=731, heavy_atoms
 PUBLISHED = {"pseudo_atoms": "ca", "low_pass": 10.0, "batch_size": 64, "lr": 1e-4,
              "lr_schedule": "constant", "epochs": 20, "kl_warmup": 10000,
              "elastic_weight": 1.0, "elastic_weight_final": None, "elastic_keep": 0.99,
-             "outlier_z": 0.0, "encoder_input": "raw", "encoder_box": 0}
+             "outlier_z": 0.0, "encoder_input": "raw", "encoder_box": 0,
+             "pose_search": "off"}
 
 
 def resolved(facts, **given):
@@ -145,7 +146,8 @@ def test_the_encoder_widths_are_the_published_ones_unless_given():
 
 
 @pytest.mark.parametrize("name, before", [("encoder_input", "raw"),   # raw images
-                                          ("encoder_box", 0)])         # the whole box
+                                          ("encoder_box", 0),          # the whole box
+                                          ("pose_search", "off")])     # no search
 def test_a_config_saved_before_an_encoder_option_reads_as_the_runs_then(
         tmp_path, name, before):
     resolved(ADK).save(tmp_path)
@@ -160,11 +162,28 @@ def test_explicit_values_win_and_are_not_listed_as_derived():
     given = dict(low_pass=7.0, pseudo_atoms="ca", batch_size=32, lr=1e-3, epochs=3,
                  kl_warmup=20, elastic_weight=1.0, elastic_weight_final=1.0,
                  elastic_keep=0.99, lr_schedule="cosine", outlier_z=2.5,
-                 encoder_input="raw", encoder_box=48)
+                 encoder_input="raw", encoder_box=48, pose_search="off")
     for preset in ("auto", "cryostar"):
         cfg = resolved(ADK, preset=preset, **given)
         assert {k: getattr(cfg, k) for k in given} == given
         assert cfg.derived == {}
+
+
+def test_the_flagged_particles_poses_are_searched_where_a_latent_can_use_them():
+    cfg = resolved(ADK)
+    assert cfg.pose_search == "flagged"
+    assert cfg.derived["pose_search"] == (
+        "auto: the particles whose junk score lies above 2 get a searched pose, and "
+        "their latent from it where it fits better")
+    raw = resolved(ADK, encoder_input="raw")          # a pose does not change its input
+    assert raw.pose_search == "off" and "as recorded" in raw.derived["pose_search"]
+    unscreened = resolved(ADK, outlier_z=0.0)          # nothing is flagged
+    assert unscreened.pose_search == "off"
+    assert unscreened.derived["pose_search"] == (
+        "auto: no pose screen (--outlier-z 0) flags particles")
+    assert resolved(ADK, pose_search="off").pose_search == "off"   # given: kept
+    with pytest.raises(ValueError, match="pose.search"):
+        TrainConfig(pose_search="all").validate()
 
 
 def test_preset_cryostar_is_the_published_method_field_by_field():

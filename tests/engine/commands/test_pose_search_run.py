@@ -1,0 +1,77 @@
+"""Stage 1 searches the poses of the particles its pose screen flags,
+takes their latents from the searched poses where those fit better, and
+records them in searched_poses.npz; runs that cannot use a search make
+none."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+
+N_JUNK = 6
+
+
+@pytest.fixture(scope="module")
+def searched_runs(tiny_dataset, tmp_path_factory, train_options):
+    """Two one-epoch runs on the tiny dataset, the encoder on aligned images
+    and the pose screen on, whose last N_JUNK particles got random rotations
+    in the star: one with --pose-search flagged, one with off."""
+    from cryostar_boltz.engine.cli import main
+    from cryostar_boltz.engine.particles import read_star, write_star
+    torch.set_num_threads(1)
+    folder = tmp_path_factory.mktemp("searched")
+    blocks = read_star(tiny_dataset.star)
+    table = blocks["particles"]
+    n = len(table["rlnAngleRot"])
+    euler = Rotation.random(N_JUNK, random_state=5).as_euler("ZYZ", degrees=True)
+    for column, values in zip(("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"), euler.T):
+        table[column] = np.asarray(table[column], float).copy()
+        table[column][n - N_JUNK:] = values
+    star = folder / "particles.star"
+    write_star(star, blocks)
+    shutil.copy(tiny_dataset.stack, folder / tiny_dataset.stack.name)
+    runs = {}
+    for search in ("flagged", "off"):
+        runs[search] = folder / search
+        argv = ["train", "--out", str(runs[search]), *train_options(
+            tiny_dataset, **{"--encoder-input": "aligned", "--outlier-z": 1.0,
+                             "--pose-search": search})]
+        argv[argv.index("--particles") + 1] = str(star)
+        assert main(argv) == 0
+    return runs, n
+
+
+def test_stage1_searches_the_flagged_particles(searched_runs):
+    runs, n = searched_runs
+    run = runs["flagged"]
+    assert json.loads((run / "config.json").read_text())["pose_search"] == "flagged"
+    junk_score = np.load(run / "junk_score.npy")
+    found = np.load(run / "searched_poses.npz")
+    flagged = np.flatnonzero(junk_score > 1.0)
+    assert len(flagged) and (flagged >= n - N_JUNK).any()   # random poses among them
+    np.testing.assert_array_equal(found["particles"], flagged)
+    assert found["angles"].shape == (len(flagged), 3)
+    assert found["origins"].shape == (len(flagged), 2)
+    # a latent comes from the searched pose exactly where that pose fits better
+    accepted = found["accepted"]
+    np.testing.assert_array_equal(accepted, found["searched_loss"] < found["consensus_loss"])
+    assert accepted.any()
+    # the same training without the search: only the accepted latents differ
+    z, z_off = np.load(run / "z.npy"), np.load(runs["off"] / "z.npy")
+    changed = np.flatnonzero(np.abs(z - z_off).max(1) > 1e-6)
+    np.testing.assert_array_equal(changed, flagged[accepted])
+    np.testing.assert_array_equal(np.load(run / "junk_score.npy"),
+                                  np.load(runs["off"] / "junk_score.npy"))
+    assert not (runs["off"] / "searched_poses.npz").exists()
+    log = (run / "run.log").read_text()
+    assert ("pose search: %d particles above junk score 1 searched; the searched pose "
+            "fits %d better" % (len(flagged), accepted.sum())) in log
+
+
+def test_the_search_is_off_where_nothing_would_use_it(tiny_run):
+    """The cryostar preset (raw encoder input, no screen): no search, no file."""
+    assert json.loads((tiny_run / "config.json").read_text())["pose_search"] == "off"
+    assert not (tiny_run / "searched_poses.npz").exists()
