@@ -28,10 +28,18 @@ gets a pose searched against its image:
    refined pose is the particle's.
 
 Stage 1 then encodes the particle with the searched pose and keeps that
-latent only where its structure, projected with the searched pose, fits
-the image better (the training loss) than the consensus latent's with the
-consensus pose (``stage1.Stage1Trainer.search_poses``). The junk score is
-left as it is: it says the consensus pose failed.
+latent only where the searched pose lies more than :data:`CONFIRM_ANGLE`
+from the consensus pose and the structure decoded from that latent,
+projected with the searched pose, fits the image better (the training
+loss) than the consensus latent's with the consensus pose
+(``stage1.Stage1Trainer.search_poses``). A search that lands near the
+consensus pose confirms it: the particle was flagged by chance, and its
+consensus latent, from the pose the encoder was trained with, is the
+better one (on the 1A28 dimer path, without junk, 176 particles are
+flagged; replacing the latents of those whose searched pose merely fits
+better, 38, took |Spearman(PC1, frame)| from 0.9245 to 0.9242; with the
+angle's condition 4 are replaced). The junk score is left as it is: it
+says the consensus pose failed.
 """
 import math
 
@@ -59,8 +67,16 @@ LOCAL_WIDTHS = (8.0, 4.0, 2.0, 1.0)
 LOCAL_CANDIDATES = 16
 #: Origins searched around the best in a local round (pixels of the band box).
 LOCAL_SHIFT_PIXELS = 2
+#: A searched pose within this many degrees of the consensus pose confirms it.
+CONFIRM_ANGLE = 15.0
 #: Elements (templates x box x box) cross-correlated at once.
 CHUNK_ELEMENTS = 1 << 22
+
+
+def rotation_angles(a, b):
+    """Degrees (B,) of the rotations taking ``b`` to ``a`` (both (B, 3, 3))."""
+    trace = torch.einsum("bij,bij->b", a.double(), b.double())   # trace(a b^T)
+    return torch.rad2deg(torch.arccos(((trace - 1.0) / 2.0).clamp(-1.0, 1.0))).float()
 
 
 def shift_window(box, radius, device=None):

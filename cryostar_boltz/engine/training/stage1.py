@@ -45,7 +45,7 @@ from .data import LossTargets, TrainingData
 from .derived import DataFacts, band_pixels, counted, describe, resolve, restate_length
 from .encoder_input import EncoderInput
 from .pose_screen import PoseScreen
-from .pose_search import PoseSearch
+from .pose_search import CONFIRM_ANGLE, PoseSearch, rotation_angles
 from .loop import EpochTrainer, NonFiniteLoss, adamw, diverged, save_torch
 from .scoring import PoseScorer
 
@@ -609,8 +609,9 @@ class Stage1Trainer(EpochTrainer):
         ``junk`` score (N,) lies above ``--outlier-z`` (:mod:`.pose_search`,
         against the structure decoded for the kept particle nearest the
         kept particles' median latent), encode each with its searched pose,
-        and where the structure decoded from that latent fits the image
-        better with that pose than ``loss`` (N,), the training loss of its
+        and where that pose lies over ``pose_search.CONFIRM_ANGLE`` from the
+        consensus pose and the structure decoded from that latent fits the
+        image better with it than ``loss`` (N,), the training loss of its
         consensus latent and pose, put that latent into ``z``, ``logvar``
         and ``code`` (modified in place). Writes ``searched_poses.npz``
         (``layout.SEARCHED_POSES``) and logs what it did."""
@@ -626,7 +627,7 @@ class Stage1Trainer(EpochTrainer):
         middle = kept[[np.argmin(np.linalg.norm(z[kept] - np.median(z[kept], 0), axis=1))]]
         structure = self.decoded(middle, self.load_images(middle))[0][1][0]
         search = PoseSearch(self.D, self.apix, cfg.low_pass, seed=cfg.seed, device=self.device)
-        rotations, origins, searched_loss, accepted = [], [], [], []
+        rotations, origins, angles, searched_loss, accepted = [], [], [], [], []
         for lo in range(0, len(flagged), batch):
             idx = flagged[lo:lo + batch]
             t = torch.as_tensor(idx, device=self.device)
@@ -636,13 +637,15 @@ class Stage1Trainer(EpochTrainer):
                                   first=int(idx[0]))[:2]
             (new_loss, _), (mu, new_logvar, extra) = self.decoded(idx, images, found)
             new_loss = new_loss.cpu().numpy()
-            better = new_loss < loss[idx]
+            moved = rotation_angles(found[0], self.rotations[t]).cpu().numpy()
+            better = (new_loss < loss[idx]) & (moved > CONFIRM_ANGLE)
             z[idx[better]] = mu.cpu().numpy()[better]
             logvar[idx[better]] = new_logvar.cpu().numpy()[better]
             if code is not None:
                 code[idx[better]] = (extra > 0).to(torch.int8).cpu().numpy()[better]
             rotations.append(found[0].cpu().numpy())
             origins.append(found[1].cpu().numpy())
+            angles.append(moved)
             searched_loss.append(new_loss)
             accepted.append(better)
         self.vae.train()
@@ -650,14 +653,15 @@ class Stage1Trainer(EpochTrainer):
         save_npz(self.layout.searched_poses, particles=flagged,
                  angles=matrix_to_euler(rotations).astype(np.float32),
                  origins=np.concatenate(origins).astype(np.float32),
+                 angle_to_consensus=np.concatenate(angles).astype(np.float32),
                  consensus_loss=loss[flagged].astype(np.float32),
                  searched_loss=np.concatenate(searched_loss).astype(np.float32),
                  accepted=accepted)
-        self.log("pose search: %s above junk score %g searched; the searched pose fits "
-                 "%d better than the consensus pose, and their latents come from it "
-                 "(%s, %.1f s)" % (counted(len(flagged), "particle"), cfg.outlier_z,
-                                  int(accepted.sum()), SEARCHED_POSES,
-                                  time.perf_counter() - start))
+        self.log("pose search: %s above junk score %g searched; for %d the searched "
+                 "pose lies over %g degrees from the consensus pose and fits better, "
+                 "and their latents come from it (%s, %.1f s)"
+                 % (counted(len(flagged), "particle"), cfg.outlier_z, int(accepted.sum()),
+                    CONFIRM_ANGLE, SEARCHED_POSES, time.perf_counter() - start))
 
     def decoded(self, idx, images, poses=None):
         """``(image loss (B,), coords (B, N, 3)), (mu, logvar, extra)`` of the

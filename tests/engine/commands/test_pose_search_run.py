@@ -55,9 +55,13 @@ def test_stage1_searches_the_flagged_particles(searched_runs):
     np.testing.assert_array_equal(found["particles"], flagged)
     assert found["angles"].shape == (len(flagged), 3)
     assert found["origins"].shape == (len(flagged), 2)
-    # a latent comes from the searched pose exactly where that pose fits better
+    # a latent comes from the searched pose exactly where that pose fits
+    # better and lies more than 15 degrees from the consensus one
     accepted = found["accepted"]
-    np.testing.assert_array_equal(accepted, found["searched_loss"] < found["consensus_loss"])
+    moved = found["angle_to_consensus"]
+    assert moved.shape == (len(flagged),) and (moved >= 0).all() and (moved <= 180).all()
+    np.testing.assert_array_equal(
+        accepted, (found["searched_loss"] < found["consensus_loss"]) & (moved > 15.0))
     assert accepted.any()
     # the same training without the search: only the accepted latents differ
     z, z_off = np.load(run / "z.npy"), np.load(runs["off"] / "z.npy")
@@ -67,8 +71,9 @@ def test_stage1_searches_the_flagged_particles(searched_runs):
                                   np.load(runs["off"] / "junk_score.npy"))
     assert not (runs["off"] / "searched_poses.npz").exists()
     log = (run / "run.log").read_text()
-    assert ("pose search: %d particles above junk score 1 searched; the searched pose "
-            "fits %d better" % (len(flagged), accepted.sum())) in log
+    assert ("pose search: %d particles above junk score 1 searched; for %d the searched "
+            "pose lies over 15 degrees from the consensus pose and fits better"
+            % (len(flagged), accepted.sum())) in log
 
 
 def test_the_search_is_off_where_nothing_would_use_it(tiny_run):

@@ -7,7 +7,8 @@ from scipy.spatial.transform import Rotation
 
 from cryostar_boltz.engine import imaging
 from cryostar_boltz.engine.training import pose_search
-from cryostar_boltz.engine.training.pose_search import PoseSearch, best_matches, shift_window
+from cryostar_boltz.engine.training.pose_search import (PoseSearch, best_matches,
+                                                        rotation_angles, shift_window)
 
 D, APIX, LOW_PASS = 48, 1.45, 3.5 * 1.45
 
@@ -84,3 +85,12 @@ def test_the_search_follows_the_seed():
     again = PoseSearch(D, APIX, LOW_PASS, seed=4).search(coords, amplitudes, observed, filters)
     for a, b in zip(first, again):
         torch.testing.assert_close(a, b)
+
+
+def test_rotation_angles_are_the_angles_between_poses():
+    a = Rotation.random(5, random_state=0)
+    turns = Rotation.from_rotvec(np.array([[0.0, 0.0, 0.1], [0.3, 0.0, 0.0], [0.0, 0.0, 0.0],
+                                           [1.0, 1.0, 1.0], [0.0, np.pi, 0.0]]))
+    b = turns * a
+    got = rotation_angles(torch.as_tensor(b.as_matrix()), torch.as_tensor(a.as_matrix()))
+    np.testing.assert_allclose(got.numpy(), np.rad2deg(turns.magnitude()), atol=1e-3)
