@@ -623,6 +623,8 @@ class Stage1Trainer(EpochTrainer):
         if not len(kept):
             return
         start = time.perf_counter()
+        self.log("pose search: searching the poses of %s whose junk score lies above %g"
+                 % (counted(len(flagged), "particle"), cfg.outlier_z))
         self.vae.eval()
         middle = kept[[np.argmin(np.linalg.norm(z[kept] - np.median(z[kept], 0), axis=1))]]
         structure = self.decoded(middle, self.load_images(middle))[0][1][0]
