@@ -28,6 +28,29 @@ def _train_options(dataset, **extra):
     return argv
 
 
+def star_with_random_poses(dataset, folder, count, seed=5):
+    """A copy of ``dataset``'s star file in ``folder`` (its stack copied
+    beside it) whose last ``count`` particles got uniformly random
+    rotations (junk); returns the star's path and the number of particles."""
+    import shutil
+
+    import numpy as np
+    from scipy.spatial.transform import Rotation
+
+    from cryostar_boltz.engine.particles import read_star, write_star
+    blocks = read_star(dataset.star)
+    table = blocks["particles"]
+    n = len(table["rlnAngleRot"])
+    euler = Rotation.random(count, random_state=seed).as_euler("ZYZ", degrees=True)
+    for column, values in zip(("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"), euler.T):
+        table[column] = np.asarray(table[column], float).copy()
+        table[column][n - count:] = values
+    star = folder / "particles.star"
+    write_star(star, blocks)
+    shutil.copy(dataset.stack, folder / dataset.stack.name)
+    return star, n
+
+
 @pytest.fixture(scope="session")
 def train_options():
     """``train_options(dataset, **{"--flag": value})``: the argv of a

@@ -7,10 +7,10 @@ import shutil
 
 import numpy as np
 import pytest
-from scipy.spatial.transform import Rotation
 
+from conftest import star_with_random_poses
 from cryostar_boltz.engine.cli import main
-from cryostar_boltz.engine.particles import read_star, write_star
+from cryostar_boltz.engine.particles import read_star
 
 N_JUNK = 12
 
@@ -22,16 +22,7 @@ def junk_run(tiny_dataset, tmp_path_factory, train_options):
     import torch
     torch.set_num_threads(1)
     folder = tmp_path_factory.mktemp("junk")
-    blocks = read_star(tiny_dataset.star)
-    table = blocks["particles"]
-    n = len(table["rlnAngleRot"])
-    euler = Rotation.random(N_JUNK, random_state=5).as_euler("ZYZ", degrees=True)
-    for column, values in zip(("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"), euler.T):
-        table[column] = np.asarray(table[column], float).copy()
-        table[column][n - N_JUNK:] = values
-    star = folder / "particles.star"
-    write_star(star, blocks)
-    shutil.copy(tiny_dataset.stack, folder / tiny_dataset.stack.name)
+    star, n = star_with_random_poses(tiny_dataset, folder, N_JUNK)
     run = folder / "run"
     argv = ["train", "--out", str(run), *train_options(tiny_dataset)]
     argv[argv.index("--particles") + 1] = str(star)

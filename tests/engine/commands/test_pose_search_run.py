@@ -3,12 +3,12 @@ takes their latents from the searched poses where those fit better, and
 records them in searched_poses.npz; runs that cannot use a search make
 none."""
 import json
-import shutil
 
 import numpy as np
 import pytest
 import torch
-from scipy.spatial.transform import Rotation
+
+from conftest import star_with_random_poses
 
 
 N_JUNK = 6
@@ -20,19 +20,9 @@ def searched_runs(tiny_dataset, tmp_path_factory, train_options):
     and the pose screen on, whose last N_JUNK particles got random rotations
     in the star: one with --pose-search flagged, one with off."""
     from cryostar_boltz.engine.cli import main
-    from cryostar_boltz.engine.particles import read_star, write_star
     torch.set_num_threads(1)
     folder = tmp_path_factory.mktemp("searched")
-    blocks = read_star(tiny_dataset.star)
-    table = blocks["particles"]
-    n = len(table["rlnAngleRot"])
-    euler = Rotation.random(N_JUNK, random_state=5).as_euler("ZYZ", degrees=True)
-    for column, values in zip(("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"), euler.T):
-        table[column] = np.asarray(table[column], float).copy()
-        table[column][n - N_JUNK:] = values
-    star = folder / "particles.star"
-    write_star(star, blocks)
-    shutil.copy(tiny_dataset.stack, folder / tiny_dataset.stack.name)
+    star, n = star_with_random_poses(tiny_dataset, folder, N_JUNK)
     runs = {}
     for search in ("flagged", "off"):
         runs[search] = folder / search
