@@ -372,6 +372,13 @@ class TrainConfig(LoopOptions):
             raise ValueError("derived must be a dict of OPTION: REASON, got %r"
                              % (self.derived,))
         self._validate_focus()
+        if self.pose_search == "flagged" and (self.outlier_z == 0
+                                              or self.encoder_input == "raw"):
+            raise ValueError("--pose-search flagged searches the particles the pose screen "
+                             "flags and gives their encoder a searched pose: it needs "
+                             "--outlier-z above 0 and --encoder-input aligned, got %s"
+                             % ("--outlier-z 0" if self.outlier_z == 0
+                                else "--encoder-input raw"))
         if self.clash_max_distance < self.clash_distance:
             raise ValueError("clash_max_distance %g must be at least "
                              "clash_distance %g"

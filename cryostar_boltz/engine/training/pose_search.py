@@ -69,6 +69,12 @@ LOCAL_CANDIDATES = 16
 LOCAL_SHIFT_PIXELS = 2
 #: A searched pose within this many degrees of the consensus pose confirms it.
 CONFIRM_ANGLE = 15.0
+#: Kept particles (whose consensus poses the screen trusts) searched alike,
+#: to measure how often the search finds a pose the data support.
+CONTROL_PARTICLES = 64
+#: The fraction of those whose consensus pose the search must find (within
+#: :data:`CONFIRM_ANGLE`) for any searched pose to replace a latent.
+MIN_RECOVERY = 0.5
 #: Elements (templates x box x box) cross-correlated at once.
 CHUNK_ELEMENTS = 1 << 22
 
@@ -130,57 +136,64 @@ def best_matches(templates, filters, spectra, window, top=1):
 
 
 class PoseSearch:
-    """Global then local search of poses against particle images.
+    """Global then local search of poses against particle images, for one
+    structure: ``coords`` (N, 3, Angstrom, model frame) and ``amplitudes``
+    (N,), rendered with ``sigma`` (Angstrom).
 
     ``D``, ``apix``: the training box (px) and pixel size (Angstrom);
     ``low_pass``: the training low-pass (Angstrom); ``seed``: the run's seed
-    (orientations and perturbations follow it); ``sigma``: the width
-    (Angstrom) the structure's residues are rendered with.
+    (orientations and perturbations follow it). The global templates are
+    projected once, at the first search.
     """
 
-    def __init__(self, D, apix, low_pass, seed=0, device=None, sigma=RESIDUE_SIGMA):
+    def __init__(self, coords, amplitudes, D, apix, low_pass, seed=0, sigma=RESIDUE_SIGMA):
+        self.coords, self.amplitudes = coords, amplitudes
         self.D, self.apix, self.low_pass = int(D), float(apix), float(low_pass)
-        self.seed, self.device, self.sigma = int(seed), device, float(sigma)
+        self.seed, self.sigma = int(seed), float(sigma)
         self.coarse_box = band_box(self.D, self.apix, 2.0 * self.low_pass)
         self.fine_box = band_box(self.D, self.apix, self.low_pass)
+        self._grid = self._templates = None
 
-    def _project(self, coords, amplitudes, rotations, box, shifts=None):
-        return imaging.project_gaussians(coords, amplitudes, rotations, box,
+    def _project(self, rotations, box, shifts=None):
+        return imaging.project_gaussians(self.coords, self.amplitudes, rotations, box,
                                          self.apix * self.D / box, sigma=self.sigma,
                                          shifts=shifts, truncate=False)
 
-    @torch.no_grad()
-    def search(self, coords, amplitudes, observed, filters, first=0):
-        """Poses of particles against one structure.
+    def _global_templates(self):
+        """The :data:`GLOBAL_ORIENTATIONS` orientations (T, 3, 3) and the
+        structure's projections at them on the coarse box (T, box, box)."""
+        if self._grid is None:
+            rng = np.random.default_rng([self.seed, 11])
+            self._grid = torch.as_tensor(
+                Rotation.random(GLOBAL_ORIENTATIONS, random_state=rng).as_matrix(),
+                dtype=torch.float32, device=self.coords.device)
+            self._templates = torch.cat([self._project(self._grid[i:i + 256], self.coarse_box)
+                                         for i in range(0, len(self._grid), 256)])
+        return self._grid, self._templates
 
-        ``coords`` (N, 3, Angstrom, model frame) and ``amplitudes`` (N,):
-        the structure; ``observed`` (B, D, D) the particles' low-passed
+    @torch.no_grad()
+    def search(self, observed, filters, first=0):
+        """Poses of particles: ``observed`` (B, D, D) their low-passed
         images and ``filters`` (B, D, D//2 + 1) their CTF times the
-        low-pass (``data.LossTargets``); ``first``:
-        the batch's first particle index (seeds its perturbations).
-        Returns ``(rotations (B, 3, 3) RELION A, origins (B, 2, Angstrom),
-        score (B,))``."""
+        low-pass (``data.LossTargets``); ``first``: the batch's first
+        particle index (seeds its perturbations). Returns ``(rotations (B,
+        3, 3) RELION A, origins (B, 2, Angstrom), score (B,))``."""
         B, device = observed.shape[0], observed.device
         spectra = torch.fft.rfft2(observed)
         # global: shared templates on the coarse box, origins within a quarter box
-        rng = np.random.default_rng([self.seed, 11])
-        grid = torch.as_tensor(Rotation.random(GLOBAL_ORIENTATIONS, random_state=rng)
-                               .as_matrix(), dtype=torch.float32, device=device)
-        box = self.coarse_box
-        templates = torch.cat([self._project(coords, amplitudes, grid[i:i + 256], box)
-                               for i in range(0, len(grid), 256)])
-        k = GLOBAL_CANDIDATES
+        grid, templates = self._global_templates()
+        box, k = self.coarse_box, GLOBAL_CANDIDATES
         index, offset, _ = best_matches(
             templates, crop_spectrum(filters, box), crop_spectrum(spectra, box),
             shift_window(box, box // 4, device), top=k)
         rotations = grid[index.flatten()]                          # (B k, 3, 3)
         origins = -offset.reshape(B * k, 2) * (self.apix * self.D / box)
-        filters, spectra = filters.repeat_interleave(k, 0), spectra.repeat_interleave(k, 0)
         B *= k
         # local: perturbations of the best, on the band box
         box = self.fine_box
         apix_box = self.apix * self.D / box
-        fine_filters, fine_spectra = crop_spectrum(filters, box), crop_spectrum(spectra, box)
+        fine_filters = crop_spectrum(filters, box).repeat_interleave(k, 0)
+        fine_spectra = crop_spectrum(spectra, box).repeat_interleave(k, 0)
         window = shift_window(box, LOCAL_SHIFT_PIXELS, device)
         rng = np.random.default_rng([self.seed, 13, int(first)])
         for width in LOCAL_WIDTHS:
@@ -190,16 +203,12 @@ class PoseSearch:
                                     device=device).view(B, LOCAL_CANDIDATES, 3, 3)
             turns[:, 0] = torch.eye(3, device=device)
             candidates = turns @ rotations[:, None]                  # turned in the view frame
-            templates = self._project(coords, amplitudes, candidates.reshape(-1, 3, 3), box,
+            templates = self._project(candidates.reshape(-1, 3, 3), box,
                                       shifts=origins.repeat_interleave(LOCAL_CANDIDATES, 0))
             index, offset, score = best_matches(templates.view(B, LOCAL_CANDIDATES, box, box),
                                                 fine_filters, fine_spectra, window)
             rotations = candidates[torch.arange(B, device=device), index]
             origins = origins - offset * apix_box
-        if not LOCAL_WIDTHS:   # the global candidates' scores, on the fine box
-            templates = self._project(coords, amplitudes, rotations, box, shifts=origins)
-            _, _, score = best_matches(templates[:, None], fine_filters, fine_spectra,
-                                       shift_window(box, 0, device))
         best = score.view(-1, k).argmax(1)
         pick = torch.arange(len(best), device=device) * k + best
         return rotations[pick], origins[pick], score[pick]

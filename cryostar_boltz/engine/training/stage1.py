@@ -45,7 +45,8 @@ from .data import LossTargets, TrainingData
 from .derived import DataFacts, band_pixels, counted, describe, resolve, restate_length
 from .encoder_input import EncoderInput
 from .pose_screen import PoseScreen
-from .pose_search import CONFIRM_ANGLE, PoseSearch, rotation_angles
+from .pose_search import (CONFIRM_ANGLE, CONTROL_PARTICLES, MIN_RECOVERY, PoseSearch,
+                          rotation_angles)
 from .loop import EpochTrainer, NonFiniteLoss, adamw, diverged, save_torch
 from .scoring import PoseScorer
 
@@ -604,7 +605,7 @@ class Stage1Trainer(EpochTrainer):
         return torch.cat([loss[:, None], coarse], 1).float().cpu().numpy()
 
     @torch.no_grad()
-    def search_poses(self, z, logvar, code, junk, loss, batch=64):
+    def search_poses(self, z, logvar, code, junk, loss):
         """``--pose-search flagged``: search the poses of the particles whose
         ``junk`` score (N,) lies above ``--outlier-z`` (:mod:`.pose_search`,
         against the structure decoded for the kept particle nearest the
@@ -613,7 +614,11 @@ class Stage1Trainer(EpochTrainer):
         consensus pose and the structure decoded from that latent fits the
         image better with it than ``loss`` (N,), the training loss of its
         consensus latent and pose, put that latent into ``z``, ``logvar``
-        and ``code`` (modified in place). Writes ``searched_poses.npz``
+        and ``code`` (modified in place), unless the search fails its check:
+        :data:`~.pose_search.CONTROL_PARTICLES` kept particles, searched
+        alike, must get back their consensus pose (within the angle) in at
+        least :data:`~.pose_search.MIN_RECOVERY` of cases, else the data
+        cannot confirm a searched pose. Writes ``searched_poses.npz``
         (``layout.SEARCHED_POSES``) and logs what it did."""
         cfg = self.cfg
         flagged = np.flatnonzero(junk > (cfg.outlier_z or np.inf))
@@ -623,47 +628,72 @@ class Stage1Trainer(EpochTrainer):
         if not len(kept):
             return
         start = time.perf_counter()
-        self.log("pose search: searching the poses of %s whose junk score lies above %g"
-                 % (counted(len(flagged), "particle"), cfg.outlier_z))
+        # kept particles searched alike: how often the search finds their poses
+        rng = np.random.default_rng([cfg.seed, 17])
+        control = np.sort(rng.choice(kept, min(len(kept), CONTROL_PARTICLES), replace=False))
+        self.log("pose search: searching the poses of %s whose junk score lies above %g, "
+                 "and of %d kept particles to check the search"
+                 % (counted(len(flagged), "particle"), cfg.outlier_z, len(control)))
         self.vae.eval()
         middle = kept[[np.argmin(np.linalg.norm(z[kept] - np.median(z[kept], 0), axis=1))]]
         structure = self.decoded(middle, self.load_images(middle))[0][1][0]
-        search = PoseSearch(self.D, self.apix, cfg.low_pass, seed=cfg.seed, device=self.device)
-        rotations, origins, angles, searched_loss, accepted = [], [], [], [], []
-        for lo in range(0, len(flagged), batch):
-            idx = flagged[lo:lo + batch]
+        search = PoseSearch(structure, self.vae.amplitudes, self.D, self.apix, cfg.low_pass,
+                            seed=cfg.seed)
+        found = {name: self._searched(search, idx)
+                 for name, idx in (("control", control), ("flagged", flagged))}
+        self.vae.train()
+        recovered = float(np.mean(found["control"]["moved"] <= CONFIRM_ANGLE))
+        result = found["flagged"]
+        trusted = recovered >= MIN_RECOVERY
+        accepted = (result["loss"] < loss[flagged]) & (result["moved"] > CONFIRM_ANGLE) & trusted
+        rows = flagged[accepted]
+        z[rows] = result["mu"][accepted]
+        logvar[rows] = result["logvar"][accepted]
+        if code is not None:
+            code[rows] = result["code"][accepted]
+        save_npz(self.layout.searched_poses, particles=flagged,
+                 angles=matrix_to_euler(result["rotations"]).astype(np.float32),
+                 origins=result["origins"].astype(np.float32),
+                 angle_to_consensus=result["moved"].astype(np.float32),
+                 consensus_loss=loss[flagged].astype(np.float32),
+                 searched_loss=result["loss"].astype(np.float32), accepted=accepted,
+                 control_particles=control,
+                 control_angle_to_consensus=found["control"]["moved"].astype(np.float32))
+        check = ("the search finds the consensus pose (within %g degrees) of %d of %d kept "
+                 "particles" % (CONFIRM_ANGLE, round(recovered * len(control)), len(control)))
+        if trusted:
+            self.log("pose search: %s; for %d of the %s the searched pose lies over %g "
+                     "degrees from the consensus pose and fits better, and their latents "
+                     "come from it (%s, %.1f s)"
+                     % (check, len(rows), counted(len(flagged), "particle"), CONFIRM_ANGLE,
+                        SEARCHED_POSES, time.perf_counter() - start))
+        else:
+            self.log("pose search: %s, under the %d %% it needs: the data cannot confirm a "
+                     "searched pose, and every latent comes from its consensus pose (%s, "
+                     "%.1f s)" % (check, round(100 * MIN_RECOVERY), SEARCHED_POSES,
+                                  time.perf_counter() - start))
+
+    def _searched(self, search, idx_all, batch=64):
+        """The poses ``search`` finds for the particles ``idx_all`` and what
+        they give: ``rotations`` (n, 3, 3), ``origins`` (n, 2), ``moved``
+        (n,) degrees from the consensus pose, the training ``loss`` (n,) of
+        the latent encoded with the searched pose, that latent's ``mu`` and
+        ``logvar`` (n, latent_dim) and binary ``code`` (or None)."""
+        parts = []
+        for lo in range(0, len(idx_all), batch):
+            idx = idx_all[lo:lo + batch]
             t = torch.as_tensor(idx, device=self.device)
             images = self.load_images(idx)
-            found = search.search(structure, self.vae.amplitudes,
-                                  self.targets.observed(t, images), self.targets.filters(t),
+            poses = search.search(self.targets.observed(t, images), self.targets.filters(t),
                                   first=int(idx[0]))[:2]
-            (new_loss, _), (mu, new_logvar, extra) = self.decoded(idx, images, found)
-            new_loss = new_loss.cpu().numpy()
-            moved = rotation_angles(found[0], self.rotations[t]).cpu().numpy()
-            better = (new_loss < loss[idx]) & (moved > CONFIRM_ANGLE)
-            z[idx[better]] = mu.cpu().numpy()[better]
-            logvar[idx[better]] = new_logvar.cpu().numpy()[better]
-            if code is not None:
-                code[idx[better]] = (extra > 0).to(torch.int8).cpu().numpy()[better]
-            rotations.append(found[0].cpu().numpy())
-            origins.append(found[1].cpu().numpy())
-            angles.append(moved)
-            searched_loss.append(new_loss)
-            accepted.append(better)
-        self.vae.train()
-        rotations, accepted = np.concatenate(rotations), np.concatenate(accepted)
-        save_npz(self.layout.searched_poses, particles=flagged,
-                 angles=matrix_to_euler(rotations).astype(np.float32),
-                 origins=np.concatenate(origins).astype(np.float32),
-                 angle_to_consensus=np.concatenate(angles).astype(np.float32),
-                 consensus_loss=loss[flagged].astype(np.float32),
-                 searched_loss=np.concatenate(searched_loss).astype(np.float32),
-                 accepted=accepted)
-        self.log("pose search: %s above junk score %g searched; for %d the searched "
-                 "pose lies over %g degrees from the consensus pose and fits better, "
-                 "and their latents come from it (%s, %.1f s)"
-                 % (counted(len(flagged), "particle"), cfg.outlier_z, int(accepted.sum()),
-                    CONFIRM_ANGLE, SEARCHED_POSES, time.perf_counter() - start))
+            (new_loss, _), (mu, new_logvar, extra) = self.decoded(idx, images, poses)
+            parts.append({"rotations": poses[0], "origins": poses[1],
+                          "moved": rotation_angles(poses[0], self.rotations[t]),
+                          "loss": new_loss, "mu": mu, "logvar": new_logvar,
+                          "code": None if extra is None else (extra > 0).to(torch.int8)})
+        return {key: None if parts[0][key] is None
+                else torch.cat([part[key] for part in parts]).cpu().numpy()
+                for key in parts[0]}
 
     def decoded(self, idx, images, poses=None):
         """``(image loss (B,), coords (B, N, 3)), (mu, logvar, extra)`` of the

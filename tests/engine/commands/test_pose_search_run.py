@@ -16,31 +16,40 @@ N_JUNK = 6
 
 @pytest.fixture(scope="module")
 def searched_runs(tiny_dataset, tmp_path_factory, train_options):
-    """Two one-epoch runs on the tiny dataset, the encoder on aligned images
-    and the pose screen on, whose last N_JUNK particles got random rotations
-    in the star: one with --pose-search flagged, one with off."""
+    """One-epoch runs on the tiny dataset, the encoder on aligned images and
+    the pose screen on, whose last N_JUNK particles got random rotations in
+    the star: with --pose-search flagged ("flagged"; "unchecked": the
+    search's check on kept particles waived) and off."""
     from cryostar_boltz.engine.cli import main
+    from cryostar_boltz.engine.training import stage1
     torch.set_num_threads(1)
     folder = tmp_path_factory.mktemp("searched")
     star, n = star_with_random_poses(tiny_dataset, folder, N_JUNK)
     runs = {}
-    for search in ("flagged", "off"):
-        runs[search] = folder / search
-        argv = ["train", "--out", str(runs[search]), *train_options(
+    for name, search, recovery in (("flagged", "flagged", stage1.MIN_RECOVERY),
+                                   ("unchecked", "flagged", 0.0), ("off", "off", 0.0)):
+        runs[name] = folder / name
+        argv = ["train", "--out", str(runs[name]), *train_options(
             tiny_dataset, **{"--encoder-input": "aligned", "--outlier-z": 1.0,
                              "--pose-search": search})]
         argv[argv.index("--particles") + 1] = str(star)
-        assert main(argv) == 0
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(stage1, "MIN_RECOVERY", recovery)
+            assert main(argv) == 0
     return runs, n
+
+
+def searched(run):
+    """The run's flagged particles (junk score above 1) and searched_poses.npz."""
+    flagged = np.flatnonzero(np.load(run / "junk_score.npy") > 1.0)
+    return flagged, np.load(run / "searched_poses.npz")
 
 
 def test_stage1_searches_the_flagged_particles(searched_runs):
     runs, n = searched_runs
-    run = runs["flagged"]
+    run = runs["unchecked"]
     assert json.loads((run / "config.json").read_text())["pose_search"] == "flagged"
-    junk_score = np.load(run / "junk_score.npy")
-    found = np.load(run / "searched_poses.npz")
-    flagged = np.flatnonzero(junk_score > 1.0)
+    flagged, found = searched(run)
     assert len(flagged) and (flagged >= n - N_JUNK).any()   # random poses among them
     np.testing.assert_array_equal(found["particles"], flagged)
     assert found["angles"].shape == (len(flagged), 3)
@@ -61,9 +70,30 @@ def test_stage1_searches_the_flagged_particles(searched_runs):
                                   np.load(runs["off"] / "junk_score.npy"))
     assert not (runs["off"] / "searched_poses.npz").exists()
     log = (run / "run.log").read_text()
-    assert ("pose search: %d particles above junk score 1 searched; for %d the searched "
-            "pose lies over 15 degrees from the consensus pose and fits better"
-            % (len(flagged), accepted.sum())) in log
+    assert ("for %d of the %d particles the searched pose lies over 15 degrees from the "
+            "consensus pose and fits better" % (accepted.sum(), len(flagged))) in log
+
+
+def test_kept_particles_check_the_search(searched_runs):
+    """64 kept particles (here all 56 of them) are searched alike; unless the
+    search finds at least half of their consensus poses, no latent is
+    replaced, and the log says why."""
+    runs, n = searched_runs
+    flagged, found = searched(runs["flagged"])
+    control = found["control_particles"]
+    assert len(control) == min(64, n - len(flagged))
+    assert not np.isin(control, flagged).any()
+    recovered = found["control_angle_to_consensus"] <= 15.0
+    log = (runs["flagged"] / "run.log").read_text()
+    assert ("the search finds the consensus pose (within 15 degrees) of %d of %d kept "
+            "particles" % (recovered.sum(), len(control))) in log
+    if recovered.mean() >= 0.5:
+        assert found["accepted"].any()
+    else:
+        assert not found["accepted"].any()
+        assert "every latent comes from its consensus pose" in log
+        np.testing.assert_array_equal(np.load(runs["flagged"] / "z.npy"),
+                                      np.load(runs["off"] / "z.npy"))
 
 
 def test_the_search_is_off_where_nothing_would_use_it(tiny_run):

@@ -125,6 +125,16 @@ CASES = {
         lambda d, t: {"--encoder-box": 40}, (),
         "--encoder-box 40: larger than the 32 px training box; give at most 32, or 0 "
         "for the whole box"),
+    "pose search without the pose screen (the preset's)": (
+        lambda d, t: {"--pose-search": "flagged"}, (),
+        "--pose-search flagged searches the particles the pose screen flags and gives "
+        "their encoder a searched pose: it needs --outlier-z above 0 and --encoder-input "
+        "aligned, got --outlier-z 0"),
+    "pose search with raw encoder input": (
+        lambda d, t: {"--pose-search": "flagged", "--outlier-z": 2}, (),
+        "--pose-search flagged searches the particles the pose screen flags and gives "
+        "their encoder a searched pose: it needs --outlier-z above 0 and --encoder-input "
+        "aligned, got --encoder-input raw"),
     "reference outside the box": (
         lambda d, t: {"--reference": far_reference(d, t / "far.pdb")}, (),
         "REFERENCE"),
