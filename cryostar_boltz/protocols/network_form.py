@@ -13,6 +13,10 @@ from .form import add_choice
 from .settings_form import NonNegativeOrEmpty, auto_help
 
 TRAIN = TrainConfig()
+#: The block's choice parameters and the engine names they list.
+NETWORK_CHOICES = {"pseudoAtoms": cts.PSEUDO_ATOM_CHOICES,
+                   "encoderInput": cts.ENCODER_INPUT_CHOICES,
+                   "poseSearch": cts.POSE_SEARCH_CHOICES}
 #: The encoder's hidden-layer widths by default (the published 512 ... 32),
 #: as the form shows them.
 ENCODER_HIDDEN = ",".join(map(str, TRAIN.encoder_hidden))

@@ -36,10 +36,8 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
     _devStatus = BETA
     _possibleOutputs = OUTPUTS
     _useGpuDefault = True
-    _engineChoices = {"prior": cts.PRIORS, "pseudoAtoms": cts.PSEUDO_ATOM_CHOICES,
-                      "encoderInput": cts.ENCODER_INPUT_CHOICES,
-                      "poseSearch": cts.POSE_SEARCH_CHOICES, "motion": cts.MOTIONS,
-                      "structureFormat": cts.STRUCTURE_FORMATS, "settings": cts.PRESETS}
+    _engineChoices = dict(train_form.NETWORK_CHOICES, prior=cts.PRIORS, motion=cts.MOTIONS,
+                          structureFormat=cts.STRUCTURE_FORMATS, settings=cts.PRESETS)
 
     # ------------------------------------------------------------ form
     def _defineParams(self, form):

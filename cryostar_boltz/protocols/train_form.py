@@ -20,7 +20,8 @@ from .. import constants as cts
 from ..engine.training.config import DensityConfig, TrainConfig
 from .focus_form import define_focus, focus_args, focus_summary  # noqa: F401
 from .form import NEW_RUN, add_choice, choice_is
-from .network_form import define_network, network_args, network_errors  # noqa: F401
+from .network_form import (NETWORK_CHOICES, define_network, network_args,  # noqa: F401
+                           network_errors)
 from .settings_form import (DERIVED_PARAMS, NonNegativeOrEmpty, PositiveOrEmpty,  # noqa: F401
                             auto_help, define_settings, planned_batch,
                             settings_args, settings_summary)
