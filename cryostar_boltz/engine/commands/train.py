@@ -228,8 +228,10 @@ def add_args(parser):
                       help=auto("pose_search", "after training, search the poses of "
                                 "the particles whose junk score lies above "
                                 "--outlier-z (flagged) and take their latents from "
-                                "the searched poses where those fit better, or not "
-                                "(off); searched_poses.npz in the run records them;"))
+                                "the searched poses where those fit better, once the "
+                                "same search finds the poses of kept particles, or "
+                                "not (off); searched_poses.npz in the run records "
+                                "them;"))
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=opt_type.positive_int, default=None,
                      help=auto("epochs", "passes over the particles (with --resume: "
