@@ -621,11 +621,11 @@ class Stage1Trainer(EpochTrainer):
         cannot confirm a searched pose. Writes ``searched_poses.npz``
         (``layout.SEARCHED_POSES``) and logs what it did."""
         cfg = self.cfg
-        flagged = np.flatnonzero(junk > (cfg.outlier_z or np.inf))
-        if cfg.pose_search != "flagged" or cfg.encoder_input == "raw" or not len(flagged):
-            return
+        if cfg.pose_search != "flagged":   # the config allows it only with a screen
+            return                          # and aligned encoder input
+        flagged = np.flatnonzero(junk > cfg.outlier_z)
         kept = np.setdiff1d(np.arange(len(z)), flagged)
-        if not len(kept):
+        if not len(flagged) or not len(kept):
             return
         start = time.perf_counter()
         # kept particles searched alike: how often the search finds their poses
