@@ -216,7 +216,8 @@ class Prior(nn.Module):
         density has no dip of ``barrier`` nats between them instead
         (:func:`.landscape.merge_minima`). ``energy``
         is F at the basin's lowest minimum, ``count`` the prior samples
-        descending into it; each basin adds ``prior_population``,
+        descending into it (the ebm's: every persistent chain, weighted, in
+        place of ``num_reads`` draws); each basin adds ``prior_population``,
         ``particle_population`` (None without particles), ``minima`` and
         ``exit_barrier`` (nats)."""
         from .landscape import BARRIER, find_basins
@@ -225,7 +226,7 @@ class Prior(nn.Module):
             raise ValueError("%s prior basins take no option %s"
                              % (self.name, ", ".join(sorted(kw))))
         with torch.no_grad():
-            samples = self._basin_samples(int(num_reads), sampler, seed)
+            samples, weights = self._weighted_basin_samples(int(num_reads), sampler, seed)
         if particles is not None:
             particles = np.asarray(particles)
             if len(particles) > MAX_PARTICLE_STARTS:
@@ -233,7 +234,7 @@ class Prior(nn.Module):
                                                           replace=False)
                 particles = particles[np.sort(pick)]
         found = find_basins(self, samples, particles, self._basin_starts(), barrier,
-                            max_basins)
+                            max_basins, prior_weights=weights)
         return [self._basin_row(b) for b in found]
 
     def _basin_samples(self, n, sampler, seed):
@@ -241,6 +242,11 @@ class Prior(nn.Module):
         prior population."""
         options = {} if sampler is None else {"sampler": sampler}
         return self.sample(n, seed=seed, **options)[0]
+
+    def _weighted_basin_samples(self, n, sampler, seed):
+        """Prior samples for the basins' prior populations and their
+        importance weights (None: equal): ``_basin_samples``, unweighted."""
+        return self._basin_samples(n, sampler, seed), None
 
     def _basin_starts(self):
         """More starts of the basin search (no population), or None."""

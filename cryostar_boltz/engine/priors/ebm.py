@@ -331,16 +331,35 @@ class EBMPrior(Prior):
         :meth:`sample`."""
         if sampler is not None:
             return self.sample(n, sampler=sampler, seed=seed)[0]
+        chains, weights = self._current_chains()
+        pick = torch.multinomial(weights.float(), int(n), replacement=True,
+                                 generator=seeded_generator(seed))
+        return chains[pick]
+
+    @torch.no_grad()
+    def _weighted_basin_samples(self, n, sampler, seed):
+        """With no ``sampler``, every persistent chain with its importance
+        weight (``n`` does not apply): the basins' prior populations are
+        then the chains' weighted shares themselves, without the noise of
+        ``n`` draws from them (on the 1A28 dimer's three states, seed 0, the
+        mid basin's 0.352 from 2,000 draws was 0.339 of the 2,048 chains'
+        weight). A named sampler's ``n`` samples weigh the same."""
+        if sampler is not None:
+            return self.sample(n, sampler=sampler, seed=seed)[0], None
+        return self._current_chains()
+
+    @torch.no_grad()
+    def _current_chains(self):
+        """The persistent chains (m, d) and their normalised importance
+        weights (m,), brought up to the current energy (``chain_log_weight``
+        minus the change of E since ``chain_energy``)."""
         chains = self.chains.detach()
         log_weight = self.chain_log_weight.double()
         known = torch.isfinite(self.chain_energy)
         if bool(known.all()):
             log_weight = log_weight - (self.energy(chains).double()
                                        - self.chain_energy.double())
-        weights = torch.softmax(log_weight, 0)
-        pick = torch.multinomial(weights.float(), int(n), replacement=True,
-                                 generator=seeded_generator(seed))
-        return chains[pick]
+        return chains, torch.softmax(log_weight, 0)
 
     def _basin_starts(self):
         """The persistent chains: more starts of the basin search

@@ -530,20 +530,23 @@ def _pairs(minima):
 # ------------------------------------------------------------------ basins
 
 def find_basins(prior, prior_samples, particles=None, extra_starts=None,
-                barrier=BARRIER, max_basins=None):
+                barrier=BARRIER, max_basins=None, prior_weights=None):
     """The basins of ``prior``'s free energy, lowest F first.
 
     ``prior_samples`` (n, d): latents drawn from the prior (their descent
     gives each basin's prior population); ``particles`` (N, d) or None:
     the particles' posterior means (their descent gives the particles'
     population); ``extra_starts`` (k, d) or None: more starts (e.g. the
-    mixture's component means) that count in no population.
+    mixture's component means) that count in no population;
+    ``prior_weights`` (n,) or None: importance weights of the prior samples
+    (normalised here), each basin's prior population then their share of
+    the weight (None: equal weights).
 
     Returns a list of dicts: ``z`` (d,) the basin's minimum that most of
     its particles descend into (without particles: its lowest minimum),
     ``free_energy`` (F there, nats), ``minima`` (m, d) every minimum merged
     into it, ``count`` (prior samples descending into it),
-    ``prior_population`` (their fraction), ``particle_population``
+    ``prior_population`` (their fraction, or share of ``prior_weights``), ``particle_population``
     (fraction of the particles, None without them), ``exit_barrier``
     (nats from its minimum to the lowest saddle towards another basin,
     below ``barrier`` for a basin the particles' density dip kept apart;
@@ -551,8 +554,10 @@ def find_basins(prior, prior_samples, particles=None, extra_starts=None,
     above ``barrier`` between them where the particles show no dip). ``max_basins`` keeps the lowest ones.
     Minima are merged as :func:`merge_minima`, by the particles' dip
     between groups holding enough of them when ``particles`` are given.
-    Raises ValueError when no start is given or a start is not (n, d)."""
+    Raises ValueError when no start is given, a start is not (n, d), or
+    ``prior_weights`` is not (n,), finite, non-negative with a positive sum."""
     landscape = Landscape(prior)
+    weights = _normalised_weights(prior_weights, prior_samples)
     parts = {"prior samples": prior_samples, "particles": particles,
              "extra starts": extra_starts}
     starts = []
@@ -594,16 +599,33 @@ def find_basins(prior, prior_samples, particles=None, extra_starts=None,
             # deeper but nearly empty, does not stand for it
             lowest = int(members[int(np.argmax(owned[members.numpy()]))])
         count = int((prior_labels == b).sum())
+        population = (count / max(sizes[0], 1) if weights is None
+                      else float(weights[(prior_labels == b).cpu().numpy()].sum()))
         basins.append({
             "z": minima[lowest].cpu().numpy(), "free_energy": float(minima_f[lowest]),
             "minima": minima[members.to(minima.device)].cpu().numpy(),
-            "count": count, "prior_population": count / max(sizes[0], 1),
+            "count": count, "prior_population": population,
             "particle_population": (float((particle_labels == b).float().mean())
                                     if sizes[1] else None),
             "exit_barrier": (float(between[b].min()) - float(minima_f[lowest])
                              if torch.isfinite(between[b].min()) else None)})
     basins.sort(key=lambda basin: basin["free_energy"])
     return basins[:max_basins]
+
+
+def _normalised_weights(weights, samples):
+    """``weights`` (n,) of the n prior ``samples`` as a float64 array summing
+    to 1 (None stays None); ValueError when they cannot weigh them."""
+    if weights is None:
+        return None
+    weights = np.asarray(weights.detach().cpu() if torch.is_tensor(weights) else weights,
+                         dtype=np.float64)
+    count = 0 if samples is None else len(samples)
+    if weights.shape != (count,) or not np.isfinite(weights).all() \
+            or (weights < 0).any() or not weights.sum() > 0:
+        raise ValueError("basins: prior_weights must be (%d,), finite, non-negative and "
+                         "not all zero, got shape %s" % (count, weights.shape))
+    return weights / weights.sum()
 
 
 def assign(prior, z, basins):

@@ -126,6 +126,23 @@ def test_assign_is_the_basin_of_attraction():
     np.testing.assert_array_equal(labels[keep], expected[keep])
 
 
+def test_weighted_prior_samples_give_each_basin_its_share_of_the_weight():
+    """Importance-weighted prior samples (the ebm's chains): a basin's prior
+    population is its samples' share of the weight, not their number."""
+    prior = two_wells(6.0)
+    samples = np.array([[-3.2], [-2.9], [-3.1], [3.0]])
+    basins = find_basins(prior, samples, prior_weights=np.array([1.0, 1.0, 2.0, 12.0]))
+    population = {round(float(b["z"][0])): b["prior_population"] for b in basins}
+    assert population == {-3: pytest.approx(0.25), 3: pytest.approx(0.75)}
+    assert sorted(b["count"] for b in basins) == [1, 3]
+    plain = find_basins(prior, samples)
+    assert sorted(b["prior_population"] for b in plain) == [0.25, 0.75]
+    for bad in (np.ones(3), np.array([1.0, -1.0, 1.0, 1.0]), np.zeros(4),
+                np.array([1.0, np.nan, 1.0, 1.0])):
+        with pytest.raises(ValueError, match=r"prior_weights must be \(4,\)"):
+            find_basins(prior, samples, prior_weights=bad)
+
+
 def test_basins_refuse_starts_of_the_wrong_width():
     prior = two_wells(6.0)
     with pytest.raises(ValueError, match=r"particles must be \(n, 1\)"):

@@ -224,6 +224,32 @@ def test_energy_stays_within_its_bound_and_old_runs_load_unbounded():
         build_prior("ebm", 2, energy_bound=0.0)
 
 
+def test_basin_prior_populations_are_the_chains_weighted_shares(fitted):
+    """Without a named sampler, every chain descends with its importance
+    weight: the populations are the weighted shares, whatever num_reads."""
+    from cryostar_boltz.engine.priors.landscape import assign
+    prior, _, _ = fitted
+    saved = prior.chain_log_weight.clone()
+    try:
+        with torch.no_grad():   # weights tilted to the right: counts would differ
+            prior.chain_log_weight.copy_(prior.chains[:, 0])
+        basins = prior.basins(num_reads=10, seed=0)
+        weights = prior._current_chains()[1].numpy()   # brought up to E now
+        labels = assign(prior, prior.chains.numpy(), basins)
+        shares = [float(weights[labels == b].sum()) for b in range(len(basins))]
+        populations = [b["prior_population"] for b in basins]
+        # (a chain next to a saddle may end on either side: 0.001 here)
+        np.testing.assert_allclose(populations, shares, atol=0.005)
+        assert sum(b["count"] for b in basins) == prior.num_chains
+        counts = [b["count"] / prior.num_chains for b in basins]
+        assert np.abs(np.subtract(populations, counts)).max() > 0.1
+        assert basins == prior.basins(num_reads=500, seed=3)
+        named = prior.basins(sampler="mala", num_reads=40, seed=0)
+        assert sum(b["count"] for b in named) == 40
+    finally:
+        prior.chain_log_weight.copy_(saved)
+
+
 def test_the_polish_grows_the_chains_and_a_saved_prior_loads_them(fitted):
     """The final fit's polish runs on POLISH_CHAINS chains (the basins'
     populations are their weighted shares); the state saved with them loads
