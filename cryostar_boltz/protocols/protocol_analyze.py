@@ -60,7 +60,8 @@ class CryoStarBoltzProtAnalyze(CryoStarBoltzProtBase):
                       expertLevel=params.LEVEL_ADVANCED,
                       label="Basin search reads",
                       help="Prior samples descended to find the prior's basins "
-                           "and their populations (annealing runs for rbm).")
+                           "and their populations (annealing runs for rbm; the "
+                           "ebm descends its weighted chains instead).")
         form.addParam("doUmap", params.BooleanParam, default=False,
                       label="UMAP embedding?",
                       help="Also a 2-D UMAP embedding of the latents, for the "

@@ -98,7 +98,8 @@ class CryoStarBoltzProtSamplePrior(CryoStarBoltzProtBase):
                        expertLevel=params.LEVEL_ADVANCED,
                        label="Basin search reads",
                        help="Prior samples descended to find the basins and "
-                            "their populations (annealing runs for rbm).")
+                            "their populations (annealing runs for rbm; the "
+                            "ebm descends its weighted chains instead).")
         self._defineComputeParams(form)
 
     # ------------------------------------------------------------ steps

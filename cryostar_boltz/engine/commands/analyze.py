@@ -87,7 +87,8 @@ def add_args(parser):
     parser.add_argument("--basin-reads", type=opt_type.read_count, default=1000,
                         help="prior samples descended to find the prior's "
                         "basins and their populations (annealing runs for "
-                        "rbm; at most %d)" % opt_type.MAX_READS)
+                        "rbm; the ebm descends its weighted chains instead; "
+                        "at most %d)" % opt_type.MAX_READS)
     parser.add_argument("--particles", help="the run's particle file, when it "
                         "has moved since training (default: from config.json)")
     parser.add_argument("--datadir", help="folder of the particle stacks")

@@ -10,8 +10,9 @@ the decoded samples as samples.pdb (full atom) and samples_coarse.pdb
 (.cif for a run that writes mmCIF, or with --format cif).
 
 --basins also lists the prior's distinct states, lowest energy first:
-for a continuous latent (gmm, grbm) the basins of the free energy F(z)
-(descent from --basin-reads prior samples and from the particles' latents,
+for a continuous latent (gmm, grbm, ebm) the basins of the free energy F(z)
+(descent from --basin-reads prior samples, the ebm's persistent chains
+with their weights instead, and from the particles' latents,
 minima merged when the particles' density has no dip of 1 nat between
 them, or, where fewer than 50 particles descend on one side, when the
 saddle between them is less than 1 nat above the higher one); for rbm the
@@ -82,7 +83,8 @@ def add_args(parser):
                         help="keep at most this many basins (lowest first)")
     parser.add_argument("--basin-reads", type=opt_type.read_count, default=1000,
                         help="prior samples descended to find the basins and "
-                        "their populations (annealing runs for rbm; at most %d)"
+                        "their populations (annealing runs for rbm; the ebm "
+                        "descends its weighted chains instead; at most %d)"
                         % opt_type.MAX_READS)
     parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument("--format", choices=FORMAT_CHOICES, default=None,
