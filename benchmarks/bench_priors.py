@@ -80,6 +80,10 @@ Definitions (every threshold uses the superposed RMSD):
   samples; gmm starts from k-means of z). It separates what the prior
   family can represent from how far training let it follow the encoder.
 
+Runs trained otherwise (``cryostar-boltz train --prior PRIOR ...``, with
+each prior's defaults) are measured in place with ``--finished``: put them
+in ``--out/<prior>`` and nothing is trained or compared.
+
 Training options shared by all runs go in ``--train-args``; prior options
 in ``--priors``, e.g. ``--priors gaussian,gmm:components=3,grbm:hidden=3``
 (the same prior may appear with several option sets).
@@ -173,9 +177,14 @@ def ensure_run(args, prior, options, log=print):
     from cryostar_boltz.engine.layout import RunLayout
     from cryostar_boltz.engine.training.config import TrainConfig
     from cryostar_boltz.engine.training.stage1 import run_training
-    cfg = train_config(args, prior, options)
     run = args.out / run_name(prior, options)
     layout = RunLayout(run)
+    if args.finished:
+        if not layout.model.exists():
+            raise ValueError("--finished: %s is not a finished run" % run)
+        log("reusing %s as it was trained" % run)
+        return run, None
+    cfg = train_config(args, prior, options)
     if layout.config.exists():
         saved = TrainConfig.load(run)
         differ = {k: v for k, v in saved.differences(cfg).items()
@@ -480,6 +489,11 @@ def parse_args(argv=None):
                              "trained this many more steps alone on the "
                              "frozen posteriors (rows '... refit')")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--finished", action="store_true",
+                        help="evaluate the runs already finished in --out as "
+                             "they were trained (e.g. by 'cryostar-boltz train' "
+                             "with its defaults), without comparing their "
+                             "options with these; train none")
     parser.add_argument("--basins-only", action="store_true",
                         help="only the basin clustering of runs already "
                              "finished in --out (k-means ARI, basin ARI and "
