@@ -1,5 +1,6 @@
 """The sample-prior, generate and analyze commands on tiny trained runs."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,6 +160,23 @@ def test_gaussian_prior_is_sampled_directly_and_has_no_basins(gaussian_run, tmp_
                          "--out", tmp_path / "gb")
     assert code == 1 and "single basin" in err
     assert not (tmp_path / "gb").exists()
+
+
+def test_sample_prior_writes_inside_the_run_without_out(gaussian_run, tmp_path):
+    """Without --out, as analyze: RUN/prior_samples (RUN/prior_samples_SAMPLER
+    with --sampler, RUN/prior_basins for basins alone)."""
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(gaussian_run, run)
+    assert cli("sample-prior", "--run", run, "--n", 20, "--structures", 0) == 0
+    assert np.load(run / "prior_samples" / "z.npy").shape == (20, 8)
+    assert cli("sample-prior", "--run", run, "--n", 20, "--structures", 0) == 0  # again
+    from cryostar_boltz.engine.cli import command_parser
+    from cryostar_boltz.engine.commands.sample_prior import default_out
+    parse = command_parser("sample-prior").parse_args
+    assert default_out(parse(["--run", "r", "--n", "5", "--sampler", "sa"])) \
+        == Path("r") / "prior_samples_sa"
+    assert default_out(parse(["--run", "r", "--n", "0", "--basins"])) == Path("r") / "prior_basins"
 
 
 def test_qpu_without_credentials_is_a_clean_error(grbm_run, tmp_path, capsys,

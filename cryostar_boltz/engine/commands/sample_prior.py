@@ -1,6 +1,7 @@
 """Sample latents from the trained prior of a run, and list its basins.
 
-Writes to DIR: z.npy (the sampled decoder inputs: the latent z, followed by
+Writes to --out (default RUN/prior_samples; RUN/prior_samples_SAMPLER
+with --sampler, RUN/prior_basins with --n 0): z.npy (the sampled decoder inputs: the latent z, followed by
 the binary code for the rbm prior), energies.npy (the binary model's energy
 of each sample for Boltzmann priors, the free energy F(z) otherwise),
 free_energy.npy, states.npy (the sampled binary states, Boltzmann priors),
@@ -44,7 +45,7 @@ Examples:
     cryostar-boltz sample-prior --run run1 --n 1000 --sampler gibbs --out s1
     cryostar-boltz sample-prior --run run1 --n 500 --sampler sa \\
         --num-sweeps 1000 --beta 1.0 --seed 3 --out s2
-    cryostar-boltz sample-prior --run run1 --n 0 --basins --out basins
+    cryostar-boltz sample-prior --run run1 --n 0 --basins    # run1/prior_basins
     cryostar-boltz sample-prior --run run1 --n 200 --sampler qpu --out qpu
     cryostar-boltz sample-prior --run ebm_run --n 500 --sampler mala \\
         --num-sweeps 1000 --out s3
@@ -86,7 +87,9 @@ def add_args(parser):
                         "their populations (annealing runs for rbm; the ebm "
                         "descends its weighted chains instead; at most %d)"
                         % opt_type.MAX_READS)
-    parser.add_argument("-o", "--out", required=True, help="output folder")
+    parser.add_argument("-o", "--out", help="output folder (default RUN/prior_samples, "
+                        "RUN/prior_samples_SAMPLER with --sampler, RUN/prior_basins "
+                        "with --n 0)")
     parser.add_argument("--format", choices=FORMAT_CHOICES, default=None,
                         help="structure files: pdb, cif (mmCIF) or auto "
                         "(default: the run's format, from its config.json)")
@@ -106,12 +109,25 @@ def request_of(args):
             "basin_reads": args.basin_reads, "format": args.format}
 
 
+def default_out(args):
+    """The output folder when --out is not given: inside the run, named
+    after what is drawn (as ``analyze`` writes RUN/analysis_METHODK)."""
+    if args.n == 0:
+        name = "prior_basins"
+    else:
+        name = "prior_samples" + ("_%s" % args.sampler if args.sampler else "")
+    return Path(args.run) / name
+
+
 def check_inputs(args):
     """Checks that need no torch (options, the run, --out); returns the
-    claim action. Writes nothing."""
+    claim action. Writes nothing. Sets ``args.out`` to :func:`default_out`
+    when it is not given."""
     from ..outputs import claim, input_paths
     if args.n == 0 and not args.basins:
         raise ValueError("--n 0 writes nothing: ask for samples or --basins")
+    if args.out is None:
+        args.out = str(default_out(args))
     decoded = args.n if args.structures is None else min(args.n, args.structures)
     if decoded > opt_type.MAX_MODELS:
         raise ValueError("--n %d would decode %d structures (at most %d): give "
