@@ -412,15 +412,17 @@ def shared_reasons(derived, values, particles):
 
 
 def describe(cfg):
-    """One line per option ``cfg`` chose itself (``cfg.derived``):
-    ``low_pass = 4.55 A (auto: 3.5 x the 1.30 A training pixel ...)``, in
-    the order of :data:`AUTO_FIELDS` (the order they are derived in), also
-    for a saved config, whose JSON keeps its keys sorted."""
+    """One line per option of :data:`AUTO_FIELDS`, in that order (the order
+    they are derived in; also for a saved config, whose JSON keeps its keys
+    sorted): one the run chose itself (``cfg.derived``) with its reason,
+    ``low_pass = 4.55 A (auto: 3.5 x the 1.30 A training pixel ...)``, one
+    given on the command line (or by a caller) as ``epochs = 3 (given)``."""
     derived = cfg.derived or {}
     order = {name: i for i, name in enumerate(AUTO_FIELDS)}
-    names = sorted(derived, key=lambda name: order.get(name, len(order)))
+    names = sorted(set(AUTO_FIELDS) | set(derived),
+                   key=lambda name: order.get(name, len(order)))
     return ["%s = %s%s (%s)" % (name, _show(getattr(cfg, name)), UNITS.get(name, ""),
-                                derived[name])
+                                derived.get(name, "given"))
             for name in names]
 
 
