@@ -1,6 +1,5 @@
 """The sample-prior, generate and analyze commands on tiny trained runs."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -162,21 +161,21 @@ def test_gaussian_prior_is_sampled_directly_and_has_no_basins(gaussian_run, tmp_
     assert not (tmp_path / "gb").exists()
 
 
-def test_sample_prior_writes_inside_the_run_without_out(gaussian_run, tmp_path):
+def test_sample_prior_writes_inside_the_run_without_out(grbm_run, tmp_path):
     """Without --out, as analyze: RUN/prior_samples (RUN/prior_samples_SAMPLER
     with --sampler, RUN/prior_basins for basins alone)."""
     import shutil
     run = tmp_path / "run"
-    shutil.copytree(gaussian_run, run)
-    assert cli("sample-prior", "--run", run, "--n", 20, "--structures", 0) == 0
-    assert np.load(run / "prior_samples" / "z.npy").shape == (20, 8)
-    assert cli("sample-prior", "--run", run, "--n", 20, "--structures", 0) == 0  # again
-    from cryostar_boltz.engine.cli import command_parser
-    from cryostar_boltz.engine.commands.sample_prior import default_out
-    parse = command_parser("sample-prior").parse_args
-    assert default_out(parse(["--run", "r", "--n", "5", "--sampler", "sa"])) \
-        == Path("r") / "prior_samples_sa"
-    assert default_out(parse(["--run", "r", "--n", "0", "--basins"])) == Path("r") / "prior_basins"
+    shutil.copytree(grbm_run, run)
+    for _ in range(2):   # the same command again continues its folder
+        assert cli("sample-prior", "--run", run, "--n", 20, "--structures", 0) == 0
+    assert np.load(run / "prior_samples" / "z.npy").shape[0] == 20
+    assert cli("sample-prior", "--run", run, "--n", 10, "--sampler", "gibbs",
+               "--structures", 0) == 0
+    info = json.loads((run / "prior_samples_gibbs" / "info.json").read_text())
+    assert info["sampler"] == "gibbs"
+    assert cli("sample-prior", "--run", run, "--n", 0, "--basins") == 0
+    assert (run / "prior_basins" / "basins.json").is_file()
 
 
 def test_qpu_without_credentials_is_a_clean_error(grbm_run, tmp_path, capsys,

@@ -121,7 +121,7 @@ def test_pose_screening_leaves_the_junk_out_of_the_image_loss(junk_run, tmp_path
     argv[argv.index("--particles") + 1] = str(run.parent / "particles.star")
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "outlier_z" not in out  # given, not derived
+    assert "outlier_z = 1 (given)" in out  # given, not derived
     line = next(l for l in out.splitlines() if "pose screen" in l)
     assert line.startswith("epoch 1: pose screen: ")
     state = torch.load(next((screened / "checkpoints").glob("last*")), weights_only=False)
