@@ -658,7 +658,9 @@ class Stage1Trainer(EpochTrainer):
                  consensus_loss=loss[flagged].astype(np.float32),
                  searched_loss=result["loss"].astype(np.float32), accepted=accepted,
                  control_particles=control,
-                 control_angle_to_consensus=found["control"]["moved"].astype(np.float32))
+                 control_angle_to_consensus=found["control"]["moved"].astype(np.float32),
+                 control_consensus_loss=loss[control].astype(np.float32),
+                 control_searched_loss=found["control"]["loss"].astype(np.float32))
         check = ("the search finds the consensus pose (within %g degrees) of %d of %d kept "
                  "particles" % (CONFIRM_ANGLE, round(recovered * len(control)), len(control)))
         if trusted:

@@ -84,6 +84,8 @@ def test_kept_particles_check_the_search(searched_runs):
     assert len(control) == min(64, n - len(flagged))
     assert not np.isin(control, flagged).any()
     recovered = found["control_angle_to_consensus"] <= 15.0
+    for key in ("control_consensus_loss", "control_searched_loss"):
+        assert found[key].shape == control.shape and np.isfinite(found[key]).all()
     log = (runs["flagged"] / "run.log").read_text()
     assert ("the search finds the consensus pose (within 15 degrees) of %d of %d kept "
             "particles" % (recovered.sum(), len(control))) in log
