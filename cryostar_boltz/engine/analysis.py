@@ -178,7 +178,7 @@ def cluster_latents(z, method="kmeans", k=10, seed=0, prior=None, codes=None,
     if prior.name == "gaussian":
         raise ValueError("the gaussian prior has a single basin: cluster with "
                          "--method kmeans or gmm, or train with a multi-basin "
-                         "prior (gmm, grbm)")
+                         "prior (gmm, grbm, rbm or ebm)")
     if prior.name == "rbm" and codes is None:
         raise ValueError("rbm basins are binary codes: the particles' codes "
                          "(z_code.npy in the run folder) are needed to assign "

@@ -160,7 +160,7 @@ def basin_table(prior, max_basins=None, num_reads=1000, seed=0, particles=None):
     ``components`` (gmm)."""
     if prior.name == "gaussian":
         raise ValueError("the gaussian prior has a single basin (z = 0): "
-                         "basins need a multi-basin prior (gmm, grbm, rbm)")
+                         "basins need a multi-basin prior (gmm, grbm, rbm or ebm)")
     if max_basins is not None and max_basins < 1:
         raise ValueError("the number of basins must be at least 1, got %d"
                          % max_basins)

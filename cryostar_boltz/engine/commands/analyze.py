@@ -2,7 +2,7 @@
 structures and maps.
 
 Methods: kmeans (default), gmm (a full-covariance Gaussian mixture), or
-basins (the prior's own states: for a continuous latent, gmm or grbm, the
+basins (the prior's own states: for a continuous latent, gmm, grbm or ebm, the
 basins of its free energy, each particle in the basin its latent descends
 into; for rbm, the basin code nearest the particle's code; --k is then the
 most basins to consider, empty basins are dropped, and summary.json lists

@@ -38,7 +38,8 @@ def fit_to_posteriors(prior, mu, logvar, steps, lr=None, batch=1024, seed=0,
     from k-means of ``mu`` and the posterior variances. Returns the mean KL
     (nats) of the last 20 steps. Deterministic for a given ``seed``; the
     prior's train/eval mode is restored. ``log`` (a callable taking a
-    line) receives a progress line every :data:`REPORT_EVERY` steps."""
+    line) receives a progress line every :data:`REPORT_EVERY` steps and a
+    last line with the steps taken and why the fit stopped."""
     lr = getattr(prior, "fit_lr", FIT_LR) if lr is None else lr
     tolerance = getattr(prior, "fit_tolerance", TOLERANCE) if tolerance is None else tolerance
     mu = torch.as_tensor(mu, dtype=torch.float32)
@@ -57,7 +58,7 @@ def fit_to_posteriors(prior, mu, logvar, steps, lr=None, batch=1024, seed=0,
     optimiser = torch.optim.Adam(parameters, lr=lr)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    recent, window, best, stale = [], [], float("inf"), 0
+    recent, window, best, stale, done, early = [], [], float("inf"), 0, 0, False
 
     def step(size):
         idx = torch.randint(len(mu), (min(size, len(mu)),), generator=generator)
@@ -82,6 +83,7 @@ def fit_to_posteriors(prior, mu, logvar, steps, lr=None, batch=1024, seed=0,
             else:
                 stale += 1
             if tolerance > 0 and stale >= PATIENCE:
+                early = True
                 break
     if steps and polish:
         if hasattr(prior, "prepare_polish"):
@@ -93,4 +95,9 @@ def fit_to_posteriors(prior, mu, logvar, steps, lr=None, batch=1024, seed=0,
     for tensor in frozen:
         tensor.requires_grad_(False)
     prior.train(was_training)
+    if log is not None and steps:
+        log("prior fit: %d steps (%s)%s"
+            % (done, "stopped: no gain of %g nats over %d windows of %d steps"
+               % (tolerance, PATIENCE, WINDOW) if early else "all it was given",
+               ", then %d at a tenth of the rate" % POLISH_STEPS if polish else ""))
     return sum(recent) / max(len(recent), 1)
