@@ -1,8 +1,9 @@
 """Sample latents from the trained prior of a run, and list its basins.
 
 Writes to --out (default RUN/prior_samples; RUN/prior_samples_SAMPLER
-with --sampler, RUN/prior_basins with --n 0): z.npy (the sampled decoder inputs: the latent z, followed by
-the binary code for the rbm prior), energies.npy (the binary model's energy
+with --sampler, RUN/prior_basins with --n 0): z.npy (the sampled
+decoder inputs: the latent z, followed by the binary code for the rbm
+prior), energies.npy (the binary model's energy
 of each sample for Boltzmann priors, the free energy F(z) otherwise),
 free_energy.npy, states.npy (the sampled binary states, Boltzmann priors),
 info.json (prior, sampler and its options, timing, effective inverse

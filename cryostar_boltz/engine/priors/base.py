@@ -233,7 +233,7 @@ class Prior(nn.Module):
                 pick = np.random.default_rng(seed).choice(len(particles), MAX_PARTICLE_STARTS,
                                                           replace=False)
                 particles = particles[np.sort(pick)]
-        found = find_basins(self, samples, particles, self._basin_starts(), barrier,
+        found = find_basins(self, samples, particles, self._basin_starts(sampler), barrier,
                             max_basins, prior_weights=weights)
         return [self._basin_row(b) for b in found]
 
@@ -248,8 +248,9 @@ class Prior(nn.Module):
         importance weights (None: equal): ``_basin_samples``, unweighted."""
         return self._basin_samples(n, sampler, seed), None
 
-    def _basin_starts(self):
-        """More starts of the basin search (no population), or None."""
+    def _basin_starts(self, sampler=None):
+        """More starts of the basin search (no population), or None, for
+        prior samples drawn with ``sampler``."""
         return None
 
     def _basin_row(self, basin):

@@ -361,10 +361,12 @@ class EBMPrior(Prior):
                                        - self.chain_energy.double())
         return chains, torch.softmax(log_weight, 0)
 
-    def _basin_starts(self):
+    def _basin_starts(self, sampler=None):
         """The persistent chains: more starts of the basin search
-        (:meth:`.base.Prior.basins`, :mod:`.landscape`)."""
-        return self.chains.detach()
+        (:meth:`.base.Prior.basins`, :mod:`.landscape`) beside a named
+        ``sampler``'s samples; without one they are the prior samples
+        already (:meth:`_weighted_basin_samples`)."""
+        return None if sampler is None else self.chains.detach()
 
 
 def systematic_resample(weights, n=None):

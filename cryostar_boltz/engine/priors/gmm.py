@@ -116,7 +116,7 @@ class GMMPrior(Prior):
                    "component": component, "decoder_input": z,
                    "timing": {"sample_seconds": time.perf_counter() - start}}
 
-    def _basin_starts(self):
+    def _basin_starts(self, sampler=None):
         return self.means.detach()
 
     def basins(self, sampler=None, num_reads=200, max_basins=None, particles=None,

@@ -546,8 +546,9 @@ def find_basins(prior, prior_samples, particles=None, extra_starts=None,
     its particles descend into (without particles: its lowest minimum),
     ``free_energy`` (F there, nats), ``minima`` (m, d) every minimum merged
     into it, ``count`` (prior samples descending into it),
-    ``prior_population`` (their fraction, or share of ``prior_weights``), ``particle_population``
-    (fraction of the particles, None without them), ``exit_barrier``
+    ``prior_population`` (their fraction, or their share of
+    ``prior_weights``), ``particle_population`` (fraction of the
+    particles, None without them), ``exit_barrier``
     (nats from its minimum to the lowest saddle towards another basin,
     below ``barrier`` for a basin the particles' density dip kept apart;
     None for a single basin; the minima merged into it may have saddles
