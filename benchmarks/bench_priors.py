@@ -422,8 +422,9 @@ def table(results):
 
 
 def basins_table(rows):
-    """Markdown table of (run, prior, clustering scores) rows: k-means ARI
-    and, for a multi-basin prior, the basins' ARI, count and populations."""
+    """Markdown table of (run, prior, clustering scores) rows: k-means ARI,
+    the LDA accuracy and, for a multi-basin prior, the basins' ARI, count
+    and populations."""
     lines = ["| run | prior | ARI k-means | LDA acc. | ARI basins (basins) "
              "| basin pop. prior | basin pop. particles |",
              "|---|---|---|---|---|---|---|"]
