@@ -67,6 +67,9 @@ def parse_args(argv=None):
                    "timing (default --hidden)")
     p.add_argument("--timing-maps", type=int, default=10)
     p.add_argument("--skip-accuracy", action="store_true")
+    p.add_argument("--exclude-junk", type=float, default=None, metavar="Z",
+                   help="train stage 2 without the particles whose stage-1 junk "
+                   "score is above Z (train-density --exclude-junk)")
     return p.parse_args(argv)
 
 
@@ -102,7 +105,8 @@ def stage2_run(args, run):
     cfg = DensityConfig(run=str(run), box=args.box, hidden=args.hidden,
                         layers=args.layers, epochs=args.epochs,
                         batch_size=args.batch_size, lr=args.lr,
-                        threads=args.threads, device=args.device)
+                        threads=args.threads, device=args.device,
+                        exclude_junk=args.exclude_junk)
     start = time.perf_counter()
     run_density_training(cfg, resume=layout.density_run.config.exists())
     return time.perf_counter() - start

@@ -137,6 +137,7 @@ class CryoStarBoltzProtTrain(CryoStarBoltzProtBase):
                 args += [flag(field), getattr(self, param).get()]
             if self.densityBox.get():
                 args += ["--box", self.densityBox.get()]
+            args += ["--exclude-junk"] if self.densityExcludeJunk else []
         self._runEngine("train-density", args + self._engineDeviceArgs(),
                         processes=self._gpuCount())
 

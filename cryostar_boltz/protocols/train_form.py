@@ -309,6 +309,11 @@ def define_stage2(form):
                   help="Downsample the particles to this box for stage "
                        "2; 0 uses the stage-1 box. The maps have this "
                        "box.")
+    form.addParam("densityExcludeJunk", params.BooleanParam, default=False,
+                  condition="doDensity", label="Leave out junk particles?",
+                  help="Train the maps without the particles whose stage-1 "
+                       "junk score is above 2 (their poses fit no better "
+                       "than random ones; --exclude-junk).")
     form.addParam("densityHidden", params.IntParam, default=DENSITY.hidden,
                   validators=[params.Positive], condition="doDensity",
                   expertLevel=params.LEVEL_ADVANCED, label="Decoder width",

@@ -132,6 +132,7 @@ def test_stage2_form_defaults_are_density_config():
         assert getattr(protocol, param).get() == config[field], param
     assert protocol.densityEpochs.get() == config["epochs"]
     assert protocol.densityBox.get() == (config["box"] or 0)
+    assert not protocol.densityExcludeJunk and config["exclude_junk"] is None
 
 
 @pytest.mark.parametrize("option", sorted(train_form.PRIOR_DEFAULTS))
@@ -159,7 +160,7 @@ def test_the_flags_the_training_protocol_passes_exist(capsys):
                                                 "domains", "num_domains", "preset"]
     assert {train_form.flag(f) for f in fields} <= train
     density = engine_options("train-density", capsys)
-    fields = list(train_form.DENSITY_FIELDS.values()) + ["epochs", "box"]
+    fields = list(train_form.DENSITY_FIELDS.values()) + ["epochs", "box", "exclude_junk"]
     assert {train_form.flag(f) for f in fields} <= density
 
 

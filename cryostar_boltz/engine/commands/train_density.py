@@ -15,6 +15,9 @@ Examples:
     # faster, smaller decoder on a 64 px box
     cryostar-boltz train-density --run run1 --box 64 --hidden 256
 
+    # leave out the particles stage 1's pose screen flagged (junk score > 2)
+    cryostar-boltz train-density --run run1 --exclude-junk
+
     # continue a killed run, or train a finished one 10 more epochs
     cryostar-boltz train-density --run run1 --resume --epochs 30
 
@@ -22,6 +25,7 @@ Examples:
     torchrun --nproc_per_node 2 -m cryostar_boltz.engine.cli train-density --run run1
 """
 from .. import options as opt_type
+from ..particle_scores import DEFAULT_JUNK_Z
 from ..training.config import DensityConfig
 
 _DEFAULTS = DensityConfig()
@@ -68,13 +72,19 @@ def add_args(parser):
             parser.add_argument("-b", flag, type=kind, help=text, **extra)
         else:
             parser.add_argument(flag, type=kind, help=text, **extra)
+    parser.add_argument("--exclude-junk", nargs="?", const=DEFAULT_JUNK_Z, default=None,
+                        type=opt_type.positive_float, metavar="Z",
+                        help="leave out the particles whose stage-1 junk score "
+                        "(RUN/junk_score.npy: their poses fit no better than "
+                        "random ones) is above Z (%g when given alone; default: "
+                        "train on every particle)" % DEFAULT_JUNK_Z)
     parser.add_argument("--amp", action="store_true", default=None,
                         help="bfloat16 decoder on GPUs")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
 def _given(args):
-    names = list(_OPTIONS) + ["amp"]
+    names = list(_OPTIONS) + ["amp", "exclude_junk"]
     return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
 
 

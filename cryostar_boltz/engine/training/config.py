@@ -404,12 +404,13 @@ class DensityConfig(LoopOptions):
     feat_sigma: float = 0.5
     batch_size: int = 8                # global batch, split over processes
     weight_decay: float = 0.0
+    exclude_junk: Optional[float] = None  # junk score above which a particle is left out
 
     def rules(self):
         return super().rules() + [
             ("box", even_box, True), ("hidden", positive_int, False),
             ("layers", positive_int, False), ("pe_dim", positive_int, True),
-            ("feat_sigma", positive_float, False)]
+            ("feat_sigma", positive_float, False), ("exclude_junk", positive_float, True)]
 
 
 def parse_prior_options(pairs):

@@ -159,6 +159,8 @@ class EpochTrainer:
         self.batch_in_epoch = 0
         self.bad_steps = 0
         self.epoch_skipped = 0
+        #: sorted indices of the particles the epochs go through (None: all)
+        self.train_indices = None
 
     def run_inputs(self):
         """What the run is made from, recorded in its ``run.json``."""
@@ -206,17 +208,24 @@ class EpochTrainer:
 
     # ------------------------------------------------------------ batches
     @property
+    def train_count(self):
+        """How many particles the epochs go through."""
+        return self.data.n if self.train_indices is None else len(self.train_indices)
+
+    @property
     def global_batch(self):
-        return min(self.cfg.batch_size, self.data.n)
+        return min(self.cfg.batch_size, self.train_count)
 
     @property
     def steps_per_epoch(self):
-        return max(1, self.data.n // self.global_batch)
+        return max(1, self.train_count // self.global_batch)
 
     def epoch_order(self, epoch):
-        """The particle order of ``epoch``: a permutation seeded by (seed, epoch)."""
+        """The particle order of ``epoch``: a permutation seeded by (seed,
+        epoch) of every particle, or of ``train_indices``."""
         rng = np.random.default_rng([self.cfg.seed, epoch])
-        return rng.permutation(self.data.n)
+        order = rng.permutation(self.train_count)
+        return order if self.train_indices is None else self.train_indices[order]
 
     def step_seed(self, step):
         """The seed of everything random in ``step``."""
@@ -244,7 +253,7 @@ class EpochTrainer:
         G = self.global_batch
         self.log("training: %d particles, %d px at %.3f A/px, %s of %s, batch %d, "
                  "%d process(es) on %s"
-                 % (self.data.n, self.D, self.apix, counted(cfg.epochs, "epoch"),
+                 % (self.train_count, self.D, self.apix, counted(cfg.epochs, "epoch"),
                     counted(self.steps_per_epoch, "step"), G, self.ctx.world,
                     self.device))
         tick, rate, values = time.perf_counter(), 0.0, {}

@@ -21,7 +21,8 @@ import torch
 
 from .. import imaging
 from ..density import DensityDecoder, SliceGrid, centre_spectra, centred_rfft2
-from ..layout import LATENTS, MODEL, RunLayout
+from ..layout import JUNK_SCORE, LATENTS, MODEL, RunLayout
+from ..particle_scores import junk_exclusion
 from ..outputs import created_folder, no_checkpoint
 from .config import DensityConfig, TrainConfig, input_path
 from .data import TrainingData
@@ -97,8 +98,25 @@ class Stage2Trainer(EpochTrainer):
                              "(%s) are %d" % (self.cfg.run, LATENTS, len(z),
                                               stage1_cfg.particles, self.data.n))
         self.D, self.apix = self.data.D, self.data.apix
+        self.train_indices = self._kept_particles()
         self.z = torch.from_numpy(z).to(self.device)
         self.grid = SliceGrid(self.D, self.device)
+
+    def _kept_particles(self):
+        """With ``exclude_junk``, the sorted indices of the particles whose
+        stage-1 junk score (RUN/junk_score.npy) is at most it, logged with
+        how many are left out; else None (every particle). ValueError when
+        the run has no scores or none is kept."""
+        threshold = self.cfg.exclude_junk
+        if threshold is None:
+            return None
+        _, junk = junk_exclusion(self.cfg.run, self.data.n, threshold)
+        if junk.all():
+            raise ValueError("--exclude-junk %g: every one of the %d particles of %s has a "
+                             "junk score above it" % (threshold, self.data.n, self.cfg.run))
+        self.log("leaving out %d of %d particles whose stage-1 junk score is above %g "
+                 "(wrong poses: %s)" % (int(junk.sum()), self.data.n, threshold, JUNK_SCORE))
+        return np.flatnonzero(~junk)
 
     def _build_decoder(self):
         cfg = self.cfg

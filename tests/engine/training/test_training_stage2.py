@@ -173,6 +173,56 @@ def test_resume_refuses_changed_latents(stage1, trained, tmp_path):
         resume_density_config(copy, {"hidden": 8})
 
 
+def test_exclude_junk_trains_on_the_kept_particles_only(stage1, tmp_path):
+    """--exclude-junk Z: the epochs go through the particles whose stage-1
+    junk score is at most Z, the log says how many are left out, the
+    config keeps Z; a run without scores, or with none kept, is refused
+    before RUN/density exists."""
+    from cryostar_boltz.engine.training.stage2 import Stage2Trainer, run_density_training
+    run = stage1[1]
+    copy = stage1_copy(run, tmp_path / "run")
+    n = len(np.load(copy / "z.npy"))
+    cfg = DensityConfig(run=str(copy), epochs=1, exclude_junk=2.0, **SMALL)
+    with pytest.raises(ValueError, match="--exclude-junk: .*no per-particle scores"):
+        run_density_training(cfg, log=lambda *a: None)
+    assert not (copy / "density").exists()
+    junk = np.zeros(n, dtype=np.float32)
+    junk[::8] = 5.0                               # 32 of 256 flagged
+    np.save(copy / "junk_score.npy", junk)
+    for name in ("particle_loss.npy", "pose_contrast.npy"):
+        np.save(copy / name, np.zeros(n, dtype=np.float32))
+    lines = []
+    trainer = Stage2Trainer(cfg, log=lines.append)
+    try:
+        kept = np.flatnonzero(junk <= 2.0)
+        assert trainer.train_count == len(kept) == n - n // 8
+        order = trainer.epoch_order(0)
+        assert sorted(order.tolist()) == kept.tolist()
+        assert not np.array_equal(order, kept)    # shuffled
+        assert trainer.steps_per_epoch == len(kept) // 16
+        assert any("leaving out %d of %d particles whose stage-1 junk score is above 2"
+                   % (n // 8, n) in line for line in lines)
+    finally:
+        trainer.close()
+    shutil.rmtree(copy / "density")
+    out = run_density_training(cfg, log=lambda *a: None)
+    assert DensityConfig.load(out).exclude_junk == 2.0
+    np.save(copy / "junk_score.npy", np.full(n, 5.0, dtype=np.float32))
+    shutil.rmtree(copy / "density")
+    with pytest.raises(ValueError, match="every one of the %d particles" % n):
+        run_density_training(cfg, log=lambda *a: None)
+    assert not (copy / "density").exists()
+    # and without the option, every particle, in the order of before
+    plain = DensityConfig(run=str(copy), epochs=1, **SMALL)
+    trainer = Stage2Trainer(plain, log=lambda *a: None)
+    try:
+        assert trainer.train_count == n
+        np.testing.assert_array_equal(trainer.epoch_order(3),
+                                      np.random.default_rng([plain.seed, 3]).permutation(n))
+    finally:
+        trainer.close()
+
+
 # ------------------------------------------------------------ command line
 
 DENSITY_ARGS = ("--epochs", "3", "--hidden", "64", "--layers", "2", "--batch-size",
