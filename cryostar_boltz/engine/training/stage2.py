@@ -5,7 +5,9 @@ The stage-1 latents (posterior means) are held fixed; the decoder
 prediction times the particle's CTF is compared with the particle's
 spectrum (centred by a phase ramp, divided by one dataset scale: the
 standard deviation of the particles' Fourier coefficients) by the mean
-squared error inside the circle of radius D/2.
+squared error inside the circle of radius D/2. With ``exclude_junk`` the
+epochs leave out the particles whose stage-1 junk score is above it (their
+consensus poses fit no better than random ones).
 
 The run lives in ``RUN/density/`` (``layout.RunLayout(RUN).density_run``):
 its config, metrics table, checkpoints and, at the end, the model file
