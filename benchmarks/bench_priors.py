@@ -179,9 +179,7 @@ def ensure_run(args, prior, options, log=print):
     from cryostar_boltz.engine.training.stage1 import run_training
     run = args.out / run_name(prior, options)
     layout = RunLayout(run)
-    if args.finished:
-        if not layout.model.exists():
-            raise ValueError("--finished: %s is not a finished run" % run)
+    if args.finished:   # require_finished checked every run first
         log("reusing %s as it was trained" % run)
         return run, None
     cfg = train_config(args, prior, options)
@@ -438,17 +436,23 @@ def basins_table(rows):
     return "\n".join(lines)
 
 
+def require_finished(args, option):
+    """ValueError (one line, naming ``option``) unless every run of
+    ``--priors`` in ``--out`` is finished; nothing is measured before."""
+    from cryostar_boltz.engine.layout import RunLayout
+    for prior, options in args.priors:
+        folder = args.out / run_name(prior, options)
+        if not RunLayout(folder).model.exists():
+            raise ValueError("%s: %s is not a finished run" % (option, folder))
+
+
 def basins_only(args, labels, log=print):
     """The basin clustering of finished runs again (no training, no
     decoding): rows for the run's prior and, with ``--refit-steps``, its
     refitted copy. ValueError (one line) for a run that is not finished."""
-    from cryostar_boltz.engine.layout import RunLayout
     from cryostar_boltz.engine.runs import TrainedRun
     rows = []
-    for prior, options in args.priors:
-        folder = args.out / run_name(prior, options)
-        if not RunLayout(folder).model.exists():
-            raise ValueError("--basins-only: %s is not a finished run" % folder)
+    require_finished(args, "--basins-only")
     for prior, options in args.priors:
         name = run_name(prior, options)
         run = TrainedRun(args.out / name)
@@ -514,6 +518,8 @@ def main(argv=None):
         print()
         print(basins_table(rows))
         return
+    if args.finished:
+        require_finished(args, "--finished")
     args.out.mkdir(parents=True, exist_ok=True)
     with np.load(args.data / "particles_truth.npz") as npz:
         truth = {"state": npz["state"], "macrostate": labels}
