@@ -58,6 +58,10 @@ from pathlib import Path
 #: written first, when the folder is claimed.
 RUN_RECORD = "run.json"
 CONFIG = "config.json"
+#: Latent priors whose basins come from their own weighted chains rather
+#: than from ``--basin-reads`` prior samples (``basin_reads_apply`` False
+#: in ``engine/priors``; a test pins the two).
+WEIGHTED_CHAIN_PRIORS = ("ebm",)
 METRICS = "metrics.csv"
 #: What a training run printed, line by line with the time (appended on resume).
 RUN_LOG = "run.log"
@@ -401,6 +405,32 @@ class RunLayout:
             raise FileNotFoundError("%s is not a training run folder (no %s)"
                                     % (self.root, CONFIG))
         return self.root
+
+    def prior_name(self):
+        """The latent prior the run was trained with (``prior`` in its
+        config.json; "gaussian" when the config has none); a
+        FileNotFoundError or ValueError naming the file when it is missing
+        or is not JSON."""
+        import json
+        try:
+            with open(self.config) as fh:
+                saved = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise ValueError("%s: not JSON (%s)" % (self.config, exc)) from None
+        prior = saved.get("prior", "gaussian") if isinstance(saved, dict) else None
+        if not isinstance(prior, str):
+            raise ValueError("%s: 'prior' is not a prior name" % self.config)
+        return prior
+
+    def basin_reads_used(self, basin_reads, basins):
+        """``basin_reads`` (``--basin-reads``) when it decides the outputs:
+        basins are asked for (``basins``) and the run's prior draws samples
+        for them; None otherwise (no basins, or a prior of
+        :data:`WEIGHTED_CHAIN_PRIORS`), so that a value given where it
+        does not apply is no "other option" on a rerun."""
+        if not basins or self.prior_name() in WEIGHTED_CHAIN_PRIORS:
+            return None
+        return basin_reads
 
     def is_finished(self):
         """Whether stage 1 finished: the config, the latents and the model

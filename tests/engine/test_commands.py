@@ -463,6 +463,27 @@ def test_ebm_run_samples_with_mala_by_default_and_langevin(ebm_run, tmp_path, ca
                20, "--out", out) == 0
     table = json.loads((out / "basins.json").read_text())["basins"]
     assert table and [b["energy"] for b in table] == sorted(b["energy"] for b in table)
+    # the ebm's basins come from its weighted chains: --basin-reads does not
+    # apply, is not recorded, and another value continues the same folder
+    assert json.loads((out / "run.json").read_text())["request"]["basin_reads"] is None
+    assert cli("sample-prior", "--run", ebm_run, "--n", 0, "--basins", "--basin-reads",
+               50, "--out", out) == 0
+
+
+def test_basin_reads_is_an_option_only_where_it_applies(grbm_run, tmp_path, capsys):
+    """A grbm's basins depend on --basin-reads: another value is refused as
+    other options; k-means does not, so it may differ there."""
+    out = tmp_path / "basins"
+    assert cli("sample-prior", "--run", grbm_run, "--n", 0, "--basins", "--basin-reads",
+               20, "--out", out) == 0
+    assert json.loads((out / "run.json").read_text())["request"]["basin_reads"] == 20
+    code, err = error_of(capsys, "sample-prior", "--run", grbm_run, "--n", 0, "--basins",
+                         "--basin-reads", 30, "--out", out)
+    assert code == 1 and "other options" in err and "basin_reads" in err
+    out = tmp_path / "km"
+    for reads in (20, 30):
+        assert cli("analyze", "--run", grbm_run, "--k", 2, "--no-maps", "--basin-reads",
+                   reads, "--out", out) == 0
 
 
 @pytest.mark.parametrize("run_name", ["gaussian_run", "grbm_run"])

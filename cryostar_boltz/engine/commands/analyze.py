@@ -107,10 +107,15 @@ def add_args(parser):
 
 
 def request_of(args):
-    """The options that determine the outputs (kept in summary.json)."""
+    """The options that determine the outputs (kept in summary.json);
+    ``basin_reads`` is None where it does not apply
+    (:meth:`.layout.RunLayout.basin_reads_used`)."""
+    basins = args.method == "basins"
     return {"method": args.method, "k": args.k, "seed": args.seed,
-            "umap": bool(args.umap), "basin_reads": args.basin_reads,
+            "umap": bool(args.umap),
+            "basin_reads": layout.RunLayout(args.run).basin_reads_used(args.basin_reads, basins),
             "exclude_junk": args.exclude_junk}
+
 
 
 def analyze_run(run, out, method="kmeans", k=DEFAULT_K, seed=0, umap=False,

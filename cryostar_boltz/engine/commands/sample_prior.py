@@ -102,12 +102,16 @@ def add_args(parser):
 
 
 def request_of(args):
-    """The options that decide the outputs (kept in run.json)."""
+    """The options that decide the outputs (kept in run.json);
+    ``basin_reads`` is None where it does not apply
+    (:meth:`.layout.RunLayout.basin_reads_used`)."""
     return {"run": str(Path(args.run).absolute()), "n": args.n,
             "sampler": args.sampler, "num_sweeps": args.num_sweeps,
             "beta": args.beta, "seed": args.seed, "structures": args.structures,
             "basins": bool(args.basins), "max_basins": args.max_basins,
-            "basin_reads": args.basin_reads, "format": args.format}
+            "basin_reads": layout.RunLayout(args.run).basin_reads_used(
+                args.basin_reads, bool(args.basins)),
+            "format": args.format}
 
 
 def default_out(args):

@@ -267,3 +267,25 @@ def test_the_polish_grows_the_chains_and_a_saved_prior_loads_them(fitted):
     here = [b["prior_population"] for b in prior.basins(num_reads=500, seed=3)]
     there = [b["prior_population"] for b in loaded.basins(num_reads=500, seed=3)]
     assert here == there
+
+
+def test_weighted_chain_priors_are_the_priors_without_basin_reads():
+    """layout.WEIGHTED_CHAIN_PRIORS (read before torch loads, to know
+    whether --basin-reads applies) names the priors whose basins ignore it."""
+    from cryostar_boltz.engine.layout import WEIGHTED_CHAIN_PRIORS
+    from cryostar_boltz.engine.priors import PRIORS
+    assert WEIGHTED_CHAIN_PRIORS == tuple(
+        name for name, cls in PRIORS.items() if not cls.basin_reads_apply)
+
+
+def test_run_layout_reads_the_prior_name(tmp_path):
+    from cryostar_boltz.engine.layout import CONFIG, RunLayout
+    (tmp_path / CONFIG).write_text('{"prior": "ebm"}')
+    assert RunLayout(tmp_path).prior_name() == "ebm"
+    assert RunLayout(tmp_path).basin_reads_used(100, True) is None
+    (tmp_path / CONFIG).write_text('{"prior": "gmm"}')
+    assert RunLayout(tmp_path).basin_reads_used(100, True) == 100
+    assert RunLayout(tmp_path).basin_reads_used(100, False) is None
+    (tmp_path / CONFIG).write_text('{"prior": ')
+    with pytest.raises(ValueError, match="config.json: not JSON"):
+        RunLayout(tmp_path).prior_name()
