@@ -103,10 +103,14 @@ class PoseScreen:
         out = int((keep == 0).sum())
         when = ("left out of the image loss from the next epoch" if epoch + 1 < self.epochs
                 else "the run's last epoch: its training is unchanged")
-        return ("epoch %d: pose screen: %d of %d particles (%.1f %%) fit their poses no "
-                "better than random ones (pose contrast above %g robust SDs): %s" % (
+        unseen = ("" if int(seen.sum()) == self.n else
+                  "; the other %d, not in its batches or without a finite loss, are "
+                  "not judged" % (self.n - int(seen.sum())))
+        return ("epoch %d: pose screen: %d of the %d particles judged (%.1f %%) "
+                "fit their poses no better than random ones (pose contrast above %g "
+                "robust SDs)%s: %s" % (
                     epoch + 1, out, int(seen.sum()), 100.0 * out / int(seen.sum()),
-                    self.threshold, when))
+                    self.threshold, unseen, when))
 
     def weights(self, idx, image):
         """(B,) weights (the dtype and device of ``image``, the batch's image
