@@ -55,25 +55,25 @@ def test_low_pass_is_three_and_a_half_training_pixels_within_nyquist_and_15_A(mo
 
 
 def test_epochs_make_about_the_target_steps_within_bounds():
-    # 20,000 particles at 128: 156 steps an epoch, ceil(3000 / 156) = 20
+    # 20,000 particles at 128: 156 steps an epoch, ceil(4000 / 156) = 26
     adk = resolved(ADK)
-    assert (adk.batch_size, adk.epochs) == (128, 20)
-    assert "20000 particles at batch 128: 156 steps per epoch, 3120 steps" in \
+    assert (adk.batch_size, adk.epochs) == (128, 26)
+    assert "20000 particles at batch 128: 156 steps per epoch, 4056 steps" in \
         adk.derived["epochs"]
-    # 200,000 particles: 1,562 steps an epoch, 2 epochs would do: at least 5
+    # 200,000 particles: 1,562 steps an epoch, 3 epochs would do: at least 5
     assert resolved(DIMER).epochs == 5
     assert "at least 5" in resolved(DIMER).derived["epochs"]
-    # 1,000 particles: 7 steps an epoch, 429 epochs: at most 200
+    # 1,000 particles: 7 steps an epoch, 572 epochs: at most 200
     assert resolved(DataFacts(1000, 64, 2.6, 214, 1656, 1)).epochs == 200
-    # 6,000 particles: 46 steps an epoch, ceil(3000 / 46) = 66 epochs
-    assert resolved(DataFacts(6000, 64, 1.45, 214, 1656, 1)).epochs == 66
+    # 6,000 particles: 46 steps an epoch, ceil(4000 / 46) = 87 epochs
+    assert resolved(DataFacts(6000, 64, 1.45, 214, 1656, 1)).epochs == 87
     # the epochs follow a batch the user gives: 20,000 / 64 = 312 steps
-    assert resolved(ADK, batch_size=64).epochs == 10
+    assert resolved(ADK, batch_size=64).epochs == 13
 
 
 def test_kl_warmup_is_the_published_one_whatever_the_run_length():
     assert resolved(ADK).kl_warmup == 10000
-    assert "beta reaches 0.31 of its final value in this run's 3120 steps" in \
+    assert "beta reaches 0.41 of its final value in this run's 4056 steps" in \
         resolved(ADK).derived["kl_warmup"]
     big = DataFacts(2_000_000, 128, 1.3, 731, 5700, 2)                # 15,625 steps an epoch
     assert resolved(big).kl_warmup == 10000
@@ -254,7 +254,7 @@ def test_an_old_config_loads_with_its_values_and_nothing_derived(tmp_path):
 
 def test_resume_keeps_the_saved_values(tmp_path):
     resolved(ADK).save(tmp_path)
-    same = TrainConfig.for_resume(tmp_path, {"epochs": 20})
+    same = TrainConfig.for_resume(tmp_path, {"epochs": 26})
     assert same.derived["epochs"].startswith("auto: 20000 particles")
     cfg = TrainConfig.for_resume(tmp_path, {"epochs": 50})
     resolve(cfg, DIMER)
@@ -286,9 +286,9 @@ def test_half_sets_take_the_values_derived_for_all_particles(tmp_path):
             assert reason.startswith("as the full set, so that both halves train alike "
                                      "(the full set's reason: %s)" % parent.derived[name])
     assert half.derived["epochs"].endswith(
-        "; this half: 10000 particles at batch 128: 78 steps per epoch, 1560 steps in all")
+        "; this half: 10000 particles at batch 128: 78 steps per epoch, 2028 steps in all")
     assert half.derived["kl_warmup"].endswith(
-        "; this half: beta reaches 0.16 of its final value in the half's 1560 steps")
+        "; this half: beta reaches 0.2 of its final value in the half's 2028 steps")
     assert half.derived["batch_size"].endswith("; this half: 10000 particles: 78 steps "
                                                "per epoch")
     assert half.derived["lr"] == ("as the full set, so that both halves train alike "
