@@ -52,8 +52,13 @@ LR_SCHEDULE = "cosine"
 TARGET_STEPS = 4000
 #: Fewest epochs (large data sets still see every particle a few times).
 MIN_EPOCHS = 5
-#: Most epochs (tiny data sets do not train for ever).
-MAX_EPOCHS = 200
+#: Most epochs: more passes over a small set fit its noise. On the
+#: three-state adk set (4,000 particles, 31 steps an epoch) the 4,000-step
+#: target's 130 epochs lowered the Gaussian prior's k-means ARI on z to
+#: 0.938 / 0.926 (seeds 0 / 1) from 0.970 / 0.965 at 97 epochs (its
+#: latents fit each particle's noise: nearest-state-centre accuracy
+#: 0.984 / 0.981 from 0.990 / 0.987).
+MAX_EPOCHS = 100
 #: The KL weight rises over this many steps: the published warm-up, kept
 #: for every run length (the benchmarks measured it: a run of about 4,000
 #: steps ends with beta at 0.4 of its final value, a weaker KL that keeps

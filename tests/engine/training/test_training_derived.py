@@ -63,9 +63,12 @@ def test_epochs_make_about_the_target_steps_within_bounds():
     # 200,000 particles: 1,562 steps an epoch, 3 epochs would do: at least 5
     assert resolved(DIMER).epochs == 5
     assert "at least 5" in resolved(DIMER).derived["epochs"]
-    # 1,000 particles: 7 steps an epoch, 572 epochs: at most 200
-    assert resolved(DataFacts(1000, 64, 2.6, 214, 1656, 1)).epochs == 200
-    # 6,000 particles: 46 steps an epoch, ceil(4000 / 46) = 87 epochs
+    # 1,000 particles: 7 steps an epoch, 572 epochs: at most 100
+    assert resolved(DataFacts(1000, 64, 2.6, 214, 1656, 1)).epochs == 100
+    assert "at most 100" in resolved(DataFacts(1000, 64, 2.6, 214, 1656, 1)).derived["epochs"]
+    # 4,000 particles: 31 steps an epoch, 130 epochs: at most 100
+    assert resolved(DataFacts(4000, 48, 2.0, 214, 1656, 1)).epochs == 100
+    # 6,000 particles: 46 steps an epoch, ceil(4000 / 46) = 87 epochs (at most 100)
     assert resolved(DataFacts(6000, 64, 1.45, 214, 1656, 1)).epochs == 87
     # the epochs follow a batch the user gives: 20,000 / 64 = 312 steps
     assert resolved(ADK, batch_size=64).epochs == 13
@@ -302,7 +305,7 @@ def test_a_half_of_32_particles_says_so_not_all_64(tmp_path):
     parent = resolved(DataFacts(64, 32, 3.2, 214, 1656, 1))
     assert parent.derived["batch_size"].endswith("each step takes all 64 particles")
     half = half_config(parent, tmp_path, 2, 32)
-    assert half.batch_size == 128 and half.epochs == parent.epochs == 200
+    assert half.batch_size == 128 and half.epochs == parent.epochs == 100
     assert half.derived["batch_size"] == (
         "as the full set, so that both halves train alike (the full set's reason: auto: "
         "the recommended batch; each step takes all 64 particles); this half: each step "
@@ -312,8 +315,8 @@ def test_a_half_of_32_particles_says_so_not_all_64(tmp_path):
     half.epochs = 50
     restate_length(half, 32)
     assert half.derived["kl_warmup"].endswith(
-        "(the full set's reason: auto: the published 10000 steps; beta reaches 0.02 of "
-        "its final value in this run's 200 steps); this half: beta reaches 0.005 of its "
+        "(the full set's reason: auto: the published 10000 steps; beta reaches 0.01 of "
+        "its final value in this run's 100 steps); this half: beta reaches 0.005 of its "
         "final value in the half's 50 steps")
 
 
@@ -412,4 +415,4 @@ def test_batch_line_says_a_small_set_trains_whole():
 
 def test_a_run_of_one_step_per_epoch_says_step():
     cfg = resolved(DataFacts(100, 64, 1.45, 214, 1656, 1))
-    assert "1 step per epoch, 200 steps in all" in cfg.derived["epochs"]
+    assert "1 step per epoch, 100 steps in all" in cfg.derived["epochs"]
