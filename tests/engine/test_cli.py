@@ -96,3 +96,22 @@ def test_a_second_sigterm_does_not_cut_the_cleanup_short(monkeypatch, capsys):
     fake_command(monkeypatch, "simulate", main)
     assert cli.main(["simulate"]) == 143 and cleaned == [True]
     assert capsys.readouterr().err.strip() == "cryostar-boltz simulate: stopped (SIGTERM)"
+
+
+
+def test_prior_option_help_states_the_priors_defaults(capsys):
+    """train --help gives the defaults of the priors' size options; they
+    are the priors' own."""
+    import inspect
+    from cryostar_boltz.engine.cli import main
+    from cryostar_boltz.engine.priors import PRIORS
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    default = {name: {k: p.default for k, p in
+                      inspect.signature(cls.__init__).parameters.items()}
+               for name, cls in PRIORS.items()}
+    assert "default %d components" % default["gmm"]["components"] in text
+    assert default["grbm"]["hidden_units"] == default["rbm"]["hidden_units"]
+    assert "default %d hidden units" % default["grbm"]["hidden_units"] in text
+    assert "default %d units per layer" % default["ebm"]["energy_width"] in text

@@ -88,7 +88,7 @@ def add_args(parser):
                         help="prior samples descended to find the prior's "
                         "basins and their populations (annealing runs for "
                         "rbm; the ebm descends its weighted chains instead; "
-                        "at most %d)" % opt_type.MAX_READS)
+                        "at most %d; default %%(default)s)" % opt_type.MAX_READS)
     parser.add_argument("--particles", help="the run's particle file, when it "
                         "has moved since training (default: from config.json)")
     parser.add_argument("--datadir", help="folder of the particle stacks")

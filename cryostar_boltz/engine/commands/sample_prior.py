@@ -82,12 +82,12 @@ def add_args(parser):
     parser.add_argument("--basins", action="store_true",
                         help="also list the prior's distinct low-energy states")
     parser.add_argument("--max-basins", type=opt_type.positive_int, default=None,
-                        help="keep at most this many basins (lowest first)")
+                        help="keep at most this many basins (lowest first; default: all)")
     parser.add_argument("--basin-reads", type=opt_type.read_count, default=1000,
                         help="prior samples descended to find the basins and "
                         "their populations (annealing runs for rbm; the ebm "
-                        "descends its weighted chains instead; at most %d)"
-                        % opt_type.MAX_READS)
+                        "descends its weighted chains instead; at most %d; "
+                        "default %%(default)s)" % opt_type.MAX_READS)
     parser.add_argument("-o", "--out", help="output folder (default RUN/prior_samples, "
                         "RUN/prior_samples_SAMPLER with --sampler, RUN/prior_basins "
                         "with --n 0)")

@@ -180,9 +180,10 @@ def add_args(parser):
                        "(0: off; default %(default)s)")
     model.add_argument("--prior-option", action="append", default=[],
                        metavar="KEY=VALUE",
-                       help="prior option, e.g. components=3, hidden=8 or "
-                       "width=128 (ebm) "
-                       "(repeatable)")
+                       help="prior option (repeatable), e.g. components=3 (gmm; "
+                       "default 8 components), hidden=16 (grbm, rbm; default 8 "
+                       "hidden units), width=64 (ebm; default 128 units per "
+                       "layer); the other options keep each prior's defaults")
     loss = parser.add_argument_group("losses")
     loss.add_argument("--continuity-weight", type=opt_type.nonnegative_float,
                       default=d.continuity_weight,

@@ -72,7 +72,7 @@ def fit_to_posteriors(prior, mu, logvar, steps, lr=None, batch=1024, seed=0,
     for done in range(1, int(steps) + 1):
         recent = (recent + [step(batch)])[-20:]
         if log is not None and done % REPORT_EVERY == 0:
-            log("prior fit: step %d of at most %d, KL %.3f"
+            log("prior fit: step %d of at most %d, sampled KL estimate %.3f"
                 % (done, steps, sum(recent) / len(recent)))
         window.append(recent[-1])
         if len(window) == WINDOW:

@@ -103,14 +103,14 @@ class PoseScreen:
         out = int((keep == 0).sum())
         when = ("left out of the image loss from the next epoch" if epoch + 1 < self.epochs
                 else "the run's last epoch: its training is unchanged")
-        unseen = ("" if int(seen.sum()) == self.n else
-                  "; the other %d, not in its batches or without a finite loss, are "
-                  "not judged" % (self.n - int(seen.sum())))
-        return ("epoch %d: pose screen: %d of the %d particles judged (%.1f %%) "
-                "fit their poses no better than random ones (pose contrast above %g "
-                "robust SDs)%s: %s" % (
-                    epoch + 1, out, int(seen.sum()), 100.0 * out / int(seen.sum()),
-                    self.threshold, unseen, when))
+        judged = int(seen.sum())
+        unseen = ("" if judged == self.n else
+                  "; the other %d (outside the epoch's full batches, or without a finite "
+                  "loss) were not judged and stay in the image loss" % (self.n - judged))
+        return ("epoch %d: pose screen: %d of the %d particles judged (%.1f %%) fit "
+                "their poses no better than random ones (pose contrast above %g robust "
+                "SDs): %s%s" % (epoch + 1, out, judged, 100.0 * out / judged,
+                                self.threshold, when, unseen))
 
     def weights(self, idx, image):
         """(B,) weights (the dtype and device of ``image``, the batch's image

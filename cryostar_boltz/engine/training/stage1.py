@@ -725,8 +725,8 @@ class Stage1Trainer(EpochTrainer):
                  % (self.cfg.prior, len(z), steps))
         loss = fit_to_posteriors(self.prior, z, logvar, steps, seed=self.cfg.seed,
                                  log=self.log)
-        self.log("prior fitted to the posteriors (KL %.3f, the mean of its last 20 steps)"
-                 % loss)
+        self.log("prior fitted to the posteriors (sampled KL estimate %.3f, the mean of "
+                 "its last 20 steps)" % loss)
 
     @torch.no_grad()
     def check_latents(self, z, code, limit=MAX_LATENT, sample=256):

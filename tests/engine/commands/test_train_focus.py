@@ -237,7 +237,8 @@ def test_particles_that_see_no_mask_are_left_out_and_said_so(tiny_dataset, train
             "it inside the loss circle (radius 48 A): left out of the image loss (their "
             "KL term and the restraints stay)" % mask) in log
     assert "epoch 1: pose screen: " in log and " of the 32 particles judged (" in log
-    assert "; the other 32, not in its batches or without a finite loss, are not judged" in log
+    assert "; the other 32 (outside the epoch's full batches, or without a finite loss) " \
+        "were not judged and stay in the image loss" in log
     metrics = read_metrics(out / "metrics.csv")
     assert sum(metrics["outliers"]) == 32
     assert all(math.isfinite(v) for v in metrics["image"])

@@ -29,7 +29,9 @@ def test_particles_that_fit_no_better_than_random_poses_leave_the_loss():
         screen.record(batch, torch.tensor(own[batch]), torch.tensor(random[batch]))
     line = screen.finish(0)
     assert line.startswith("epoch 1: pose screen: 3 of the 192 particles judged (1.6 %)")
-    assert "; the other 8, not in its batches or without a finite loss, are not judged" in line
+    assert line.endswith(": left out of the image loss from the next epoch; the other 8 "
+                         "(outside the epoch's full batches, or without a finite loss) "
+                         "were not judged and stay in the image loss")
     weights = screen.weights(np.arange(n), torch.zeros(n, dtype=torch.float64))
     assert weights.dtype == torch.float64
     assert np.flatnonzero(weights.numpy() == 0).tolist() == [3, 50, 177]
@@ -62,8 +64,10 @@ def test_particles_without_a_finite_contrast_are_not_judged():
     own = torch.tensor([-0.45 + 0.001 * k for k in range(39)] + [float("nan")])
     screen.record(np.arange(40), own, torch.full((40, 2), -0.2))
     line = screen.finish(0)
-    assert "0 of the 39 particles judged" in line and "the other 1," in line
-    assert line.endswith("the run's last epoch: its training is unchanged")
+    assert "0 of the 39 particles judged" in line
+    assert line.endswith("the run's last epoch: its training is unchanged; the other 1 "
+                         "(outside the epoch's full batches, or without a finite loss) "
+                         "were not judged and stay in the image loss")
     assert screen.keep.tolist() == [1.0] * 40
 
 
