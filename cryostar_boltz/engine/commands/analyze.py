@@ -117,7 +117,6 @@ def request_of(args):
             "exclude_junk": args.exclude_junk}
 
 
-
 def analyze_run(run, out, method="kmeans", k=DEFAULT_K, seed=0, umap=False,
                 basin_reads=1000, particles=None, datadir=None, maps=True,
                 log=print, fmt=None, make_out=None, exclude_junk=None, k_given=True):
