@@ -115,3 +115,18 @@ def test_prior_option_help_states_the_priors_defaults(capsys):
     assert default["grbm"]["hidden_units"] == default["rbm"]["hidden_units"]
     assert "default %d hidden units" % default["grbm"]["hidden_units"] in text
     assert "default %d units per layer" % default["ebm"]["energy_width"] in text
+
+
+def test_num_sweeps_help_states_the_samplers_defaults(capsys):
+    """sample-prior --help gives each sampler's default number of sweeps."""
+    import inspect
+    from cryostar_boltz.engine.cli import main
+    from cryostar_boltz.engine.samplers import get_sampler
+    with pytest.raises(SystemExit):
+        main(["sample-prior", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    gibbs = inspect.signature(get_sampler("gibbs").sample).parameters["num_sweeps"].default
+    langevin = inspect.signature(get_sampler("langevin")._run).parameters["num_sweeps"].default
+    mala = inspect.signature(get_sampler("mala")._run).parameters["num_sweeps"].default
+    assert gibbs == langevin
+    assert "%d for gibbs, sa and langevin" % gibbs in text and "%d for mala" % mala in text

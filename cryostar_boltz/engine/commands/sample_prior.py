@@ -70,7 +70,8 @@ def add_args(parser):
                         "or mala (the ebm prior's default)")
     parser.add_argument("--num-sweeps", type=opt_type.sweeps,
                         help="sweeps per sample (gibbs, sa; Langevin steps for "
-                        "langevin and mala)")
+                        "langevin and mala; default: the sampler's own, 100 for "
+                        "gibbs, sa and langevin, 1000 for sa-optimise, 500 for mala)")
     parser.add_argument("--beta", type=opt_type.inverse_temperature,
                         help="inverse temperature (default 1: the prior itself; "
                         "1e-6 to 1e6)")

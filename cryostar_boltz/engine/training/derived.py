@@ -207,9 +207,9 @@ def rule_epochs(facts, values):
     steps = facts.steps_per_epoch(batch)
     wanted = math.ceil(TARGET_STEPS / steps)
     epochs = min(max(wanted, MIN_EPOCHS), MAX_EPOCHS)
-    bound = ("" if epochs == wanted else ", %s %d"
+    bound = ("" if epochs == wanted else ", %s %d epochs"
              % ("at least" if epochs > wanted else "at most", epochs))
-    return epochs, ("%d particles at batch %d: %s (target %d%s)"
+    return epochs, ("%d particles at batch %d: %s (target %d steps%s)"
                     % (facts.particles, batch, _steps(facts.particles, batch, epochs),
                        TARGET_STEPS, bound))
 

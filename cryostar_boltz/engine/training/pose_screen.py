@@ -102,7 +102,7 @@ class PoseScreen:
         self.keep = torch.as_tensor(keep)
         out = int((keep == 0).sum())
         when = ("left out of the image loss from the next epoch" if epoch + 1 < self.epochs
-                else "the run's last epoch: its training is unchanged")
+                else "this is the run's last epoch, so its training is unchanged")
         judged = int(seen.sum())
         unseen = ("" if judged == self.n else
                   "; the other %d (outside the epoch's full batches, or without a finite "

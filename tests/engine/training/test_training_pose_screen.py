@@ -65,7 +65,8 @@ def test_particles_without_a_finite_contrast_are_not_judged():
     screen.record(np.arange(40), own, torch.full((40, 2), -0.2))
     line = screen.finish(0)
     assert "0 of the 39 particles judged" in line
-    assert line.endswith("the run's last epoch: its training is unchanged; the other 1 "
+    assert line.endswith("this is the run's last epoch, so its training is unchanged; "
+                         "the other 1 "
                          "(outside the epoch's full batches, or without a finite loss) "
                          "were not judged and stay in the image loss")
     assert screen.keep.tolist() == [1.0] * 40
