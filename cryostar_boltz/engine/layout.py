@@ -59,8 +59,9 @@ from pathlib import Path
 RUN_RECORD = "run.json"
 CONFIG = "config.json"
 #: Latent priors whose basins come from their own weighted chains rather
-#: than from ``--basin-reads`` prior samples (``basin_reads_apply`` False
-#: in ``engine/priors``; a test pins the two).
+#: than from ``--basin-reads`` prior samples (those that override
+#: ``Prior._weighted_basin_samples`` in ``engine/priors``; a test pins the
+#: two).
 WEIGHTED_CHAIN_PRIORS = ("ebm",)
 METRICS = "metrics.csv"
 #: What a training run printed, line by line with the time (appended on resume).

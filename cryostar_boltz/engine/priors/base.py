@@ -81,10 +81,6 @@ class Prior(nn.Module):
     #: (``--prior-lr`` overrides it): the prior learns only through the
     #: small KL term, so a larger rate lets it follow the encoder.
     lr_factor = 10.0
-    #: Whether the basin search draws ``num_reads`` prior samples
-    #: (``--basin-reads``); False where the prior's own weighted chains
-    #: take their place (the ebm's, :meth:`_weighted_basin_samples`).
-    basin_reads_apply = True
 
     def __init__(self, latent_dim, **options):
         super().__init__()

@@ -84,7 +84,6 @@ class EBMPrior(Prior):
 
     name = "ebm"
     default_sampler = "mala"
-    basin_reads_apply = False
     #: The final fit to the posteriors (:mod:`.fit`): a lower rate than the
     #: mixtures' and every step (no early stop on the sampled, noisy KL).
     #: On three 1-D clusters of weights 0.5 / 0.3 / 0.2, 2,500 steps so

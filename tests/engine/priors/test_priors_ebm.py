@@ -273,9 +273,10 @@ def test_weighted_chain_priors_are_the_priors_without_basin_reads():
     """layout.WEIGHTED_CHAIN_PRIORS (read before torch loads, to know
     whether --basin-reads applies) names the priors whose basins ignore it."""
     from cryostar_boltz.engine.layout import WEIGHTED_CHAIN_PRIORS
-    from cryostar_boltz.engine.priors import PRIORS
+    from cryostar_boltz.engine.priors import PRIORS, Prior
     assert WEIGHTED_CHAIN_PRIORS == tuple(
-        name for name, cls in PRIORS.items() if not cls.basin_reads_apply)
+        name for name, cls in PRIORS.items()
+        if cls._weighted_basin_samples is not Prior._weighted_basin_samples)
 
 
 def test_run_layout_reads_the_prior_name(tmp_path):
