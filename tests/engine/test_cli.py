@@ -115,6 +115,7 @@ def test_prior_option_help_states_the_priors_defaults(capsys):
     assert default["grbm"]["hidden_units"] == default["rbm"]["hidden_units"]
     assert "default %d hidden units" % default["grbm"]["hidden_units"] in text
     assert "default %d units per layer" % default["ebm"]["energy_width"] in text
+    assert "default %d visible units" % default["rbm"]["visible_units"] in text
 
 
 def test_num_sweeps_help_states_the_samplers_defaults(capsys):

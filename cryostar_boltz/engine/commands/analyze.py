@@ -91,7 +91,9 @@ def add_args(parser):
                         "at most %d; default %%(default)s)" % opt_type.MAX_READS)
     parser.add_argument("--particles", help="the run's particle file, when it "
                         "has moved since training (default: from config.json)")
-    parser.add_argument("--datadir", help="folder of the particle stacks")
+    parser.add_argument("--datadir", help="folder of the particle stacks "
+                        "(default: the training's --datadir when --particles is "
+                        "not given, else found from the particle file's folder)")
     parser.add_argument("--no-maps", action="store_true",
                         help="skip the per-cluster maps even with stage 2")
     parser.add_argument("-o", "--out", help="output folder (default "

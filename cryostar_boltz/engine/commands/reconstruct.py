@@ -86,7 +86,9 @@ def add_args(parser):
                         help="particles back-projected at once (default %(default)s)")
     parser.add_argument("--particles", help="the run's particle file, when it "
                         "has moved since training (default: from config.json)")
-    parser.add_argument("--datadir", help="folder of the particle stacks")
+    parser.add_argument("--datadir", help="folder of the particle stacks "
+                        "(default: the training's --datadir when --particles is "
+                        "not given, else found from the particle file's folder)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the engine outputs already in --out")
     parser.add_argument("--device", default="cpu",

@@ -182,8 +182,9 @@ def add_args(parser):
                        metavar="KEY=VALUE",
                        help="prior option (repeatable), e.g. components=3 (gmm; "
                        "default 8 components), hidden=16 (grbm, rbm; default 8 "
-                       "hidden units), width=64 (ebm; default 128 units per "
-                       "layer); the other options keep each prior's defaults")
+                       "hidden units), visible=4 (rbm; default 8 visible units), "
+                       "width=64 (ebm; default 128 units per layer); the other "
+                       "options keep each prior's defaults")
     loss = parser.add_argument_group("losses")
     loss.add_argument("--continuity-weight", type=opt_type.nonnegative_float,
                       default=d.continuity_weight,

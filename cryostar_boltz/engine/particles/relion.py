@@ -21,7 +21,7 @@ from .cryosparc import cs_ctf_scale, stack_names
 from .dataset import Particles
 from .errors import DataError
 from .relion_fields import (check_random_subset, image_factors, numeric_column,
-                            positive, refuse_unsupported, underfocus)
+                            particle_row, positive, refuse_unsupported, underfocus)
 from .stacks import ImageStack, resolve_stacks, single_box, stack_locations
 from .star import read_star, write_star
 
@@ -70,13 +70,20 @@ def read_particles_star(path, datadir=None, require_pose=True, require_ctf=True,
             return numeric_column(optics[name], name, path, "optics")[rows]
         return None
 
+    def where(name, row):
+        """Particle ``row``'s value of ``name``: its particle row, or its
+        optics group when the value comes from data_optics."""
+        if name in table or optics is None or name not in optics:
+            return particle_row(name, row)
+        return "optics group %d" % groups[row]
+
     refuse_unsupported(column, path, groups)
-    apix, apix_source = _star_pixel_size(column, path), "particle file"
+    apix, apix_source = _star_pixel_size(column, path, where), "particle file"
     size = column("rlnImageSize")
     if size is not None and np.any(size != np.round(size)):
         row = int(np.flatnonzero(size != np.round(size))[0])
-        raise DataError("%s: rlnImageSize is %g (particle row %d), not a whole number "
-                        "of pixels" % (path, size[row], row + 1))
+        raise DataError("%s: rlnImageSize is %g (%s), not a whole number "
+                        "of pixels" % (path, size[row], where("rlnImageSize", row)))
     box = single_box(size, path)
     images = None
     if require_images:
@@ -86,7 +93,7 @@ def read_particles_star(path, datadir=None, require_pose=True, require_ctf=True,
         apix = _header_pixel_size(images, path, n)
         apix_source = "stack header"
     euler, rotations, shifts = _star_pose(column, path, apix, require_pose)
-    ctf = _star_ctf(column, path, n, require_ctf)
+    ctf = _star_ctf(column, path, n, require_ctf, where)
     check_random_subset(column, path)
     return Particles(path=path, images=images, euler=euler, rotations=rotations,
                      shifts=shifts, ctf=ctf, apix=apix, box=box, optics_group=groups,
@@ -148,7 +155,7 @@ def _optics_rows(table, optics, path, n, block="particles"):
     return order[pos], group
 
 
-def _star_pixel_size(column, path):
+def _star_pixel_size(column, path, where=particle_row):
     """Pixel size (N,) Angstrom: rlnImagePixelSize, else rlnPixelSize, else
     rlnDetectorPixelSize (micrometre) * 1e4 / rlnMagnification (RELION 3.0;
     RELION 3.1 ignores these two when the optics group gives the image
@@ -156,11 +163,11 @@ def _star_pixel_size(column, path):
     for name in ("rlnImagePixelSize", "rlnPixelSize"):
         values = column(name)
         if values is not None:
-            return positive(values, name, path)
+            return positive(values, name, path, where)
     detector, magnification = column("rlnDetectorPixelSize"), column("rlnMagnification")
     if detector is not None and magnification is not None:
-        return (positive(detector, "rlnDetectorPixelSize", path) * 1e4
-                / positive(magnification, "rlnMagnification", path))
+        return (positive(detector, "rlnDetectorPixelSize", path, where) * 1e4
+                / positive(magnification, "rlnMagnification", path, where))
     return None
 
 
@@ -253,7 +260,7 @@ def _origin_pair(column, labels, path):
     return None if x is None else np.stack([x, y], axis=1)
 
 
-def _star_ctf(column, path, n, required):
+def _star_ctf(column, path, n, required, where=particle_row):
     labels = [CTF_LABELS[c] for c in _REQUIRED_CTF]
     values = [column(c) for c in labels]
     missing = [c for c, v in zip(labels, values) if v is None]
@@ -262,14 +269,14 @@ def _star_ctf(column, path, n, required):
             raise DataError("%s has no CTF parameters: missing column(s) %s"
                             % (path, ", ".join(missing)))
         return None
-    positive(values[3], CTF_LABELS["voltage"], path)
+    positive(values[3], CTF_LABELS["voltage"], path, where)
     for k in (0, 1):
-        underfocus(values[k], labels[k], path)
+        underfocus(values[k], labels[k], path, where)
     w = values[5]
     if np.any((w < 0) | (w >= 1)):
         row = int(np.flatnonzero((w < 0) | (w >= 1))[0])
-        raise DataError("%s: rlnAmplitudeContrast is %g (particle row %d); it is a "
-                        "fraction in [0, 1)" % (path, w[row], row + 1))
+        raise DataError("%s: rlnAmplitudeContrast is %g (%s); it is a fraction "
+                        "in [0, 1)" % (path, w[row], where("rlnAmplitudeContrast", row)))
     extra = [column(CTF_LABELS[c]) for c in CTF_COLUMNS[6:]]
     values += [np.zeros(n) if v is None else v for v in extra]
     return np.stack(values, axis=1).astype(np.float64)

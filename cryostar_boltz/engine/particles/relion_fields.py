@@ -111,21 +111,31 @@ def check_random_subset(column, path):
                         "are 1 and 2" % (path, row + 1, halves[row]))
 
 
-def underfocus(values, name, path):
+def particle_row(name, row):
+    """Where a per-particle value of column ``name`` comes from: its row
+    (from 0) in the particle table, named from 1."""
+    return "particle row %d" % (row + 1)
+
+
+def underfocus(values, name, path, where=particle_row):
     """``values`` of a defocus column (Angstrom); ``DataError`` naming the
-    file, column and row for a negative one: RELION's defocus is positive
-    for underfocus, and overfocused images are not supported."""
+    file, column and row (``where(name, row)``: :func:`particle_row`, or
+    the optics group for a value from ``data_optics``) for a negative one:
+    RELION's defocus is positive for underfocus, and overfocused images are
+    not supported."""
     if np.any(values < 0):
         row = int(np.flatnonzero(values < 0)[0])
-        raise DataError("%s: %s is %g (particle row %d); defocus is positive for "
+        raise DataError("%s: %s is %g (%s); defocus is positive for "
                         "underfocus (RELION's convention) and overfocused images are "
-                        "not supported" % (path, name, values[row], row + 1))
+                        "not supported" % (path, name, values[row], where(name, row)))
     return values
 
 
-def positive(values, name, path):
+def positive(values, name, path, where=particle_row):
+    """``values`` of column ``name``; ``DataError`` naming the file, column
+    and where (as :func:`underfocus`) the first value that is not positive."""
     if np.any(values <= 0):
         row = int(np.flatnonzero(values <= 0)[0])
-        raise DataError("%s: %s is %g (particle row %d); it must be positive"
-                        % (path, name, values[row], row + 1))
+        raise DataError("%s: %s is %g (%s); it must be positive"
+                        % (path, name, values[row], where(name, row)))
     return values

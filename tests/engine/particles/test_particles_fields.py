@@ -145,6 +145,27 @@ def test_bad_optics_values_are_refused(star):
             "rlnOpticsGroup in row 3 is 1.5")
 
 
+@pytest.mark.parametrize("column, value, words", [
+    ("rlnImagePixelSize", -2.0, "rlnImagePixelSize is -2 (optics group 2); it must be positive"),
+    ("rlnVoltage", 0.0, "rlnVoltage is 0 (optics group 2)"),
+    ("rlnAmplitudeContrast", 1.5, "rlnAmplitudeContrast is 1.5 (optics group 2)")])
+def test_a_bad_optics_value_names_its_optics_group(tmp_path, images, column, value, words):
+    """A value read from data_optics is placed by its optics group, not by
+    the row of the first particle that uses it (which the message named
+    before); a value from the particle table keeps its particle row."""
+    write_stack(tmp_path / "parts.mrcs", images, APIX)
+    blocks = particle_table(["%d@parts.mrcs" % (i + 1) for i in range(N)], APIX, BOX,
+                            euler=np.tile([10.0, 20.0, 30.0], (N, 1)),
+                            origins=np.zeros((N, 2)), ctf=CTF,
+                            optics_group=[1, 1, 2, 2])
+    assert len(blocks["optics"]["rlnOpticsGroup"]) == 2
+    blocks["optics"][column] = np.asarray(blocks["optics"][column], np.float64)
+    blocks["optics"][column][1] = value
+    write_star(tmp_path / "two_groups.star", blocks)
+    message = refused(tmp_path / "two_groups.star", words)
+    assert "particle row" not in message
+
+
 def test_origins_in_angstrom_and_pixels(star):
     origins = np.array([[2.0, -4.0]] * N)
     both = star(**{"particles/rlnOriginXAngst": origins[:, 0],
