@@ -172,7 +172,7 @@ def add_args(parser):
                        "(default %(default)s)")
     model.add_argument("--prior-lr", type=opt_type.positive_float, default=None,
                        help="learning rate of the prior's parameters "
-                       "(default: --lr for gmm, 10 x --lr for the other priors)")
+                       "(default: 10 x --lr)")
     model.add_argument("--prior-fit-steps", type=opt_type.nonnegative_int, default=d.prior_fit_steps,
                        help="after training, fit the prior to the particles' "
                        "posteriors for at most this many steps, fewer once it "

@@ -21,14 +21,6 @@ class GMMPrior(Prior):
     """
 
     name = "gmm"
-    #: The networks' own rate in stage 1. At 10 x, the components chased
-    #: the posteriors: on the adk three-state benchmark a chain of
-    #: components let the closed state spread along it, or put mass between
-    #: mid and closed (k-means ARI 0.797 / 0.477 in seeds 0 / 1 against the
-    #: Gaussian prior's 0.949 / 0.940; basins 0.682 (2) / 0.978). At 1 x:
-    #: k-means 0.956 / 0.947, basins 0.978 / 0.973 (3). The final fit to
-    #: the posteriors places the components either way.
-    lr_factor = 1.0
 
     def __init__(self, latent_dim, components=8, kl_samples=1, init_spread=0.5, seed=0):
         super().__init__(latent_dim, components=components, kl_samples=kl_samples,

@@ -325,8 +325,11 @@ class Stage1Trainer(EpochTrainer):
         # rate (``Prior.lr_factor`` x lr unless given) and no weight decay
         groups = [{"params": network}]
         if prior:
-            groups.append({"params": prior, "weight_decay": 0.0,
-                           "lr": cfg.prior_lr or self.prior.lr_factor * cfg.lr})
+            prior_lr = cfg.prior_lr or self.prior.lr_factor * cfg.lr
+            groups.append({"params": prior, "weight_decay": 0.0, "lr": prior_lr})
+            self.log("prior: %s, its parameters learn at %g (%s)" % (
+                cfg.prior, prior_lr, "--prior-lr" if cfg.prior_lr else
+                "auto: %g x lr; --prior-lr sets it" % self.prior.lr_factor))
         self.optimizer = adamw(groups, self.device, lr=cfg.lr,
                                weight_decay=cfg.weight_decay)
         counts = self.restraints.counts()
