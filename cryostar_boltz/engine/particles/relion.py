@@ -71,8 +71,8 @@ def read_particles_star(path, datadir=None, require_pose=True, require_ctf=True,
         return None
 
     def where(name, row):
-        """Particle ``row``'s value of ``name``: its particle row, or its
-        optics group when the value comes from data_optics."""
+        """Where particle ``row`` takes its value of ``name`` from: its
+        particle row, or its optics group for a value from data_optics."""
         if name in table or optics is None or name not in optics:
             return particle_row(name, row)
         return "optics group %d" % groups[row]

@@ -80,7 +80,7 @@ class Prior(nn.Module):
     #: The prior's learning rate in stage 1 as a multiple of the networks'
     #: (``--prior-lr`` overrides it): the prior learns only through the
     #: small KL term, so a larger rate lets it follow the encoder. At the
-    #: networks' own rate a gmm's components still spanned only half the
+    #: networks' own rate a gmm's components spanned less than half the
     #: latents' range after 100 epochs, and their pull drew the outer
     #: states inwards (docs/benchmarks.rst, "Every prior at 10 x").
     lr_factor = 10.0

@@ -152,7 +152,8 @@ def test_bad_optics_values_are_refused(star):
 def test_a_bad_optics_value_names_its_optics_group(tmp_path, images, column, value, words):
     """A value read from data_optics is placed by its optics group, not by
     the row of the first particle that uses it (which the message named
-    before); a value from the particle table keeps its particle row."""
+    before). A value from the particle table keeps its particle row
+    (test_bad_optics_values_are_refused)."""
     write_stack(tmp_path / "parts.mrcs", images, APIX)
     blocks = particle_table(["%d@parts.mrcs" % (i + 1) for i in range(N)], APIX, BOX,
                             euler=np.tile([10.0, 20.0, 30.0], (N, 1)),
