@@ -79,7 +79,7 @@ def add_args(parser):
                         "displacements to voxels (default %(default)s)")
     parser.add_argument("--seed", type=opt_type.seed, default=0,
                         help="seed of the half-set split when the particle "
-                        "file has none")
+                        "file has none (default %(default)s)")
     parser.add_argument("--pad", type=opt_type.positive_int, default=2,
                         help="Fourier padding factor (default %(default)s)")
     parser.add_argument("--batch-size", type=opt_type.positive_int, default=256,

@@ -78,7 +78,8 @@ def add_args(parser):
     io.add_argument("--particles", help="RELION star or cryoSPARC .cs with "
                     "poses and CTF")
     io.add_argument("--datadir", help="folder of the particle stacks when "
-                    "their paths are not found from the star/.cs folder")
+                    "their paths are not found from the star/.cs folder "
+                    "(default: none)")
     io.add_argument("--reference", help="reference atomic model (PDB/mmCIF)")
     io.add_argument("--map", help="consensus map the reference is docked "
                     "into (its origin, voxel size and box place the model)")

@@ -461,10 +461,15 @@ def config_from_args(args):
     ``prior_option``, a list of KEY=VALUE; ``out``, ``resume``,
     ``overwrite`` and ``debug`` are ignored; ``auto`` for ``pseudo_atoms``,
     ``lr_schedule``, ``encoder_input`` or ``pose_search`` means unset).
-    ValueError without particles or reference."""
+    ValueError without particles or reference, or with --prior-lr for the
+    Gaussian prior, which has no parameters to learn."""
     if not args.particles or not args.reference:
         raise ValueError("--particles and --reference are required "
                          "(or --resume to continue a run)")
+    if getattr(args, "prior_lr", None) is not None and args.prior == "gaussian":
+        raise ValueError("--prior-lr %g: the gaussian prior (N(0, I)) has no "
+                         "parameters to learn; it sets the rate of --prior gmm, "
+                         "grbm, rbm or ebm" % args.prior_lr)
     options = {k: v for k, v in vars(args).items()
                if k not in ("out", "resume", "overwrite", "debug", "prior_option")}
     for name in ("pseudo_atoms", "lr_schedule", "encoder_input", "pose_search"):  # "auto"

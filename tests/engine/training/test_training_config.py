@@ -71,6 +71,16 @@ def test_train_arguments_give_the_config_with_the_defaults_elsewhere():
         config_from_args(parser.parse_args(["--out", "o"]))
 
 
+def test_prior_lr_is_refused_for_the_gaussian_prior():
+    """The Gaussian prior has no parameters: --prior-lr with it would be
+    ignored, so it is refused; with a learnt prior it is kept."""
+    parser = command_parser("train")
+    given = ["--particles", "p", "--reference", "r", "--out", "o", "--prior-lr", "0.001"]
+    with pytest.raises(ValueError, match="gaussian prior .* has no parameters"):
+        config_from_args(parser.parse_args(given))
+    assert config_from_args(parser.parse_args(given + ["--prior", "gmm"])).prior_lr == 0.001
+
+
 def test_prior_options_are_typed_and_checked():
     assert parse_prior_options(["k=3", "tau=0.5", "straight-through=yes"]) == \
         {"k": 3, "tau": 0.5, "straight_through": "yes"}
